@@ -1,0 +1,47 @@
+"""ipe — the intuitive physics engine, runnable.
+
+People judge physical scenes by running a few noisy mental simulations
+(Battaglia, Hamrick & Tenenbaum 2013). ``ipe`` is that simulator: 2D scenes in
+pymunk, named noise sources (perceptual σ, force φ, mass μ), Monte Carlo
+judgments in tidy pandas tables, and the ``ipe`` command line.
+
+Quick start::
+
+    import ipe
+    stimuli = ipe.load_demo()
+    ipe.IPE(sigma=0.2, phi=0.2, n_samples=50, seed=0).predict(stimuli)
+"""
+
+from .datasets import load_demo
+from .errors import InputError
+from .model import IPE
+from .montecarlo import simulate, summarize
+from .noise import ForceNoise, MassNoise, NoiseParams, PerceptualNoise
+from .scene import (
+    Ball,
+    Block,
+    Intervention,
+    Query,
+    Scene,
+    Simulation,
+    StaticBox,
+    StaticPolygon,
+    StaticRegularPolygon,
+    StaticSegment,
+    Stimulus,
+    StimulusSet,
+    load_stimuli,
+    save_stimuli,
+)
+from .stimuli import generate_towers
+
+__version__ = "0.1.0"
+PHYSICS_VERSION = "1"
+"""Bumped whenever a change alters simulation results (used by caches)."""
+
+__all__ = [
+    "IPE", "InputError", "NoiseParams", "PerceptualNoise", "ForceNoise", "MassNoise", "simulate", "summarize",
+    "Scene", "Simulation", "Block", "Ball", "StaticBox", "StaticPolygon", "StaticRegularPolygon", "StaticSegment",
+    "Stimulus", "StimulusSet", "Query", "Intervention", "load_stimuli", "save_stimuli", "generate_towers",
+    "load_demo", "__version__",
+]

@@ -1,0 +1,218 @@
+"""The ``ipe`` command line.
+
+Every command has ``--help``. Bad input (a malformed file, an impossible
+scene, an unknown option value) prints one line, ``ipe: error: …``, on stderr
+and exits with status 2; no traceback is shown (set ``IPE_DEBUG=1`` to see
+one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from .errors import InputError
+
+app = typer.Typer(
+    name="ipe",
+    help="The intuitive physics engine: noisy 2D simulations that judge physical scenes like people do.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+stimuli_app = typer.Typer(help="Generate stimulus sets.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(stimuli_app, name="stimuli")
+
+
+def _note(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _check_out(path: Path, what: str = "--out") -> Path:
+    if path.exists() and path.is_dir():
+        raise InputError(f"{what} {path}: is a directory, expected a file path")
+    return path
+
+
+# --------------------------------------------------------------------------- stimuli
+
+
+@stimuli_app.command("towers")
+def stimuli_towers(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Stimulus-set JSON file to write.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of stimuli.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same file.")] = 0,
+    blocks: Annotated[int, typer.Option("--blocks", min=1, help="Blocks per tower.")] = 10,
+    same_height: Annotated[bool, typer.Option("--same-height", help="Make every tower equally tall.")] = False,
+    height: Annotated[Optional[float], typer.Option("--height", help="Height (m) for --same-height.")] = None,
+    mass_variants: Annotated[bool, typer.Option(
+        "--mass-variants", help="Heavy/light blocks (10:1), each tower in both assignments.")] = False,
+    balanced: Annotated[bool, typer.Option(
+        "--balanced", help="Half stable, half falling under the no-noise model.")] = False,
+    query: Annotated[str, typer.Option("--query", help="Query every stimulus asks.")] = "fall",
+) -> None:
+    """Generate Battaglia-Hamrick-Tenenbaum style block towers."""
+    from .scene import save_stimuli
+    from .stimuli.towers import generate_towers
+
+    _check_out(out)
+    sh: bool | float = height if height is not None else same_height
+    if height is not None and height <= 0:
+        raise InputError(f"--height must be > 0, got {height}")
+    stimuli = generate_towers(n, seed=seed, n_blocks=blocks, same_height=sh, mass_variants=mass_variants,
+                              balanced=balanced, query=query)
+    save_stimuli(stimuli, out)
+    n_stable = sum(bool(s.metadata.get("stable")) for s in stimuli)
+    _note(f"wrote {len(stimuli)} stimuli ({n_stable} stable under the no-noise model) to {out}")
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@app.command("predict")
+def predict(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Per-stimulus CSV to write.")],
+    sigma: Annotated[float, typer.Option("--sigma", help="Perceptual noise σ (block short sides).")] = 0.0,
+    phi: Annotated[float, typer.Option("--phi", help="Force noise φ (fraction of weight, first 200 ms).")] = 0.0,
+    mu: Annotated[float, typer.Option("--mu", help="Mass noise μ (s.d. of the log density ratio).")] = 0.0,
+    angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    query: Annotated[Optional[list[str]], typer.Option(
+        "--query", "-q", help="Query to answer, e.g. fall or body_falls:body=b3 (repeatable); "
+                              "default: each stimulus's own query.")] = None,
+    rollouts: Annotated[Optional[Path], typer.Option(
+        "--rollouts", help="Also write the per-rollout table to this CSV.")] = None,
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Always simulate the full horizon.")] = False,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+) -> None:
+    """Predict judgments: a CSV with stimulus_id, query, n_samples, mean, sd, se."""
+    from .fileio import write_csv
+    from .model import IPE
+    from .montecarlo import summarize
+    from .scene import load_stimuli
+
+    _check_out(out)
+    if rollouts is not None:
+        _check_out(rollouts, "--rollouts")
+    stim = load_stimuli(stimuli)
+    model = IPE(sigma=sigma, phi=phi, mu=mu, angle_sigma=angle_sigma, n_samples=samples, seed=seed,
+                workers=workers, early_stop=not no_early_stop, progress=progress)
+    table = model.simulate(stim, queries=query or None)
+    summary = summarize(table)
+    write_csv(out, summary)
+    if rollouts is not None:
+        write_csv(rollouts, table)
+    _note(f"wrote predictions for {len(stim)} stimuli to {out}")
+
+
+# --------------------------------------------------------------------------- render
+
+
+@app.command("render")
+def render(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for one PNG per stimulus.")],
+    size: Annotated[int, typer.Option("--size", min=16, max=4096, help="Image size in pixels.")] = 400,
+) -> None:
+    """Render the first frame of every stimulus as <out>/<id>.png."""
+    from .render import render_stimuli
+    from .scene import load_stimuli
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    stim = load_stimuli(stimuli)
+    paths = render_stimuli(stim, out, size=size)
+    _note(f"wrote {len(paths)} images to {out}")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@app.command("validate")
+def validate(stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")]) -> None:
+    """Check a stimulus-set file and report the first problem, if any."""
+    from .scene import load_stimuli
+
+    stim = load_stimuli(stimuli)
+    print(f"{stimuli}: OK, {len(stim)} stimuli")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the demo's outputs.")] = Path("ipe-demo"),
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
+    sigma: Annotated[float, typer.Option("--sigma", help="Perceptual noise σ of the noisy model.")] = 0.2,
+    phi: Annotated[float, typer.Option("--phi", help="Force noise φ of the noisy model.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+) -> None:
+    """Run the bundled demo towers end to end: predictions, a table and a figure."""
+    from .demo import run_demo
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    result = run_demo(out, n_samples=samples, sigma=sigma, phi=phi, seed=seed, workers=workers, progress=progress)
+    print(result.table_text)
+    print(f"\nfigure: {result.figure}\npredictions: {result.predictions}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for bad input)."""
+    cmd = typer.main.get_command(app)
+    debug = bool(os.environ.get("IPE_DEBUG"))
+    try:
+        rv = cmd.main(args=argv, prog_name="ipe", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _note("ipe: aborted")
+        return 130
+    except click.ClickException as exc:
+        _note(f"ipe: error: {' '.join(exc.format_message().split())}")
+        return 2
+    except InputError as exc:
+        if debug:
+            raise
+        _note(f"ipe: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _note("ipe: interrupted")
+        return 130
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _note(f"ipe: error: {where}{exc.strerror or exc}")
+        return 2
+    except Exception as exc:  # a bug, not bad input: still one line, but exit 1
+        if debug:
+            raise
+        _note(f"ipe: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+              "(set IPE_DEBUG=1 for a traceback)")
+        return 1
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,505 @@
+"""Scene → a fresh :class:`pymunk.Space`, stepping, and snapshots of body states.
+
+This is the only module that touches pymunk. A :class:`World` is built anew
+from plain data for every rollout: copies and pickles of a Space do not replay
+their original, so nothing is ever reused between samples.
+
+Solver settings
+---------------
+The defaults are chosen so that resting stacks of blocks *stay* at rest in SI
+units (blocks of ~0.1–1 m under g = 9.81 m/s²):
+
+* **step**: a frame of 1/60 s split into 4 substeps, so pymunk steps by
+  1/240 s. Smaller steps make stacks stiffer; four substeps keep the
+  penetration of a 10-block tower under a millimetre.
+* ``iterations = 30``: the contact solver's iterations per step (pymunk's
+  default of 10 lets tall stacks creep).
+* ``collision_slop = 0.002 × scale`` where ``scale`` is the median short side
+  of the dynamic bodies (0.2 mm for 0.1 m blocks). Pymunk's default of 0.1 is
+  meant for pixel units and would let blocks sink 10 cm into each other.
+* ``collision_bias = (1 - 0.2) ** 60``: 20 % of any overlap is corrected per
+  1/60 s, gently enough not to launch resting blocks.
+* **sleeping**: a body whose speed stays below ``idle_speed`` (0.5 % of the
+  scale per ``time_step``, at least 10⁻⁴ m/s) for ``sleep_time`` (0.25 s)
+  falls asleep together with everything it touches. Sleeping bodies do not
+  move until something awake touches them, so once *every* body sleeps (and
+  no intervention or push is still to come) the rest of the rollout cannot
+  change and :func:`rollout` stops early. The benchmark checks on the demo set
+  that this gives the same judgments as a plain loop over the full horizon.
+
+Each of these can be overridden per scene in ``scene.simulation``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pymunk
+import pymunk.batch
+from pymunk._chipmunk_cffi import lib as _cp
+
+from .scene import (
+    Ball,
+    Block,
+    Intervention,
+    Scene,
+    StaticBox,
+    StaticPolygon,
+    StaticRegularPolygon,
+    StaticSegment,
+)
+
+DEFAULT_ITERATIONS = 30
+SLOP_FRACTION = 0.002
+COLLISION_BIAS = (1.0 - 0.2) ** 60
+DEFAULT_SLEEP_TIME = 0.25
+IDLE_SPEED_FRACTION = 0.005
+SLEEP_CHECK_EVERY = 8  # physics steps between checks for "everything sleeps"
+
+_BATCH_FIELDS = pymunk.batch.BodyFields.BODY_ID | pymunk.batch.BodyFields.POSITION | pymunk.batch.BodyFields.ANGLE
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """The pymunk solver settings used for one scene (see the module docstring)."""
+
+    dt: float
+    n_steps: int
+    iterations: int
+    collision_slop: float
+    collision_bias: float
+    sleep_time: float
+    idle_speed: float
+
+    @classmethod
+    def for_scene(cls, scene: Scene) -> "SolverSettings":
+        sim = scene.simulation
+        scale = scene.short_scale
+        idle = max(IDLE_SPEED_FRACTION * scale / sim.time_step, 1e-4)
+        return cls(
+            dt=sim.dt,
+            n_steps=sim.n_steps,
+            iterations=sim.iterations or DEFAULT_ITERATIONS,
+            collision_slop=SLOP_FRACTION * scale if sim.collision_slop is None else sim.collision_slop,
+            collision_bias=COLLISION_BIAS,
+            sleep_time=DEFAULT_SLEEP_TIME if sim.sleep_time is None else sim.sleep_time,
+            idle_speed=idle,
+        )
+
+
+def _static_shape(space_body: pymunk.Body, s) -> pymunk.Shape:
+    if isinstance(s, StaticSegment):
+        return pymunk.Segment(space_body, s.a, s.b, s.radius)
+    verts = s.local_vertices() if not isinstance(s, StaticBox) else s.local_vertices()
+    c, si = math.cos(s.angle), math.sin(s.angle)
+    px, py = s.position
+    world = [(px + c * x - si * y, py + si * x + c * y) for x, y in verts]
+    return pymunk.Poly(space_body, world)
+
+
+def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
+    mass = b.effective_mass
+    if isinstance(b, Block):
+        moment = pymunk.moment_for_box(mass, (b.width, b.height))
+        body = pymunk.Body(mass, moment)
+        shape: pymunk.Shape = pymunk.Poly.create_box(body, (b.width, b.height))
+    else:
+        moment = pymunk.moment_for_circle(mass, 0, b.radius)
+        body = pymunk.Body(mass, moment)
+        shape = pymunk.Circle(body, b.radius)
+    body.position = b.position
+    body.angle = b.angle
+    body.velocity = b.velocity
+    body.angular_velocity = b.angular_velocity
+    shape.friction = b.friction
+    shape.elasticity = b.elasticity
+    return body, shape
+
+
+class World:
+    """A freshly built pymunk world for one scene.
+
+    Parameters
+    ----------
+    scene:
+        The (possibly noise-perturbed) scene.
+    sleeping:
+        Enable pymunk's sleeping (needed for early stopping). With
+        ``sleeping=False`` the world is a plain pymunk loop.
+    """
+
+    def __init__(self, scene: Scene, sleeping: bool = True, settings: SolverSettings | None = None):
+        self.scene = scene
+        self.settings = settings or SolverSettings.for_scene(scene)
+        st = self.settings
+        space = pymunk.Space()
+        space.gravity = scene.gravity
+        space.iterations = st.iterations
+        space.collision_slop = st.collision_slop
+        space.collision_bias = st.collision_bias
+        if sleeping:
+            space.sleep_time_threshold = st.sleep_time
+            space.idle_speed_threshold = st.idle_speed
+        for s in scene.statics:
+            shape = _static_shape(space.static_body, s)
+            shape.friction = s.friction
+            shape.elasticity = s.elasticity
+            space.add(shape)
+        self.ids: tuple[str, ...] = scene.body_ids
+        self.bodies: list[pymunk.Body] = []
+        self.shapes: list[pymunk.Shape] = []
+        for b in scene.bodies:
+            body, shape = _dynamic_body(b)
+            space.add(body, shape)
+            self.bodies.append(body)
+            self.shapes.append(shape)
+        self.space = space
+        self.step_index = 0
+        self.removed = np.zeros(len(self.bodies), dtype=bool)
+        ids = np.array([b.id for b in self.bodies], dtype=np.uintp)
+        self._order = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._order]
+        self._last = self._read_all()
+        self._buffer = pymunk.batch.Buffer()
+
+    @property
+    def time(self) -> float:
+        return self.step_index * self.settings.dt
+
+    def _read_all(self) -> np.ndarray:
+        return np.array([(b.position.x, b.position.y, b.angle) for b in self.bodies], dtype=float)
+
+    def state(self) -> np.ndarray:
+        """``(n_bodies, 3)`` array of x, y, angle, in scene order.
+
+        Removed bodies keep the state they had when removed. Reads all bodies
+        in one call through :mod:`pymunk.batch`.
+        """
+        buf = self._buffer
+        buf.clear()
+        pymunk.batch.get_space_bodies(self.space, _BATCH_FIELDS, buf)
+        ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
+        vals = np.frombuffer(buf.float_buf(), dtype=np.float64).reshape(-1, 3)
+        out = self._last.copy()
+        if len(ids) and len(self._sorted_ids):
+            # The batch also lists the space's static body; keep only ours.
+            pos = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            ok = self._sorted_ids[pos] == ids
+            out[self._order[pos[ok]]] = vals[ok]
+        self._last = out
+        return out
+
+    def remove(self, index: int) -> None:
+        """Take dynamic body ``index`` (scene order) out of the world."""
+        if self.removed[index]:
+            return
+        self.state()
+        body, shape = self.bodies[index], self.shapes[index]
+        for other in self.bodies:
+            if other.is_sleeping:
+                other.activate()
+        self.space.remove(body, shape)
+        self.removed[index] = True
+
+    def apply_impulse(self, index: int, impulse: tuple[float, float]) -> None:
+        if not self.removed[index]:
+            self.bodies[index].apply_impulse_at_world_point(impulse, self.bodies[index].position)
+
+    def all_asleep(self) -> bool:
+        """True when every dynamic body still in the world is sleeping."""
+        for body, gone in zip(self.bodies, self.removed):
+            if not gone and not body.is_sleeping:
+                return False
+        return True
+
+    def step(self, n: int = 1) -> None:
+        dt = self.settings.dt
+        step = self.space.step
+        for _ in range(n):
+            step(dt)
+        self.step_index += n
+
+
+@dataclass
+class RolloutResult:
+    """What one rollout left behind: plain arrays, no pymunk objects.
+
+    ``initial`` and ``final`` are ``(n_bodies, 3)`` arrays of x, y, angle in
+    scene order; ``removed`` marks bodies taken out by an intervention;
+    ``steps`` is how many physics steps ran (fewer than ``n_steps`` when the
+    rollout stopped early); ``trajectory`` is ``(n_frames, n_bodies, 3)`` when
+    recorded, with ``times`` its time stamps.
+    """
+
+    body_ids: tuple[str, ...]
+    initial: np.ndarray
+    final: np.ndarray
+    removed: np.ndarray
+    steps: int
+    n_steps: int
+    trajectory: np.ndarray | None = None
+    times: np.ndarray | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.steps < self.n_steps
+
+
+@dataclass
+class Schedule:
+    """Time-dependent actions during a rollout.
+
+    ``gravity_until``: ``(t_end, gravity)`` replaces the scene's gravity with
+    ``gravity`` for ``t < t_end`` (how a uniform horizontal push on every body
+    is applied exactly and cheaply). ``interventions``: the stimulus's
+    interventions. ``hooks``: callables ``hook(world)`` run before every step
+    (per-step noise sources use these).
+    """
+
+    gravity_until: tuple[float, tuple[float, float]] | None = None
+    interventions: Sequence[Intervention] = ()
+    hooks: list[Callable[[World], None]] = field(default_factory=list)
+
+
+def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = True,
+            record_every: int | None = None) -> RolloutResult:
+    """Simulate ``scene`` from rest to its horizon in a fresh world.
+
+    With ``early_stop`` the rollout ends as soon as every body sleeps and
+    nothing is scheduled any more. ``record_every`` (in physics steps)
+    records a downsampled trajectory.
+    """
+    schedule = schedule or Schedule()
+    world = World(scene, sleeping=early_stop)
+    st = world.settings
+    n_steps = st.n_steps
+    initial = world._last.copy()
+
+    # Events: (step index, kind, payload), applied before that step.
+    events: list[tuple[int, int, object]] = []
+    for iv in schedule.interventions:
+        events.append((int(math.ceil(iv.time / st.dt - 1e-9)), 1, iv))
+    push_end = 0
+    if schedule.gravity_until is not None:
+        t_end, g = schedule.gravity_until
+        push_end = min(n_steps, int(math.ceil(t_end / st.dt - 1e-9)))
+        if push_end > 0:
+            world.space.gravity = g
+            events.append((push_end, 0, None))
+    events.sort(key=lambda e: (e[0], e[1]))
+    last_event = max((e[0] for e in events), default=0)
+    index_of = {bid: i for i, bid in enumerate(world.ids)}
+
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    if record_every:
+        frames.append(initial.copy())
+        times.append(0.0)
+
+    hooks = schedule.hooks
+    ev = 0
+    step = world.space.step
+    dt = st.dt
+    i = 0
+    check_every = SLEEP_CHECK_EVERY
+    while i < n_steps:
+        while ev < len(events) and events[ev][0] <= i:
+            _, kind, payload = events[ev]
+            if kind == 0:
+                world.space.gravity = scene.gravity
+                for body in world.bodies:
+                    if body.is_sleeping:
+                        body.activate()
+            else:
+                _apply_intervention(world, payload, index_of)
+            ev += 1
+        # Run straight to the next event, check or recording point.
+        nxt = n_steps
+        if ev < len(events):
+            nxt = min(nxt, events[ev][0])
+        if early_stop:
+            nxt = min(nxt, (i // check_every + 1) * check_every)
+        if record_every:
+            nxt = min(nxt, (i // record_every + 1) * record_every)
+        if hooks:
+            nxt = i + 1
+        for _ in range(nxt - i):
+            for h in hooks:
+                h(world)
+            step(dt)
+        world.step_index = i = nxt
+        if record_every and i % record_every == 0:
+            frames.append(world.state())
+            times.append(i * dt)
+        if early_stop and i % check_every == 0 and i >= last_event and world.all_asleep():
+            break
+    final = world.state()
+    traj = None
+    tarr = None
+    if record_every:
+        if times[-1] != i * dt:
+            frames.append(final.copy())
+            times.append(i * dt)
+        traj = np.stack(frames)
+        tarr = np.asarray(times)
+    return RolloutResult(body_ids=world.ids, initial=initial, final=final, removed=world.removed.copy(),
+                         steps=i, n_steps=n_steps, trajectory=traj, times=tarr)
+
+
+def _apply_intervention(world: World, iv: Intervention, index_of: dict[str, int]) -> None:
+    if iv.type == "remove":
+        for b in iv.bodies:
+            world.remove(index_of[b])
+    elif iv.type == "impulse":
+        targets = iv.bodies or world.ids
+        for b in targets:
+            idx = index_of[b]
+            if world.bodies[idx].is_sleeping:
+                world.bodies[idx].activate()
+            world.apply_impulse(idx, iv.impulse)
+    else:  # pragma: no cover - validated in scene.py
+        raise ValueError(f"unknown intervention {iv.type!r}")
+
+
+def plain_rollout(scene: Scene) -> np.ndarray:
+    """The reference: a plain pymunk loop over the full horizon, no sleeping, no extras.
+
+    Used by the benchmark and the tests as the yardstick for speed and for
+    correctness of early stopping. Returns the final ``(n_bodies, 3)`` state.
+    """
+    world = World(scene, sleeping=False)
+    space, dt = world.space, world.settings.dt
+    for _ in range(world.settings.n_steps):
+        space.step(dt)
+    return np.array([(b.position.x, b.position.y, b.angle) for b in world.bodies], dtype=float)
+
+
+# --------------------------------------------------------------------------- geometry checks
+
+
+def overlap_tolerance(a_size: float, b_size: float) -> float:
+    """Allowed interpenetration between two bodies: 1 % of the smaller one's short side."""
+    return 0.01 * min(a_size, b_size)
+
+
+def find_overlaps(scene: Scene, include_statics: bool = True) -> list[tuple[str, str, float, float]]:
+    """Pairs of bodies that interpenetrate beyond :func:`overlap_tolerance`.
+
+    Returns ``(id_a, id_b, depth, tolerance)`` tuples, dynamic–dynamic pairs
+    first, then dynamic–static pairs.
+    """
+    space = pymunk.Space()
+    dyn: list[tuple[str, pymunk.Shape, float]] = []
+    for b in scene.bodies:
+        body, shape = _dynamic_body(b)
+        space.add(body, shape)
+        dyn.append((b.id, shape, b.short_side))
+    stat: list[tuple[str, pymunk.Shape]] = []
+    for s in scene.statics:
+        shape = _static_shape(space.static_body, s)
+        space.add(shape)
+        stat.append((s.id, shape))
+    space.reindex_static()
+    out: list[tuple[str, str, float, float]] = []
+    for i in range(len(dyn)):
+        ida, sa, za = dyn[i]
+        for j in range(i + 1, len(dyn)):
+            idb, sb, zb = dyn[j]
+            d = penetration(sa, sb)
+            tol = overlap_tolerance(za, zb)
+            if d > tol:
+                out.append((ida, idb, d, tol))
+    if include_statics:
+        for ida, sa, za in dyn:
+            for idb, sb in stat:
+                d = penetration(sa, sb)
+                tol = overlap_tolerance(za, za)
+                if d > tol:
+                    out.append((ida, idb, d, tol))
+    return out
+
+
+def _collide(a: pymunk.Shape, b: pymunk.Shape) -> tuple[float, float, float]:
+    """Raw contact test: ``(nx, ny, depth)`` with ``depth > 0`` when the shapes overlap.
+
+    Calls chipmunk's ``cpShapesCollide`` directly, because pymunk's
+    ``Shape.shapes_collide`` asserts when the bounding boxes meet but the
+    shapes do not.
+    """
+    if not a.bb.intersects(b.bb):
+        return (0.0, 0.0, 0.0)
+    pts = _cp.cpShapesCollide(a._shape, b._shape)
+    if pts.count <= 0:
+        return (0.0, 0.0, 0.0)
+    depth = max(-pts.points[i].distance for i in range(pts.count))
+    return (pts.normal.x, pts.normal.y, max(0.0, depth))
+
+
+def penetration(a: pymunk.Shape, b: pymunk.Shape) -> float:
+    """How deep two shapes interpenetrate (m); 0 when they do not touch."""
+    return _collide(a, b)[2]
+
+
+def separation_vector(a: pymunk.Shape, b: pymunk.Shape) -> tuple[float, float, float]:
+    """``(nx, ny, depth)``: moving ``b`` by ``depth`` along ``n`` separates it from ``a``."""
+    return _collide(a, b)
+
+
+def build_shapes(scene: Scene) -> tuple[pymunk.Space, list[pymunk.Shape], list[pymunk.Shape]]:
+    """A throw-away space with the scene's shapes, for geometric queries (no stepping)."""
+    space = pymunk.Space()
+    dyn = []
+    for b in scene.bodies:
+        body, shape = _dynamic_body(b)
+        space.add(body, shape)
+        dyn.append(shape)
+    stat = []
+    for s in scene.statics:
+        shape = _static_shape(space.static_body, s)
+        space.add(shape)
+        stat.append(shape)
+    return space, dyn, stat
+
+
+def resolve_overlaps(scene: Scene, max_iter: int = 20) -> Scene:
+    """Push interpenetrating dynamic bodies apart, bottom-up.
+
+    Bodies are visited from the lowest to the highest (by initial centre
+    height). Each one is checked against the static shapes and every body
+    already visited; while it overlaps one, it is moved out along the contact
+    normal by the penetration depth, so a block that noise pushed into its
+    neighbour ends up touching it instead. Moving bottom-up means a block
+    lifted out of the one below it also lifts the blocks resting on it.
+    Returns a new :class:`Scene`; bodies that did not overlap are unchanged.
+    """
+    space, dyn, stat = build_shapes(scene)
+    order = sorted(range(len(dyn)), key=lambda k: (scene.bodies[k].position[1], k))
+    placed: list[pymunk.Shape] = list(stat)
+    moved: dict[int, tuple[float, float]] = {}
+    for k in order:
+        shape = dyn[k]
+        body = shape.body
+        for _ in range(max_iter):
+            worst = (0.0, 0.0, 0.0)
+            for other in placed:
+                nx, ny, depth = separation_vector(other, shape)
+                if depth > worst[2]:
+                    worst = (nx, ny, depth)
+            if worst[2] <= 1e-12:
+                break
+            nx, ny, depth = worst
+            body.position = (body.position.x + nx * depth, body.position.y + ny * depth)
+            shape.cache_bb()
+            moved[k] = (body.position.x, body.position.y)
+        placed.append(shape)
+    if not moved:
+        return scene
+    from dataclasses import replace as _replace
+
+    bodies = list(scene.bodies)
+    for k, pos in moved.items():
+        bodies[k] = _replace(bodies[k], position=pos)
+    return scene.with_bodies(bodies)
