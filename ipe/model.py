@@ -43,7 +43,7 @@ class IPE:
     workers, backend:
         Parallelism (see :func:`ipe.montecarlo.simulate`); never changes results.
     early_stop:
-        Stop a rollout once every body sleeps (same judgments, less time).
+        Stop a rollout once the scene is at rest (same judgments, less time).
     progress:
         Progress bar (``None``: when stderr is a terminal).
     push_duration:

@@ -257,7 +257,7 @@ class Simulation:
     ``time_step`` is one frame (s); each frame is split into ``substeps``
     physics steps, so pymunk steps by ``time_step / substeps``. ``horizon`` is
     the simulated duration (2 s by default, as in Battaglia et al. 2013).
-    ``iterations``, ``collision_slop`` and ``sleep_time`` override the solver
+    ``iterations``, ``collision_slop`` and ``rest_window`` override the solver
     defaults chosen in :mod:`ipe.world` (leave them ``None`` unless you know
     why).
     """
@@ -267,7 +267,7 @@ class Simulation:
     horizon: float = 2.0
     iterations: int | None = None
     collision_slop: float | None = None
-    sleep_time: float | None = None
+    rest_window: float | None = None
 
     @property
     def dt(self) -> float:
@@ -610,7 +610,7 @@ def _parse_simulation(data: Any, where: str) -> Simulation:
         horizon=f.number("horizon", 2.0, positive=True),
         iterations=f.number("iterations", None, positive=True, integer=True),
         collision_slop=f.number("collision_slop", None, nonneg=True),
-        sleep_time=f.number("sleep_time", None, positive=True),
+        rest_window=f.number("rest_window", None, positive=True),
     )
     f.finish()
     if sim.n_steps < 1:
@@ -808,7 +808,7 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
     """JSON-ready dict of a :class:`Scene`."""
     sim = scene.simulation
     simd: dict[str, Any] = {"time_step": sim.time_step, "substeps": sim.substeps, "horizon": sim.horizon}
-    for key in ("iterations", "collision_slop", "sleep_time"):
+    for key in ("iterations", "collision_slop", "rest_window"):
         if getattr(sim, key) is not None:
             simd[key] = getattr(sim, key)
     return {

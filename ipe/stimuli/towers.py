@@ -114,7 +114,7 @@ def no_noise_fallen(scene: Scene) -> int:
 
 
 def plain_fallen(scene: Scene) -> int:
-    """Blocks that fall in a plain pymunk loop over the full horizon (no sleeping)."""
+    """Blocks that fall in a plain pymunk loop over the full horizon (no early stop)."""
     from ..queries import fall_threshold
 
     final = plain_rollout(scene)
