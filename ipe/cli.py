@@ -18,6 +18,15 @@ import typer
 
 from .errors import InputError
 
+# typer >= 0.20 vendors its own copy of click (typer._click); older typer uses click itself.
+try:  # pragma: no cover - depends on the installed typer
+    from typer._click.exceptions import ClickException as _VendoredClickException
+except ImportError:  # pragma: no cover
+    _VendoredClickException = click.ClickException
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_USAGE = (click.ClickException, _VendoredClickException)
+
 app = typer.Typer(
     name="ipe",
     help="The intuitive physics engine: noisy 2D simulations that judge physical scenes like people do.",
@@ -180,12 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = cmd.main(args=argv, prog_name="ipe", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         _note("ipe: aborted")
         return 130
-    except click.ClickException as exc:
+    except _USAGE as exc:
         _note(f"ipe: error: {' '.join(exc.format_message().split())}")
         return 2
     except InputError as exc:

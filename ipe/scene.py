@@ -748,14 +748,6 @@ def validate_stimulus(stim: Stimulus, check_overlap: bool = True, where: str | N
 # --------------------------------------------------------------------------- writing
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
-        return float(v)
-    return v
-
-
 def _body_to_dict(b: DynamicBody) -> dict[str, Any]:
     d: dict[str, Any] = {"id": b.id, "type": b.type, "position": list(b.position)}
     if isinstance(b, Block):

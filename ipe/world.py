@@ -476,7 +476,17 @@ def _collide(a: pymunk.Shape, b: pymunk.Shape) -> tuple[float, float, float]:
     if not a.bb.intersects(b.bb):
         return (0.0, 0.0, 0.0)
     pts = _cp.cpShapesCollide(a._shape, b._shape)
-    if pts.count <= 0:
+    if pts.count <= 0 or (pts.normal.x == 0.0 and pts.normal.y == 0.0):
+        # Chipmunk finds no contact (or a degenerate one) for coincident shapes. Catch that
+        # case: if b's centre lies inside a, push b out past a's nearest edge.
+        q = a.point_query(b.body.position)
+        if q.distance < 0:
+            bb = b.bb
+            extent = max(bb.right - bb.left, bb.top - bb.bottom) / 2
+            g = q.gradient
+            if g.length == 0:
+                g = pymunk.Vec2d(0.0, 1.0)
+            return (g.x, g.y, -q.distance + extent)
         return (0.0, 0.0, 0.0)
     depth = max(-pts.points[i].distance for i in range(pts.count))
     return (pts.normal.x, pts.normal.y, max(0.0, depth))
@@ -508,36 +518,64 @@ def build_shapes(scene: Scene) -> tuple[pymunk.Space, list[pymunk.Shape], list[p
     return space, dyn, stat
 
 
-def resolve_overlaps(scene: Scene, max_iter: int = 20) -> Scene:
+def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
     """Push interpenetrating dynamic bodies apart, bottom-up.
 
-    Bodies are visited from the lowest to the highest (by initial centre
-    height). Each one is checked against the static shapes and every body
-    already visited; while it overlaps one, it is moved out along the contact
-    normal by the penetration depth, so a block that noise pushed into its
-    neighbour ends up touching it instead. Moving bottom-up means a block
-    lifted out of the one below it also lifts the blocks resting on it.
-    Returns a new :class:`Scene`; bodies that did not overlap are unchanged.
+    Bodies are visited from the lowest to the highest (by centre height). Each
+    one is checked against the static shapes and every body already visited.
+    While it overlaps one, it is moved out along the contact normal by the
+    penetration depth, so a block that noise pushed into its neighbour ends up
+    touching it. If a few such pushes do not free it (it is wedged between
+    two others), it is instead raised to the lowest free height above its
+    place, found by bisection. Moving bottom-up means a block lifted out of
+    the one below it also lifts the blocks resting on it. Returns a new
+    :class:`Scene`; bodies that did not overlap are unchanged.
     """
     space, dyn, stat = build_shapes(scene)
     order = sorted(range(len(dyn)), key=lambda k: (scene.bodies[k].position[1], k))
     placed: list[pymunk.Shape] = list(stat)
     moved: dict[int, tuple[float, float]] = {}
+
+    def worst_overlap(shape):
+        worst = (0.0, 0.0, 0.0)
+        for other in placed:
+            sep = separation_vector(other, shape)
+            if sep[2] > worst[2]:
+                worst = sep
+        return worst
+
+    def move_to(shape, x, y):
+        shape.body.position = (x, y)
+        shape.cache_bb()
+
     for k in order:
         shape = dyn[k]
         body = shape.body
-        for _ in range(max_iter):
-            worst = (0.0, 0.0, 0.0)
-            for other in placed:
-                nx, ny, depth = separation_vector(other, shape)
-                if depth > worst[2]:
-                    worst = (nx, ny, depth)
-            if worst[2] <= 1e-12:
+        x0, y0 = body.position
+        free = False
+        for _ in range(max_pushes):
+            nx, ny, depth = worst_overlap(shape)
+            if depth <= 1e-12:
+                free = True
                 break
-            nx, ny, depth = worst
-            body.position = (body.position.x + nx * depth, body.position.y + ny * depth)
-            shape.cache_bb()
+            move_to(shape, body.position.x + nx * depth, body.position.y + ny * depth)
             moved[k] = (body.position.x, body.position.y)
+        if not free and worst_overlap(shape)[2] > 1e-12:
+            # Wedged: go back to the intended x and rise to the lowest free height.
+            move_to(shape, x0, y0)
+            bb = shape.bb
+            lift = max((o.bb.top - bb.bottom for o in placed
+                        if o.bb.right > bb.left and o.bb.left < bb.right), default=0.0)
+            lo, hi = y0, y0 + max(lift, 0.0) + 1e-9
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                move_to(shape, x0, mid)
+                if worst_overlap(shape)[2] > 1e-12:
+                    lo = mid
+                else:
+                    hi = mid
+            move_to(shape, x0, hi)
+            moved[k] = (x0, hi)
         placed.append(shape)
     if not moved:
         return scene

@@ -1,0 +1,33 @@
+"""Shared fixtures: a fixed seed, the demo towers, small hand-made scenes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import ipe
+
+from scenes import stack_scene
+
+os.environ.setdefault("IPE_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def seed() -> int:
+    return 20131105
+
+
+@pytest.fixture(scope="session")
+def demo():
+    return ipe.load_demo()
+
+
+@pytest.fixture
+def straight_stack():
+    return stack_scene([0.0] * 10)
+
+
+@pytest.fixture
+def falling_stack():
+    return stack_scene([0.0, 0.12, 0.24, 0.36])

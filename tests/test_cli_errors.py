@@ -1,0 +1,367 @@
+"""The CLI's contract for bad input: one line on stderr, ``ipe: error: …``, exit status 2.
+
+Every malformed-input case below is run in-process through ``ipe.cli.main``
+(with ``capsys``); a subset is also run as a real ``python -m ipe.cli``
+subprocess, to prove that no traceback ever reaches the terminal. Each error
+line must name *where* the problem is: the file, the stimulus id and/or the
+field, or the offending option.
+
+Bad stimulus files are made in ``tmp_path`` by loading ``data/demo_towers.json``
+and mutating it (trimmed to its first two stimuli to keep the module fast).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from ipe.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "data" / "demo_towers.json"
+PREFIX = "ipe: error:"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _demo_data() -> dict[str, Any]:
+    """The demo stimulus set, trimmed to its first two stimuli."""
+    data = json.loads(DEMO.read_text(encoding="utf-8"))
+    data["stimuli"] = data["stimuli"][:2]
+    return data
+
+
+_BASE = _demo_data()
+
+
+def base() -> dict[str, Any]:
+    return copy.deepcopy(_BASE)
+
+
+def write(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON; NaN/Infinity come out as Python's literal tokens."""
+    path.write_text(json.dumps(data, indent=1, allow_nan=True), encoding="utf-8")
+    return path
+
+
+def stim0(data: dict[str, Any]) -> dict[str, Any]:
+    return data["stimuli"][0]
+
+
+def body(data: dict[str, Any], i: int = 0) -> dict[str, Any]:
+    return stim0(data)["scene"]["bodies"][i]
+
+
+def predict_args(path: Path | str, tmp: Path, *extra: str) -> list[str]:
+    return ["predict", str(path), "--samples", "2", "--out", str(tmp / "out.csv"), *extra]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A bad-input case: ``build(tmp_path)`` returns the argv and the fragments the error line must contain."""
+
+    id: str
+    build: Callable[[Path], tuple[list[str], list[str]]]
+    subprocess: bool = False
+    ignore_case: tuple[str, ...] = field(default=())
+
+
+def _file_case(name: str, mutate: Callable[[dict[str, Any]], Any], *fragments: str,
+               command: str = "predict", subprocess: bool = False) -> Case:
+    """A case that writes a mutated demo file ``<name>.json`` and runs ``command`` on it.
+
+    The error line must contain the file name plus every fragment.
+    """
+
+    def build(tmp: Path) -> tuple[list[str], list[str]]:
+        data = base()
+        out = mutate(data)
+        path = write(tmp / f"{name}.json", data if out is None else out)
+        if command == "predict":
+            argv = predict_args(path, tmp)
+        elif command == "render":
+            argv = [command, str(path), "--out", str(tmp / "renders")]
+        else:
+            argv = [command, str(path)]
+        return argv, [path.name, *fragments]
+
+    return Case(name, build, subprocess=subprocess)
+
+
+def _text_case(name: str, text: str, *fragments: str, subprocess: bool = False) -> Case:
+    def build(tmp: Path) -> tuple[list[str], list[str]]:
+        path = tmp / f"{name}.json"
+        path.write_text(text, encoding="utf-8")
+        return predict_args(path, tmp), [path.name, *fragments]
+
+    return Case(name, build, subprocess=subprocess)
+
+
+def _good_file_case(name: str, argv: Callable[[Path, Path], list[str]], *fragments: str,
+                    subprocess: bool = False) -> Case:
+    """A case with a valid stimulus file but a bad command line."""
+
+    def build(tmp: Path) -> tuple[list[str], list[str]]:
+        path = write(tmp / "good.json", base())
+        return argv(path, tmp), list(fragments)
+
+    return Case(name, build, subprocess=subprocess)
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        obj: Any = data
+        for key in path[:-1]:
+            obj = obj[key]
+        obj[path[-1]] = value
+
+    return mutate
+
+
+def _del(key: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        del data[key]
+
+    return mutate
+
+
+def _zero_radius_ball(data: dict[str, Any]) -> None:
+    b = body(data, 0)
+    for k in ("width", "height"):
+        b.pop(k)
+    b.update(type="ball", radius=0.0)
+
+
+def _overlap(data: dict[str, Any]) -> None:
+    # b1 sits exactly on b0: the same centre and size, so they overlap completely.
+    body(data, 1)["position"] = list(body(data, 0)["position"])
+    body(data, 1)["width"] = body(data, 0)["width"]
+    body(data, 1)["height"] = body(data, 0)["height"]
+
+
+def _duplicate_body(data: dict[str, Any]) -> None:
+    body(data, 1)["id"] = body(data, 0)["id"]
+
+
+def _intervention(iv: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        stim0(data)["interventions"] = [iv]
+
+    return mutate
+
+
+def _non_convex_static(data: dict[str, Any]) -> None:
+    # A dart (arrow-head) shape far to the side of the tower: not convex.
+    stim0(data)["scene"]["statics"].append({
+        "id": "dart", "type": "polygon", "position": [2.5, 0.5],
+        "vertices": [[0.0, 0.0], [0.4, 0.0], [0.1, 0.1], [0.0, 0.4]],
+    })
+
+
+def _render_out_is_file(path: Path, tmp: Path) -> list[str]:
+    f = tmp / "not_a_dir.png"
+    f.write_bytes(b"")
+    return ["render", str(path), "--out", str(f)]
+
+
+def _out_is_dir(path: Path, tmp: Path) -> list[str]:
+    d = tmp / "existing_dir"
+    d.mkdir()
+    return ["predict", str(path), "--samples", "2", "--out", str(d)]
+
+
+def _missing_file(tmp: Path) -> tuple[list[str], list[str]]:
+    path = tmp / "does_not_exist.json"
+    return predict_args(path, tmp), [path.name]
+
+
+def _no_args(tmp: Path) -> tuple[list[str], list[str]]:
+    return ["predict"], ["stimuli"]
+
+
+S0 = "tower_000"
+
+CASES: list[Case] = [
+    # --- the file itself
+    _text_case("truncated_json", DEMO.read_text(encoding="utf-8")[:500], "JSON", subprocess=True),
+    _text_case("empty_file", "", "empty"),
+    _text_case("whitespace_only", "  \n\t\n", "empty"),
+    _file_case("not_an_object", lambda d: [d], "object"),
+    Case("missing_file", _missing_file, subprocess=True),
+    # --- top level
+    _file_case("missing_schema_version", _del("schema_version"), "schema_version"),
+    _file_case("wrong_schema_version", _set(["schema_version"], 99), "schema_version", "99"),
+    _file_case("empty_stimuli", _set(["stimuli"], []), "empty"),
+    _file_case("unknown_top_level_key", _set(["extra_key"], 1), "extra_key"),
+    _file_case("duplicate_stimulus_id", _set(["stimuli", 1, "id"], S0), "stimuli[1]", S0, "duplicate"),
+    # --- bodies
+    _file_case("unknown_body_key", lambda d: body(d).update(colour="#ff0000"), S0, "bodies[0]", "colour"),
+    _file_case("nan_position", lambda d: body(d).update(position=[math.nan, 0.15]), S0, "bodies[0]",
+               "position", subprocess=True),
+    _file_case("infinite_position", lambda d: body(d).update(position=[0.0, math.inf]), S0, "bodies[0]",
+               "position"),
+    _file_case("negative_width", lambda d: body(d).update(width=-0.1), S0, "bodies[0]", "width"),
+    _file_case("zero_radius_ball", _zero_radius_ball, S0, "bodies[0]", "radius"),
+    _file_case("bad_colour", lambda d: body(d).update(color="red"), S0, "bodies[0]", "color", "#rrggbb"),
+    _file_case("overlapping_blocks", _overlap, S0, "b0", "b1", "overlap", subprocess=True),
+    _file_case("duplicate_body_id", _duplicate_body, S0, "bodies[1]", "b0", "duplicate"),
+    _file_case("non_convex_static", _non_convex_static, S0, "statics[1]", "vertices", "convex"),
+    # --- queries and interventions in the file
+    _file_case("unknown_query_name", _set(["stimuli", 0, "query"], {"name": "wobble"}), S0, "query", "wobble"),
+    _file_case("query_unknown_body", _set(["stimuli", 0, "query"], {"name": "body_falls", "body": "nope"}),
+               S0, "query", "nope"),
+    _file_case("intervention_unknown_body", _intervention({"type": "remove", "time": 0.5, "bodies": ["ghost"]}),
+               S0, "interventions[0]", "ghost"),
+    _file_case("intervention_after_horizon", _intervention({"type": "remove", "time": 5.0, "bodies": ["b9"]}),
+               S0, "interventions[0]", "time", "horizon"),
+    # --- other commands read the same files the same way
+    _file_case("validate_nan_position", lambda d: body(d).update(position=[math.nan, 0.15]), S0, "position",
+               command="validate"),
+    _file_case("render_negative_width", lambda d: body(d).update(width=-0.1), S0, "width", command="render"),
+    # --- the command line
+    _good_file_case("samples_zero", lambda p, t: predict_args(p, t, "--samples", "0"), "--samples",
+                    subprocess=True),
+    _good_file_case("negative_sigma", lambda p, t: predict_args(p, t, "--sigma", "-1"), "sigma"),
+    _good_file_case("out_is_directory", _out_is_dir, "--out", "existing_dir", subprocess=True),
+    _good_file_case("unknown_cli_query", lambda p, t: predict_args(p, t, "--query", "nope"), "query", "nope",
+                    subprocess=True),
+    _good_file_case("render_out_is_file", _render_out_is_file, "--out", "not_a_dir.png"),
+    _good_file_case("towers_n_zero", lambda p, t: ["stimuli", "towers", "--out", str(t / "t.json"), "--n", "0"],
+                    "--n"),
+    Case("predict_no_args", _no_args, subprocess=True),
+]
+
+SUBPROCESS_CASES = [c for c in CASES if c.subprocess]
+
+assert len({c.id for c in CASES}) == len(CASES)
+assert len(CASES) >= 16 and len(SUBPROCESS_CASES) >= 5
+
+
+def check_error(rc: int, out: str, err: str, fragments: list[str]) -> None:
+    """The contract: exit 2, exactly one non-empty ``ipe: error:`` line, naming the location."""
+    shown = f"exit status {rc}\n--- stderr ---\n{err}--- stdout ---\n{out}"
+    assert "Traceback" not in err and "Traceback" not in out, shown
+    assert rc == 2, shown
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stderr\n{shown}"
+    line = lines[0]
+    assert line.strip(), shown
+    assert line.startswith(PREFIX), shown
+    assert line[len(PREFIX):].strip(), shown
+    missing = [f for f in fragments if f.lower() not in line.lower()]
+    assert not missing, f"error line does not mention {missing}\n{shown}"
+
+
+@pytest.fixture(autouse=True)
+def _no_debug(monkeypatch):
+    monkeypatch.delenv("IPE_DEBUG", raising=False)
+    monkeypatch.setenv("IPE_NO_PROGRESS", "1")
+
+
+def _subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "IPE_DEBUG"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["IPE_NO_PROGRESS"] = "1"
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def run_subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ipe.cli", *argv], cwd=cwd, env=_subprocess_env(),
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_in_process(case: Case, tmp_path: Path, capsys) -> None:
+    argv, fragments = case.build(tmp_path)
+    capsys.readouterr()
+    rc = main(argv)
+    cap = capsys.readouterr()
+    check_error(rc, cap.out, cap.err, fragments)
+    assert not (tmp_path / "out.csv").exists(), "no output may be written for bad input"
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES, ids=[c.id for c in SUBPROCESS_CASES])
+def test_bad_input_subprocess(case: Case, tmp_path: Path) -> None:
+    argv, fragments = case.build(tmp_path)
+    proc = run_subprocess(argv, tmp_path)
+    check_error(proc.returncode, proc.stdout, proc.stderr, fragments)
+    assert not (tmp_path / "out.csv").exists(), "no output may be written for bad input"
+
+
+# --------------------------------------------------------------------------- good input
+
+
+HEADER = "stimulus_id,query,n_samples,mean,sd,se"
+
+
+def test_valid_input_in_process(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "tmp.csv"
+    rc = main(["predict", str(DEMO), "--samples", "2", "--out", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "Traceback" not in cap.err
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith(HEADER)
+    assert len(lines) == 1 + len(json.loads(DEMO.read_text(encoding="utf-8"))["stimuli"])
+
+
+def test_valid_input_subprocess(tmp_path: Path) -> None:
+    proc = run_subprocess(["predict", str(DEMO), "--samples", "2", "--out", "tmp.csv"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    text = (tmp_path / "tmp.csv").read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith(HEADER)
+
+
+def test_validate_ok(tmp_path: Path, capsys) -> None:
+    rc = main(["validate", str(DEMO)])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "OK" in cap.out
+
+
+# --------------------------------------------------------------------------- help
+
+
+HELP_COMMANDS = [
+    [],
+    ["stimuli", "towers"],
+    ["predict"],
+    ["render"],
+    ["demo"],
+    ["validate"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=[" ".join(["ipe", *c]) for c in HELP_COMMANDS])
+def test_help(command: list[str], capsys) -> None:
+    rc = main([*command, "--help"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "Traceback" not in cap.out + cap.err
+    assert cap.out.lstrip().startswith(f"Usage: {' '.join(['ipe', *command])}"), cap.out
+    assert "--help" in cap.out
+
+
+def test_help_subprocess(tmp_path: Path) -> None:
+    proc = run_subprocess(["predict", "--help"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.lstrip().startswith("Usage: ipe predict"), proc.stdout
+    assert "Traceback" not in proc.stderr

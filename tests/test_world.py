@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+import ipe
+from ipe.noise import NoiseParams
+from ipe.queries import fall_threshold
+from ipe.scene import Block, Intervention, Scene, StaticBox
+from ipe.stimuli.towers import TowerOptions, build_tower, tower_scene
+from ipe.world import (
+    Schedule,
+    World,
+    fast_steps,
+    find_overlaps,
+    plain_rollout,
+    resolve_overlaps,
+    rollout,
+)
+
+from scenes import stack_scene
+
+
+def n_fallen(scene, final):
+    y0 = np.array([b.position[1] for b in scene.bodies])
+    return int(np.sum(y0 - final[:, 1] > fall_threshold(scene)))
+
+
+def test_resting_stack_stays_at_rest_for_the_whole_horizon(straight_stack):
+    final = plain_rollout(straight_stack)
+    initial = np.array([(b.position[0], b.position[1], b.angle) for b in straight_stack.bodies])
+    d = np.abs(final - initial)
+    assert d[:, 0].max() < 0.002  # < 2 mm sideways
+    assert d[:, 1].max() < 0.002  # < 2 mm of compression over 10 blocks
+    assert d[:, 2].max() < 0.01
+
+
+def test_staggered_stable_stack_stays_and_offset_stack_falls(falling_stack):
+    stable = stack_scene([0.0, 0.05, 0.1, 0.05, 0.0, -0.05, 0.0])
+    assert n_fallen(stable, plain_rollout(stable)) == 0
+    assert n_fallen(falling_stack, plain_rollout(falling_stack)) >= 2
+
+
+def test_fast_steps_are_bit_identical_to_space_step(demo):
+    scene = demo[1].scene
+    a, b = World(scene), World(scene)
+    for _ in range(200):
+        a.space.step(a.settings.dt)
+    fast_steps(b.space, b.settings.dt, 200)
+    assert np.array_equal(a.state(), b.state())
+
+
+def test_full_horizon_rollout_equals_plain_loop(demo):
+    for s in list(demo)[:4]:
+        r = rollout(s.scene, early_stop=False)
+        assert r.steps == r.n_steps == 480
+        assert np.array_equal(r.final, plain_rollout(s.scene))
+
+
+def test_fresh_world_each_time_replays_exactly(demo):
+    r1 = rollout(demo[3].scene)
+    r2 = rollout(demo[3].scene)
+    assert np.array_equal(r1.final, r2.final) and r1.steps == r2.steps
+
+
+def test_early_stop_keeps_judgments_and_saves_steps(demo):
+    steps = []
+    for s in demo:
+        r = rollout(s.scene)
+        assert n_fallen(s.scene, r.final) == n_fallen(s.scene, plain_rollout(s.scene)), s.id
+        steps.append(r.steps)
+        if s.metadata["stable"]:
+            assert r.stopped_early
+    assert sum(steps) < 0.7 * 480 * len(demo)
+
+
+def test_early_stop_agrees_with_plain_loop_on_random_towers():
+    rng = np.random.default_rng(42)
+    for _ in range(30):
+        scene = tower_scene(build_tower(rng, TowerOptions()))
+        assert n_fallen(scene, rollout(scene).final) == n_fallen(scene, plain_rollout(scene))
+
+
+def test_early_stop_waits_for_a_slow_start():
+    # A single block balanced just past the edge of its support tips slowly:
+    # it must not be mistaken for a resting one.
+    base = Block(id="base", position=(0.0, 0.05), width=0.3, height=0.1)
+    top = Block(id="top", position=(0.1505, 0.15), width=0.3, height=0.1)
+    scene = Scene(bodies=(base, top), statics=(StaticBox(id="g", position=(0, -0.05), width=6, height=0.1),))
+    assert n_fallen(scene, rollout(scene).final) == n_fallen(scene, plain_rollout(scene)) == 1
+
+
+def test_remove_intervention_acts_at_its_time():
+    scene = stack_scene([0.0, 0.1, 0.15])
+    # Removing the bottom block after 0.5 s drops the others by a block height.
+    sched = Schedule(interventions=(Intervention(type="remove", time=0.5, bodies=("b0",)),))
+    r = rollout(scene, sched, record_every=12)
+    assert r.removed.tolist() == [True, False, False]
+    t_idx = np.searchsorted(r.times, 0.45)
+    assert abs(r.trajectory[t_idx, 1, 1] - r.initial[1, 1]) < 0.002  # nothing happened before 0.5 s
+    assert r.initial[1, 1] - r.final[1, 1] > 0.05
+    assert r.final[0].tolist() == r.trajectory[t_idx + 1, 0].tolist()  # removed body keeps its last state
+
+
+def test_impulse_intervention_pushes():
+    scene = stack_scene([0.0])
+    sched = Schedule(interventions=(Intervention(type="impulse", time=0.1, bodies=("b0",), impulse=(0.02, 0.0)),))
+    r = rollout(scene, sched)
+    assert r.final[0, 0] - r.initial[0, 0] > 0.01
+
+
+def test_trajectory_recording():
+    r = rollout(stack_scene([0.0, 0.2]), early_stop=False, record_every=24)
+    assert r.trajectory.shape == (21, 2, 3)
+    assert r.times[0] == 0 and r.times[-1] == pytest.approx(2.0)
+    assert np.array_equal(r.trajectory[-1], r.final)
+
+
+def test_resolve_overlaps_separates_and_keeps_others():
+    a = Block(id="a", position=(0.0, 0.05), width=0.3, height=0.1)
+    b = Block(id="b", position=(0.25, 0.05), width=0.3, height=0.1)  # 5 cm into a
+    c = Block(id="c", position=(1.0, 0.05), width=0.3, height=0.1)
+    scene = Scene(bodies=(a, b, c), statics=(StaticBox(id="g", position=(0, -0.05), width=6, height=0.1),))
+    assert len(find_overlaps(scene)) == 1
+    fixed = resolve_overlaps(scene)
+    assert find_overlaps(fixed) == []
+    assert fixed.bodies[0] == a and fixed.bodies[2] == c
+    assert fixed.bodies[1].position[0] == pytest.approx(0.3)
+
+
+def test_noisy_rollouts_never_start_interpenetrating(demo):
+    from ipe.noise import apply_noise
+    from ipe.seeding import sample_seed
+
+    params = NoiseParams(sigma=1.0, angle_sigma=0.1)
+    for s in list(demo)[:6]:
+        for k in range(5):
+            scene, _ = apply_noise(s, params.sources(), sample_seed(1, s.id, 0, k))
+            assert find_overlaps(scene) == []
