@@ -105,14 +105,20 @@ def _run_batch(batch: Batch) -> tuple[Batch, np.ndarray, np.ndarray]:
 
 
 def _resolve_queries(stimuli: StimulusSet, queries) -> list[list[Query]]:
+    from .queries import check_query
+
     if queries is None:
+        for s in stimuli:
+            try:
+                check_query(s.query, s.scene)
+            except InputError as exc:
+                raise exc.prefixed(f"stimulus {s.id!r}: query {s.query.key!r}") from None
         return [[s.query] for s in stimuli]
     if isinstance(queries, (str, Query, dict)):
         queries = [queries]
     qs = [parse_query(q) for q in queries]
     if not qs:
         raise InputError("no queries given")
-    from .queries import check_query
 
     for s in stimuli:
         for q in qs:
@@ -166,6 +172,9 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise InputError(f"workers must be a positive integer, got {workers!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     backend = backend or ("serial" if workers == 1 else "process")
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")

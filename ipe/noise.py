@@ -5,7 +5,10 @@ the scene before the rollout starts (perception, mass belief) and it may add
 time-dependent actions to the rollout's :class:`~ipe.world.Schedule` (a push).
 Sources draw from their own generator, keyed by their name inside the
 rollout's seed (:func:`ipe.seeding.source_rng`), so switching one source on
-or off never changes what another one draws.
+or off never changes what another one draws *from the same rollout seed*.
+(The rollout seed itself is keyed by the whole parameter point, so two
+points differ in all their draws unless ``common_random_numbers=True``,
+which gives every point the same rollout seeds.)
 
 The parameters are in the units of Battaglia, Hamrick & Tenenbaum (2013):
 

@@ -838,7 +838,7 @@ def parse_stimulus_set(data: Any, source: str = "<data>", check_overlap: bool = 
     try:
         f = _Fields(data, "", what="object (a stimulus set)")
         version = f.raw("schema_version", required=True)
-        if version != SCHEMA_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version != SCHEMA_VERSION:
             raise InputError(f"unsupported schema_version {version!r}; this ipe reads version {SCHEMA_VERSION}")
         name = f.string("name", "")
         metadata = f.raw("metadata", {})

@@ -164,8 +164,8 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
         raise InputError(f"n must be a positive integer, got {n!r}")
     if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
         raise InputError(f"n_blocks must be a positive integer, got {n_blocks!r}")
-    if seed < 0:
-        raise InputError(f"seed must be >= 0, got {seed}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if mass_variants and n % 2:
         raise InputError(f"with mass variants n must be even (two stimuli per tower), got {n}")
     if mass_variants and n_blocks < 2:

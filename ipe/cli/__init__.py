@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
-from .errors import InputError
+from ..errors import InputError
 
 # typer >= 0.20 vendors its own copy of click (typer._click); older typer uses click itself.
 try:  # pragma: no cover - depends on the installed typer
@@ -40,14 +40,7 @@ stimuli_app = typer.Typer(help="Generate stimulus sets.", no_args_is_help=True, 
 app.add_typer(stimuli_app, name="stimuli")
 
 
-def _note(msg: str) -> None:
-    print(msg, file=sys.stderr)
-
-
-def _check_out(path: Path, what: str = "--out") -> Path:
-    if path.exists() and path.is_dir():
-        raise InputError(f"{what} {path}: is a directory, expected a file path")
-    return path
+from .common import check_out as _check_out, note as _note  # noqa: E402
 
 
 # --------------------------------------------------------------------------- stimuli
@@ -68,8 +61,8 @@ def stimuli_towers(
     query: Annotated[str, typer.Option("--query", help="Query every stimulus asks.")] = "fall",
 ) -> None:
     """Generate Battaglia-Hamrick-Tenenbaum style block towers."""
-    from .scene import save_stimuli
-    from .stimuli.towers import generate_towers
+    from ..scene import save_stimuli
+    from ..stimuli.towers import generate_towers
 
     _check_out(out)
     sh: bool | float = height if height is not None else same_height
@@ -105,10 +98,10 @@ def predict(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
 ) -> None:
     """Predict judgments: a CSV with stimulus_id, query, n_samples, mean, sd, se."""
-    from .fileio import write_csv
-    from .model import IPE
-    from .montecarlo import summarize
-    from .scene import load_stimuli
+    from ..fileio import write_csv
+    from ..model import IPE
+    from ..montecarlo import summarize
+    from ..scene import load_stimuli
 
     _check_out(out)
     if rollouts is not None:
@@ -134,8 +127,8 @@ def render(
     size: Annotated[int, typer.Option("--size", min=16, max=4096, help="Image size in pixels.")] = 400,
 ) -> None:
     """Render the first frame of every stimulus as <out>/<id>.png."""
-    from .render import render_stimuli
-    from .scene import load_stimuli
+    from ..render import render_stimuli
+    from ..scene import load_stimuli
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
@@ -150,7 +143,7 @@ def render(
 @app.command("validate")
 def validate(stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")]) -> None:
     """Check a stimulus-set file and report the first problem, if any."""
-    from .scene import load_stimuli
+    from ..scene import load_stimuli
 
     stim = load_stimuli(stimuli)
     print(f"{stimuli}: OK, {len(stim)} stimuli")
@@ -170,7 +163,7 @@ def demo(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
 ) -> None:
     """Run the bundled demo towers end to end: predictions, a table and a figure."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
@@ -178,6 +171,10 @@ def demo(
     print(result.table_text)
     print(f"\nfigure: {result.figure}\npredictions: {result.predictions}")
 
+
+# --------------------------------------------------------------------------- command groups in their own modules
+
+from . import register  # noqa: E402,F401  (adds the commands of the later modules to ``app``)
 
 # --------------------------------------------------------------------------- entry point
 
@@ -221,7 +218,3 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:  # console-script entry point
     sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    run()

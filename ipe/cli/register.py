@@ -1,0 +1,7 @@
+"""Imports the command modules so that their commands join ``ipe.cli.app``.
+
+Each module below defines its commands on ``ipe.cli.app`` (or a sub-app it
+adds there). Add one line per new module.
+"""
+
+from __future__ import annotations

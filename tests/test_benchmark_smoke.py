@@ -1,0 +1,63 @@
+"""Smoke test of ``benchmarks/bench_rollouts.py --quick``: it runs, writes its JSON, and judgments agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "bench_rollouts.py"
+
+TOP_KEYS = {
+    "machine", "stimuli", "rounds", "rollouts_per_round", "plain_rollouts_per_s",
+    "ipe_full_horizon_rollouts_per_s", "ipe_early_stop_rollouts_per_s", "ratio_full_horizon_vs_plain",
+    "ratio_early_stop_vs_plain", "judgments_identical_to_plain", "steps_early_stop_per_stimulus",
+    "steps_full_horizon", "scaling_noisy", "scaling_no_noise",
+}
+SCALING_KEYS = {"rollouts", "workers1_s", "workers2_s", "speedup", "identical"}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "r.json"
+    env = dict(os.environ, IPE_NO_PROGRESS="1")
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.is_file()
+    return json.loads(out.read_text(encoding="utf-8")), proc.stdout
+
+
+def test_quick_benchmark_writes_expected_keys(result):
+    res, _ = result
+    assert TOP_KEYS <= set(res)
+    assert {"python", "pymunk", "cpus", "platform"} <= set(res["machine"])
+    assert SCALING_KEYS | {"params"} <= set(res["scaling_noisy"])
+    assert SCALING_KEYS <= set(res["scaling_no_noise"])
+    assert res["stimuli"] == 12
+    assert res["rounds"] == 1
+    assert res["rollouts_per_round"] == 12
+    for k in ("plain_rollouts_per_s", "ipe_full_horizon_rollouts_per_s", "ipe_early_stop_rollouts_per_s"):
+        assert res[k] > 0, k
+    assert len(res["steps_early_stop_per_stimulus"]) == 12
+    assert all(0 < s <= res["steps_full_horizon"] for s in res["steps_early_stop_per_stimulus"])
+    assert res["scaling_noisy"]["params"]["sigma"] == 0.2
+
+
+def test_quick_benchmark_judgments_are_identical(result):
+    res, stdout = result
+    assert res["judgments_identical_to_plain"] is True
+    assert res["scaling_noisy"]["identical"] is True
+    assert res["scaling_no_noise"]["identical"] is True
+    assert "judgments identical to the plain loop: True" in stdout
+
+
+def test_quick_benchmark_does_not_touch_the_committed_results(result):
+    """``--out`` is honoured: the run writes to the temporary path, not benchmarks/results/."""
+    res, stdout = result
+    assert str(REPO / "benchmarks" / "results" / "rollouts.json") not in stdout
