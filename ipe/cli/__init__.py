@@ -82,9 +82,14 @@ def stimuli_towers(
 def predict(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Per-stimulus CSV to write.")],
-    sigma: Annotated[float, typer.Option("--sigma", help="Perceptual noise σ (block short sides).")] = 0.0,
-    phi: Annotated[float, typer.Option("--phi", help="Force noise φ (fraction of weight, first 200 ms).")] = 0.0,
-    mu: Annotated[float, typer.Option("--mu", help="Mass noise μ (s.d. of the log density ratio).")] = 0.0,
+    sigma: Annotated[Optional[float], typer.Option(
+        "--sigma", help="Perceptual noise σ (block short sides); default 0.")] = None,
+    phi: Annotated[Optional[float], typer.Option(
+        "--phi", help="Force noise φ (fraction of weight, first 200 ms); default 0.")] = None,
+    mu: Annotated[Optional[float], typer.Option(
+        "--mu", help="Mass noise μ (s.d. of the log density ratio); default 0.")] = None,
+    params: Annotated[Optional[Path], typer.Option(
+        "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
@@ -106,8 +111,19 @@ def predict(
     _check_out(out)
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
+    values = {"sigma": sigma, "phi": phi, "mu": mu}
+    if params is not None:
+        from ..inference.hierarchical import load_params
+
+        fitted = load_params(params)
+        clash = [k for k in fitted if values.get(k) is not None]
+        if clash:
+            raise InputError(f"--params {params} sets {', '.join(clash)}; do not also give --{clash[0]}")
+        values.update(fitted)
+        _note("using fitted values " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items()))
+    values = {k: (0.0 if v is None else v) for k, v in values.items()}
     stim = load_stimuli(stimuli)
-    model = IPE(sigma=sigma, phi=phi, mu=mu, angle_sigma=angle_sigma, n_samples=samples, seed=seed,
+    model = IPE(sigma=values["sigma"], phi=values["phi"], mu=values["mu"], angle_sigma=angle_sigma, n_samples=samples, seed=seed,
                 workers=workers, early_stop=not no_early_stop, progress=progress)
     table = model.simulate(stim, queries=query or None)
     summary = summarize(table)

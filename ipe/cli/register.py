@@ -5,3 +5,5 @@ adds there). Add one line per new module.
 """
 
 from __future__ import annotations
+
+from . import fit  # noqa: F401,E402

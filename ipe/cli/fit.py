@@ -1,0 +1,146 @@
+"""``ipe fit``: the hierarchical IPE fitted to human responses with NUTS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from . import app
+from .common import check_out_dir, note
+
+
+def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float]] | None:
+    """``["sigma=0,0.1,0.3", ...]`` → ``{"sigma": [0, 0.1, 0.3]}``; ``None`` when not given."""
+    if not specs:
+        return None
+    from ..inference.emulator import DEFAULT_GRID
+
+    grid: dict[str, list[float]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or not values.strip():
+            raise InputError(f"--grid {spec!r}: expected NAME=V1,V2,... (e.g. sigma=0,0.1,0.2,0.4)")
+        if name not in free:
+            raise InputError(f"--grid {spec!r}: {name!r} is not a free parameter ({', '.join(free)})")
+        try:
+            grid[name] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise InputError(f"--grid {spec!r}: values must be numbers") from None
+    for name in free:
+        grid.setdefault(name, list(DEFAULT_GRID[name]))
+    return grid
+
+
+def parse_ranges(specs: list[str] | None) -> dict[str, tuple[float, float]] | None:
+    """``["sigma=0:0.8"]`` → ``{"sigma": (0.0, 0.8)}``."""
+    if not specs:
+        return None
+    out = {}
+    for spec in specs:
+        name, sep, rng = spec.partition("=")
+        lo, sep2, hi = rng.partition(":")
+        try:
+            if not sep or not sep2:
+                raise ValueError
+            out[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise InputError(f"--range {spec!r}: expected NAME=LO:HI (e.g. sigma=0:1)") from None
+    return out
+
+
+def parse_free(text: str) -> list[str]:
+    from ..inference.emulator import PARAM_NAMES
+
+    free = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in free if f not in PARAM_NAMES]
+    if not free or bad:
+        raise InputError(f"--free {text!r}: expected a comma-separated subset of {', '.join(PARAM_NAMES)}")
+    if len(set(free)) != len(free):
+        raise InputError(f"--free {text!r}: a parameter is named twice")
+    return free
+
+
+@app.command("fit")
+def fit(
+    responses: Annotated[Path, typer.Argument(help="Tidy response table (.csv or .parquet): participant, "
+                                                   "stimulus_id, response.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file the responses refer to.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for params.json, posterior.nc, "
+                                                          "diagnostics, checks and figures.")],
+    free: Annotated[str, typer.Option("--free", help="Free noise parameters, comma-separated "
+                                                     "(sigma, phi, mu).")] = "sigma,phi",
+    scale: Annotated[Optional[str], typer.Option(
+        "--scale", help="Response scale, e.g. rating:1-7, count:0-10, probability:0-100 "
+                        "(default: from the stimuli's query).")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option(
+        "--grid", help="Emulator grid for one parameter, NAME=V1,V2,... (repeatable).")] = None,
+    ranges: Annotated[Optional[list[str]], typer.Option(
+        "--range", help="Prior range for one parameter, NAME=LO:HI (repeatable).")] = None,
+    fixed_mu: Annotated[float, typer.Option("--mu", help="μ when it is not free.")] = 0.0,
+    emulator_samples: Annotated[int, typer.Option("--emulator-samples", min=1,
+                                                  help="Rollouts per stimulus and grid point.")] = 40,
+    emulator: Annotated[Optional[Path], typer.Option(
+        "--emulator", help="Reuse an emulator.npz written by an earlier fit on the same stimuli.")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up steps per chain.")] = 300,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (run one after another).")] = 2,
+    no_bias: Annotated[bool, typer.Option("--no-bias", help="No per-participant response bias.")] = False,
+    jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+) -> None:
+    """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS."""
+    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
+    from ..inference import Emulator, HierarchicalFit
+    from ..scene import as_stimulus_set, load_stimuli
+
+    check_out_dir(out)
+    free_list = parse_free(free)
+    grid_map = parse_grid(grid, free_list)
+    range_map = parse_ranges(ranges)
+    stim = load_stimuli(stimuli)
+    sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
+    table = load_jspsych(responses) if jspsych else load_responses(responses)
+    table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    used = set(table["stimulus_id"])
+    subset = as_stimulus_set([s for s in stim if s.id in used])
+    fixed = {"mu": fixed_mu} if "mu" not in free_list else None
+    emu = None
+    if emulator is not None:
+        emu = Emulator.load(emulator)
+        if not emu.matches(subset):
+            raise InputError(f"--emulator {emulator}: built for other stimuli than those in the responses")
+        missing = [f for f in free_list if f not in emu.names_]
+        if missing:
+            raise InputError(f"--emulator {emulator}: does not vary {', '.join(missing)}")
+    if emu is None:
+        from ..inference.emulator import DEFAULT_GRID
+
+        g = grid_map or {k: list(DEFAULT_GRID[k]) for k in free_list}
+        n_pts = 1
+        for v in g.values():
+            n_pts *= len(v)
+        note(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts")
+        emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
+                       progress=progress).fit(subset)
+    out.mkdir(parents=True, exist_ok=True)
+    emu.save(out / "emulator.npz")
+    note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
+         f"participants, {len(table)} trials, scale {sc}")
+    est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
+                          num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress)
+    est.fit(table, emu)
+    paths = est.save(out)
+    cols = [c for c in ("parameter", "mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat") if c in est.summary_]
+    shown = est.summary_[est.summary_["parameter"].isin(free_list + [f"tau_{f}" for f in free_list])][cols]
+    print(shown.to_string(index=False))
+    crit = est.criteria()
+    print(f"\nLOO elpd = {crit['elpd_loo']:.1f} (se {crit['se_loo']:.1f}); WAIC elpd = {crit['elpd_waic']:.1f}; "
+          f"divergences: {est.n_divergent_}; posterior-predictive 90% intervals hold "
+          f"{est.ppc_['inside_90'].mean():.0%} of stimulus means")
+    print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")

@@ -1,0 +1,156 @@
+"""Model comparison: the fitted IPE against the no-noise model and feature models, in one table.
+
+Two kinds of score, on the same human data:
+
+*Held-out stimuli (k-fold).* Stimuli are split into ``k`` folds. On the
+training folds each model is fitted to the human per-stimulus means — a
+linear map ``mean ≈ a + b · prediction`` for every model, and for the IPE
+also its free noise parameters (least squares over a dense grid of the
+emulator). The fitted model then predicts the held-out fold. Out-of-fold
+predictions of all folds are pooled into one Pearson r and one RMSE per
+model.
+
+*Trial level (LOO, WAIC).* Every model goes through the same hierarchical
+response model (:mod:`ipe.inference.hierarchical`): the IPE with its noise
+parameters free, each baseline as fixed per-stimulus predictions scaled to
+[0, 1] (features are oriented so that larger means "more falls", using the
+sign of their correlation with the human means). PSIS-LOO and WAIC come from
+the pointwise log likelihood (ArviZ).
+
+The table ends with the **noise ceiling**: the split-half reliability of the
+human means (Spearman–Brown corrected), the r no model can be expected to
+beat.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..baselines import FEATURES, baseline_table, minmax, pearson
+from ..errors import InputError
+from .emulator import Emulator, FixedPredictions
+
+COMPARISON_COLUMNS = ["model", "free_parameters", "r", "r_kfold", "rmse_kfold", "elpd_loo", "se_loo", "p_loo",
+                      "elpd_waic", "delta_elpd_loo"]
+
+
+def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    if x.std() == 0:
+        return float(y.mean()), 0.0
+    b, a = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def _dense_grid(emulator: Emulator, free: Sequence[str], n: int = 41) -> tuple[np.ndarray, np.ndarray]:
+    axes = []
+    for name in emulator.names_:
+        v = emulator.grid_values_[name]
+        axes.append(np.linspace(v[0], v[-1], n) if name in free else np.array([v[0]]))
+    mesh = np.meshgrid(*axes, indexing="ij")
+    theta = np.stack([m.ravel() for m in mesh], axis=1)
+    with torch.no_grad():
+        pred = emulator.predict(torch.as_tensor(theta, dtype=torch.float64)).numpy()
+    return theta, pred  # (G, F), (G, S)
+
+
+def _fit_ipe_fold(theta: np.ndarray, pred: np.ndarray, y: np.ndarray, train: np.ndarray) -> int:
+    """Index of the grid point whose linearly mapped predictions fit the training means best."""
+    p = pred[:, train]
+    yt = y[train]
+    pc = p - p.mean(axis=1, keepdims=True)
+    yc = yt - yt.mean()
+    var = (pc ** 2).sum(axis=1)
+    b = np.where(var > 0, (pc @ yc) / np.where(var > 0, var, 1.0), 0.0)
+    sse = ((yc[None, :] - b[:, None] * pc) ** 2).sum(axis=1)
+    return int(np.argmin(sse))
+
+
+def kfold_scores(y: np.ndarray, predictors: dict[str, np.ndarray], emulator: Emulator | None, free: Sequence[str],
+                 k: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Pooled out-of-fold r and RMSE per model (see the module docstring)."""
+    n = len(y)
+    if n < 2 * k:
+        k = max(2, n // 2)
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(7,)))
+    folds = np.array_split(rng.permutation(n), k)
+    out: dict[str, dict[str, float]] = {}
+    grid = _dense_grid(emulator, free) if emulator is not None else None
+    names = (["IPE"] if emulator is not None else []) + list(predictors)
+    for name in names:
+        oof = np.empty(n)
+        for test in folds:
+            train = np.setdiff1d(np.arange(n), test)
+            if name == "IPE":
+                theta, pred = grid
+                j = _fit_ipe_fold(theta, pred, y, train)
+                x = pred[j]
+            else:
+                x = predictors[name]
+            a, b = _linear_fit(x[train], y[train])
+            oof[test] = a + b * x[test]
+        out[name] = {"r_kfold": pearson(oof, y), "rmse_kfold": float(np.sqrt(np.mean((oof - y) ** 2)))}
+    return out
+
+
+def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
+                   num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
+                   features: Sequence[str] = FEATURES, progress: bool | None = None) -> pd.DataFrame:
+    """The comparison table (one row per model, then the noise ceiling).
+
+    ``fit`` is a fitted :class:`~ipe.inference.HierarchicalFit` of the IPE on
+    ``responses``; its emulator supplies the IPE's predictions.
+    """
+    from ..humans import split_half_reliability
+    from ..scene import as_stimulus_set
+    from .hierarchical import HierarchicalFit
+
+    fit._check_fitted()
+    emulator = fit.emulator_
+    stimuli = as_stimulus_set(stimuli)
+    ids = list(emulator.stimulus_ids_)
+    means = responses.groupby("stimulus_id")["response"].mean()
+    missing = [s for s in ids if s not in means.index]
+    if missing:
+        raise InputError(f"compare: no responses for stimulus {missing[0]!r}")
+    y = means.loc[ids].to_numpy(dtype=float)
+    by_id = {s.id: s for s in stimuli}
+    base = baseline_table([by_id[s] for s in ids], workers=workers).set_index("stimulus_id").loc[ids]
+    predictors = {"no-noise model": base["no_noise"].to_numpy(dtype=float)}
+    for f in features:
+        predictors[f"feature: {f}"] = base[f].to_numpy(dtype=float)
+    free = list(fit.model_.free)
+    scores = kfold_scores(y, predictors, emulator, free, k=k, seed=seed)
+
+    # in-sample r at the posterior means
+    post = {n: fit.params_[n]["mean"] for n in free}
+    theta = torch.tensor([[post.get(n, float(emulator.grid_values_[n][0])) for n in emulator.names_]],
+                         dtype=torch.float64)
+    with torch.no_grad():
+        ipe_pred = emulator.predict(theta).numpy()[0]
+    rows = [{"model": "IPE (fitted noise)", "free_parameters": ", ".join(free), "r": pearson(ipe_pred, y),
+             **scores["IPE"], **fit.criteria()}]
+    for name, x in predictors.items():
+        orient = 1.0 if not (pearson(x, y) < 0) else -1.0
+        q = minmax(x, orient)
+        if fit.model_.data.kind == "count":
+            q = q * (fit.model_.data.high - fit.model_.data.low)  # the model divides counts by the range again
+        wrapped = FixedPredictions(ids, q, name=name)
+        est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
+                              num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(responses, wrapped)
+        rows.append({"model": name, "free_parameters": "", "r": pearson(x, y), **scores[name], **est.criteria()})
+    table = pd.DataFrame(rows)
+    best = table["elpd_loo"].max()
+    table["delta_elpd_loo"] = table["elpd_loo"] - best
+    ceiling = split_half_reliability(responses, seed=seed)
+    table = pd.concat([table, pd.DataFrame([{"model": "noise ceiling (split-half)", "free_parameters": "",
+                                             "r": ceiling["r"], "r_kfold": math.nan}])], ignore_index=True)
+    return table[[c for c in COMPARISON_COLUMNS if c in table.columns]]

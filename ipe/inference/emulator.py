@@ -1,0 +1,360 @@
+"""A smooth, differentiable stand-in for the Monte Carlo: per-stimulus predictions over noise parameters.
+
+Fitting σ, φ (and μ) to people needs the IPE's expected answer at many
+parameter values, with gradients (NUTS). Running fresh simulations inside the
+sampler is far too slow, so the :class:`Emulator`
+
+1. runs the Monte Carlo once on a grid of the free parameters, with
+   **common random numbers** (every grid point reuses the same seeds, so the
+   Monte Carlo noise is smooth across the grid instead of jagged), and
+2. fits, for every stimulus, a tensor-product cubic B-spline surface to the
+   grid means by penalised least squares (a P-spline: a small second-difference
+   penalty averages out what Monte Carlo noise is left).
+
+:meth:`Emulator.predict` evaluates those surfaces in torch, so predictions are
+smooth in the parameters and differentiable with autograd. Outside the grid's
+range the parameters are clamped to it.
+
+Example::
+
+    emu = Emulator(grid={"sigma": [0, .1, .2, .4, .7, 1], "phi": [0, .1, .2, .4, .7, 1]},
+                   n_samples=40, seed=0).fit(stimuli)
+    emu.predict(torch.tensor([[0.2, 0.2]]))      # shape (1, n_stimuli)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import InputError
+from ..fileio import atomic_write
+from ..montecarlo import simulate, summarize
+from ..noise import NoiseParams
+from ..scene import as_stimulus_set
+
+PARAM_NAMES = ("sigma", "phi", "mu")
+DEFAULT_GRID = {
+    "sigma": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
+    "phi": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
+    "mu": (0.0, 0.25, 0.5, 0.75, 1.0),
+}
+"""Grid values per parameter, denser where judgments change fastest (small noise)."""
+
+
+def _knots(lo: float, hi: float, n_basis: int, degree: int = 3) -> np.ndarray:
+    """A clamped knot vector on [lo, hi] with ``n_basis`` cubic B-splines."""
+    n_inner = n_basis - degree - 1
+    inner = np.linspace(lo, hi, n_inner + 2)[1:-1] if n_inner > 0 else np.array([])
+    return np.concatenate([np.full(degree + 1, lo), inner, np.full(degree + 1, hi)])
+
+
+def bspline_basis(x: torch.Tensor, knots: torch.Tensor, degree: int = 3) -> torch.Tensor:
+    """B-spline basis functions at ``x`` (any shape) → shape ``x.shape + (n_basis,)``.
+
+    Cox–de Boor recursion written in torch so the result is differentiable in
+    ``x``. ``x`` must lie within ``[knots[0], knots[-1]]``; the last interval is
+    closed on the right.
+    """
+    t = knots
+    n_basis = len(t) - degree - 1
+    xe = x.unsqueeze(-1)
+    lo_k, hi_k = t[:-1], t[1:]
+    b = ((xe >= lo_k) & (xe < hi_k)).to(x.dtype)
+    # close the last non-empty interval on the right
+    last = int(torch.nonzero(hi_k > lo_k).max())
+    at_end = (x == t[-1]).to(x.dtype).unsqueeze(-1)
+    b = b.clone()
+    b[..., last] = torch.maximum(b[..., last], at_end[..., 0])
+    for k in range(1, degree + 1):
+        left_den = t[k:-1] - t[: -k - 1]
+        right_den = t[k + 1:] - t[1:-k]
+        left = torch.where(left_den > 0, (xe - t[: -k - 1]) / torch.where(left_den > 0, left_den, 1.0), 0.0)
+        right = torch.where(right_den > 0, (t[k + 1:] - xe) / torch.where(right_den > 0, right_den, 1.0), 0.0)
+        b = left * b[..., :-1] + right * b[..., 1:]
+    assert b.shape[-1] == n_basis
+    return b
+
+
+class Emulator:
+    """Smooth per-stimulus predictions of the IPE over its free noise parameters.
+
+    Parameters
+    ----------
+    grid:
+        ``{name: values}`` for each free parameter (names among ``sigma``,
+        ``phi``, ``mu``); ``None`` uses :data:`DEFAULT_GRID` for ``free``.
+    free:
+        The free parameters when ``grid`` is not given.
+    fixed:
+        Values of the other noise parameters (``NoiseParams`` fields).
+    n_samples:
+        Rollouts per stimulus and grid point.
+    seed:
+        The Monte Carlo seed (common random numbers across the grid).
+    query:
+        The query to emulate; ``None`` uses each stimulus's own query.
+    n_basis:
+        Cubic B-splines per parameter (default: one per grid value, at most 8).
+    smoothing:
+        Weight of the second-difference penalty (relative to the data term).
+    workers, progress, early_stop:
+        Passed to :func:`ipe.simulate`.
+
+    Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
+    means on the grid), ``coef_`` (n_stimuli × n_basis_total) and
+    ``residual_sd_``.
+    """
+
+    def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
+                 fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
+                 query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-3,
+                 workers: int = 1, progress: bool | None = None, early_stop: bool = True):
+        self.grid = grid
+        self.free = free
+        self.fixed = fixed
+        self.n_samples = n_samples
+        self.seed = seed
+        self.query = query
+        self.n_basis = n_basis
+        self.smoothing = smoothing
+        self.workers = workers
+        self.progress = progress
+        self.early_stop = early_stop
+
+    # ------------------------------------------------------------------ set-up
+
+    def _grid(self) -> dict[str, np.ndarray]:
+        grid = self.grid if self.grid is not None else {k: DEFAULT_GRID[k] for k in self.free}
+        if not grid:
+            raise InputError("the emulator needs at least one free parameter")
+        out = {}
+        for name, vals in grid.items():
+            if name not in PARAM_NAMES:
+                raise InputError(f"emulator grid: unknown parameter {name!r}; expected one of {', '.join(PARAM_NAMES)}")
+            v = np.unique(np.asarray(vals, dtype=float))
+            if len(v) < 2 or not np.all(np.isfinite(v)) or v[0] < 0:
+                raise InputError(f"emulator grid: {name} needs at least 2 distinct finite values >= 0")
+            out[name] = v
+        return out
+
+    @property
+    def names_(self) -> tuple[str, ...]:
+        return tuple(self.grid_values_)
+
+    def _points(self) -> list[NoiseParams]:
+        fixed = dict(self.fixed or {})
+        bad = [k for k in fixed if k in self.grid_values_]
+        if bad:
+            raise InputError(f"emulator: {', '.join(bad)} both fixed and free")
+        mesh = np.meshgrid(*self.grid_values_.values(), indexing="ij")
+        flat = np.stack([m.ravel() for m in mesh], axis=1)
+        try:
+            return [NoiseParams(**fixed, **dict(zip(self.grid_values_, map(float, row)))) for row in flat]
+        except TypeError as exc:
+            raise InputError(f"emulator: bad fixed parameter ({exc})") from None
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, stimuli, rollouts: pd.DataFrame | None = None) -> "Emulator":
+        """Simulate the grid (or use given ``rollouts``) and fit the surfaces. Returns self."""
+        stimuli = as_stimulus_set(stimuli)
+        self.grid_values_ = self._grid()
+        points = self._points()
+        if rollouts is None:
+            rollouts = simulate(stimuli, points, n_samples=self.n_samples, seed=self.seed, queries=self.query,
+                                workers=self.workers, progress=self.progress, early_stop=self.early_stop,
+                                common_random_numbers=True)
+        summ = summarize(rollouts)
+        self.stimulus_ids_ = [s.id for s in stimuli]
+        queries = summ.groupby("stimulus_id", sort=False)["query"].first()
+        self.queries_ = [str(queries[sid]) for sid in self.stimulus_ids_]
+        n_pts = len(points)
+        means = np.empty((n_pts, len(stimuli)))
+        ses = np.empty_like(means)
+        index = {sid: i for i, sid in enumerate(self.stimulus_ids_)}
+        keys = list(self.grid_values_)
+        pos = {tuple(float(getattr(p, k)) for k in keys): j for j, p in enumerate(points)}
+        summ = summ[summ["query"] == summ["stimulus_id"].map(dict(zip(self.stimulus_ids_, self.queries_)))]
+        for row in summ.itertuples(index=False):
+            j = pos[tuple(float(getattr(row, k)) for k in keys)]
+            means[j, index[row.stimulus_id]] = row.mean
+            ses[j, index[row.stimulus_id]] = row.se
+        means = np.where(np.isnan(means), 0.0, means)
+        self.grid_means_ = means
+        self.grid_se_ = ses
+        self.grid_points_ = np.array([[getattr(p, k) for k in keys] for p in points], dtype=float)
+        self._fit_surfaces()
+        return self
+
+    def _fit_surfaces(self) -> None:
+        keys = list(self.grid_values_)
+        self.knots_ = []
+        basis_1d = []
+        penalties = []
+        for d, k in enumerate(keys):
+            v = self.grid_values_[k]
+            nb = self.n_basis or min(len(v), 8)
+            nb = max(nb, 4)
+            kn = _knots(float(v[0]), float(v[-1]), nb)
+            self.knots_.append(kn)
+            basis_1d.append(bspline_basis(torch.as_tensor(self.grid_points_[:, d], dtype=torch.float64),
+                                          torch.as_tensor(kn, dtype=torch.float64)).numpy())
+            dmat = np.diff(np.eye(nb), n=2, axis=0)
+            penalties.append(dmat.T @ dmat)
+        design = _row_kron(basis_1d)
+        # the penalty of a tensor-product P-spline: sum over dimensions of I ⊗ … ⊗ D'D ⊗ … ⊗ I
+        sizes = [b.shape[1] for b in basis_1d]
+        pen = np.zeros((design.shape[1], design.shape[1]))
+        for d in range(len(sizes)):
+            mats = [np.eye(s) for s in sizes]
+            mats[d] = penalties[d]
+            full = mats[0]
+            for m in mats[1:]:
+                full = np.kron(full, m)
+            pen += full
+        lam = self.smoothing * len(design)
+        lhs = design.T @ design + lam * pen + 1e-10 * np.eye(design.shape[1])
+        self.coef_ = np.linalg.solve(lhs, design.T @ self.grid_means_).T  # (n_stim, n_basis)
+        fitted = design @ self.coef_.T
+        self.residual_sd_ = float(np.sqrt(np.mean((fitted - self.grid_means_) ** 2)))
+        self._torch_cache: dict = {}
+
+    # ------------------------------------------------------------------ prediction
+
+    def _tensors(self, dtype):
+        key = dtype
+        if key not in self._torch_cache:
+            self._torch_cache[key] = (
+                [torch.as_tensor(k, dtype=dtype) for k in self.knots_],
+                torch.as_tensor(self.coef_, dtype=dtype),
+                torch.as_tensor([v[0] for v in self.grid_values_.values()], dtype=dtype),
+                torch.as_tensor([v[-1] for v in self.grid_values_.values()], dtype=dtype),
+            )
+        return self._torch_cache[key]
+
+    def predict(self, theta) -> torch.Tensor:
+        """Predictions at parameter values ``theta``: shape ``(..., n_free)`` → ``(..., n_stimuli)``.
+
+        Columns of ``theta`` follow :attr:`names_`. Differentiable in ``theta``.
+        """
+        self._check_fitted()
+        theta = torch.as_tensor(theta)
+        if not theta.is_floating_point():
+            theta = theta.to(torch.float64)
+        if theta.shape[-1] != len(self.knots_):
+            raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
+                             f"parameters ({', '.join(self.names_)})")
+        knots, coef, lo, hi = self._tensors(theta.dtype)
+        x = torch.minimum(torch.maximum(theta, lo), hi)
+        basis = None
+        for d, kn in enumerate(knots):
+            b = bspline_basis(x[..., d], kn)
+            basis = b if basis is None else (basis.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
+        return basis @ coef.T
+
+    def predict_frame(self, **params: float) -> pd.DataFrame:
+        """Predictions at one parameter point as a table (stimulus_id, query, mean)."""
+        self._check_fitted()
+        missing = [k for k in self.names_ if k not in params]
+        if missing:
+            raise InputError(f"predict_frame needs {', '.join(missing)}")
+        theta = torch.tensor([float(params[k]) for k in self.names_], dtype=torch.float64)
+        mean = self.predict(theta).numpy()
+        return pd.DataFrame({"stimulus_id": self.stimulus_ids_, "query": self.queries_, "mean": mean})
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise InputError("the emulator is not fitted yet: call fit(stimuli) first")
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Save the fitted emulator (grid means and surfaces) to one ``.npz`` file, atomically."""
+        self._check_fitted()
+        path = Path(path)
+        meta = {
+            "version": 1, "names": list(self.names_), "stimulus_ids": self.stimulus_ids_, "queries": self.queries_,
+            "grid": {k: v.tolist() for k, v in self.grid_values_.items()}, "fixed": dict(self.fixed or {}),
+            "n_samples": self.n_samples, "seed": self.seed, "query": self.query, "n_basis": self.n_basis,
+            "smoothing": self.smoothing,
+        }
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(meta)), grid_means=self.grid_means_, grid_se=self.grid_se_,
+                 grid_points=self.grid_points_)
+        return atomic_write(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Emulator":
+        """Load an emulator written by :meth:`save`."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                means, ses, pts = z["grid_means"], z["grid_se"], z["grid_points"]
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{path}: not an emulator file ({exc})") from None
+        emu = cls(grid=meta["grid"], fixed=meta["fixed"], n_samples=meta["n_samples"], seed=meta["seed"],
+                  query=meta["query"], n_basis=meta["n_basis"], smoothing=meta["smoothing"])
+        emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in meta["grid"].items()}
+        emu.stimulus_ids_ = list(meta["stimulus_ids"])
+        emu.queries_ = list(meta["queries"])
+        emu.grid_means_, emu.grid_se_, emu.grid_points_ = means, ses, pts
+        emu._fit_surfaces()
+        return emu
+
+    def matches(self, stimuli) -> bool:
+        """True when the emulator was built for exactly these stimulus ids, in order."""
+        return hasattr(self, "stimulus_ids_") and [s.id for s in as_stimulus_set(stimuli)] == self.stimulus_ids_
+
+
+def _row_kron(mats: list[np.ndarray]) -> np.ndarray:
+    out = mats[0]
+    for m in mats[1:]:
+        out = (out[:, :, None] * m[:, None, :]).reshape(len(out), -1)
+    return out
+
+
+def mc_error(emulator: Emulator) -> float:
+    """Typical Monte Carlo standard error of the grid means (for tolerance checks)."""
+    se = emulator.grid_se_[np.isfinite(emulator.grid_se_)]
+    return float(np.sqrt(np.mean(se ** 2))) if se.size else math.nan
+
+
+class FixedPredictions:
+    """An emulator-shaped wrapper for a model without free noise parameters.
+
+    Feature models and the no-noise model predict one number per stimulus;
+    wrapped in this class they go through the same response model as the IPE
+    (:class:`ipe.inference.HierarchicalModel` with ``free=()``), so their LOO
+    and WAIC are comparable with the IPE's.
+    """
+
+    names_: tuple[str, ...] = ()
+
+    def __init__(self, stimulus_ids: Sequence[str], values: Sequence[float], name: str = "fixed"):
+        v = np.asarray(values, dtype=float)
+        if v.shape != (len(stimulus_ids),) or not np.all(np.isfinite(v)):
+            raise InputError(f"{name}: need one finite prediction per stimulus")
+        self.stimulus_ids_ = list(stimulus_ids)
+        self.values_ = v
+        self.name = name
+        self.grid_values_: dict[str, np.ndarray] = {}
+
+    def predict(self, theta) -> torch.Tensor:
+        theta = torch.as_tensor(theta)
+        vals = torch.as_tensor(self.values_, dtype=theta.dtype if theta.is_floating_point() else torch.float64)
+        return vals.expand(theta.shape[:-1] + (len(self.values_),))
+
+    def matches(self, stimuli) -> bool:
+        return [s.id for s in as_stimulus_set(stimuli)] == self.stimulus_ids_

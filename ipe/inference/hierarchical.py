@@ -1,0 +1,443 @@
+"""The hierarchical Bayesian IPE: fit σ, φ (and μ) to human judgments with Pyro and NUTS.
+
+Model (for each free noise parameter θ with range [lo, hi])::
+
+    θ_group            ~ Uniform(lo, hi)                       group value
+    τ_θ                ~ HalfNormal(0.5)                        spread of participants (logit scale)
+    z_θ,j              ~ Normal(0, 1)                           participant j
+    θ_j = lo + (hi − lo) · sigmoid(logit((θ_group − lo)/(hi − lo)) + τ_θ · z_θ,j)
+
+so ``θ_group`` is the median participant. Participant j's expected answer to
+stimulus i is the IPE's Monte Carlo mean at θ_j, read from the
+:class:`~ipe.inference.emulator.Emulator` (smooth and differentiable), scaled
+to [0, 1] (``q_ij``; counts are divided by the scale's range). The response
+model follows the scale (:class:`ipe.humans.ResponseScale`):
+
+``rating`` (e.g. 1–7), ordinal logistic::
+
+    η_ij = β · q_ij + b_j,    y ~ OrderedLogistic(η_ij, cutpoints)
+    β ~ HalfNormal(20), b_j = τ_b · w_j, τ_b ~ HalfNormal(1), cutpoints: c₁ ~ N(0, 10), gaps ~ HalfNormal(5)
+
+``count`` (0–n) and ``probability`` (0–100), a censored, discretised normal
+on the scale's integer levels::
+
+    m_ij = low + (high − low) · (a + b · q_ij + b_j),   s = (high − low) · s₀
+    P(y = k) = Φ((k + ½ − m)/s) − Φ((k − ½ − m)/s), the end levels taking the tails
+    a ~ N(0, 0.5), b ~ HalfNormal(2), s₀ ~ HalfNormal(0.3), b_j = τ_b · w_j, τ_b ~ HalfNormal(0.1)
+
+The per-participant response bias b_j can be switched off
+(``response_bias=False``). NUTS runs ``num_chains`` chains one after another
+(each seeded from the user seed), so results do not depend on the machine's
+process pool. The posterior is returned as an ArviZ ``InferenceData``
+(built with ``arviz.from_dict``) with ``log_likelihood`` (for LOO/WAIC),
+``posterior_predictive`` and ``observed_data`` groups.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import InputError
+from ..fileio import write_csv, write_json
+from .emulator import Emulator
+
+DEFAULT_RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0)}
+
+
+def _ranges(free: Sequence[str], ranges: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+    try:
+        from ..humans import RANGES as base
+    except ImportError:  # pragma: no cover
+        base = DEFAULT_RANGES
+    out = {}
+    for name in free:
+        lo, hi = (ranges or {}).get(name, base.get(name, (None, None)))
+        if lo is None or not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+            raise InputError(f"parameter {name!r}: range must be two finite numbers lo < hi")
+        out[name] = (float(lo), float(hi))
+    return out
+
+
+@dataclass(frozen=True)
+class _Data:
+    participant: torch.Tensor  # (T,) long
+    stimulus: torch.Tensor  # (T,) long
+    y: torch.Tensor  # (T,) float
+    participants: list[str]
+    stimulus_ids: list[str]
+    kind: str
+    low: float
+    high: float
+
+
+def _prepare(responses: pd.DataFrame, emulator: Emulator, scale) -> _Data:
+    ids = emulator.stimulus_ids_
+    index = {sid: i for i, sid in enumerate(ids)}
+    unknown = sorted(set(responses["stimulus_id"]) - set(index))
+    if unknown:
+        raise InputError(f"responses: {len(unknown)} stimulus id(s) the emulator was not built for, e.g. "
+                         f"{', '.join(map(repr, unknown[:3]))}")
+    if responses.empty:
+        raise InputError("responses: the table is empty")
+    parts = sorted(map(str, responses["participant"].unique()))
+    pidx = {p: j for j, p in enumerate(parts)}
+    return _Data(
+        participant=torch.tensor([pidx[str(p)] for p in responses["participant"]], dtype=torch.long),
+        stimulus=torch.tensor([index[s] for s in responses["stimulus_id"]], dtype=torch.long),
+        y=torch.tensor(responses["response"].to_numpy(dtype=float), dtype=torch.float64),
+        participants=parts, stimulus_ids=list(ids), kind=scale.kind, low=float(scale.low), high=float(scale.high),
+    )
+
+
+class HierarchicalModel:
+    """The Pyro model and its likelihood, for one data set and one emulator."""
+
+    def __init__(self, data: _Data, emulator: Emulator, free: Sequence[str], ranges: dict[str, tuple[float, float]],
+                 response_bias: bool = True):
+        missing = [f for f in free if f not in emulator.names_]  # an emulator with no names: fixed predictions
+        if missing:
+            raise InputError(f"the emulator does not vary {', '.join(missing)} (it varies {', '.join(emulator.names_)})")
+        self.data = data
+        self.emulator = emulator
+        self.free = tuple(free)
+        self.ranges = ranges
+        self.response_bias = response_bias
+        self.n_participants = len(data.participants)
+        self.n_levels = int(round(data.high - data.low)) + 1
+        # emulator columns in the emulator's own order; non-free ones held at their grid minimum
+        self._fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in emulator.names_ if n not in self.free}
+
+    # -- parameters → participant values
+    def participant_values(self, group: dict[str, torch.Tensor], tau: dict[str, torch.Tensor],
+                           z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for n in self.free:
+            lo, hi = self.ranges[n]
+            frac = ((group[n] - lo) / (hi - lo)).clamp(1e-6, 1 - 1e-6)
+            u = torch.logit(frac).unsqueeze(-1) + tau[n].unsqueeze(-1) * z[n]
+            out[n] = lo + (hi - lo) * torch.sigmoid(u)
+        return out
+
+    def expected(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """q: the model's expected answer scaled to [0, 1], shape (participants, stimuli)."""
+        shape = (self.n_participants,)
+        cols = []
+        for n in self.emulator.names_:
+            cols.append(values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64))
+        theta = torch.stack(cols, dim=-1) if cols else torch.zeros(shape + (0,), dtype=torch.float64)
+        pred = self.emulator.predict(theta)
+        if self.data.kind == "count":
+            pred = pred / (self.data.high - self.data.low)
+        return pred.clamp(0.0, 1.0)
+
+    # -- likelihood
+    def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Log likelihood of every trial given one set of sampled values → (T,)."""
+        d = self.data
+        values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
+                                         {n: s[f"z_{n}"] for n in self.free})
+        q = self.expected(values)[d.participant, d.stimulus]
+        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        if d.kind == "rating":
+            eta = s["beta"] * q + bias
+            cut = self._cutpoints(s)
+            k = (d.y - d.low).long()
+            upper = torch.cat([cut, torch.tensor([math.inf], dtype=cut.dtype)])
+            lower = torch.cat([torch.tensor([-math.inf], dtype=cut.dtype), cut])
+            p_hi = torch.sigmoid(upper[k] - eta)
+            p_lo = torch.sigmoid(lower[k] - eta)
+            return torch.log((p_hi - p_lo).clamp_min(1e-12))
+        width = d.high - d.low
+        m = d.low + width * (s["a"] + s["b"] * q + bias)
+        sd = width * s["s0"]
+        hi = torch.where(d.y >= d.high, torch.tensor(math.inf, dtype=m.dtype), (d.y + 0.5 - m) / sd)
+        lo = torch.where(d.y <= d.low, torch.tensor(-math.inf, dtype=m.dtype), (d.y - 0.5 - m) / sd)
+        return torch.log((torch.special.ndtr(hi) - torch.special.ndtr(lo)).clamp_min(1e-12))
+
+    def _cutpoints(self, s):
+        gaps = s["cut_gaps"]
+        first = s["cut_first"].unsqueeze(-1)
+        return torch.cat([first, first + torch.cumsum(gaps, dim=-1)], dim=-1)
+
+    def sample_responses(self, s: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        """One posterior-predictive draw of every trial's response → (T,)."""
+        d = self.data
+        values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
+                                         {n: s[f"z_{n}"] for n in self.free})
+        q = self.expected(values)[d.participant, d.stimulus]
+        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        if d.kind == "rating":
+            eta = s["beta"] * q + bias
+            cut = self._cutpoints(s)
+            u = torch.rand(eta.shape, generator=gen, dtype=torch.float64)
+            latent = eta + torch.log(u) - torch.log1p(-u)  # logistic noise
+            return d.low + (latent.unsqueeze(-1) > cut).sum(-1).to(torch.float64)
+        width = d.high - d.low
+        m = d.low + width * (s["a"] + s["b"] * q + bias)
+        noise = torch.randn(m.shape, generator=gen, dtype=torch.float64) * width * s["s0"]
+        return torch.round(m + noise).clamp(d.low, d.high)
+
+    # -- the Pyro model
+    def model(self):
+        import pyro
+        import pyro.distributions as dist
+
+        d = self.data
+        P = self.n_participants
+        s: dict[str, torch.Tensor] = {}
+        f64 = dict(dtype=torch.float64)
+        for n in self.free:
+            lo, hi = self.ranges[n]
+            s[n] = pyro.sample(n, dist.Uniform(torch.tensor(lo, **f64), torch.tensor(hi, **f64)))
+            s[f"tau_{n}"] = pyro.sample(f"tau_{n}", dist.HalfNormal(torch.tensor(0.5, **f64)))
+            s[f"z_{n}"] = pyro.sample(f"z_{n}", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
+        if self.response_bias:
+            scale = 1.0 if d.kind == "rating" else 0.1
+            s["tau_bias"] = pyro.sample("tau_bias", dist.HalfNormal(torch.tensor(scale, **f64)))
+            s["z_bias"] = pyro.sample("z_bias", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
+        if d.kind == "rating":
+            s["beta"] = pyro.sample("beta", dist.HalfNormal(torch.tensor(20.0, **f64)))
+            s["cut_first"] = pyro.sample("cut_first", dist.Normal(torch.tensor(0.0, **f64), 10.0))
+            s["cut_gaps"] = pyro.sample("cut_gaps", dist.HalfNormal(torch.full((self.n_levels - 2,), 5.0, **f64))
+                                        .to_event(1))
+        else:
+            s["a"] = pyro.sample("a", dist.Normal(torch.tensor(0.0, **f64), 0.5))
+            s["b"] = pyro.sample("b", dist.HalfNormal(torch.tensor(2.0, **f64)))
+            s["s0"] = pyro.sample("s0", dist.HalfNormal(torch.tensor(0.3, **f64)))
+        pyro.factor("y", self.trial_log_lik(s).sum())
+
+
+def _seed_for(seed: int, *key: int) -> int:
+    return int(np.random.SeedSequence(int(seed), spawn_key=tuple(key)).generate_state(1)[0])
+
+
+class HierarchicalFit:
+    """Fit the hierarchical IPE to a tidy response table (scikit-learn style).
+
+    Parameters
+    ----------
+    free:
+        The free noise parameters (among ``sigma``, ``phi``, ``mu``).
+    ranges:
+        ``{name: (lo, hi)}`` prior ranges; defaults from :data:`ipe.humans.RANGES`.
+    scale:
+        A :class:`ipe.humans.ResponseScale`; ``None`` infers it when fitting.
+    num_warmup, num_samples, num_chains:
+        NUTS settings; chains run one after another.
+    seed:
+        Seeds every chain and the posterior-predictive draws.
+    response_bias:
+        Per-participant response bias.
+    jit:
+        Compile the potential energy with the PyTorch JIT (about 4× faster).
+
+    Fitted attributes: ``idata_`` (ArviZ InferenceData), ``params_``
+    (``{name: {mean, sd, q05, q95}}``), ``summary_`` (diagnostics table with
+    R-hat and ESS), ``participants_`` (posterior means of each participant's
+    values), ``ppc_`` (observed vs posterior-predictive stimulus means),
+    ``model_`` (the :class:`HierarchicalModel`).
+    """
+
+    def __init__(self, free: Sequence[str] = ("sigma", "phi"), ranges: Mapping[str, tuple[float, float]] | None = None,
+                 scale=None, num_warmup: int = 300, num_samples: int = 300, num_chains: int = 2, seed: int = 0,
+                 response_bias: bool = True, target_accept: float = 0.85, max_tree_depth: int = 8,
+                 jit: bool = True, progress: bool | None = None):
+        self.free = free
+        self.ranges = ranges
+        self.scale = scale
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.seed = seed
+        self.response_bias = response_bias
+        self.target_accept = target_accept
+        self.max_tree_depth = max_tree_depth
+        self.jit = jit
+        self.progress = progress
+
+    def fit(self, responses: pd.DataFrame, emulator: Emulator) -> "HierarchicalFit":
+        import pyro
+        from pyro.infer import MCMC, NUTS
+
+        free = tuple(self.free)
+        for n in ("num_warmup", "num_samples", "num_chains"):
+            v = getattr(self, n)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{n} must be a positive integer, got {v!r}")
+        ranges = _ranges(free, self.ranges)
+        scale = self.scale
+        if scale is None:
+            raise InputError("fit: a response scale is needed (e.g. rating:1-7)")
+        data = _prepare(responses, emulator, scale)
+        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias)
+        self.model_ = model
+        self.emulator_ = emulator
+        chains = []
+        diverging = []
+        show = self.progress if self.progress is not None else False
+        for c in range(self.num_chains):
+            pyro.clear_param_store()
+            pyro.set_rng_seed(_seed_for(self.seed, 1, c) % (2 ** 32))
+            kernel = NUTS(model.model, target_accept_prob=self.target_accept, max_tree_depth=self.max_tree_depth,
+                          full_mass=False, jit_compile=self.jit, ignore_jit_warnings=True)
+            mcmc = MCMC(kernel, num_samples=self.num_samples, warmup_steps=self.num_warmup, num_chains=1,
+                        disable_progbar=not show)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mcmc.run()
+            chains.append({k: v.detach().numpy() for k, v in mcmc.get_samples().items()})
+            extra = mcmc.diagnostics()
+            div = extra.get("divergences", {}).get("chain 0", [])
+            flags = np.zeros(self.num_samples, dtype=bool)
+            flags[np.asarray(div, dtype=int)] = True
+            diverging.append(flags)
+        self._build_outputs(chains, np.stack(diverging), responses)
+        return self
+
+    # ------------------------------------------------------------------ outputs
+    def _draws(self, posterior: dict[str, np.ndarray]):
+        """Iterate over (chain, draw, {name: tensor})."""
+        n_chain, n_draw = next(iter(posterior.values())).shape[:2]
+        for c in range(n_chain):
+            for i in range(n_draw):
+                yield c, i, {k: torch.as_tensor(v[c, i]) for k, v in posterior.items()}
+
+    def _build_outputs(self, chains: list[dict[str, np.ndarray]], diverging: np.ndarray,
+                       responses: pd.DataFrame) -> None:
+        import arviz as az
+
+        model = self.model_
+        data = model.data
+        posterior = {k: np.stack([ch[k] for ch in chains]) for k in chains[0]}
+        n_chain, n_draw = next(iter(posterior.values())).shape[:2]
+        T = len(data.y)
+        loglik = np.empty((n_chain, n_draw, T))
+        ppc = np.empty((n_chain, n_draw, T))
+        theta = {n: np.empty((n_chain, n_draw, model.n_participants)) for n in model.free}
+        gen = torch.Generator().manual_seed(_seed_for(self.seed, 2) % (2 ** 63))
+        with torch.no_grad():
+            for c, i, s in self._draws(posterior):
+                loglik[c, i] = model.trial_log_lik(s).numpy()
+                ppc[c, i] = model.sample_responses(s, gen).numpy()
+                vals = model.participant_values({n: s[n] for n in model.free}, {n: s[f"tau_{n}"] for n in model.free},
+                                                {n: s[f"z_{n}"] for n in model.free})
+                for n in model.free:
+                    theta[n][c, i] = vals[n].numpy()
+        post = dict(posterior)
+        for n in model.free:
+            post[f"{n}_participant"] = theta[n]
+        coords = {"participant": data.participants, "trial": np.arange(T)}
+        dims = {f"z_{n}": ["participant"] for n in model.free}
+        dims.update({f"{n}_participant": ["participant"] for n in model.free})
+        if model.response_bias:
+            dims["z_bias"] = ["participant"]
+        dims.update(y=["trial"])
+        self.idata_ = az.from_dict(
+            posterior=post, log_likelihood={"y": loglik}, posterior_predictive={"y": ppc},
+            observed_data={"y": data.y.numpy()}, sample_stats={"diverging": diverging},
+            coords=coords, dims=dims,
+        )
+        self.params_ = {}
+        for n in model.free:
+            v = posterior[n].ravel()
+            self.params_[n] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
+                               "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))}
+        names = [n for n in posterior if posterior[n].ndim == 2]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summ = az.summary(self.idata_, var_names=names, hdi_prob=0.9)
+        self.summary_ = summ.reset_index().rename(columns={"index": "parameter"})
+        self.n_divergent_ = int(diverging.sum())
+        self.participants_ = pd.DataFrame({"participant": data.participants,
+                                           **{n: theta[n].mean(axis=(0, 1)) for n in model.free},
+                                           **{f"{n}_sd": theta[n].std(axis=(0, 1)) for n in model.free}})
+        # posterior-predictive check on stimulus means
+        frame = pd.DataFrame({"stimulus_id": [data.stimulus_ids[i] for i in data.stimulus.numpy()],
+                              "observed": data.y.numpy()})
+        rep_means = []
+        for sid, idx in frame.groupby("stimulus_id", sort=False).indices.items():
+            rm = ppc[:, :, idx].mean(axis=2).ravel()
+            rep_means.append({"stimulus_id": sid, "n": len(idx), "observed_mean": frame["observed"].iloc[idx].mean(),
+                              "predicted_mean": rm.mean(), "predicted_q05": np.quantile(rm, 0.05),
+                              "predicted_q95": np.quantile(rm, 0.95)})
+        ppc_df = pd.DataFrame(rep_means)
+        ppc_df["inside_90"] = (ppc_df["observed_mean"] >= ppc_df["predicted_q05"]) & (
+            ppc_df["observed_mean"] <= ppc_df["predicted_q95"])
+        self.ppc_ = ppc_df
+
+    def criteria(self) -> dict[str, float]:
+        """LOO and WAIC (ELPD scale, higher is better) from the pointwise log likelihood."""
+        import arviz as az
+
+        self._check_fitted()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loo = az.loo(self.idata_)
+            waic = az.waic(self.idata_)
+        return {"elpd_loo": float(loo.elpd_loo), "se_loo": float(loo.se), "p_loo": float(loo.p_loo),
+                "elpd_waic": float(waic.elpd_waic), "se_waic": float(waic.se), "p_waic": float(waic.p_waic)}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "idata_"):
+            raise InputError("the model is not fitted yet: call fit(responses, emulator) first")
+
+    def save(self, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
+        """Write params.json, posterior.nc, diagnostics.csv, participants.csv, ppc.csv and figures."""
+        self._check_fitted()
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        scale = self.model_.data
+        params = {
+            **self.params_,
+            "_meta": {"free": list(self.model_.free), "ranges": {k: list(v) for k, v in self.model_.ranges.items()},
+                      "scale": f"{scale.kind}:{scale.low:g}-{scale.high:g}",
+                      "n_participants": len(scale.participants), "n_trials": int(len(scale.y)),
+                      "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
+                      "seed": self.seed, "n_divergent": self.n_divergent_,
+                      "max_r_hat": float(self.summary_["r_hat"].max()),
+                      "min_ess_bulk": float(self.summary_["ess_bulk"].min())},
+        }
+        paths = {"params": write_json(out / "params.json", params)}
+
+        tmp = out / ".posterior.nc.tmp"
+        self.idata_.to_netcdf(str(tmp))
+        tmp.replace(out / "posterior.nc")
+        paths["posterior"] = out / "posterior.nc"
+        paths["diagnostics"] = write_csv(out / "diagnostics.csv", self.summary_)
+        paths["participants"] = write_csv(out / "participants.csv", self.participants_)
+        paths["ppc"] = write_csv(out / "ppc.csv", self.ppc_)
+        if figures:
+            from .figures import plot_fit
+
+            paths.update(plot_fit(self, out))
+        return paths
+
+
+def load_params(path: str | Path) -> dict[str, float]:
+    """Posterior means of the group parameters from a ``params.json`` written by :meth:`HierarchicalFit.save`."""
+    from ..fileio import read_json
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of parameters")
+    out = {}
+    for name, v in data.items():
+        if name.startswith("_"):
+            continue
+        if name not in DEFAULT_RANGES:
+            raise InputError(f"{path}: unknown parameter {name!r}")
+        if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)) or not math.isfinite(v["mean"]):
+            raise InputError(f"{path}: {name}: expected an object with a finite 'mean'")
+        out[name] = float(v["mean"])
+    if not out:
+        raise InputError(f"{path}: no parameters found")
+    return out

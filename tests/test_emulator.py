@@ -1,0 +1,100 @@
+"""The emulator: smooth, differentiable, and faithful to fresh Monte Carlo off the grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ipe
+from ipe.errors import InputError
+from ipe.inference.emulator import Emulator, FixedPredictions, bspline_basis, _knots
+
+
+@pytest.fixture(scope="module")
+def four(demo):
+    return list(demo)[:4]
+
+
+@pytest.fixture(scope="module")
+def emulator(four):
+    grid = {"sigma": [0.0, 0.15, 0.35, 0.6], "phi": [0.0, 0.1, 0.25, 0.5]}
+    return Emulator(grid=grid, n_samples=24, seed=3, smoothing=1e-3).fit(four)
+
+
+def test_bspline_partition_of_unity_and_gradient():
+    kn = torch.as_tensor(_knots(0.0, 1.0, 6), dtype=torch.float64)
+    x = torch.linspace(0, 1, 57, dtype=torch.float64, requires_grad=True)
+    b = bspline_basis(x, kn)
+    assert b.shape == (57, 6)
+    assert torch.allclose(b.sum(-1), torch.ones(57, dtype=torch.float64))
+    (b[:, 2].sum()).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_emulator_reproduces_grid_means(emulator):
+    design_pred = emulator.predict(torch.as_tensor(emulator.grid_points_)).numpy()
+    # smoothing averages Monte Carlo noise, but stays close to the grid means
+    assert np.abs(design_pred - emulator.grid_means_).max() < 0.15
+    assert emulator.residual_sd_ < 0.05
+
+
+def test_emulator_is_differentiable(emulator):
+    theta = torch.tensor([[0.2, 0.2]], dtype=torch.float64, requires_grad=True)
+    emulator.predict(theta).sum().backward()
+    assert torch.isfinite(theta.grad).all()
+    # more noise, more falls: P(fall) summed over stimuli rises with phi here
+    assert theta.grad[0, 1] > 0
+
+
+def test_emulator_agrees_with_fresh_monte_carlo_off_grid(emulator, four):
+    """At parameter values between grid points the emulator matches new simulations within MC error."""
+    for sigma, phi in [(0.25, 0.18), (0.45, 0.05)]:
+        fresh = ipe.summarize(ipe.simulate(four, ipe.NoiseParams(sigma=sigma, phi=phi), n_samples=80, seed=99))
+        pred = emulator.predict(torch.tensor([sigma, phi], dtype=torch.float64)).numpy()
+        emu_se = np.nanmax(emulator.grid_se_, axis=0)  # the emulator's own Monte Carlo error (24 samples)
+        tol = 3.0 * np.sqrt(fresh["se"].to_numpy() ** 2 + emu_se ** 2) + 0.02
+        assert np.all(np.abs(fresh["mean"].to_numpy() - pred) <= tol), (sigma, phi, fresh["mean"].to_numpy(), pred)
+
+
+def test_emulator_clamps_outside_the_grid(emulator):
+    inside = emulator.predict(torch.tensor([0.6, 0.5], dtype=torch.float64))
+    outside = emulator.predict(torch.tensor([5.0, 9.0], dtype=torch.float64))
+    assert torch.allclose(inside, outside)
+
+
+def test_save_load_roundtrip(emulator, tmp_path):
+    path = emulator.save(tmp_path / "emu.npz")
+    again = Emulator.load(path)
+    theta = torch.tensor([[0.1, 0.3], [0.5, 0.05]], dtype=torch.float64)
+    assert torch.equal(again.predict(theta), emulator.predict(theta))
+    assert again.stimulus_ids_ == emulator.stimulus_ids_
+
+
+def test_emulator_is_deterministic(four):
+    grid = {"sigma": [0.0, 0.3], "phi": [0.0, 0.3]}
+    a = Emulator(grid=grid, n_samples=4, seed=1).fit(four)
+    b = Emulator(grid=grid, n_samples=4, seed=1, workers=2).fit(four)
+    assert np.array_equal(a.grid_means_, b.grid_means_)
+
+
+def test_bad_emulator_input(four, tmp_path):
+    with pytest.raises(InputError, match="unknown parameter"):
+        Emulator(grid={"gamma": [0, 1]}).fit(four)
+    with pytest.raises(InputError, match="at least 2"):
+        Emulator(grid={"sigma": [0.2]}).fit(four)
+    with pytest.raises(InputError, match="not fitted"):
+        Emulator().predict(torch.zeros(2))
+    (tmp_path / "bad.npz").write_text("nope")
+    with pytest.raises(InputError, match="not an emulator file"):
+        Emulator.load(tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="no such file"):
+        Emulator.load(tmp_path / "missing.npz")
+
+
+def test_fixed_predictions_broadcast():
+    fp = FixedPredictions(["a", "b"], [0.1, 0.9])
+    out = fp.predict(torch.zeros(3, 0, dtype=torch.float64))
+    assert out.shape == (3, 2) and float(out[2, 1]) == pytest.approx(0.9)
+    with pytest.raises(InputError):
+        FixedPredictions(["a"], [float("nan")])

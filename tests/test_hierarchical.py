@@ -1,0 +1,128 @@
+"""The hierarchical Pyro fit: outputs, diagnostics, likelihoods, and recovery on data from the model itself."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ipe.errors import InputError
+from ipe.inference import HierarchicalFit, load_params
+from ipe.inference.emulator import FixedPredictions
+from ipe.inference.hierarchical import HierarchicalModel, _prepare
+
+
+class LineEmulator(FixedPredictions):
+    """A cheap analytic 'emulator': P(fall) of stimulus i rises with sigma at its own rate."""
+
+    def __init__(self, n_stim: int):
+        super().__init__([f"s{i}" for i in range(n_stim)], np.zeros(n_stim))
+        self.rates = torch.linspace(0.5, 4.0, n_stim, dtype=torch.float64)
+        self.names_ = ("sigma",)
+        self.grid_values_ = {"sigma": np.array([0.0, 1.0])}
+
+    def predict(self, theta):
+        theta = torch.as_tensor(theta, dtype=torch.float64)
+        return 1.0 - torch.exp(-self.rates * theta[..., :1])
+
+
+def synth(emu, kind, low, high, sigma, n_part=16, seed=0, reps=2):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(n_part):
+        s_j = 1 / (1 + np.exp(-(np.log(sigma / (1 - sigma)) + 0.3 * rng.standard_normal())))
+        p = emu.predict(torch.tensor([s_j])).numpy()
+        for _ in range(reps):
+            for i, sid in enumerate(emu.stimulus_ids_):
+                lat = p[i] + rng.normal(0, 0.1)
+                y = np.clip(np.round(low + (high - low) * lat), low, high)
+                rows.append((f"p{j}", sid, float(y)))
+    return pd.DataFrame(rows, columns=["participant", "stimulus_id", "response"])
+
+
+@pytest.mark.parametrize("kind,low,high", [("rating", 1, 7), ("probability", 0, 100), ("count", 0, 10)])
+def test_likelihood_sums_to_one_over_levels(kind, low, high):
+    emu = LineEmulator(3)
+    levels = np.arange(low, high + 1)
+    df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
+                       "response": levels.astype(float)})
+    scale = SimpleNamespace(kind=kind, low=low, high=high)
+    m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)})
+    s = {"sigma": torch.tensor(0.3, dtype=torch.float64), "tau_sigma": torch.tensor(0.2, dtype=torch.float64),
+         "z_sigma": torch.zeros(1, dtype=torch.float64), "tau_bias": torch.tensor(0.1, dtype=torch.float64),
+         "z_bias": torch.zeros(1, dtype=torch.float64), "beta": torch.tensor(8.0, dtype=torch.float64),
+         "cut_first": torch.tensor(1.0, dtype=torch.float64),
+         "cut_gaps": torch.ones(len(levels) - 2, dtype=torch.float64),
+         "a": torch.tensor(0.05, dtype=torch.float64), "b": torch.tensor(0.9, dtype=torch.float64),
+         "s0": torch.tensor(0.1, dtype=torch.float64)}
+    total = torch.exp(m.trial_log_lik(s)).sum()
+    assert float(total) == pytest.approx(1.0, abs=1e-6)
+    draws = m.sample_responses(s, torch.Generator().manual_seed(0))
+    assert torch.all((draws >= low) & (draws <= high))
+
+
+def test_fit_writes_every_output(tmp_path):
+    emu = LineEmulator(6)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=6, reps=1)
+    fit = HierarchicalFit(free=("sigma",), scale=SimpleNamespace(kind="rating", low=1, high=7), num_warmup=60,
+                          num_samples=40, num_chains=2, seed=1, max_tree_depth=5).fit(df, emu)
+    paths = fit.save(tmp_path)
+    for key in ("params", "posterior", "diagnostics", "participants", "ppc", "posterior_figure", "ppc_figure"):
+        assert paths[key].exists(), key
+    params = json.loads((tmp_path / "params.json").read_text())
+    assert set(params["sigma"]) == {"mean", "sd", "q05", "q95"}
+    assert params["sigma"]["q05"] <= params["sigma"]["mean"] <= params["sigma"]["q95"]
+    assert load_params(tmp_path / "params.json") == {"sigma": params["sigma"]["mean"]}
+    diag = pd.read_csv(tmp_path / "diagnostics.csv")
+    assert {"r_hat", "ess_bulk"} <= set(diag.columns)
+    assert fit.idata_.log_likelihood["y"].shape == (2, 40, len(df))
+    crit = fit.criteria()
+    assert np.isfinite(crit["elpd_loo"]) and np.isfinite(crit["elpd_waic"])
+    import arviz as az
+
+    again = az.from_netcdf(tmp_path / "posterior.nc")
+    assert "posterior_predictive" in again.groups()
+
+
+def test_fit_is_reproducible():
+    emu = LineEmulator(4)
+    df = synth(emu, "probability", 0, 100, sigma=0.4, n_part=4, reps=1)
+    kw = dict(free=("sigma",), scale=SimpleNamespace(kind="probability", low=0, high=100), num_warmup=30,
+              num_samples=20, num_chains=1, seed=5, max_tree_depth=5)
+    a = HierarchicalFit(**kw).fit(df, emu)
+    b = HierarchicalFit(**kw).fit(df, emu)
+    assert np.array_equal(a.idata_.posterior["sigma"].values, b.idata_.posterior["sigma"].values)
+
+
+def test_bad_fit_input(tmp_path):
+    emu = LineEmulator(3)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=2, reps=1)
+    scale = SimpleNamespace(kind="rating", low=1, high=7)
+    with pytest.raises(InputError, match="does not vary"):
+        HierarchicalFit(free=("phi",), scale=scale).fit(df, emu)
+    bad = df.assign(stimulus_id="nope")
+    with pytest.raises(InputError, match="not built for"):
+        HierarchicalFit(free=("sigma",), scale=scale).fit(bad, emu)
+    with pytest.raises(InputError, match="num_samples"):
+        HierarchicalFit(free=("sigma",), scale=scale, num_samples=0).fit(df, emu)
+    with pytest.raises(InputError, match="range"):
+        HierarchicalFit(free=("sigma",), scale=scale, ranges={"sigma": (1.0, 0.0)}).fit(df, emu)
+    (tmp_path / "p.json").write_text('{"gamma": {"mean": 1}}')
+    with pytest.raises(InputError, match="unknown parameter"):
+        load_params(tmp_path / "p.json")
+
+
+@pytest.mark.slow
+def test_recovers_sigma_from_model_generated_ratings():
+    emu = LineEmulator(12)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=25, reps=2, seed=3)
+    fit = HierarchicalFit(free=("sigma",), scale=SimpleNamespace(kind="rating", low=1, high=7), num_warmup=300,
+                          num_samples=300, num_chains=2, seed=2).fit(df, emu)
+    p = fit.params_["sigma"]
+    assert p["q05"] <= 0.3 <= p["q95"]
+    assert abs(p["mean"] - 0.3) < 0.05
+    assert fit.summary_["r_hat"].max() < 1.05
