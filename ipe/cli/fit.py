@@ -129,7 +129,6 @@ def fit(
         emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
                        progress=progress).fit(subset)
     out.mkdir(parents=True, exist_ok=True)
-    emu.save(out / "emulator.npz")
     note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
          f"participants, {len(table)} trials, scale {sc}")
     est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
@@ -144,3 +143,39 @@ def fit(
           f"divergences: {est.n_divergent_}; posterior-predictive 90% intervals hold "
           f"{est.ppc_['inside_90'].mean():.0%} of stimulus means")
     print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+@app.command("compare")
+def compare(
+    responses: Annotated[Path, typer.Argument(help="The tidy response table the fit used.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    fit_dir: Annotated[Path, typer.Option("--fit", help="The --out directory of `ipe fit`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Comparison table (CSV) to write.")],
+    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Folds of held-out stimuli.")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up per baseline fit.")] = 200,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per baseline fit.")] = 200,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains per baseline fit.")] = 2,
+    jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Compare the fitted IPE with the no-noise model and feature models (k-fold, LOO, WAIC, noise ceiling)."""
+    from ..fileio import write_csv
+    from ..humans import load_jspsych, load_responses, validate_responses
+    from ..inference.comparison import compare_models, plot_comparison
+    from ..inference.hierarchical import load_fit
+    from ..scene import load_stimuli
+
+    from .common import check_out
+
+    check_out(out)
+    fit = load_fit(fit_dir)
+    stim = load_stimuli(stimuli)
+    table = load_jspsych(responses) if jspsych else load_responses(responses)
+    table = validate_responses(table, stimuli=stim, scale=fit.scale, where=str(responses))
+    result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
+                            num_samples=draws, num_chains=chains)
+    write_csv(out, result)
+    fig = plot_comparison(result, out.with_suffix(".png"))
+    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    note(f"wrote {out} and {fig}")

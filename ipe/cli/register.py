@@ -7,3 +7,4 @@ adds there). Add one line per new module.
 from __future__ import annotations
 
 from . import fit  # noqa: F401,E402
+from . import infer  # noqa: F401,E402

@@ -124,7 +124,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     predictors = {"no-noise model": base["no_noise"].to_numpy(dtype=float)}
     for f in features:
         predictors[f"feature: {f}"] = base[f].to_numpy(dtype=float)
-    free = list(fit.model_.free)
+    free = list(fit.free)
     scores = kfold_scores(y, predictors, emulator, free, k=k, seed=seed)
 
     # in-sample r at the posterior means
@@ -138,8 +138,8 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     for name, x in predictors.items():
         orient = 1.0 if not (pearson(x, y) < 0) else -1.0
         q = minmax(x, orient)
-        if fit.model_.data.kind == "count":
-            q = q * (fit.model_.data.high - fit.model_.data.low)  # the model divides counts by the range again
+        if fit.scale.kind == "count":
+            q = q * (fit.scale.high - fit.scale.low)  # the response model divides counts by the range again
         wrapped = FixedPredictions(ids, q, name=name)
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress)
@@ -154,3 +154,33 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     table = pd.concat([table, pd.DataFrame([{"model": "noise ceiling (split-half)", "free_parameters": "",
                                              "r": ceiling["r"], "r_kfold": math.nan}])], ignore_index=True)
     return table[[c for c in COMPARISON_COLUMNS if c in table.columns]]
+
+
+def plot_comparison(table: pd.DataFrame, path) -> "Path":
+    """Bar chart of held-out r per model, with the noise ceiling as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..render import save_figure
+
+    models = table[~table["model"].str.startswith("noise ceiling")]
+    ceiling = table.loc[table["model"].str.startswith("noise ceiling"), "r"]
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(models) + 1.4))
+    y = np.arange(len(models))[::-1]
+    ax.barh(y, models["r_kfold"].fillna(0), color=["C3" if m.startswith("IPE") else "0.6" for m in models["model"]])
+    ax.scatter(models["r"], y, color="k", s=12, zorder=3, label="r, all stimuli (in sample)")
+    if len(ceiling) and np.isfinite(ceiling.iloc[0]):
+        ax.axvline(float(ceiling.iloc[0]), color="C0", ls="--", label="noise ceiling (split-half)")
+    ax.set_yticks(y)
+    ax.set_yticklabels(models["model"])
+    ax.set_xlabel("correlation with human mean responses (bars: held-out stimuli, k-fold)")
+    ax.set_xlim(min(0.0, float(np.nanmin(models["r_kfold"].to_numpy(dtype=float))) - 0.05), 1.0)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    from pathlib import Path
+
+    p = save_figure(fig, Path(path))
+    plt.close(fig)
+    return p

@@ -402,11 +402,13 @@ class HierarchicalFit:
                       "scale": f"{scale.kind}:{scale.low:g}-{scale.high:g}",
                       "n_participants": len(scale.participants), "n_trials": int(len(scale.y)),
                       "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
-                      "seed": self.seed, "n_divergent": self.n_divergent_,
+                      "seed": self.seed, "response_bias": self.response_bias, "n_divergent": self.n_divergent_,
                       "max_r_hat": float(self.summary_["r_hat"].max()),
                       "min_ess_bulk": float(self.summary_["ess_bulk"].min())},
         }
         paths = {"params": write_json(out / "params.json", params)}
+        if isinstance(self.emulator_, Emulator):
+            paths["emulator"] = self.emulator_.save(out / "emulator.npz")
 
         tmp = out / ".posterior.nc.tmp"
         self.idata_.to_netcdf(str(tmp))
@@ -420,6 +422,36 @@ class HierarchicalFit:
 
             paths.update(plot_fit(self, out))
         return paths
+
+
+def load_fit(out_dir: str | Path) -> HierarchicalFit:
+    """Reload what :meth:`HierarchicalFit.save` wrote (posterior, parameters, emulator) for reuse.
+
+    The result answers ``params_``, ``idata_``, ``emulator_``, ``criteria()``,
+    ``free``, ``scale`` and ``response_bias``; it cannot be re-sampled.
+    """
+    import arviz as az
+
+    from ..fileio import read_json
+    from ..humans import ResponseScale
+
+    out = Path(out_dir)
+    for name in ("params.json", "posterior.nc", "emulator.npz"):
+        if not (out / name).exists():
+            raise InputError(f"{out}: no {name} (is this the --out directory of `ipe fit`?)")
+    data = read_json(out / "params.json")
+    meta = data.get("_meta", {}) if isinstance(data, dict) else {}
+    try:
+        fit = HierarchicalFit(free=tuple(meta["free"]), ranges={k: tuple(v) for k, v in meta["ranges"].items()},
+                              scale=ResponseScale.parse(meta["scale"]), num_chains=meta["num_chains"],
+                              num_samples=meta["num_samples"], num_warmup=meta["num_warmup"], seed=meta["seed"],
+                              response_bias=meta.get("response_bias", True))
+    except (KeyError, TypeError, AttributeError):
+        raise InputError(f"{out / 'params.json'}: missing or malformed _meta") from None
+    fit.params_ = {k: v for k, v in data.items() if not k.startswith("_")}
+    fit.idata_ = az.from_netcdf(out / "posterior.nc")
+    fit.emulator_ = Emulator.load(out / "emulator.npz")
+    return fit
 
 
 def load_params(path: str | Path) -> dict[str, float]:

@@ -1,0 +1,75 @@
+"""Mass inference through the simulator: the observer finds the heavier colour and learns across trials."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ipe.cli import main
+from ipe.errors import InputError
+from ipe.inference.latent import MassInference, mass_variant_stimuli, materials, observe, true_log_ratio, with_ratio
+from ipe.scene import save_stimuli
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return mass_variant_stimuli(3, seed=3)
+
+
+def test_with_ratio_sets_the_density_ratio(towers):
+    s = with_ratio(towers[0], math.log(4.0))
+    assert true_log_ratio(s) == pytest.approx(math.log(4.0))
+    assert materials(s) == ("heavy", "light")
+
+
+def test_observer_finds_the_heavier_material(towers):
+    est = MassInference(n_particles=60, n_sims=3, seed=0).fit(towers)
+    a, b = est.materials_
+    assert true_log_ratio(towers[0]) > 0  # 'heavy' is ten times denser
+    assert est.summary_[f"p_{a}_heavier"] > 0.9
+    assert est.summary_["heavier"] == "heavy"
+    # the belief starts at the prior and moves with the evidence, trial by trial
+    learning = est.learning_
+    assert len(learning) == len(towers) + 1
+    assert learning[f"p_{a}_heavier"].iloc[0] == pytest.approx(np.mean(est.particles_["log_ratio"] > 0))
+    assert learning[f"p_{a}_heavier"].iloc[-1] > learning[f"p_{a}_heavier"].iloc[0]
+
+
+def test_swapped_masses_flip_the_answer(towers):
+    flipped = [with_ratio(s, -math.log(10.0)) for s in towers]
+    est = MassInference(n_particles=60, n_sims=3, seed=0).fit(flipped)
+    assert est.summary_["heavier"] == "light"
+
+
+def test_reproducible(towers):
+    a = MassInference(n_particles=20, n_sims=2, seed=4).fit(towers[:1])
+    b = MassInference(n_particles=20, n_sims=2, seed=4).fit(towers[:1])
+    pd.testing.assert_frame_equal(a.particles_, b.particles_)
+
+
+def test_bad_input(towers, demo):
+    with pytest.raises(InputError, match="exactly two materials"):
+        MassInference(n_particles=5).fit(list(demo)[:1])
+    with pytest.raises(InputError, match="n_particles"):
+        MassInference(n_particles=0).fit(towers)
+    obs = observe(towers[:1])
+    with pytest.raises(InputError, match="lack column"):
+        MassInference(n_particles=5).fit(towers[:1], obs.drop(columns=["dx"]))
+    with pytest.raises(InputError, match="unknown stimulus"):
+        MassInference(n_particles=5).fit(towers[:1], obs.assign(stimulus_id="zzz"))
+
+
+def test_cli_infer_mass(towers, tmp_path, capsys):
+    path = save_stimuli(towers[:2], tmp_path / "mass.json")
+    rc = main(["infer", "mass", str(path), "--particles", "20", "--sims", "2", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    for name in ("posterior.csv", "learning.csv", "summary.json", "learning.png"):
+        assert (tmp_path / "o" / name).exists()
+    capsys.readouterr()
+    rc = main(["infer", "mass", str(path), "--observations", str(tmp_path / "missing.csv"), "--out",
+               str(tmp_path / "o2")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("ipe: error:")
