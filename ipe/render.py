@@ -119,12 +119,16 @@ def render_stimulus(stim: Stimulus, path: str | Path, size: int = 400, title: bo
 
 def render_stimuli(stimuli, out_dir: str | Path, size: int = 400, progress: bool | None = None) -> list[Path]:
     """Write ``<out_dir>/<stimulus id>.png`` for every stimulus."""
-    from tqdm.auto import tqdm
+    import os
     import sys
+
+    from tqdm.auto import tqdm
 
     stimuli = as_stimulus_set(stimuli)
     out = Path(out_dir)
     disable = (not sys.stderr.isatty()) if progress is None else not progress
+    if os.environ.get("IPE_NO_PROGRESS"):
+        disable = True
     return [render_stimulus(s, out / f"{s.id}.png", size=size)
             for s in tqdm(list(stimuli), desc="rendering", unit="stimulus", disable=disable, leave=False)]
 

@@ -122,6 +122,9 @@ def predict(
         values.update(fitted)
         _note("using fitted values " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items()))
     values = {k: (0.0 if v is None else v) for k, v in values.items()}
+    for name, v in (*values.items(), ("angle_sigma", angle_sigma)):
+        if not (v >= 0 and v < float("inf")):
+            raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     stim = load_stimuli(stimuli)
     model = IPE(sigma=values["sigma"], phi=values["phi"], mu=values["mu"], angle_sigma=angle_sigma, n_samples=samples, seed=seed,
                 workers=workers, early_stop=not no_early_stop, progress=progress)
