@@ -18,8 +18,10 @@ name            value of one rollout                                           u
                 NaN when nothing fell (the mean is P(left | fall))
 ``distance``    mean distance the bodies' centres travelled                    m
 ``off_table``   number of bodies whose centre ended below the top of the      bodies
-                static ``support`` or beyond its left/right edges
-``body_falls``  1 if the named ``body`` fell, else 0                           P(fall)
+                static ``support`` or beyond its left/right edges (or, with
+                ``level``, whose centre ended below that height)
+``body_falls``  1 if the named ``body`` fell (or, with ``level``, ended       P(fall)
+                below that height), else 0
 =============== ============================================================ ==========
 
 Common parameters: ``bodies`` (a list of body ids to count; default all
@@ -130,28 +132,34 @@ def q_distance(r, stim, bodies=None, label=None) -> float:
     return float(np.mean(d))
 
 
-def off_support_mask(r, stim: Stimulus, support: str, bodies=None, label=None) -> np.ndarray:
-    """Boolean array: which bodies ended off the named static support."""
-    s = stim.scene.static(support)
-    top = top_surface(s)
-    x0, x1 = x_extent(s)
+def off_support_mask(r, stim: Stimulus, support: str | None = None, bodies=None, label=None,
+                     level: float | None = None) -> np.ndarray:
+    """Boolean array: which bodies ended off the named static support (or below ``level``)."""
     fx, fy = r.final[:, 0], r.final[:, 1]
-    off = (fy < top) | (fx < x0) | (fx > x1)
+    if level is not None:
+        off = fy < float(level)
+    else:
+        s = stim.scene.static(support)
+        top = top_surface(s)
+        x0, x1 = x_extent(s)
+        off = (fy < top) | (fx < x0) | (fx > x1)
     return off & _selected(r, stim, bodies, label)
 
 
-@_register("off_table", ("support", "bodies", "label"), "bodies", required=("support",))
-def q_off_table(r, stim, support, bodies=None, label=None) -> float:
-    """Number of bodies whose centre left the named support."""
-    return float(off_support_mask(r, stim, support, bodies, label).sum())
+@_register("off_table", ("support", "level", "bodies", "label"), "bodies")
+def q_off_table(r, stim, support=None, level=None, bodies=None, label=None) -> float:
+    """Number of bodies whose centre left the named support (or ended below ``level``)."""
+    return float(off_support_mask(r, stim, support, bodies, label, level).sum())
 
 
-@_register("body_falls", ("body", "threshold"), "P(fall)", required=("body",))
-def q_body_falls(r, stim, body, threshold=None) -> float:
-    """1 if the named body fell, else 0."""
+@_register("body_falls", ("body", "threshold", "level"), "P(fall)", required=("body",))
+def q_body_falls(r, stim, body, threshold=None, level=None) -> float:
+    """1 if the named body fell (dropped more than the threshold, or ended below ``level``), else 0."""
     idx = r.body_ids.index(body)
     if r.removed[idx]:
         return math.nan
+    if level is not None:
+        return 1.0 if r.final[idx, 1] < float(level) else 0.0
     thr = fall_threshold(stim.scene, threshold)
     return 1.0 if (r.initial[idx, 1] - r.final[idx, 1]) > thr else 0.0
 
@@ -173,6 +181,12 @@ def check_query(q: Query, scene: Scene | None = None) -> None:
         v = p["threshold"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             raise InputError(f"threshold must be a positive number, got {v!r}")
+    if "level" in p and p["level"] is not None:
+        v = p["level"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InputError(f"level must be a finite number (m), got {v!r}")
+    if q.name == "off_table" and p.get("support") is None and p.get("level") is None:
+        raise InputError("query 'off_table' needs parameter 'support' or 'level'")
     for key in ("body", "support", "label"):
         if key in p and not isinstance(p[key], str):
             raise InputError(f"{key} must be a string, got {p[key]!r}")

@@ -48,7 +48,8 @@ class Block:
     ``mass`` (kg), not both; with neither, the density is 1.
     ``material`` groups bodies that share a density for the mass noise μ
     (e.g. ``"heavy"``/``"light"``); ``label`` and ``color`` are for people and
-    renderers.
+    renderers. ``corner_radius`` rounds the corners (the outline stays
+    ``width`` × ``height``), as Box2D's polygon skin does.
     """
 
     id: str
@@ -65,6 +66,7 @@ class Block:
     color: str | None = None
     label: str | None = None
     material: str | None = None
+    corner_radius: float = 0.0
 
     type = "block"
 
@@ -136,7 +138,7 @@ class Ball:
 
 @dataclass(frozen=True)
 class StaticBox:
-    """A static rectangle (ground, table top, wall)."""
+    """A static rectangle (ground, table top, wall); ``corner_radius`` rounds its corners."""
 
     id: str
     position: Vec2
@@ -147,6 +149,7 @@ class StaticBox:
     elasticity: float = 0.0
     color: str | None = None
     label: str | None = None
+    corner_radius: float = 0.0
 
     type = "box"
 
@@ -259,7 +262,8 @@ class Simulation:
     the simulated duration (2 s by default, as in Battaglia et al. 2013).
     ``iterations``, ``collision_slop`` and ``rest_window`` override the solver
     defaults chosen in :mod:`ipe.world` (leave them ``None`` unless you know
-    why).
+    why). ``damping`` is the fraction of every body's velocity (linear and
+    angular) kept after one second (pymunk's ``Space.damping``; 1 = none).
     """
 
     time_step: float = 1.0 / 60.0
@@ -268,6 +272,7 @@ class Simulation:
     iterations: int | None = None
     collision_slop: float | None = None
     rest_window: float | None = None
+    damping: float = 1.0
 
     @property
     def dt(self) -> float:
@@ -540,7 +545,11 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
         raise InputError("give either 'density' or 'mass', not both", where)
     if kind == "block":
         body: DynamicBody = Block(width=f.number("width", required=True, positive=True),
-                                  height=f.number("height", required=True, positive=True), **common)
+                                  height=f.number("height", required=True, positive=True),
+                                  corner_radius=f.number("corner_radius", 0.0, nonneg=True), **common)
+        if 2 * body.corner_radius >= min(body.width, body.height):
+            raise InputError(f"must be less than half the shorter side, got {body.corner_radius}",
+                             f"{where}.corner_radius")
     else:
         body = Ball(radius=f.number("radius", required=True, positive=True), **common)
     f.finish()
@@ -557,7 +566,11 @@ def _parse_static(data: Any, where: str) -> StaticShape:
         shape = StaticBox(id=sid, position=f.vec2("position", required=True),
                           width=f.number("width", required=True, positive=True),
                           height=f.number("height", required=True, positive=True),
-                          angle=f.number("angle", 0.0), **common)
+                          angle=f.number("angle", 0.0), corner_radius=f.number("corner_radius", 0.0, nonneg=True),
+                          **common)
+        if 2 * shape.corner_radius >= min(shape.width, shape.height):
+            raise InputError(f"must be less than half the shorter side, got {shape.corner_radius}",
+                             f"{where}.corner_radius")
     elif kind == "polygon":
         raw = f.raw("vertices", required=True)
         if not isinstance(raw, list) or len(raw) < 3:
@@ -611,8 +624,12 @@ def _parse_simulation(data: Any, where: str) -> Simulation:
         iterations=f.number("iterations", None, positive=True, integer=True),
         collision_slop=f.number("collision_slop", None, nonneg=True),
         rest_window=f.number("rest_window", None, positive=True),
+        damping=f.number("damping", 1.0, positive=True),
     )
     f.finish()
+    if sim.damping > 1:
+        raise InputError(f"must be in (0, 1] (fraction of velocity kept per second), got {sim.damping}",
+                         _w(where, "damping"))
     if sim.n_steps < 1:
         raise InputError("horizon is shorter than one physics step", where)
     if sim.n_steps > 10_000_000:
@@ -752,6 +769,8 @@ def _body_to_dict(b: DynamicBody) -> dict[str, Any]:
     d: dict[str, Any] = {"id": b.id, "type": b.type, "position": list(b.position)}
     if isinstance(b, Block):
         d.update(width=b.width, height=b.height)
+        if b.corner_radius:
+            d["corner_radius"] = b.corner_radius
     else:
         d.update(radius=b.radius)
     if b.angle:
@@ -777,6 +796,8 @@ def _static_to_dict(s: StaticShape) -> dict[str, Any]:
     d: dict[str, Any] = {"id": s.id, "type": s.type}
     if isinstance(s, StaticBox):
         d.update(position=list(s.position), width=s.width, height=s.height)
+        if s.corner_radius:
+            d["corner_radius"] = s.corner_radius
     elif isinstance(s, StaticPolygon):
         d.update(vertices=[list(v) for v in s.vertices], position=list(s.position))
     elif isinstance(s, StaticRegularPolygon):
@@ -803,6 +824,8 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
     for key in ("iterations", "collision_slop", "rest_window"):
         if getattr(sim, key) is not None:
             simd[key] = getattr(sim, key)
+    if sim.damping != 1.0:
+        simd["damping"] = sim.damping
     return {
         "gravity": list(scene.gravity),
         "simulation": simd,

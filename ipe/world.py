@@ -100,11 +100,16 @@ class SolverSettings:
 def _static_shape(space_body: pymunk.Body, s) -> pymunk.Shape:
     if isinstance(s, StaticSegment):
         return pymunk.Segment(space_body, s.a, s.b, s.radius)
-    verts = s.local_vertices() if not isinstance(s, StaticBox) else s.local_vertices()
+    r = s.corner_radius if isinstance(s, StaticBox) else 0.0
+    if r:
+        w, h = s.width / 2 - r, s.height / 2 - r
+        verts = [(-w, -h), (w, -h), (w, h), (-w, h)]
+    else:
+        verts = s.local_vertices()
     c, si = math.cos(s.angle), math.sin(s.angle)
     px, py = s.position
     world = [(px + c * x - si * y, py + si * x + c * y) for x, y in verts]
-    return pymunk.Poly(space_body, world)
+    return pymunk.Poly(space_body, world, radius=r)
 
 
 def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
@@ -112,7 +117,8 @@ def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
     if isinstance(b, Block):
         moment = pymunk.moment_for_box(mass, (b.width, b.height))
         body = pymunk.Body(mass, moment)
-        shape: pymunk.Shape = pymunk.Poly.create_box(body, (b.width, b.height))
+        r = b.corner_radius
+        shape: pymunk.Shape = pymunk.Poly.create_box(body, (b.width - 2 * r, b.height - 2 * r), radius=r)
     else:
         moment = pymunk.moment_for_circle(mass, 0, b.radius)
         body = pymunk.Body(mass, moment)
@@ -146,6 +152,7 @@ class World:
         space.iterations = st.iterations
         space.collision_slop = st.collision_slop
         space.collision_bias = st.collision_bias
+        space.damping = scene.simulation.damping
         for s in scene.statics:
             shape = _static_shape(space.static_body, s)
             shape.friction = s.friction
