@@ -22,7 +22,9 @@ The parameters are in the units of Battaglia, Hamrick & Tenenbaum (2013):
 
 ``phi`` (φ) — force noise
     A horizontal push on every dynamic body during the first ``duration``
-    (200 ms) of the rollout: ``F_i = d · φ · m_i · |g| · x̂`` with
+    (200 ms) of the rollout — or, when the stimulus removes bodies after a
+    settling period (Jenga), the first 200 ms after the (last) removal, when
+    the scene people judge begins: ``F_i = d · φ · m_i · |g| · x̂`` with
     ``d = ±1`` equally likely. φ is the push's magnitude as a fraction of each
     body's weight (φ = 0.1 is a sideways acceleration of 0.1 g), the same for
     all bodies, as when the table a tower stands on is jolted. It is applied
@@ -110,7 +112,9 @@ class ForceNoise(NoiseSource):
         direction = 1.0 if rng.random() < 0.5 else -1.0
         gx, gy = scene.gravity
         g = math.hypot(gx, gy)
-        schedule.gravity_until = (self.duration, (gx + direction * self.phi * g, gy))
+        start = max((iv.time for iv in schedule.interventions if iv.type == "remove"), default=0.0)
+        schedule.gravity_from = start
+        schedule.gravity_until = (start + self.duration, (gx + direction * self.phi * g, gy))
 
 
 @dataclass(frozen=True)

@@ -270,13 +270,14 @@ class Schedule:
     """Time-dependent actions during a rollout.
 
     ``gravity_until``: ``(t_end, gravity)`` replaces the scene's gravity with
-    ``gravity`` for ``t < t_end`` (how a uniform horizontal push on every body
-    is applied exactly and cheaply). ``interventions``: the stimulus's
+    ``gravity`` for ``gravity_from <= t < t_end`` (how a uniform horizontal
+    push on every body is applied exactly and cheaply). ``interventions``: the stimulus's
     interventions. ``hooks``: callables ``hook(world)`` run before every step
     (per-step noise sources use these).
     """
 
     gravity_until: tuple[float, tuple[float, float]] | None = None
+    gravity_from: float = 0.0
     interventions: Sequence[Intervention] = ()
     hooks: list[Callable[[World], None]] = field(default_factory=list)
 
@@ -302,9 +303,13 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
     push_end = 0
     if schedule.gravity_until is not None:
         t_end, g = schedule.gravity_until
+        push_start = int(math.ceil(schedule.gravity_from / st.dt - 1e-9))
         push_end = min(n_steps, int(math.ceil(t_end / st.dt - 1e-9)))
-        if push_end > 0:
-            world.space.gravity = g
+        if push_end > push_start:
+            if push_start <= 0:
+                world.space.gravity = g
+            else:
+                events.append((push_start, 2, g))
             events.append((push_end, 0, None))
     events.sort(key=lambda e: (e[0], e[1]))
     last_event = max((e[0] for e in events), default=0)
@@ -333,6 +338,8 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
             _, kind, payload = events[ev]
             if kind == 0:
                 world.space.gravity = scene.gravity
+            elif kind == 2:
+                world.space.gravity = payload
             else:
                 _apply_intervention(world, payload, index_of)
             ev += 1

@@ -9,3 +9,4 @@ from __future__ import annotations
 from . import fit  # noqa: F401,E402
 from . import infer  # noqa: F401,E402
 from . import humans  # noqa: F401,E402
+from . import datasets  # noqa: F401,E402
