@@ -16,12 +16,18 @@ column          type     meaning
 Response scales (:class:`ResponseScale`): ``rating`` (integers ``low..high``,
 e.g. 1–7 "will it fall?"), ``count`` (integers ``0..n``, e.g. how many blocks
 fall) and ``probability`` (``0..100``).
+
+Synthetic participants (:func:`synthesize`) judge by running a few noisy
+simulations; their generative process is spelled out in that function's
+docstring and in ``docs/data-format.md``, and :mod:`ipe.inference` inverts it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -30,19 +36,28 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .seeding import text_key
 
 RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
+"""Required columns of a response table, in schema order."""
 OPTIONAL_COLUMNS = ("rt", "trial_index", "condition")
+"""Optional columns, in schema order (after the required ones)."""
 RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0)}
-"""Ranges of the noise parameters for synthetic participants and the fitter's priors."""
+"""Ranges ``(lo, hi)`` of the noise parameters: synthetic participants live inside them; the fitter's priors
+span them."""
 
 SCALE_KINDS = ("rating", "count", "probability")
 _SCALE_RE = re.compile(r"^\s*(rating|count|probability)\s*:\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
+_ID_COLUMNS = ("participant", "stimulus_id", "condition")
 
 
 @dataclass(frozen=True)
 class ResponseScale:
-    """The scale people answer on: ``kind`` in rating/count/probability, integer levels ``low..high``."""
+    """The scale people answer on: ``kind`` in rating/count/probability, integer levels ``low..high``.
+
+    ``rating`` and ``count`` answers must be whole numbers; ``probability``
+    answers may be any number in ``low..high`` (usually 0–100).
+    """
 
     kind: str
     low: int
@@ -51,6 +66,12 @@ class ResponseScale:
     def __post_init__(self):
         if self.kind not in SCALE_KINDS:
             raise InputError(f"scale kind must be one of {', '.join(SCALE_KINDS)}, got {self.kind!r}")
+        for name in ("low", "high"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) and not (
+                    isinstance(v, float) and v.is_integer()):
+                raise InputError(f"scale {self.kind}: {name} must be an integer, got {v!r}")
+            object.__setattr__(self, name, int(v))
         if not self.low < self.high:
             raise InputError(f"scale {self.kind}: low must be < high, got {self.low}-{self.high}")
 
@@ -65,26 +86,43 @@ class ResponseScale:
 
     @property
     def n_levels(self) -> int:
+        """Number of integer levels ``low..high`` (the answer options of a rating or count)."""
         return self.high - self.low + 1
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.low}-{self.high}"
 
 
-def _n_counted(stim) -> int:
+def n_countable(stim) -> int:
+    """How many bodies a counting query (``count_fallen``, ``off_table``) of ``stim`` can count at most.
+
+    The dynamic bodies, less those a ``remove`` intervention takes out,
+    restricted to the query's ``bodies`` and ``label`` when it names them
+    (the same selection :mod:`ipe.queries` counts over).
+    """
     removed = {b for iv in stim.interventions if iv.type == "remove" for b in iv.bodies}
-    return sum(1 for b in stim.scene.bodies if b.id not in removed)
+    params = stim.query.params
+    wanted = params.get("bodies")
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    label = params.get("label")
+    return sum(1 for b in stim.scene.bodies
+               if b.id not in removed and (wanted is None or b.id in wanted) and (label is None or b.label == label))
 
 
 def default_scale(stim) -> ResponseScale:
-    """The scale a stimulus's own query is answered on (see the module docstring)."""
+    """The scale a stimulus's own query is answered on.
+
+    ``fall`` → ``rating:1-7`` (Battaglia et al. 2013 asked "will it fall?"
+    on 1–7); ``count_fallen`` and ``off_table`` → ``count:0-N`` with N from
+    :func:`n_countable`; ``body_falls`` and ``falls_left`` →
+    ``probability:0-100``. Other queries have no default (pass a scale).
+    """
     name = stim.query.name
     if name == "fall":
         return ResponseScale("rating", 1, 7)
     if name in ("count_fallen", "off_table"):
-        bodies = stim.query.params.get("bodies")
-        n = len(bodies) if isinstance(bodies, (list, tuple)) else _n_counted(stim)
-        return ResponseScale("count", 0, max(n, 1))
+        return ResponseScale("count", 0, max(n_countable(stim), 1))
     if name in ("body_falls", "falls_left"):
         return ResponseScale("probability", 0, 100)
     raise InputError(f"stimulus {stim.id!r}: no default response scale for query {name!r}; pass a scale "
@@ -92,55 +130,81 @@ def default_scale(stim) -> ResponseScale:
 
 
 def scale_for_stimuli(stimuli) -> ResponseScale:
-    """One scale for a whole set: every stimulus's default must agree on the kind (counts take the largest n)."""
+    """One scale for a whole set: every stimulus's default must agree on the kind (counts take the largest N)."""
     from .scene import as_stimulus_set
 
     scales = [default_scale(s) for s in as_stimulus_set(stimuli)]
-    if not scales:
-        raise InputError("no stimuli")
     kinds = {s.kind for s in scales}
     if len(kinds) > 1:
-        raise InputError(f"stimuli ask questions on different scales ({', '.join(sorted(kinds))}); pass a scale")
+        raise InputError(f"stimuli ask questions on different scales ({', '.join(sorted(kinds))}); pass a scale "
+                         "(e.g. --scale rating:1-7)")
     return ResponseScale(scales[0].kind, min(s.low for s in scales), max(s.high for s in scales))
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def load_responses(path: str | Path, mapping: Mapping[str, str] | None = None, fmt: str | None = None) -> pd.DataFrame:
-    """Read a response table from ``.csv`` or ``.parquet`` (``fmt`` overrides the extension).
+def _read_error(path: Path, exc: BaseException) -> InputError:
+    return InputError(f"{path}: cannot read responses ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})")
 
-    ``mapping`` renames columns: ``{"participant": "subject"}`` reads the
-    ``subject`` column as ``participant``. The table is not validated here
-    (see :func:`validate_responses`).
+
+def _read_csv(path: Path, dtype) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a response file")
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise _read_error(path, exc) from None
+
+
+def load_responses(path: str | Path, mapping: Mapping[str, str] | None = None, fmt: str | None = None) -> pd.DataFrame:
+    """Read a response table from ``.csv`` or ``.parquet`` (``fmt`` = ``"csv"``/``"parquet"`` overrides the extension).
+
+    ``mapping`` maps schema columns to the file's names:
+    ``{"participant": "subject"}`` reads the ``subject`` column as
+    ``participant``. Id columns of a CSV are read as text (``007`` stays
+    ``007``). The table is not validated here (see :func:`validate_responses`);
+    read problems raise a one-line :class:`~ipe.errors.InputError` naming the file.
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("csv", "parquet", "pq"):
         raise InputError(f"{path}: unknown response file type {fmt!r}; expected .csv or .parquet")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    try:
-        if fmt == "csv":
-            df = pd.read_csv(path, dtype={"participant": str, "stimulus_id": str, "condition": str})
-        else:
+    _check_mapping(mapping, str(path))
+    if fmt == "csv":
+        names = {**{c: c for c in _ID_COLUMNS}, **dict(mapping or {})}
+        df = _read_csv(path, {names[c]: str for c in _ID_COLUMNS})
+    else:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        try:
             df = pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise InputError(f"{path}: cannot read responses ({' '.join(str(exc).split())[:200]})") from None
+        except ImportError as exc:
+            raise InputError(f"{path}: reading Parquet needs pyarrow ({exc})") from None
+        except Exception as exc:  # pyarrow raises its own error types for corrupt files
+            raise _read_error(path, exc) from None
     if mapping:
         df = _apply_mapping(df, mapping, str(path))
     return df
 
 
-def _apply_mapping(df: pd.DataFrame, mapping: Mapping[str, str], where: str) -> pd.DataFrame:
+def _check_mapping(mapping: Mapping[str, str] | None, where: str) -> None:
+    if not mapping:
+        return
     bad = [k for k in mapping if k not in RESPONSE_COLUMNS + OPTIONAL_COLUMNS]
     if bad:
-        raise InputError(f"{where}: mapping names unknown schema column(s) {', '.join(bad)}")
+        raise InputError(f"{where}: mapping names unknown schema column(s) {', '.join(map(str, bad))}; expected "
+                         f"{', '.join(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)}")
+
+
+def _apply_mapping(df: pd.DataFrame, mapping: Mapping[str, str], where: str) -> pd.DataFrame:
     missing = [v for v in mapping.values() if v not in df.columns]
     if missing:
-        raise InputError(f"{where}: mapped column(s) not in the file: {', '.join(missing)}")
+        raise InputError(f"{where}: mapped column(s) not in the file: {', '.join(map(str, missing))}")
     out = df.drop(columns=[k for k in mapping if k in df.columns and k not in mapping.values()])
     return out.rename(columns={v: k for k, v in mapping.items()})
 
@@ -153,19 +217,45 @@ JSPSYCH_DEFAULTS = {
     "trial_index": ("trial_index",),
     "condition": ("condition",),
 }
+"""Column names :func:`load_jspsych` looks for, first match wins."""
+
+
+def _jspsych_number(v):
+    """A jsPsych response as a number: ``"5"`` → 5; a one-answer survey object ``{"Q0": 5}`` → 5; else NaN."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return math.nan
+    text = str(v).strip()
+    if text.startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return math.nan
+        if isinstance(obj, dict) and len(obj) == 1:
+            text = str(next(iter(obj.values())))
+        else:
+            return math.nan
+    try:
+        x = float(text)
+    except ValueError:
+        return math.nan
+    return x if math.isfinite(x) else math.nan
 
 
 def load_jspsych(path: str | Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Read a jsPsych-style CSV export into the schema.
 
-    Columns are found by the usual jsPsych names (``subject``/``run_id`` →
-    participant, ``stimulus`` → stimulus_id, ``response``, ``rt``,
-    ``trial_index``) unless ``mapping`` names them. Rows that are not
-    judgments (no stimulus id or no numeric response: instructions, consent,
-    fixation) are dropped; jsPsych's ``rt`` is kept in ms.
+    Columns are found by the usual jsPsych names (:data:`JSPSYCH_DEFAULTS`:
+    ``participant``/``subject``/``subject_id``/``run_id`` → participant,
+    ``stimulus_id``/``stimulus`` → stimulus_id, ``response``, ``rt``,
+    ``trial_index``, ``condition``); ``mapping`` overrides them, e.g.
+    ``{"participant": "worker_id"}``. Other columns are dropped. Responses are
+    made numeric (a one-question survey object such as ``{"Q0": 5}`` gives
+    5); rows that are not judgments (no stimulus id or no numeric response:
+    instructions, consent, fixation) are dropped. ``rt`` stays in ms.
     """
     path = Path(path)
-    raw = load_responses(path, fmt="csv")
+    _check_mapping(mapping, str(path))
+    raw = _read_csv(path, str)
     chosen: dict[str, str] = {}
     for col, names in JSPSYCH_DEFAULTS.items():
         if mapping and col in mapping:
@@ -177,21 +267,22 @@ def load_jspsych(path: str | Path, mapping: Mapping[str, str] | None = None) -> 
             if n in raw.columns:
                 chosen[col] = n
                 break
-    if mapping:
-        bad = [k for k in mapping if k not in JSPSYCH_DEFAULTS]
-        if bad:
-            raise InputError(f"{path}: mapping names unknown schema column(s) {', '.join(bad)}")
     missing = [c for c in RESPONSE_COLUMNS if c not in chosen]
     if missing:
-        raise InputError(f"{path}: no column for {', '.join(missing)} in the jsPsych export; give a mapping")
+        raise InputError(f"{path}: no column for {', '.join(missing)} in the jsPsych export "
+                         f"(looked for {', '.join(n for c in missing for n in JSPSYCH_DEFAULTS[c])}); give a mapping")
     df = pd.DataFrame({c: raw[n] for c, n in chosen.items()})
-    df["response"] = pd.to_numeric(df["response"], errors="coerce")
-    keep = df["stimulus_id"].notna() & (df["stimulus_id"].astype(str).str.strip() != "") & df["response"].notna()
+    df["response"] = df["response"].map(_jspsych_number).astype(float)
+    sid = df["stimulus_id"].astype("string").str.strip()
+    df["stimulus_id"] = sid
+    keep = sid.notna().to_numpy() & (sid.fillna("") != "").to_numpy() & df["response"].notna().to_numpy()
     df = df[keep].reset_index(drop=True)
-    if "rt" in df:
-        df["rt"] = pd.to_numeric(df["rt"], errors="coerce")
     if df.empty:
         raise InputError(f"{path}: no judgment trials (rows with a stimulus and a numeric response)")
+    df["stimulus_id"] = df["stimulus_id"].astype(str)
+    for c in ("rt", "trial_index"):
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
     return df
 
 
@@ -202,15 +293,20 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
                        where: str = "responses") -> pd.DataFrame:
     """Check a response table and return a clean copy in schema order.
 
-    One-line :class:`~ipe.errors.InputError` for: an empty table, missing or
-    unknown columns, non-numeric or missing responses, unknown stimulus ids,
-    responses outside the scale or not on its integer levels, and repeated
-    ``(participant, stimulus_id, trial_index)``.
+    The copy has ``participant``, ``stimulus_id`` and ``condition`` as text,
+    ``response`` and ``rt`` as float, ``trial_index`` as int64, the index
+    reset, and the columns in schema order. Problems raise a one-line
+    :class:`~ipe.errors.InputError` prefixed with ``where``: an empty table,
+    missing or unknown columns, missing ids, non-numeric or missing responses,
+    unknown stimulus ids (when ``stimuli`` is given), responses outside
+    ``scale`` or not whole numbers on a rating/count scale, and repeated
+    ``(participant, stimulus_id, trial_index)``. Rows are counted from 0,
+    the first data row.
     """
     if not isinstance(df, pd.DataFrame):
-        raise InputError(f"{where}: expected a table (pandas DataFrame)")
-    if df.empty or len(df.columns) == 0:
-        raise InputError(f"{where}: the table is empty")
+        raise InputError(f"{where}: expected a table (pandas DataFrame), got {type(df).__name__}")
+    if len(df.columns) == 0:
+        raise InputError(f"{where}: the table is empty (no columns)")
     missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{where}: missing required column(s) {', '.join(missing)}")
@@ -218,25 +314,31 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
     if unknown:
         raise InputError(f"{where}: unknown column(s) {', '.join(map(str, unknown))}; expected "
                          f"{', '.join(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)}")
+    if df.columns.duplicated().any():
+        raise InputError(f"{where}: duplicated column(s) {', '.join(map(str, df.columns[df.columns.duplicated()]))}")
+    if df.empty:
+        raise InputError(f"{where}: the table is empty")
     out = df.copy().reset_index(drop=True)
     for c in ("participant", "stimulus_id"):
-        if out[c].isna().any():
-            row = int(np.flatnonzero(out[c].isna().to_numpy())[0])
+        isna = out[c].isna().to_numpy() | (out[c].map(lambda v: str(v).strip()) == "").to_numpy()
+        if isna.any():
+            row = int(np.flatnonzero(isna)[0])
             raise InputError(f"{where}: row {row}: {c} is missing")
-        out[c] = out[c].map(_as_id)
-    resp = pd.to_numeric(out["response"], errors="coerce")
-    bad = resp.isna() | ~np.isfinite(resp.to_numpy(dtype=float, na_value=np.nan))
+        out[c] = _text_column([_as_id(v) for v in out[c]], out.index)
+    resp = pd.to_numeric(out["response"], errors="coerce").astype(float)
+    bad = ~np.isfinite(resp.to_numpy())
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{where}: row {row}: response {out['response'].iloc[row]!r} is not a finite number")
-    out["response"] = resp.astype(float)
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{where}: row {row}: response {_show(out['response'].iloc[row])} is not a finite number")
+    out["response"] = resp
     if "rt" in out:
         out["rt"] = pd.to_numeric(out["rt"], errors="coerce").astype(float)
     if "trial_index" in out:
-        ti = pd.to_numeric(out["trial_index"], errors="coerce")
-        if ti.isna().any() or (ti != np.round(ti)).any():
-            row = int(np.flatnonzero((ti.isna() | (ti != np.round(ti))).to_numpy())[0])
-            raise InputError(f"{where}: row {row}: trial_index {out['trial_index'].iloc[row]!r} is not an integer")
+        ti = pd.to_numeric(out["trial_index"], errors="coerce").astype(float)
+        badti = ~np.isfinite(ti.to_numpy()) | (ti.to_numpy() != np.round(ti.to_numpy()))
+        if badti.any():
+            row = int(np.flatnonzero(badti)[0])
+            raise InputError(f"{where}: row {row}: trial_index {_show(out['trial_index'].iloc[row])} is not an integer")
         out["trial_index"] = ti.astype("int64")
         dup = out.duplicated(["participant", "stimulus_id", "trial_index"])
         if dup.any():
@@ -244,7 +346,7 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
             raise InputError(f"{where}: row {row}: participant {out['participant'].iloc[row]!r} answered stimulus "
                              f"{out['stimulus_id'].iloc[row]!r} twice at trial_index {out['trial_index'].iloc[row]}")
     if "condition" in out:
-        out["condition"] = out["condition"].astype(str)
+        out["condition"] = _text_column([None if _isna(v) else _as_id(v) for v in out["condition"]], out.index)
     if stimuli is not None:
         from .scene import as_stimulus_set
 
@@ -253,7 +355,8 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         if unknown_ids:
             shown = ", ".join(map(repr, unknown_ids[:3]))
             more = f" and {len(unknown_ids) - 3} more" if len(unknown_ids) > 3 else ""
-            raise InputError(f"{where}: {len(unknown_ids)} unknown stimulus id(s): {shown}{more}")
+            raise InputError(f"{where}: {len(unknown_ids)} unknown stimulus id(s) (not in the stimulus set): "
+                             f"{shown}{more}")
     if scale is not None:
         y = out["response"].to_numpy()
         outside = (y < scale.low) | (y > scale.high)
@@ -269,18 +372,45 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
     return out[cols]
 
 
+def _show(v) -> str:
+    """A cell value for an error message: text quoted, numbers plain, missing as NaN."""
+    if isinstance(v, str):
+        return repr(v)
+    if _isna(v):
+        return "NaN"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return f"{float(v):g}"
+    return repr(v)
+
+
+def _text_column(values: list, index) -> pd.Series:
+    """Text values in pandas' default text dtype (``object`` in pandas 2, ``str`` in pandas 3)."""
+    return pd.Series(values, index=index, dtype=None if any(v is not None for v in values) else object)
+
+
+def _isna(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _as_id(v) -> str:
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
-    return str(v)
+    return str(v).strip()
 
 
 # --------------------------------------------------------------------------- aggregation
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    """Per-stimulus summary of a validated table: ``stimulus_id, n, mean, sd, se``."""
-    g = df.groupby("stimulus_id", sort=False)["response"]
+    """Per-stimulus summary of a validated table: ``stimulus_id, n, mean, sd, se``.
+
+    ``sd`` is the sample standard deviation (ddof = 1; NaN for one answer),
+    ``se = sd / sqrt(n)``. Rows are sorted by ``stimulus_id``.
+    """
+    g = df.groupby("stimulus_id", sort=True)["response"]
     out = pd.DataFrame({"n": g.size(), "mean": g.mean(), "sd": g.std(ddof=1)}).reset_index()
     out["se"] = out["sd"] / np.sqrt(out["n"])
     return out[["stimulus_id", "n", "mean", "sd", "se"]]
@@ -289,11 +419,17 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
 def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0) -> dict[str, float]:
     """Split-half reliability of the per-stimulus means (the noise ceiling).
 
-    Participants are split at random into two halves ``n_splits`` times; each
-    time the Pearson r between the halves' stimulus means is
-    Spearman–Brown corrected, ``2r / (1 + r)``. Returns ``r`` (the mean),
-    ``q025`` and ``q975`` (percentiles over splits) and ``n_participants``.
+    Participants are split at random into two halves (⌊P/2⌋ and ⌈P/2⌉)
+    ``n_splits`` times; each time the Pearson r between the halves'
+    per-stimulus means (stimuli both halves answered) is Spearman–Brown
+    corrected, ``2r / (1 + r)``. Splits with fewer than 3 shared stimuli or
+    a constant half are skipped. Returns ``r`` (the mean corrected r),
+    ``q025`` and ``q975`` (its 2.5 and 97.5 percentiles over splits),
+    ``n_splits`` (splits used) and ``n_participants``; the r's are NaN when
+    no split could be used.
     """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
+        raise InputError(f"n_splits must be a positive integer, got {n_splits!r}")
     parts = np.array(sorted(df["participant"].astype(str).unique()))
     if len(parts) < 2:
         raise InputError("split-half reliability needs at least two participants")
@@ -302,31 +438,56 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
         index="participant", columns="stimulus_id", values="response", aggfunc="mean").reindex(parts)
     values = pivot.to_numpy(dtype=float)
     rs = []
+    half = len(parts) // 2
     for _ in range(n_splits):
         perm = rng.permutation(len(parts))
-        half = len(parts) // 2
-        a = np.nanmean(values[perm[:half]], axis=0)
-        b = np.nanmean(values[perm[half:]], axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            a = np.nanmean(values[perm[:half]], axis=0)
+            b = np.nanmean(values[perm[half:]], axis=0)
         ok = np.isfinite(a) & np.isfinite(b)
         if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
             continue
         r = float(np.corrcoef(a[ok], b[ok])[0, 1])
         rs.append(2 * r / (1 + r) if r > -1 else -1.0)
     if not rs:
-        return {"r": math.nan, "q025": math.nan, "q975": math.nan, "n_participants": len(parts)}
+        return {"r": math.nan, "q025": math.nan, "q975": math.nan, "n_splits": 0, "n_participants": len(parts)}
     rs_arr = np.array(rs)
     return {"r": float(rs_arr.mean()), "q025": float(np.quantile(rs_arr, 0.025)),
-            "q975": float(np.quantile(rs_arr, 0.975)), "n_participants": len(parts)}
+            "q975": float(np.quantile(rs_arr, 0.975)), "n_splits": len(rs), "n_participants": len(parts)}
 
 
 # --------------------------------------------------------------------------- synthetic participants
+
+STREAMS = ("participants:sigma", "participants:phi", "participants:mu", "samples_per_judgment", "response_noise",
+           "trial_order")
+"""Names of the random streams :func:`synthesize` draws from (see :func:`stream`)."""
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """The generator of one named stream of :func:`synthesize`.
+
+    ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(text_key("ipe.humans:" + name),)))``
+    with :func:`ipe.seeding.text_key`; names are in :data:`STREAMS`. Keyed
+    by name, so switching μ free does not change the σ and φ draws.
+    """
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key(f"ipe.humans:{name}"),)))
 
 
 def participant_values(group: float, lo: float, hi: float, sd: float, z: np.ndarray) -> np.ndarray:
     """θ_j = lo + (hi − lo) · sigmoid(logit((g − lo)/(hi − lo)) + sd · z_j): the group value is the median."""
     frac = (group - lo) / (hi - lo)
-    u = math.log(frac / (1 - frac)) + sd * np.asarray(z, dtype=float)
-    return lo + (hi - lo) / (1 + np.exp(-u))
+    if not 0 < frac < 1:
+        raise InputError(f"group value {group} must lie strictly inside ({lo:g}, {hi:g})")
+    dev = sd * np.asarray(z, dtype=float)
+    u = math.log(frac / (1 - frac)) + dev
+    return np.where(dev == 0, float(group), lo + (hi - lo) / (1 + np.exp(-u)))  # exactly g at no deviation
+
+
+def _check_int(v, what: str, low: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+        raise InputError(f"{what} must be an integer >= {low}, got {v!r}")
+    return int(v)
 
 
 def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float = 0.0,
@@ -336,90 +497,142 @@ def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Synthetic participants who judge by running a few noisy simulations.
 
-    Generative process (the one :class:`ipe.inference.HierarchicalFit` inverts):
+    Generative process (the one :mod:`ipe.inference` fits). P participants
+    ``j = 0..P-1`` (ids ``s0..``, zero-padded), S stimuli ``i`` in set order,
+    ``a, b = samples_per_judgment``; every draw comes from a named stream
+    :func:`stream` ``(seed, name)``:
 
-    1. Each participant j gets, for each ``free`` parameter θ with group value g,
-       ``θ_j`` by :func:`participant_values` with ``z_j ~ N(0, 1)`` and
-       ``sd = participant_sd`` (logit scale, range :data:`RANGES`); other
-       parameters equal the group value.
-    2. For each stimulus, ``k ~ Uniform{a..b}`` (``samples_per_judgment``)
-       rollouts of its own query at θ_j; ``p̂`` is their mean (one
-       :func:`ipe.simulate` call with one parameter point per participant).
-    3. The answer on the scale, with ``ε ~ N(0, response_sd)`` (default 0.1):
-       rating ``clip(round(low + (high − low)(p̂ + ε)))``; count
-       ``clip(round(p̂ + ε·high))``; probability ``clip(round(100(p̂ + ε)))``.
-    4. Each participant sees the stimuli in a random order (``trial_index``).
+    1. **Participants.** For each ``free`` parameter θ (group value g, which
+       must lie strictly inside ``RANGES[θ] = (lo, hi)``):
+       ``z = stream(seed, "participants:θ").standard_normal(P)`` and
+       ``θ_j = lo + (hi − lo) · sigmoid(logit((g − lo)/(hi − lo)) + participant_sd · z_j)``
+       (:func:`participant_values`; g is the median participant). Parameters
+       not in ``free`` equal their group value for everyone.
+    2. **Simulations.** ``k = stream(seed, "samples_per_judgment").integers(a, b + 1, size=(P, S))``.
+       One call ``ipe.simulate(stimuli, params=[NoiseParams(σ_j, φ_j, μ_j) for each
+       distinct point], n_samples=b·m, seed=seed)`` runs each stimulus's own
+       query, where m is the largest number of participants sharing one
+       point (m = 1, i.e. one point per participant and ``n_samples = b``,
+       unless ``participant_sd = 0`` or nothing is free). The r-th participant
+       (r = 0, 1, … in participant order) at a point uses samples
+       ``r·b .. r·b + k_ij − 1`` — with m = 1 simply the first ``k_ij``.
+       ``p̂_ij`` is their mean, NaN values ignored, 0 if all are NaN.
+    3. **Response.** ``ε = stream(seed, "response_noise").normal(0, response_sd, size=(P, S))``
+       (``response_sd`` defaults to 0.1, in units of a 0–1 query value):
+       rating ``y = clip(round(low + (high − low)(p̂ + ε)), low, high)``;
+       count ``y = clip(round(p̂ + ε · (high − low)), low, high)`` (p̂ is a
+       count; with ``count:0-N`` the noise is ε·N); probability
+       ``y = clip(round(100 (p̂ + ε)), low, high)``. ``round`` is NumPy's
+       (halves to even).
+    4. **Order.** For j = 0..P-1 in turn, ``stream(seed, "trial_order").permutation(S)``
+       is the order participant j sees the stimuli; ``trial_index`` 0..S-1.
 
-    Returns ``(responses, participants)``: the response table (schema above,
-    ``condition = "synthetic"``) and each participant's true values.
+    p̂ is the query's own value: a fraction for ``fall``, a probability for
+    ``body_falls``/``falls_left``, a count for ``count_fallen``/``off_table``.
+    The scale defaults to :func:`scale_for_stimuli`.
+
+    Returns ``(responses, participants)``: the response table (columns
+    ``participant, stimulus_id, response, trial_index, condition`` with
+    ``condition = "synthetic"``, rows by participant then trial) and each
+    participant's true ``sigma, phi, mu``. The result depends only on the
+    arguments, never on ``workers``.
     """
     from .montecarlo import simulate
     from .noise import NoiseParams
     from .scene import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
-    if isinstance(n_participants, bool) or not isinstance(n_participants, (int, np.integer)) or n_participants < 1:
-        raise InputError(f"participants must be a positive integer, got {n_participants!r}")
-    a, b = samples_per_judgment
-    if not (isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)) and 1 <= a <= b):
-        raise InputError(f"samples per judgment must be 1 <= a <= b, got {a}-{b}")
-    if not (participant_sd >= 0 and math.isfinite(participant_sd)):
-        raise InputError(f"participant sd must be >= 0, got {participant_sd}")
+    P = _check_int(n_participants, "participants", 1)
+    seed = _check_int(seed, "seed", 0)
+    try:
+        a, b = samples_per_judgment
+    except (TypeError, ValueError):
+        raise InputError(f"samples per judgment must be a pair (a, b), got {samples_per_judgment!r}") from None
+    if not (isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)) and not isinstance(a, bool)
+            and not isinstance(b, bool) and 1 <= a <= b):
+        raise InputError(f"samples per judgment must be integers 1 <= a <= b, got {a}-{b}")
+    a, b = int(a), int(b)
+    if not (isinstance(participant_sd, (int, float)) and math.isfinite(participant_sd) and participant_sd >= 0):
+        raise InputError(f"participant sd must be a finite number >= 0, got {participant_sd}")
     response_sd = 0.1 if response_sd is None else response_sd
-    if not (response_sd >= 0 and math.isfinite(response_sd)):
-        raise InputError(f"response sd must be >= 0, got {response_sd}")
-    scale = scale or scale_for_stimuli(stimuli)
-    group = {"sigma": sigma, "phi": phi, "mu": mu}
+    if not (isinstance(response_sd, (int, float)) and math.isfinite(response_sd) and response_sd >= 0):
+        raise InputError(f"response sd must be a finite number >= 0, got {response_sd}")
+    if isinstance(free, str):
+        free = (free,)
+    free = tuple(free)
     for name in free:
         if name not in RANGES:
-            raise InputError(f"unknown free parameter {name!r}")
+            raise InputError(f"unknown free parameter {name!r}; expected some of {', '.join(RANGES)}")
+    group = {"sigma": sigma, "phi": phi, "mu": mu}
+    for name, v in group.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) \
+                or v < 0:
+            raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+    for name in free:
         lo, hi = RANGES[name]
         if not lo < group[name] < hi:
-            raise InputError(f"group {name} must lie strictly inside ({lo:g}, {hi:g}), got {group[name]}")
-    for name, v in group.items():
-        if not (v >= 0 and math.isfinite(v)):
-            raise InputError(f"{name} must be a finite number >= 0, got {v}")
-    root = np.random.SeedSequence(int(seed))
-    ss_part, ss_k, ss_resp, ss_order, ss_sim = root.spawn(5)
-    rng_part = np.random.default_rng(ss_part)
+            raise InputError(f"group {name} must lie strictly inside ({lo:g}, {hi:g}) to vary across participants, "
+                             f"got {group[name]}")
+    scale = scale or scale_for_stimuli(stimuli)
+
+    # 1. participants
     values = {}
     for name in ("sigma", "phi", "mu"):
         if name in free:
             lo, hi = RANGES[name]
-            values[name] = participant_values(group[name], lo, hi, participant_sd,
-                                              rng_part.standard_normal(n_participants))
+            z = stream(seed, f"participants:{name}").standard_normal(P)
+            values[name] = participant_values(float(group[name]), lo, hi, float(participant_sd), z)
         else:
-            values[name] = np.full(n_participants, float(group[name]))
+            values[name] = np.full(P, float(group[name]))
     points = [NoiseParams(sigma=float(values["sigma"][j]), phi=float(values["phi"][j]), mu=float(values["mu"][j]))
-              for j in range(n_participants)]
-    sim_seed = int(ss_sim.generate_state(1)[0] % (2 ** 31))
-    table = simulate(stimuli, points, n_samples=b, seed=sim_seed, workers=workers, progress=progress)
-    n_stim = len(stimuli)
-    vals = table["value"].to_numpy(dtype=float).reshape(n_participants, n_stim, b)
-    k = np.random.default_rng(ss_k).integers(a, b + 1, size=(n_participants, n_stim))
-    mask = np.arange(b)[None, None, :] < k[:, :, None]
-    use = np.where(mask, vals, np.nan)
-    with np.errstate(all="ignore"):
-        p_hat = np.nanmean(use, axis=2)
-    p_hat = np.where(np.isnan(p_hat), 0.0, p_hat)
-    eps = np.random.default_rng(ss_resp).normal(0.0, response_sd, size=p_hat.shape)
+              for j in range(P)]
+
+    # 2. simulations: one call; participants sharing a point take disjoint blocks of b samples
+    unique: dict[NoiseParams, int] = {}
+    point_of = np.empty(P, dtype=int)
+    rank = np.empty(P, dtype=int)
+    count: dict[int, int] = {}
+    for j, p in enumerate(points):
+        u = unique.setdefault(p, len(unique))
+        point_of[j] = u
+        rank[j] = count.get(u, 0)
+        count[u] = rank[j] + 1
+    m = max(count.values())
+    n_samples = b * m
+    S = len(stimuli)
+    table = simulate(stimuli, list(unique), n_samples=n_samples, seed=seed, workers=workers, progress=progress)
+    if len(table) != len(unique) * S * n_samples:  # one row per rollout: each stimulus asks one query
+        raise RuntimeError("unexpected shape of the rollouts table")
+    vals = table["value"].to_numpy(dtype=float).reshape(len(unique), S, n_samples)
+    k = stream(seed, "samples_per_judgment").integers(a, b + 1, size=(P, S))
+    offsets = (rank * b)[:, None, None] + np.arange(b)[None, None, :]  # (P, 1, b)
+    per = vals[point_of[:, None, None], np.arange(S)[None, :, None], offsets]  # (P, S, b)
+    use = np.where(np.arange(b)[None, None, :] < k[:, :, None], per, np.nan)
+    n_ok = np.sum(~np.isnan(use), axis=2)
+    p_hat = np.where(n_ok > 0, np.nansum(use, axis=2) / np.maximum(n_ok, 1), 0.0)
+
+    # 3. response on the scale
+    eps = stream(seed, "response_noise").normal(0.0, float(response_sd), size=(P, S))
     if scale.kind == "rating":
         y = np.round(scale.low + (scale.high - scale.low) * (p_hat + eps))
     elif scale.kind == "count":
-        y = np.round(p_hat + eps * scale.high)
+        y = np.round(p_hat + eps * (scale.high - scale.low))
     else:
         y = np.round(100.0 * (p_hat + eps))
     y = np.clip(y, scale.low, scale.high)
-    rng_order = np.random.default_rng(ss_order)
+
+    # 4. trial order
+    rng_order = stream(seed, "trial_order")
+    width = len(str(P - 1))
+    pids = [f"s{j:0{width}d}" for j in range(P)]
+    ids = stimuli.ids
     rows = []
-    width = len(str(n_participants - 1))
-    ids = [s.id for s in stimuli]
-    for j in range(n_participants):
-        order = rng_order.permutation(n_stim)
-        pid = f"s{j:0{width}d}"
+    for j in range(P):
+        order = rng_order.permutation(S)
         for t, i in enumerate(order):
-            rows.append((pid, ids[i], float(y[j, i]), t, "synthetic"))
+            rows.append((pids[j], ids[i], float(y[j, i]), t, "synthetic"))
     responses = pd.DataFrame(rows, columns=["participant", "stimulus_id", "response", "trial_index", "condition"])
-    participants = pd.DataFrame({"participant": [f"s{j:0{width}d}" for j in range(n_participants)],
-                                 "sigma": values["sigma"], "phi": values["phi"], "mu": values["mu"]})
+    responses["trial_index"] = responses["trial_index"].astype("int64")
+    participants = pd.DataFrame({"participant": pids, "sigma": values["sigma"], "phi": values["phi"],
+                                 "mu": values["mu"]})
     return responses, participants

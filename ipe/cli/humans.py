@@ -28,29 +28,43 @@ def _range(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _mapping(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, name = item.partition("=")
+        if not sep or not key.strip() or not name.strip():
+            raise InputError(f"--column {item!r}: expected COLUMN=NAME (e.g. participant=worker_id)")
+        out[key.strip()] = name.strip()
+    return out
+
+
 @humans_app.command("synthesize")
 def synthesize_cmd(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    participants: Annotated[int, typer.Option("--participants", "-p", min=1, help="Number of participants.")],
+    sigma: Annotated[float, typer.Option("--sigma", help="Group perceptual noise σ, strictly inside (0, 1).")],
+    phi: Annotated[float, typer.Option("--phi", help="Group force noise φ, strictly inside (0, 1).")],
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Response table (CSV) to write.")],
-    participants: Annotated[int, typer.Option("--participants", "-p", min=1, help="Number of participants.")] = 30,
-    sigma: Annotated[float, typer.Option("--sigma", help="Group perceptual noise σ.")] = 0.2,
-    phi: Annotated[float, typer.Option("--phi", help="Group force noise φ.")] = 0.2,
-    mu: Annotated[Optional[float], typer.Option("--mu", help="Group mass noise μ (free per participant "
-                                                             "when given).")] = None,
+    mu: Annotated[Optional[float], typer.Option(
+        "--mu", help="Group mass noise μ in (0, 1); when given, μ also varies across participants "
+                     "(default: no mass noise).")] = None,
     scale: Annotated[Optional[str], typer.Option(
-        "--scale", help="rating:1-7, count:0-N or probability:0-100 (default: from the stimuli's query).")] = None,
+        "--scale", help="rating:LOW-HIGH, count:0-N or probability:0-100 (default: from the stimuli's query).")] = None,
     participant_sd: Annotated[float, typer.Option(
-        "--participant-sd", help="Spread of participants around the group values (logit scale).")] = 0.3,
+        "--participant-sd", min=0.0, help="Spread of participants around the group values (sd on the logit "
+                                          "scale).")] = 0.3,
     samples_per_judgment: Annotated[str, typer.Option(
-        "--samples-per-judgment", help="Rollouts behind each judgment, A-B (BHT: 3-7).")] = "3-7",
-    response_sd: Annotated[float, typer.Option("--response-sd", help="Response noise (fraction of the scale).")] = 0.1,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+        "--samples-per-judgment", help="Rollouts behind each judgment, drawn uniformly from A-B (BHT: 3-7); "
+                                       "one number for a fixed count.")] = "3-7",
+    response_sd: Annotated[float, typer.Option(
+        "--response-sd", min=0.0, help="Response noise sd, in units of a 0-1 query value (counts: of N).")] = 0.1,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for the simulations.")] = 1,
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Also write each participant's true "
-                                                                  "parameters to this CSV.")] = None,
+                                                                  "σ, φ, μ to this CSV.")] = None,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
 ) -> None:
-    """Synthetic participants who judge each stimulus by a few noisy simulations."""
+    """Synthetic participants who judge each stimulus by a few noisy simulations (see docs/data-format.md)."""
     from ..fileio import write_csv
     from ..humans import ResponseScale, synthesize
     from ..scene import load_stimuli
@@ -58,39 +72,60 @@ def synthesize_cmd(
     check_out(out)
     if truth is not None:
         check_out(truth, "--truth")
-    stim = load_stimuli(stimuli)
+    spj = _range(samples_per_judgment)
     sc = ResponseScale.parse(scale) if scale else None
+    stim = load_stimuli(stimuli)
     free = ("sigma", "phi") + (("mu",) if mu is not None else ())
-    responses, params = synthesize(stim, participants, sigma=sigma, phi=phi, mu=mu or 0.0, scale=sc, seed=seed,
-                                   participant_sd=participant_sd, samples_per_judgment=_range(samples_per_judgment),
+    responses, params = synthesize(stim, participants, sigma=sigma, phi=phi, mu=0.0 if mu is None else mu, scale=sc,
+                                   seed=seed, participant_sd=participant_sd, samples_per_judgment=spj,
                                    response_sd=response_sd, workers=workers, progress=progress, free=free)
     write_csv(out, responses)
     if truth is not None:
         write_csv(truth, params)
-    note(f"wrote {len(responses)} responses of {participants} synthetic participants to {out}")
+    note(f"wrote {len(responses)} responses of {participants} synthetic participants to {out}"
+         + (f" and their parameters to {truth}" if truth is not None else ""))
 
 
 @humans_app.command("summary")
 def summary_cmd(
     responses: Annotated[Path, typer.Argument(help="Response table (.csv or .parquet).")],
-    stimuli: Annotated[Optional[Path], typer.Option("--stimuli", "-s", help="Check ids against this "
-                                                                           "stimulus set.")] = None,
-    scale: Annotated[Optional[str], typer.Option("--scale", help="Check responses against this scale.")] = None,
-    jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
+    stimuli: Annotated[Optional[Path], typer.Option(
+        "--stimuli", "-s", help="Check stimulus ids against this stimulus set (and responses against its "
+                                "default scale unless --scale is given).")] = None,
+    scale: Annotated[Optional[str], typer.Option(
+        "--scale", help="Check responses against this scale: rating:LOW-HIGH, count:0-N or probability:0-100.")] = None,
+    jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export "
+                                                            "(non-judgment rows are dropped).")] = False,
+    column: Annotated[Optional[list[str]], typer.Option(
+        "--column", "-c", help="COLUMN=NAME: read schema column COLUMN from the file's column NAME, e.g. "
+                               "participant=worker_id (repeatable).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the per-stimulus table here.")] = None,
 ) -> None:
     """Validate a response table; print per-stimulus means and the split-half reliability."""
     from ..fileio import write_csv
-    from ..humans import ResponseScale, aggregate, load_jspsych, load_responses, split_half_reliability, \
-        validate_responses
+    from ..humans import ResponseScale, aggregate, load_jspsych, load_responses, scale_for_stimuli, \
+        split_half_reliability, validate_responses
     from ..scene import load_stimuli
 
     if out is not None:
         check_out(out)
-    stim = load_stimuli(stimuli) if stimuli is not None else None
     sc = ResponseScale.parse(scale) if scale else None
-    table = load_jspsych(responses) if jspsych else load_responses(responses)
-    table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    stim = load_stimuli(stimuli) if stimuli is not None else None
+    defaulted = False
+    if sc is None and stim is not None:
+        try:
+            sc, defaulted = scale_for_stimuli(stim), True
+        except InputError:
+            sc = None  # no default scale for these queries: check ids only
+    mapping = _mapping(column or [])
+    table = load_jspsych(responses, mapping) if jspsych else load_responses(responses, mapping)
+    try:
+        table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    except InputError as exc:
+        if defaulted and ("outside the scale" in str(exc) or "whole number" in str(exc)):
+            raise InputError(f"{exc} (the stimuli's default scale; pass --scale if the data use another)") from None
+        raise
+    print(f"scale: {sc}" if sc is not None else "scale: not checked (no --scale)")
     agg = aggregate(table)
     print(agg.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     rel = split_half_reliability(table) if table["participant"].nunique() > 1 else None
