@@ -49,7 +49,11 @@ class Block:
     ``material`` groups bodies that share a density for the mass noise μ
     (e.g. ``"heavy"``/``"light"``); ``label`` and ``color`` are for people and
     renderers. ``corner_radius`` rounds the corners (the outline stays
-    ``width`` × ``height``), as Box2D's polygon skin does.
+    ``width`` × ``height``). ``skin`` is a contact margin around the block,
+    as Box2D's polygon radius: the block collides as its outline grown by
+    ``skin`` on every side (with corners rounded by it), while its mass,
+    moment, noise scale and rendering stay those of ``width`` × ``height``.
+    Overlaps within the two skins are contact, not interpenetration.
     """
 
     id: str
@@ -67,6 +71,7 @@ class Block:
     label: str | None = None
     material: str | None = None
     corner_radius: float = 0.0
+    skin: float = 0.0
 
     type = "block"
 
@@ -138,7 +143,11 @@ class Ball:
 
 @dataclass(frozen=True)
 class StaticBox:
-    """A static rectangle (ground, table top, wall); ``corner_radius`` rounds its corners."""
+    """A static rectangle (ground, table top, wall).
+
+    ``corner_radius`` rounds its corners; ``skin`` is a contact margin around
+    it, as on :class:`Block`.
+    """
 
     id: str
     position: Vec2
@@ -150,6 +159,7 @@ class StaticBox:
     color: str | None = None
     label: str | None = None
     corner_radius: float = 0.0
+    skin: float = 0.0
 
     type = "box"
 
@@ -262,8 +272,15 @@ class Simulation:
     the simulated duration (2 s by default, as in Battaglia et al. 2013).
     ``iterations``, ``collision_slop`` and ``rest_window`` override the solver
     defaults chosen in :mod:`ipe.world` (leave them ``None`` unless you know
-    why). ``damping`` is the fraction of every body's velocity (linear and
-    angular) kept after one second (pymunk's ``Space.damping``; 1 = none).
+    why). ``damping`` is the fraction of every body's velocity kept after one
+    second (pymunk's ``Space.damping``; 1 = none): of its linear velocity,
+    and of its angular velocity too unless ``angular_damping`` gives that
+    fraction separately (Box2D's ``linearDamping`` damps linear velocity only:
+    ``angular_damping = 1``). ``remove_below`` (m), when set, takes every
+    dynamic body whose centre has dropped below that height out of the world,
+    checked once per frame, as Box2D Mental Jenga does with bricks that fell
+    off the table; such a body keeps the state it had then (so it counts as
+    fallen) and can no longer hit anything.
     """
 
     time_step: float = 1.0 / 60.0
@@ -273,6 +290,8 @@ class Simulation:
     collision_slop: float | None = None
     rest_window: float | None = None
     damping: float = 1.0
+    angular_damping: float | None = None
+    remove_below: float | None = None
 
     @property
     def dt(self) -> float:
@@ -546,10 +565,12 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
     if kind == "block":
         body: DynamicBody = Block(width=f.number("width", required=True, positive=True),
                                   height=f.number("height", required=True, positive=True),
-                                  corner_radius=f.number("corner_radius", 0.0, nonneg=True), **common)
+                                  corner_radius=f.number("corner_radius", 0.0, nonneg=True),
+                                  skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * body.corner_radius >= min(body.width, body.height):
             raise InputError(f"must be less than half the shorter side, got {body.corner_radius}",
                              f"{where}.corner_radius")
+        _check_skin(body.skin, body, f"{where}.skin")
     else:
         body = Ball(radius=f.number("radius", required=True, positive=True), **common)
     f.finish()
@@ -567,10 +588,11 @@ def _parse_static(data: Any, where: str) -> StaticShape:
                           width=f.number("width", required=True, positive=True),
                           height=f.number("height", required=True, positive=True),
                           angle=f.number("angle", 0.0), corner_radius=f.number("corner_radius", 0.0, nonneg=True),
-                          **common)
+                          skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * shape.corner_radius >= min(shape.width, shape.height):
             raise InputError(f"must be less than half the shorter side, got {shape.corner_radius}",
                              f"{where}.corner_radius")
+        _check_skin(shape.skin, shape, f"{where}.skin")
     elif kind == "polygon":
         raw = f.raw("vertices", required=True)
         if not isinstance(raw, list) or len(raw) < 3:
@@ -593,6 +615,11 @@ def _parse_static(data: Any, where: str) -> StaticShape:
         shape = StaticSegment(id=sid, a=a, b=b, radius=f.number("radius", 0.0, nonneg=True), **common)
     f.finish()
     return shape
+
+
+def _check_skin(skin: float, shape: Block | StaticBox, where: str) -> None:
+    if skin >= 0.5 * min(shape.width, shape.height):
+        raise InputError(f"must be less than half the shorter side, got {skin}", where)
 
 
 def _check_convex(verts: Sequence[Vec2], where: str) -> None:
@@ -625,11 +652,14 @@ def _parse_simulation(data: Any, where: str) -> Simulation:
         collision_slop=f.number("collision_slop", None, nonneg=True),
         rest_window=f.number("rest_window", None, positive=True),
         damping=f.number("damping", 1.0, positive=True),
+        angular_damping=f.number("angular_damping", None, positive=True),
+        remove_below=f.number("remove_below", None),
     )
     f.finish()
-    if sim.damping > 1:
-        raise InputError(f"must be in (0, 1] (fraction of velocity kept per second), got {sim.damping}",
-                         _w(where, "damping"))
+    for key in ("damping", "angular_damping"):
+        v = getattr(sim, key)
+        if v is not None and v > 1:
+            raise InputError(f"must be in (0, 1] (fraction of velocity kept per second), got {v}", _w(where, key))
     if sim.n_steps < 1:
         raise InputError("horizon is shorter than one physics step", where)
     if sim.n_steps > 10_000_000:
@@ -771,6 +801,8 @@ def _body_to_dict(b: DynamicBody) -> dict[str, Any]:
         d.update(width=b.width, height=b.height)
         if b.corner_radius:
             d["corner_radius"] = b.corner_radius
+        if b.skin:
+            d["skin"] = b.skin
     else:
         d.update(radius=b.radius)
     if b.angle:
@@ -798,6 +830,8 @@ def _static_to_dict(s: StaticShape) -> dict[str, Any]:
         d.update(position=list(s.position), width=s.width, height=s.height)
         if s.corner_radius:
             d["corner_radius"] = s.corner_radius
+        if s.skin:
+            d["skin"] = s.skin
     elif isinstance(s, StaticPolygon):
         d.update(vertices=[list(v) for v in s.vertices], position=list(s.position))
     elif isinstance(s, StaticRegularPolygon):
@@ -826,6 +860,9 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
             simd[key] = getattr(sim, key)
     if sim.damping != 1.0:
         simd["damping"] = sim.damping
+    for key in ("angular_damping", "remove_below"):
+        if getattr(sim, key) is not None:
+            simd[key] = getattr(sim, key)
     return {
         "gravity": list(scene.gravity),
         "simulation": simd,

@@ -97,6 +97,11 @@ class SolverSettings:
         )
 
 
+def skin_of(body_or_static) -> float:
+    """The contact margin (``skin``) of a body or static shape; 0 for shapes that have none."""
+    return float(getattr(body_or_static, "skin", 0.0) or 0.0)
+
+
 def _static_shape(space_body: pymunk.Body, s) -> pymunk.Shape:
     if isinstance(s, StaticSegment):
         return pymunk.Segment(space_body, s.a, s.b, s.radius)
@@ -109,7 +114,7 @@ def _static_shape(space_body: pymunk.Body, s) -> pymunk.Shape:
     c, si = math.cos(s.angle), math.sin(s.angle)
     px, py = s.position
     world = [(px + c * x - si * y, py + si * x + c * y) for x, y in verts]
-    return pymunk.Poly(space_body, world, radius=r)
+    return pymunk.Poly(space_body, world, radius=r + skin_of(s))
 
 
 def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
@@ -118,7 +123,9 @@ def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
         moment = pymunk.moment_for_box(mass, (b.width, b.height))
         body = pymunk.Body(mass, moment)
         r = b.corner_radius
-        shape: pymunk.Shape = pymunk.Poly.create_box(body, (b.width - 2 * r, b.height - 2 * r), radius=r)
+        # The core is width × height shrunk by the corner radius; pymunk's radius rounds it back out to
+        # width × height, and the skin grows it further (mass and moment stay those of width × height).
+        shape: pymunk.Shape = pymunk.Poly.create_box(body, (b.width - 2 * r, b.height - 2 * r), radius=r + b.skin)
     else:
         moment = pymunk.moment_for_circle(mass, 0, b.radius)
         body = pymunk.Body(mass, moment)
@@ -152,7 +159,12 @@ class World:
         space.iterations = st.iterations
         space.collision_slop = st.collision_slop
         space.collision_bias = st.collision_bias
-        space.damping = scene.simulation.damping
+        sim = scene.simulation
+        angular = sim.damping if sim.angular_damping is None else sim.angular_damping
+        space.damping = angular
+        # Pymunk's damping acts on linear and angular velocity alike; a different linear damping is
+        # the rest of it, applied to the linear velocities after every step (see fast_steps).
+        self.linear_factor = 1.0 if sim.damping == angular else (sim.damping / angular) ** st.dt
         for s in scene.statics:
             shape = _static_shape(space.static_body, s)
             shape.friction = s.friction
@@ -169,11 +181,14 @@ class World:
         self.space = space
         self.step_index = 0
         self.removed = np.zeros(len(self.bodies), dtype=bool)
+        self.culled = np.zeros(len(self.bodies), dtype=bool)
         ids = np.array([b.id for b in self.bodies], dtype=np.uintp)
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
         self._last = self._read_all()
         self._buffer = pymunk.batch.Buffer()
+        self._velocity_buffer = pymunk.batch.Buffer()
+        self._raw_dynamic: np.ndarray | None = None  # where the dynamic bodies are in raw_poses()
 
     @property
     def time(self) -> float:
@@ -204,12 +219,39 @@ class World:
 
     def remove(self, index: int) -> None:
         """Take dynamic body ``index`` (scene order) out of the world."""
-        if self.removed[index]:
+        if self.removed[index] or self.culled[index]:
+            self.removed[index] = True
             return
         self.state()
+        self._take_out(index)
+        self.removed[index] = True
+
+    def _take_out(self, index: int) -> None:
         body, shape = self.bodies[index], self.shapes[index]
         self.space.remove(body, shape)
-        self.removed[index] = True
+        self._raw_dynamic = None
+
+    def cull_below(self, level: float) -> bool:
+        """Take every dynamic body whose centre is below ``level`` out of the world (``simulation.remove_below``).
+
+        Such bodies are marked in :attr:`culled`, not :attr:`removed`: they
+        keep the state they had now and still count in the queries. Returns
+        whether any body was taken out. Costs one batch read when none is.
+        """
+        if self._raw_dynamic is None:
+            buf = self._buffer
+            buf.clear()
+            pymunk.batch.get_space_bodies(self.space, pymunk.batch.BodyFields.BODY_ID, buf)
+            raw_ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
+            self._raw_dynamic = np.nonzero(np.isin(raw_ids, self._sorted_ids))[0]
+        ys = self.raw_poses()[1::3][self._raw_dynamic]
+        if not len(ys) or ys.min() >= level:
+            return False
+        below = np.nonzero((self.state()[:, 1] < level) & ~self.removed & ~self.culled)[0]
+        for index in below:
+            self._take_out(int(index))
+            self.culled[index] = True
+        return bool(len(below))
 
     def apply_impulse(self, index: int, impulse: tuple[float, float]) -> None:
         if not self.removed[index]:
@@ -237,7 +279,14 @@ class World:
         step = self.space.step
         for _ in range(n):
             step(dt)
+            if self.linear_factor != 1.0:
+                scale_linear_velocities(self.space, self.linear_factor, self._velocity_buffer)
         self.step_index += n
+
+    def advance(self, n: int) -> None:
+        """Step ``n`` times as fast as possible (:func:`fast_steps`), with the scene's linear damping."""
+        fast_steps(self.space, self.settings.dt, n, self.linear_factor, self._velocity_buffer)
+        self.step_index += max(n, 0)
 
 
 @dataclass
@@ -246,6 +295,9 @@ class RolloutResult:
 
     ``initial`` and ``final`` are ``(n_bodies, 3)`` arrays of x, y, angle in
     scene order; ``removed`` marks bodies taken out by an intervention;
+    ``culled`` those taken out because they dropped below
+    ``simulation.remove_below`` (they keep the state they had then and,
+    unlike removed ones, still count in the queries);
     ``steps`` is how many physics steps ran (fewer than ``n_steps`` when the
     rollout stopped early); ``trajectory`` is ``(n_frames, n_bodies, 3)`` when
     recorded, with ``times`` its time stamps.
@@ -259,6 +311,7 @@ class RolloutResult:
     n_steps: int
     trajectory: np.ndarray | None = None
     times: np.ndarray | None = None
+    culled: np.ndarray | None = None
 
     @property
     def stopped_early(self) -> bool:
@@ -325,6 +378,8 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
     ev = 0
     dt = st.dt
     i = 0
+    cull_level = scene.simulation.remove_below
+    cull_every = scene.simulation.substeps  # physics steps per frame: culling is checked once a frame
     # Rest detection: compare poses one rest window apart. While the scene
     # is clearly moving (more than MOVING_FACTOR times the tolerance in a
     # window) checks are spaced out, so a long fall pays little for them.
@@ -351,12 +406,17 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
             nxt = min(nxt, max(next_check, i + 1))
         if record_every:
             nxt = min(nxt, (i // record_every + 1) * record_every)
+        if cull_level is not None:
+            nxt = min(nxt, (i // cull_every + 1) * cull_every)
         if hooks:
             nxt = i + 1
             for h in hooks:
                 h(world)
-        fast_steps(world.space, dt, nxt - i)
+        fast_steps(world.space, dt, nxt - i, world.linear_factor, world._velocity_buffer)
         world.step_index = i = nxt
+        if cull_level is not None and i % cull_every == 0 and world.cull_below(cull_level):
+            history.clear()  # the raw poses changed shape; rest detection starts a new window
+            tol_vec = None
         if record_every and i % record_every == 0:
             frames.append(world.state())
             times.append(i * dt)
@@ -386,10 +446,11 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
         traj = np.stack(frames)
         tarr = np.asarray(times)
     return RolloutResult(body_ids=world.ids, initial=initial, final=final, removed=world.removed.copy(),
-                         steps=i, n_steps=n_steps, trajectory=traj, times=tarr)
+                         steps=i, n_steps=n_steps, trajectory=traj, times=tarr, culled=world.culled.copy())
 
 
-def fast_steps(space: pymunk.Space, dt: float, n: int) -> None:
+def fast_steps(space: pymunk.Space, dt: float, n: int, linear_factor: float = 1.0,
+               buffer: pymunk.batch.Buffer | None = None) -> None:
     """Step ``space`` ``n`` times by ``dt``: the same physics as ``space.step``, less Python per step.
 
     The first step goes through :meth:`pymunk.Space.step`, which checks new
@@ -398,15 +459,40 @@ def fast_steps(space: pymunk.Space, dt: float, n: int) -> None:
     post-step callbacks registered (ipe never registers any), that is exactly
     what ``Space.step`` does, minus its per-call bookkeeping. The tests check
     that both give bit-identical states.
+
+    ``linear_factor`` ≠ 1 multiplies every body's linear velocity by it after
+    each step (:func:`scale_linear_velocities`): linear damping beyond the
+    space's own, which pymunk applies to angular velocity too.
     """
     if n <= 0:
         return
     space.step(dt)
-    if n > 1:
-        cp_step = _cp.cpSpaceStep
-        handle = space._space
-        for _ in range(n - 1):
-            cp_step(handle, dt)
+    if linear_factor == 1.0:
+        if n > 1:
+            cp_step = _cp.cpSpaceStep
+            handle = space._space
+            for _ in range(n - 1):
+                cp_step(handle, dt)
+        return
+    buffer = buffer or pymunk.batch.Buffer()
+    scale_linear_velocities(space, linear_factor, buffer)
+    cp_step = _cp.cpSpaceStep
+    handle = space._space
+    for _ in range(n - 1):
+        cp_step(handle, dt)
+        scale_linear_velocities(space, linear_factor, buffer)
+
+
+_VELOCITY = pymunk.batch.BodyFields.VELOCITY
+
+
+def scale_linear_velocities(space: pymunk.Space, factor: float, buffer: pymunk.batch.Buffer) -> None:
+    """Multiply the linear velocity of every body in ``space`` by ``factor`` (one batch read, one batch write)."""
+    buffer.clear()
+    pymunk.batch.get_space_bodies(space, _VELOCITY, buffer)
+    v = np.frombuffer(buffer.float_buf(), dtype=np.float64)
+    v *= factor
+    pymunk.batch.set_space_bodies(space, _VELOCITY, buffer)
 
 
 def _apply_intervention(world: World, iv: Intervention, index_of: dict[str, int]) -> None:
@@ -427,12 +513,23 @@ def plain_rollout(scene: Scene) -> np.ndarray:
 
     Used by the benchmark and the tests as the yardstick for speed and for
     correctness of early stopping. Returns the final ``(n_bodies, 3)`` state.
+    The scene's own physics is kept: a separate linear damping, and
+    ``remove_below`` (checked once a frame; a culled body keeps its state).
+    Interventions are not applied.
     """
     world = World(scene)
     space, dt = world.space, world.settings.dt
-    for _ in range(world.settings.n_steps):
+    level = scene.simulation.remove_below
+    every = scene.simulation.substeps
+    for k in range(world.settings.n_steps):
         space.step(dt)
-    return np.array([(b.position.x, b.position.y, b.angle) for b in world.bodies], dtype=float)
+        if world.linear_factor != 1.0:
+            scale_linear_velocities(space, world.linear_factor, world._velocity_buffer)
+        if level is not None and (k + 1) % every == 0:
+            world.cull_below(level)
+    if level is None:
+        return np.array([(b.position.x, b.position.y, b.angle) for b in world.bodies], dtype=float)
+    return world.state()
 
 
 # --------------------------------------------------------------------------- geometry checks
@@ -446,34 +543,37 @@ def overlap_tolerance(a_size: float, b_size: float) -> float:
 def find_overlaps(scene: Scene, include_statics: bool = True) -> list[tuple[str, str, float, float]]:
     """Pairs of bodies that interpenetrate beyond :func:`overlap_tolerance`.
 
-    Returns ``(id_a, id_b, depth, tolerance)`` tuples, dynamic–dynamic pairs
-    first, then dynamic–static pairs.
+    The depth is that of the outlines: overlap within the two shapes'
+    ``skin`` (a contact margin, as Box2D's polygon radius) is contact, not
+    interpenetration, and is not counted. Returns ``(id_a, id_b, depth,
+    tolerance)`` tuples, dynamic–dynamic pairs first, then dynamic–static
+    pairs.
     """
     space = pymunk.Space()
-    dyn: list[tuple[str, pymunk.Shape, float]] = []
+    dyn: list[tuple[str, pymunk.Shape, float, float]] = []
     for b in scene.bodies:
         body, shape = _dynamic_body(b)
         space.add(body, shape)
-        dyn.append((b.id, shape, b.short_side))
-    stat: list[tuple[str, pymunk.Shape]] = []
+        dyn.append((b.id, shape, b.short_side, skin_of(b)))
+    stat: list[tuple[str, pymunk.Shape, float]] = []
     for s in scene.statics:
         shape = _static_shape(space.static_body, s)
         space.add(shape)
-        stat.append((s.id, shape))
+        stat.append((s.id, shape, skin_of(s)))
     space.reindex_static()
     out: list[tuple[str, str, float, float]] = []
     for i in range(len(dyn)):
-        ida, sa, za = dyn[i]
+        ida, sa, za, ka = dyn[i]
         for j in range(i + 1, len(dyn)):
-            idb, sb, zb = dyn[j]
-            d = penetration(sa, sb)
+            idb, sb, zb, kb = dyn[j]
+            d = penetration(sa, sb) - ka - kb
             tol = overlap_tolerance(za, zb)
             if d > tol:
                 out.append((ida, idb, d, tol))
     if include_statics:
-        for ida, sa, za in dyn:
-            for idb, sb in stat:
-                d = penetration(sa, sb)
+        for ida, sa, za, ka in dyn:
+            for idb, sb, kb in stat:
+                d = penetration(sa, sb) - ka - kb
                 tol = overlap_tolerance(za, za)
                 if d > tol:
                     out.append((ida, idb, d, tol))
@@ -549,13 +649,17 @@ def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
     order = sorted(range(len(dyn)), key=lambda k: (scene.bodies[k].position[1], k))
     placed: list[pymunk.Shape] = list(stat)
     moved: dict[int, tuple[float, float]] = {}
+    # Overlap within the two skins is contact, not interpenetration (see find_overlaps).
+    skin = {id(sh): skin_of(b) for sh, b in zip(dyn, scene.bodies)}
+    skin.update({id(sh): skin_of(s) for sh, s in zip(stat, scene.statics)})
 
     def worst_overlap(shape):
         worst = (0.0, 0.0, 0.0)
         for other in placed:
-            sep = separation_vector(other, shape)
-            if sep[2] > worst[2]:
-                worst = sep
+            nx, ny, depth = separation_vector(other, shape)
+            depth -= skin[id(other)] + skin[id(shape)]
+            if depth > worst[2]:
+                worst = (nx, ny, depth)
         return worst
 
     def move_to(shape, x, y):

@@ -8,31 +8,44 @@ in ``../shared/datasets/mental_jenga``)::
     code/R/data/exp2_prediction.RData, exp2_participants.RData   responses, exclusions
     code/R/data/exp{1,2}_info.RData the authors' per-brick ``fall`` labels
 
-**Conversion from Box2D** (facts from the upstream code; see
-``docs/mental-jenga.md`` for the measurements behind each choice):
+**Conversion from Box2D** (facts from the upstream code, which runs
+box2dweb 2.1a; checked against that engine itself, which reproduces the
+authors' ``fall`` labels exactly; see ``docs/mental-jenga.md``):
 
 * coordinates: Box2D's y points down in a 8 × 6 m world, so
   ``y_ipe = 6 − y_box2d`` and ``angle_ipe = −angle_box2d``; gravity 10 m/s²;
-* bricks 0.8 × 0.4 m, density 10; statics: ground 8 × 0.2 at (4, 5.9), table
-  legs 0.2 × 0.8 at (3, 5.4) and (5, 5.4), table top 3 × 0.2 at (4, 4.92)
-  (Box2D coordinates), so the table surface is at y_ipe = 1.18;
-* Box2D rounds every polygon by a 0.01 m skin (``b2_polygonRadius``):
-  ``corner_radius = 0.01`` on bricks and static boxes;
+* bricks 0.8 × 0.4 m, density 10; statics: ground 8 × 0.2 at (4, 5.9)
+  (friction 1, restitution 0), table legs 0.2 × 0.8 at (3, 5.4) and
+  (5, 5.4), table top 3 × 0.2 at (4, 4.92) (Box2D coordinates; legs and top
+  share the table's friction), so the table surface is at y_ipe = 1.18;
+* skin: every box2dweb polygon collides as its box grown by a 0.005 m
+  rounded margin (its ``m_radius`` is ``b2_linearSlop``; Box2D C++ uses
+  ``b2_polygonRadius`` = 0.01), so settled bricks rest about 5 mm apart;
+  ``skin = 0.005`` on bricks and static boxes (mass, sizes, σ and rendering
+  stay those of the 0.8 × 0.4 box, as in Box2D);
 * friction: Box2D mixes ``sqrt(f1·f2)``, pymunk multiplies, so every shape
-  gets ``sqrt(f)``: bricks and table 0.6 → 0.7746, experiment 1's table
-  1.0 → 1.0 (brick–table friction sqrt(0.6·1.0) = 0.775 as in Box2D);
-* restitution: Box2D uses ``max(r1, r2)`` = 0.2 but only for approach speeds
-  above 1 m/s (``b2_velocityThreshold``); pymunk has no threshold and would
-  make every slow contact in a settling tower bounce, so elasticity is 0;
-* linear damping 1: Box2D scales velocities by ``1/(1 + h·c)`` per 1/60 s
-  step, i.e. keeps ``(1/(1 + 1/60))^60 = 0.3697`` of them per second;
-  ``simulation.damping = 0.3697`` (pymunk's space damping also damps angular
-  velocity — measured to agree better with the authors' labels, and 4×
-  faster than a per-body Python velocity function);
+  gets ``sqrt(f)``: bricks 0.6 → 0.7746; the table 0.6, or 1.0 in
+  experiment 1; the ground 1.0;
+* restitution: Box2D uses ``max(r1, r2)`` = 0.2 here, but only for approach
+  speeds above 1 m/s (``b2_velocityThreshold``); pymunk multiplies and has no
+  threshold, so ``sqrt(0.2)`` per shape would make every slow contact in a
+  settling tower bounce. Elasticity is 0 (an approximation: Box2D's
+  bounces of fast impacts are lost; in general, ``max`` mixing cannot be
+  written as a per-shape pymunk product unless all values are equal);
+* damping: box2dweb 2.1a scales linear velocity by ``1 − h·c`` every
+  1/60 s step (``c = linearDamping = 1``; Box2D ≥ 2.2 uses ``1/(1 + h·c)``)
+  and leaves angular velocity alone: ``damping = (1 − 1/60)^60 = 0.3642``
+  of the linear velocity kept per second, ``angular_damping = 1``;
 * time: 1/60 s frames, 2 substeps, 15 solver iterations (Box2D's velocity
   iterations), ``collision_slop`` 0.005 m (Box2D's linear slop); the scene
-  settles for 50 frames, then the removal, then 700 frames: a 12.5 s horizon;
-* "fell": the brick's centre ends below y_box2d = 5, i.e. y_ipe < 1.
+  settles for 50 frames, then the removal, then 700 frames: a 12.5 s horizon.
+  Early stopping ends most rollouts long before that; its ``rest_window``
+  is 0.25 s, because a tower that only starts to tip after the removal moves
+  less than the rest tolerance in ipe's default window of 1/15 s;
+* "fell": box2dweb destroys a brick as soon as its centre is below
+  y_box2d = 5 (y_ipe = 1), so fallen bricks never pile up on the ground:
+  ``remove_below = 1`` does the same, and the query counts bricks whose
+  centre ended below ``level = 1``.
 """
 
 from __future__ import annotations
@@ -51,10 +64,14 @@ from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, St
 
 WORLD_HEIGHT = 6.0
 BRICK_W, BRICK_H, BRICK_DENSITY = 0.8, 0.4, 10.0
-SKIN = 0.01
+BRICK_FRICTION, TABLE_FRICTION, TABLE_FRICTION_EXP1, GROUND_FRICTION = 0.6, 0.6, 1.0, 1.0
+SKIN = 0.005  # box2dweb 2.1a: every polygon's m_radius is b2_linearSlop
 FALL_LEVEL = WORLD_HEIGHT - 5.0
 SETTLE_FRAMES, RUN_FRAMES, FPS = 50, 700, 60
-DAMPING_PER_SECOND = (1.0 / (1.0 + 1.0 / FPS)) ** FPS
+LINEAR_DAMPING = 1.0  # Box2D's bodyDef.linearDamping on every body
+DAMPING_PER_SECOND = (1.0 - LINEAR_DAMPING / FPS) ** FPS  # box2dweb 2.1a: v *= 1 - h·c per step
+SUBSTEPS, ITERATIONS, SLOP = 2, 15, 0.005
+REST_WINDOW = 0.25  # s; ipe's default 1/15 s can stop a rollout before a tower has begun to tip after the removal
 BRICK_COLOR, REMOVED_COLOR, ASKED_COLOR = "#c8a165", "#1a1a1a", "#d04040"
 N_TRIALS = 42
 
@@ -72,16 +89,23 @@ def _friction(f: float) -> float:
 
 
 def _statics(experiment: int) -> tuple[StaticBox, ...]:
-    table_f = 1.0 if experiment == 1 else 0.6
+    table_f = TABLE_FRICTION_EXP1 if experiment == 1 else TABLE_FRICTION
 
     def box(sid, w, h, x, y, f, color):
         return StaticBox(id=sid, position=(x, WORLD_HEIGHT - y), width=w, height=h, friction=_friction(f),
-                         elasticity=0.0, corner_radius=SKIN, color=color)
+                         elasticity=0.0, skin=SKIN, color=color)
 
-    return (box("ground", 8.0, 0.2, 4.0, 5.9, 0.6, "#808080"),
-            box("leg_left", 0.2, 0.8, 3.0, 5.4, 0.6, "#8b5a2b"),
-            box("leg_right", 0.2, 0.8, 5.0, 5.4, 0.6, "#8b5a2b"),
+    return (box("ground", 8.0, 0.2, 4.0, 5.9, GROUND_FRICTION, "#808080"),
+            box("leg_left", 0.2, 0.8, 3.0, 5.4, table_f, "#8b5a2b"),
+            box("leg_right", 0.2, 0.8, 5.0, 5.4, table_f, "#8b5a2b"),
             box("table", 3.0, 0.2, 4.0, 4.92, table_f, "#8b5a2b"))
+
+
+def simulation() -> Simulation:
+    """The time stepping and solver settings that stand in for the authors' Box2D world."""
+    return Simulation(time_step=1.0 / FPS, substeps=SUBSTEPS, horizon=(SETTLE_FRAMES + RUN_FRAMES) / FPS,
+                      iterations=ITERATIONS, collision_slop=SLOP, rest_window=REST_WINDOW, damping=DAMPING_PER_SECOND,
+                      angular_damping=1.0, remove_below=FALL_LEVEL)
 
 
 def _read_json(path: Path):
@@ -109,7 +133,7 @@ def _bricks(path: Path, removed: str, asked: str | None) -> list[Block]:
             continue  # absent from this tower
         color = REMOVED_COLOR if name == removed else ASKED_COLOR if name == asked else BRICK_COLOR
         out.append(Block(id=name, position=(x, WORLD_HEIGHT - y), width=BRICK_W, height=BRICK_H, angle=-angle,
-                         density=BRICK_DENSITY, friction=_friction(0.6), elasticity=0.0, corner_radius=SKIN,
+                         density=BRICK_DENSITY, friction=_friction(BRICK_FRICTION), elasticity=0.0, skin=SKIN,
                          color=color))
     return out
 
@@ -131,8 +155,7 @@ def load_stimuli(root: str | Path, experiment: int) -> StimulusSet:
     if not folder.is_dir():
         raise InputError(f"{folder}: not found (is {root} a Mental Jenga checkout?)")
     key = _exp3_key(root) if experiment == 3 else {}
-    sim = Simulation(time_step=1.0 / FPS, substeps=2, horizon=(SETTLE_FRAMES + RUN_FRAMES) / FPS, iterations=15,
-                     collision_slop=0.005, damping=DAMPING_PER_SECOND)
+    sim = simulation()
     statics = _statics(experiment)
     stimuli = []
     for t in range(1, N_TRIALS + 1):
