@@ -14,11 +14,27 @@ Backends
 ``"process"``
     A local :class:`concurrent.futures.ProcessPoolExecutor` with ``workers``
     processes (the default for ``workers > 1``).
+``"dask"``
+    A Dask ``distributed`` cluster: a :class:`distributed.LocalCluster` of
+    ``workers`` single-threaded processes when no ``scheduler`` is given,
+    otherwise the cluster behind that scheduler address (or
+    :class:`distributed.Client`). Tasks carry at least
+    :data:`DASK_MIN_BATCH` rollouts (a rollout takes a few ms, a Dask task
+    costs about a millisecond of scheduling), the stimuli and parameter
+    points travel to the workers once (as one task's result that every batch
+    depends on), and a worker lost mid-run only costs its unfinished batches,
+    which the scheduler runs again elsewhere; the table is the same bytes.
+    One progress bar counts the rollouts finished anywhere on the cluster.
+
+With ``cache=`` (a directory, ``True`` for the default one, or a
+:class:`~ipe.cache.SimulationCache`) every (stimulus, parameter point) is
+looked up in the content-addressed rollout cache first and stored there once
+computed, so refits and repeated sweeps reuse rollouts (see :mod:`ipe.cache`).
 
 Output tables
 -------------
 *Rollouts* (one row per rollout and query): the noise parameters
-(``sigma, phi, mu, angle_sigma, push_duration``), ``stimulus_id``,
+(:data:`PARAM_COLUMNS`, the fields of :class:`~ipe.noise.NoiseParams`), ``stimulus_id``,
 ``sample``, ``query``, ``value`` and ``steps`` (physics steps run; fewer than
 the horizon when the rollout stopped early).
 
@@ -32,27 +48,31 @@ undefined when nothing fell).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
+import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .noise import NoiseParams, apply_noise
-from .queries import evaluate, parse_query
+from .queries import evaluate, needs_tracking, parse_query
 from .scene import Query, Stimulus, StimulusSet, as_stimulus_set
 from .seeding import sample_seed
 from .world import rollout
 
-PARAM_COLUMNS = ["sigma", "phi", "mu", "angle_sigma", "push_duration"]
+PARAM_COLUMNS = list(NoiseParams.names())  # the fields of NoiseParams, in order
 ROLLOUT_COLUMNS = PARAM_COLUMNS + ["stimulus_id", "sample", "query", "value", "steps"]
 SUMMARY_COLUMNS = ["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid"] + PARAM_COLUMNS
-BACKENDS = ("serial", "process")
+BACKENDS = ("serial", "process", "dask")
+#: The fewest rollouts a Dask task carries (except the last task of a run).
+DASK_MIN_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -73,35 +93,89 @@ def run_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, quer
     key = params.key() if point_key is None else point_key
     ss = sample_seed(seed, stim.id, key, sample)
     scene, schedule = apply_noise(stim, params.sources(), ss)
+    schedule.track = schedule.track or needs_tracking(queries)
     result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
     values = [evaluate(q, result, stim) for q in queries]
     return values, result
 
 
-# State each worker process holds (sent once, not with every batch).
+@dataclass(frozen=True)
+class _Context:
+    """What every batch needs besides its sample range (sent to each worker once)."""
+
+    stimuli: tuple
+    points: list
+    seed: int
+    queries: list
+    early_stop: bool
+    crn: bool
+    physics: str = ""
+
+
+# State each pool worker process holds (sent once, not with every batch).
 _STATE: dict = {}
 
 
-def _init_worker(stimuli, points, seed, queries, early_stop, common_random_numbers):
-    _STATE.update(stimuli=stimuli, points=points, seed=seed, queries=queries, early_stop=early_stop,
-                  crn=common_random_numbers)
+def _init_worker(ctx: _Context) -> None:
+    _STATE["ctx"] = ctx
 
 
-def _run_batch(batch: Batch) -> tuple[Batch, np.ndarray, np.ndarray]:
-    st = _STATE
-    stim = st["stimuli"][batch.stimulus]
-    params = st["points"][batch.point]
-    qs = st["queries"][batch.stimulus]
-    point_key = 0 if st["crn"] else params.key()
+def _run_batch(batch: Batch, ctx: _Context | None = None) -> tuple[Batch, np.ndarray, np.ndarray]:
+    """Run the rollouts of one batch: ``(batch, values (n, n_queries), steps (n,))``."""
+    ctx = ctx or _STATE["ctx"]
+    stim = ctx.stimuli[batch.stimulus]
+    params = ctx.points[batch.point]
+    qs = ctx.queries[batch.stimulus]
+    point_key = 0 if ctx.crn else params.key()
     n = batch.stop - batch.start
     values = np.empty((n, len(qs)), dtype=float)
     steps = np.empty(n, dtype=np.int64)
     for k, sample in enumerate(range(batch.start, batch.stop)):
-        vals, res = run_sample(stim, params, st["seed"], sample, qs, point_key=point_key,
-                               early_stop=st["early_stop"])
+        vals, res = run_sample(stim, params, ctx.seed, sample, qs, point_key=point_key, early_stop=ctx.early_stop)
         values[k] = vals
         steps[k] = res.steps
     return batch, values, steps
+
+
+def _run_task(task: tuple[Batch, ...], ctx: _Context | None = None) -> list[tuple[Batch, np.ndarray, np.ndarray]]:
+    """Run one task (consecutive batches); on a Dask worker, check it computes the same physics first."""
+    ctx = ctx or _STATE["ctx"]
+    if ctx.physics:
+        from .cache import physics_version
+
+        here = physics_version()
+        if here != ctx.physics:
+            raise InputError(f"a Dask worker runs physics version {here!r}, the client {ctx.physics!r}; "
+                             "install the same ipe, pymunk and numpy on every worker")
+    return [_run_batch(b, ctx) for b in task]
+
+
+def _dask_context(ctx: _Context) -> _Context:
+    return ctx
+
+
+def plan_tasks(pairs: Sequence[tuple[int, int]], n_samples: int, batch_size: int) -> list[tuple[Batch, ...]]:
+    """Cut the rollouts of ``pairs`` ((point, stimulus) index pairs, in order) into tasks.
+
+    Each task holds ``batch_size`` consecutive rollouts (the last may hold
+    fewer) as one or more :class:`Batch` pieces; a task may span stimuli.
+    """
+    tasks: list[tuple[Batch, ...]] = []
+    cur: list[Batch] = []
+    room = batch_size
+    for p, s in pairs:
+        a = 0
+        while a < n_samples:
+            k = min(room, n_samples - a)
+            cur.append(Batch(p, s, a, a + k))
+            a += k
+            room -= k
+            if room == 0:
+                tasks.append(tuple(cur))
+                cur, room = [], batch_size
+    if cur:
+        tasks.append(tuple(cur))
+    return tasks
 
 
 def _resolve_queries(stimuli: StimulusSet, queries) -> list[list[Query]]:
@@ -137,10 +211,15 @@ def default_batch_size(n_samples: int, n_tasks_hint: int, workers: int) -> int:
     return max(1, min(n_samples, 100, per_worker))
 
 
+def dask_batch_size(total: int, workers: int) -> int:
+    """Rollouts per Dask task: at least :data:`DASK_MIN_BATCH`, about 8 tasks per worker, at most 1 000."""
+    return max(DASK_MIN_BATCH, min(1000, math.ceil(total / (max(1, workers) * 8))))
+
+
 def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(), n_samples: int = 100,
              seed: int = 0, queries=None, workers: int = 1, backend: str | None = None,
              batch_size: int | None = None, early_stop: bool = True, progress: bool | None = None,
-             common_random_numbers: bool = False) -> pd.DataFrame:
+             common_random_numbers: bool = False, scheduler: Any = None, cache: Any = None) -> pd.DataFrame:
     """Run ``n_samples`` noisy rollouts of every stimulus at every parameter point.
 
     Parameters
@@ -153,19 +232,34 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
         ``None`` asks each stimulus its own query; otherwise a query name,
         ``"name:key=value"`` text, a :class:`~ipe.scene.Query`, or a list.
     workers, backend:
-        ``backend="serial"`` or ``"process"`` (a local process pool); by
-        default serial for one worker, a process pool otherwise.
+        ``backend="serial"``, ``"process"`` (a local process pool) or
+        ``"dask"``; by default serial for one worker, a process pool
+        otherwise. For ``"dask"`` without a ``scheduler``, ``workers`` is
+        the size of the :class:`distributed.LocalCluster` started for the run.
+    scheduler:
+        Dask only: a scheduler address (``"tcp://host:8786"``), a
+        :class:`distributed.Client` or a cluster object (e.g. a
+        ``dask_jobqueue.SLURMCluster``). ``None`` starts a LocalCluster.
+    batch_size:
+        Rollouts per task (Dask: at least :data:`DASK_MIN_BATCH`); never
+        changes results.
+    cache:
+        ``None`` (no cache), ``True`` (the default directory), a directory,
+        or a :class:`~ipe.cache.SimulationCache`.
     common_random_numbers:
         Use the same seeds at every parameter point (for emulators on grids).
     progress:
         Show a progress bar; ``None`` shows one when stderr is a terminal.
 
-    Returns the tidy rollouts table described in the module docstring.
+    Returns the tidy rollouts table described in the module docstring; it
+    does not depend on the backend, the workers, the batches or the cache.
     """
     stimuli = as_stimulus_set(stimuli)
     points = [params] if isinstance(params, NoiseParams) else list(params)
     if not points:
         raise InputError("no parameter points given")
+    if any(not isinstance(p, NoiseParams) for p in points):
+        raise InputError("params must be NoiseParams or a list of NoiseParams")
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -178,56 +272,151 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
     backend = backend or ("serial" if workers == 1 else "process")
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if scheduler is not None and backend != "dask":
+        raise InputError(f"a scheduler is only used by the dask backend, not {backend!r}")
+    n_samples, seed = int(n_samples), int(seed)
     qs = _resolve_queries(stimuli, queries)
-    bs = batch_size or default_batch_size(n_samples, len(stimuli) * len(points), workers)
-    batches = [Batch(p, s, a, min(a + bs, n_samples))
-               for p in range(len(points)) for s in range(len(stimuli)) for a in range(0, n_samples, bs)]
-    total = len(points) * len(stimuli) * n_samples
-    results: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-    init_args = (tuple(stimuli), points, int(seed), qs, early_stop, common_random_numbers)
+    from .cache import as_cache
 
-    bar = _progress_bar(total, progress)
-    try:
-        if backend == "serial":
-            _init_worker(*init_args)
-            for b in batches:
-                _, vals, steps = _run_batch(b)
-                results[(b.point, b.stimulus, b.start)] = (vals, steps)
-                bar.update(b.stop - b.start)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=init_args) as pool:
-                pending = {pool.submit(_run_batch, b) for b in batches}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        b, vals, steps = fut.result()
-                        results[(b.point, b.stimulus, b.start)] = (vals, steps)
+    store = as_cache(cache)
+    pairs = [(p, s) for p in range(len(points)) for s in range(len(stimuli))]
+    results: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    keys: dict[tuple[int, int], str] = {}
+    if store is not None:
+        texts = [store.stimulus_text(s) for s in stimuli]
+        for p, s in pairs:
+            pk = 0 if common_random_numbers else points[p].key()
+            k = store.key(texts[s], points[p], pk, seed, 0, n_samples, qs[s], early_stop)
+            hit = store.get(k, 0, n_samples, [q.key for q in qs[s]])
+            if hit is None:
+                keys[(p, s)] = k
+            else:
+                results[(p, s)] = hit
+    todo = [pair for pair in pairs if pair not in results]
+    if todo:
+        for pair in todo:
+            results[pair] = (np.empty((n_samples, len(qs[pair[1]])), dtype=float), np.empty(n_samples, np.int64))
+        left = {pair: n_samples for pair in todo}
+
+        def collect(b: Batch, vals: np.ndarray, steps: np.ndarray) -> None:
+            pair = (b.point, b.stimulus)
+            out_vals, out_steps = results[pair]
+            out_vals[b.start:b.stop] = vals
+            out_steps[b.start:b.stop] = steps
+            left[pair] -= b.stop - b.start
+            if store is not None and left[pair] == 0:
+                store.put(keys[pair], 0, n_samples, [q.key for q in qs[pair[1]]], out_vals, out_steps,
+                          info={"stimulus_id": stimuli[pair[1]].id, "params": points[pair[0]].as_dict(),
+                                "seed": seed})
+
+        ctx = _Context(tuple(stimuli), points, seed, qs, early_stop, common_random_numbers)
+        total = len(todo) * n_samples
+        bar = _progress_bar(total, progress)
+        try:
+            if backend == "serial":
+                for task in plan_tasks(todo, n_samples, batch_size or n_samples):
+                    for b, vals, steps in _run_task(task, ctx):
+                        collect(b, vals, steps)
                         bar.update(b.stop - b.start)
+            elif backend == "process":
+                bs = batch_size or default_batch_size(n_samples, len(todo), workers)
+                tasks = plan_tasks(todo, n_samples, bs)
+                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(ctx,)) as pool:
+                    pending = {pool.submit(_run_task, t) for t in tasks}
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            for b, vals, steps in fut.result():
+                                collect(b, vals, steps)
+                                bar.update(b.stop - b.start)
+            else:
+                _run_dask(todo, n_samples, ctx, workers, scheduler, batch_size, collect, bar)
+        finally:
+            bar.close()
+    return _assemble(stimuli, points, qs, pairs, results, n_samples)
+
+
+def _dask_client(scheduler: Any, workers: int):
+    """``(client, things to close)`` for a scheduler address, Client, cluster object or ``None`` (LocalCluster)."""
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise InputError("the dask backend needs the 'distributed' package (pip install distributed)") from None
+    if scheduler is None:
+        cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=False)
+        return client, [client, cluster]
+    if isinstance(scheduler, distributed.Client):
+        return scheduler, []
+    if hasattr(scheduler, "scheduler_address") or isinstance(scheduler, str):
+        if isinstance(scheduler, str) and not scheduler.strip():
+            raise InputError("the Dask scheduler address is empty")
+        try:
+            client = distributed.Client(scheduler, set_as_default=False, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"cannot connect to the Dask scheduler {scheduler!r} ({' '.join(str(exc).split())})"
+                             ) from None
+        return client, [client]
+    raise InputError(f"scheduler must be an address, a distributed.Client or a cluster, got "
+                     f"{type(scheduler).__name__}")
+
+
+def _run_dask(todo, n_samples: int, ctx: _Context, workers: int, scheduler, batch_size, collect, bar) -> None:
+    from distributed import as_completed
+
+    from .cache import physics_version
+
+    client, owned = _dask_client(scheduler, workers)
+    try:
+        n_workers = max(1, sum(client.nthreads().values())) if scheduler is not None else workers
+        bs = max(DASK_MIN_BATCH, batch_size or dask_batch_size(len(todo) * n_samples, n_workers))
+        tasks = plan_tasks(todo, n_samples, bs)
+        run = uuid.uuid4().hex[:12]
+        ctx = _Context(ctx.stimuli, ctx.points, ctx.seed, ctx.queries, ctx.early_stop, ctx.crn, physics_version())
+        # The context is a task (not scattered data): if the worker holding it dies, the scheduler recomputes it.
+        ctx_future = client.submit(_dask_context, ctx, key=f"ipe-context-{run}", pure=False)
+        futures = [client.submit(_run_task, t, ctx_future, key=f"ipe-rollouts-{run}-{i}", pure=False)
+                   for i, t in enumerate(tasks)]
+        for fut in as_completed(futures, loop=client.loop):
+            for b, vals, steps in fut.result():
+                collect(b, vals, steps)
+                bar.update(b.stop - b.start)
+            fut.release()
+        ctx_future.release()
     finally:
-        bar.close()
-    return _assemble(stimuli, points, qs, batches, results)
+        for thing in owned:
+            try:
+                thing.close()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                pass
 
 
-def _assemble(stimuli: StimulusSet, points, qs, batches, results) -> pd.DataFrame:
-    cols: dict[str, list] = {c: [] for c in ROLLOUT_COLUMNS}
-    for b in batches:  # batches are already in (point, stimulus, sample) order
-        vals, steps = results[(b.point, b.stimulus, b.start)]
-        p = points[b.point].as_dict()
-        sid = stimuli[b.stimulus].id
-        keys = [q.key for q in qs[b.stimulus]]
-        for k, sample in enumerate(range(b.start, b.stop)):
-            for j, qk in enumerate(keys):
-                for c in PARAM_COLUMNS:
-                    cols[c].append(p[c])
-                cols["stimulus_id"].append(sid)
-                cols["sample"].append(sample)
-                cols["query"].append(qk)
-                cols["value"].append(float(vals[k, j]))
-                cols["steps"].append(int(steps[k]))
-    df = pd.DataFrame(cols, columns=ROLLOUT_COLUMNS)
-    df["sample"] = df["sample"].astype("int64")
-    df["steps"] = df["steps"].astype("int64")
-    return df
+def _assemble(stimuli: StimulusSet, points, qs, pairs, results, n_samples: int) -> pd.DataFrame:
+    """The tidy rollouts table, rows in (point, stimulus, sample, query) order."""
+    if not pairs:  # pragma: no cover - simulate always has pairs
+        return pd.DataFrame({c: [] for c in ROLLOUT_COLUMNS})
+    nq = np.array([len(qs[s]) for _, s in pairs])
+    rows = n_samples * nq
+    point_idx = np.repeat([p for p, _ in pairs], rows)
+    stim_idx = np.repeat([s for _, s in pairs], rows)
+    cols: dict[str, Any] = {}
+    for c in PARAM_COLUMNS:
+        cols[c] = np.array([pt.as_dict()[c] for pt in points], dtype=float)[point_idx]
+    ids = np.empty(len(stimuli), dtype=object)
+    ids[:] = [s.id for s in stimuli]
+    cols["stimulus_id"] = ids[stim_idx]
+    cols["sample"] = np.concatenate([np.repeat(np.arange(n_samples, dtype=np.int64), k) for k in nq])
+    qkeys = [[q.key for q in qs[s]] for s in range(len(stimuli))]
+    query = np.empty(int(rows.sum()), dtype=object)
+    pos = 0
+    for (_, s), r in zip(pairs, rows):
+        query[pos:pos + r] = qkeys[s] * n_samples
+        pos += r
+    cols["query"] = query
+    cols["value"] = np.concatenate([results[pair][0].reshape(-1) for pair in pairs]).astype(float)
+    cols["steps"] = np.concatenate([np.repeat(results[pair][1], k) for pair, k in zip(pairs, nq)]).astype(np.int64)
+    return pd.DataFrame(cols, columns=ROLLOUT_COLUMNS)
 
 
 def summarize(rollouts: pd.DataFrame) -> pd.DataFrame:

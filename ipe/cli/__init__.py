@@ -41,6 +41,8 @@ app.add_typer(stimuli_app, name="stimuli")
 
 
 from .common import check_out as _check_out, note as _note  # noqa: E402
+from .cache import (BackendOption, CacheDirOption, CacheOption, SchedulerOption,  # noqa: E402
+                    cache_note as _cache_note, run_options as _run_options)
 
 
 # --------------------------------------------------------------------------- stimuli
@@ -101,16 +103,21 @@ def predict(
         "--rollouts", help="Also write the per-rollout table to this CSV.")] = None,
     no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Always simulate the full horizon.")] = False,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    backend: BackendOption = None,
+    scheduler: SchedulerOption = None,
+    cache: CacheOption = False,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Predict judgments: a CSV with stimulus_id, query, n_samples, mean, sd, se."""
     from ..fileio import write_csv
     from ..model import IPE
-    from ..montecarlo import summarize
+    from ..montecarlo import simulate, summarize
     from ..scene import load_stimuli
 
     _check_out(out)
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
+    run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
     values = {"sigma": sigma, "phi": phi, "mu": mu}
     if params is not None:
         from ..inference.hierarchical import load_params
@@ -128,7 +135,9 @@ def predict(
     stim = load_stimuli(stimuli)
     model = IPE(sigma=values["sigma"], phi=values["phi"], mu=values["mu"], angle_sigma=angle_sigma, n_samples=samples, seed=seed,
                 workers=workers, early_stop=not no_early_stop, progress=progress)
-    table = model.simulate(stim, queries=query or None)
+    table = simulate(stim, model.noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
+                     early_stop=model.early_stop, progress=model.progress, **run_opts)
+    _cache_note(run_opts)
     summary = summarize(table)
     write_csv(out, summary)
     if rollouts is not None:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app
+from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
 from .common import check_out_dir, note
 
 
@@ -93,6 +94,10 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+    backend: BackendOption = None,
+    scheduler: SchedulerOption = None,
+    cache: CacheOption = False,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS."""
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
@@ -100,6 +105,7 @@ def fit(
     from ..scene import as_stimulus_set, load_stimuli
 
     check_out_dir(out)
+    run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
     grid_map = parse_grid(grid, free_list)
     range_map = parse_ranges(ranges)
@@ -126,8 +132,9 @@ def fit(
         for v in g.values():
             n_pts *= len(v)
         note(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts")
-        emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
-                       progress=progress).fit(subset)
+        emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, progress=progress,
+                       **run_opts).fit(subset)
+        cache_note(run_opts)
     out.mkdir(parents=True, exist_ok=True)
     note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
          f"participants, {len(table)} trials, scale {sc}")

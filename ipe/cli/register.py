@@ -10,3 +10,4 @@ from . import fit  # noqa: F401,E402
 from . import infer  # noqa: F401,E402
 from . import humans  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
+from . import cache  # noqa: F401,E402

@@ -36,14 +36,16 @@ import torch
 from ..errors import InputError
 from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
-from ..noise import NoiseParams
+from ..noise import MOTION_FIELDS, NoiseParams
 from ..scene import as_stimulus_set
 
-PARAM_NAMES = ("sigma", "phi", "mu")
+PARAM_NAMES = ("sigma", "phi", "mu") + MOTION_FIELDS
 DEFAULT_GRID = {
     "sigma": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
     "phi": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
     "mu": (0.0, 0.25, 0.5, 0.75, 1.0),
+    # motion noise (ipe.noise): for the landing fit (ipe.inference.landing)
+    **{name: (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6) for name in MOTION_FIELDS},
 }
 """Grid values per parameter, denser where judgments change fastest (small noise)."""
 
@@ -104,8 +106,9 @@ class Emulator:
         Cubic B-splines per parameter (default: one per grid value, at most 8).
     smoothing:
         Weight of the second-difference penalty (relative to the data term).
-    workers, progress, early_stop:
-        Passed to :func:`ipe.simulate`.
+    workers, progress, early_stop, backend, scheduler, cache:
+        Passed to :func:`ipe.simulate` (``cache`` reuses the grid's rollouts
+        across refits; none of them changes the result).
 
     Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
     means on the grid), ``coef_`` (n_stimuli × n_basis_total) and
@@ -115,7 +118,8 @@ class Emulator:
     def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
                  fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
                  query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-3,
-                 workers: int = 1, progress: bool | None = None, early_stop: bool = True):
+                 workers: int = 1, progress: bool | None = None, early_stop: bool = True,
+                 backend: str | None = None, scheduler=None, cache=None):
         self.grid = grid
         self.free = free
         self.fixed = fixed
@@ -127,6 +131,9 @@ class Emulator:
         self.workers = workers
         self.progress = progress
         self.early_stop = early_stop
+        self.backend = backend
+        self.scheduler = scheduler
+        self.cache = cache
 
     # ------------------------------------------------------------------ set-up
 
@@ -170,7 +177,8 @@ class Emulator:
         if rollouts is None:
             rollouts = simulate(stimuli, points, n_samples=self.n_samples, seed=self.seed, queries=self.query,
                                 workers=self.workers, progress=self.progress, early_stop=self.early_stop,
-                                common_random_numbers=True)
+                                common_random_numbers=True, backend=self.backend, scheduler=self.scheduler,
+                                cache=self.cache)
         summ = summarize(rollouts)
         self.stimulus_ids_ = [s.id for s in stimuli]
         queries = summ.groupby("stimulus_id", sort=False)["query"].first()
