@@ -11,3 +11,4 @@ from . import infer  # noqa: F401,E402
 from . import humans  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from . import cache  # noqa: F401,E402
+from . import experiment  # noqa: F401,E402

@@ -1,0 +1,115 @@
+"""``ipe experiment``: serve the browser experiment and export what it collected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from . import app
+from .common import check_out, check_out_dir, note
+
+experiment_app = typer.Typer(help="The browser experiment: serve it, export its responses and materials.",
+                             no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(experiment_app, name="experiment")
+
+
+def _read_text(path: Optional[Path], what: str) -> str:
+    if path is None:
+        return ""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path}: cannot read ({exc})") from None
+    if not text:
+        raise InputError(f"{what} {path}: the file is empty")
+    if len(text) > 20000:
+        raise InputError(f"{what} {path}: longer than 20000 characters")
+    return text
+
+
+@experiment_app.command("serve")
+def serve_cmd(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    task: Annotated[str, typer.Option("--task", help="will-it-fall, how-many, probability, direction or landing.")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite database (created if missing; reopened to resume).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (default: this machine only).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free port).")] = 8000,
+    practice: Annotated[int, typer.Option("--practice", min=0, help="The first N stimuli are practice trials "
+                                                                    "with feedback.")] = 2,
+    practice_stimuli: Annotated[Optional[Path], typer.Option(
+        "--practice-stimuli", help="Practice trials from this stimulus set instead (then every stimulus of "
+                                   "STIMULI is a test trial).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the per-participant trial orders.")] = 0,
+    title: Annotated[str, typer.Option("--title", help="Page title.")] = "Physics judgments",
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="The question (default: the task's).")] = None,
+    consent: Annotated[Optional[Path], typer.Option("--consent", help="Text file with the consent form "
+                                                                      "(paragraphs split by blank lines).")] = None,
+    instructions: Annotated[Optional[Path], typer.Option("--instructions", help="Text file with the "
+                                                                                "instructions.")] = None,
+    completion_code: Annotated[Optional[str], typer.Option(
+        "--completion-code", help="One completion code for everybody (default: a code per participant).")] = None,
+    conditions: Annotated[Optional[str], typer.Option(
+        "--conditions", help="Comma-separated condition labels; links then need ?condition=LABEL.")] = None,
+    image_size: Annotated[int, typer.Option("--image-size", min=100, max=2000, help="Image size (px).")] = 400,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        "--cors-origin", help="Allow a page from this origin (e.g. https://lab.example.org) to call the API "
+                              "(repeatable).")] = None,
+    admin_token: Annotated[Optional[str], typer.Option(
+        "--admin-token", envvar="IPE_ADMIN_TOKEN", help="Admin token to use (default: the database's, made at "
+                                                       "creation).")] = None,
+) -> None:
+    """Serve the experiment; prints the participant URL and the admin token."""
+    from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
+    from ..experiment.materials import DEFAULT_CONSENT
+    from ..scene import load_stimuli
+
+    if db.exists() and db.is_dir():
+        raise InputError(f"--db {db}: is a directory, expected a database file")
+    if admin_token is not None and len(admin_token) < 16:
+        raise InputError("--admin-token: at least 16 characters")
+    labels = tuple(c.strip() for c in conditions.split(",")) if conditions else ()
+    cfg = ExperimentConfig(task=task, practice=practice, seed=seed, title=title,
+                           consent=_read_text(consent, "--consent") or DEFAULT_CONSENT,
+                           instructions=_read_text(instructions, "--instructions"), prompt=prompt or "",
+                           completion_code=completion_code or "", conditions=labels, image_size=image_size)
+    stim = load_stimuli(stimuli)
+    prac = load_stimuli(practice_stimuli) if practice_stimuli is not None else None
+    note(f"preparing {len(stim) + (len(prac) if prac else 0)} stimuli (noise-free rollouts, images)…")
+    materials = build_materials(stim, cfg, practice_stimuli=prac)
+    store = Store(db, design=design_json(materials), fingerprint=materials.fingerprint, admin_token=admin_token)
+    app_ = create_app(materials, store, tuple(cors_origin or ()))
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        note(f"warning: listening on {host}: other machines can reach this server")
+    serve(app_, host=host, port=port)
+
+
+@experiment_app.command("export")
+def export_cmd(
+    db: Annotated[Path, typer.Argument(help="The experiment's SQLite database.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Response table (CSV) to write.")],
+    phase: Annotated[str, typer.Option("--phase", help="test (default) or practice.")] = "test",
+    materials: Annotated[Optional[Path], typer.Option(
+        "--materials", help="Also write the stimulus images, conditions.csv and timeline_variables.json "
+                            "(for PsychoPy/jsPsych) into this directory.")] = None,
+) -> None:
+    """Write the tidy response table (participant, stimulus_id, response, rt, trial_index, condition)."""
+    from ..experiment import export_materials, export_responses
+
+    check_out(out)
+    if materials is not None:
+        check_out_dir(materials, "--materials")
+    if phase not in ("test", "practice"):
+        raise InputError(f"--phase must be test or practice, got {phase!r}")
+    if not db.exists():
+        raise InputError(f"{db}: no such database")
+    table = export_responses(db, out, phase=phase)
+    note(f"wrote {len(table)} {phase} responses of {table['participant'].nunique()} participants to {out}")
+    if materials is not None:
+        cond = export_materials(db, materials)
+        note(f"wrote {len(cond)} images, conditions.csv and timeline_variables.json to {materials}")

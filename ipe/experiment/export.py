@@ -1,0 +1,100 @@
+"""Exports of an experiment database: the tidy response table, and materials for PsychoPy and jsPsych.
+
+:func:`response_table` gives the schema of :mod:`ipe.humans`
+(``participant, stimulus_id, response, rt, trial_index, condition``),
+checked with :func:`ipe.humans.validate_responses` against the test
+stimuli and the task's scale, so ``ipe fit`` reads the CSV directly.
+:func:`export_materials` writes every stimulus image plus
+``conditions.csv`` (PsychoPy's loop file) and ``timeline_variables.json``
+(jsPsych's ``timeline_variables``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..fileio import atomic_write, write_csv, write_json
+from ..humans import OPTIONAL_COLUMNS, RESPONSE_COLUMNS, validate_responses
+from .materials import Materials, materials_from_design
+from .store import Store, open_store
+
+COLUMNS = list(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)
+_SAFE = re.compile(r"^[A-Za-z0-9_\-.]{1,100}$")
+
+
+def response_table(store: Store, materials: Materials, phase: str = "test", validate: bool = True) -> pd.DataFrame:
+    """The stored responses of ``phase`` as a tidy table (rows by participant and trial).
+
+    With ``validate`` the table goes through
+    :func:`ipe.humans.validate_responses` (test phase: against the test
+    stimuli and the task's scale). An empty database gives an empty table
+    with the schema's columns.
+    """
+    rows = store.rows(phase)
+    df = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    df["trial_index"] = df["trial_index"].astype("int64")
+    df["response"] = df["response"].astype(float)
+    df["rt"] = df["rt"].astype(float)
+    if df.empty or not validate:
+        return df
+    if phase == "test":
+        return validate_responses(df, stimuli=materials.test_set(), scale=materials.task.scale(materials.test_set()),
+                                  where=f"{store.path}")
+    return validate_responses(df, where=f"{store.path}")
+
+
+def load_experiment(db: str | Path) -> tuple[Store, Materials]:
+    """Open an experiment database and rebuild its materials from the design stored in it."""
+    store = open_store(db)
+    return store, materials_from_design(store.design)
+
+
+def export_responses(db: str | Path, out: str | Path, phase: str = "test") -> pd.DataFrame:
+    """Write the tidy responses of ``db`` to ``out`` (CSV, atomically) and return the table."""
+    store, materials = load_experiment(db)
+    try:
+        table = response_table(store, materials, phase)
+    finally:
+        store.close()
+    write_csv(out, table)
+    return table
+
+
+def image_name(materials: Materials, i: int) -> str:
+    """File name of stimulus ``i``'s image: ``<id>.png`` when the id is file-safe, else ``stimulus_<i>.png``."""
+    sid = materials.stimuli[i].id
+    return f"{sid}.png" if _SAFE.match(sid) and sid not in (".", "..") else f"stimulus_{i:04d}.png"
+
+
+def export_materials(db: str | Path, out_dir: str | Path) -> pd.DataFrame:
+    """Write ``images/*.png``, ``conditions.csv`` and ``timeline_variables.json`` under ``out_dir``.
+
+    ``conditions.csv`` has one row per stimulus: ``stimulus_id, image,
+    phase, task, prompt, low, high, x0, x1, y0, y1`` (the image's frame in
+    scene metres, for mapping clicks), and ``truth`` for practice trials
+    (the noise-free answer on the task's scale, for feedback). Returns that table.
+    """
+    store, m = load_experiment(db)
+    store.close()
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    cfg = m.public_config()
+    for i, s in enumerate(m.stimuli):
+        name = image_name(m, i)
+        atomic_write(out / "images" / name, lambda fh, b=m.images[i]: fh.write(b), mode="wb")
+        lo, hi = m.task.bounds(s, m.frames[i])
+        x0, x1, y0, y1 = m.frames[i]
+        practice = i < m.n_practice
+        rows.append({"stimulus_id": s.id, "image": f"images/{name}", "phase": "practice" if practice else "test",
+                     "task": m.task.name, "prompt": cfg["prompt"], "low": lo, "high": hi,
+                     "x0": x0, "x1": x1, "y0": y0, "y1": y1, "truth": m.truths[i] if practice else None})
+    table = pd.DataFrame(rows)
+    write_csv(out / "conditions.csv", table)
+    write_json(out / "timeline_variables.json",
+               json.loads(table.to_json(orient="records")))
+    return table

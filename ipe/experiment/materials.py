@@ -1,0 +1,305 @@
+"""What an experiment shows: its configuration, the stimulus images, trial orders and practice feedback.
+
+:class:`Materials` is built once when the server starts (and again by the
+export): it splits the stimulus set into practice and test stimuli, runs one
+noise-free rollout of every stimulus, chooses one image frame per stimulus
+(all at the same scale, wide enough for every noise-free outcome, so the
+frame does not hint at the answer), renders the PNGs with
+:func:`ipe.render.draw_scene`, and keeps the practice trials' trajectories
+for the feedback animation. Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from ..errors import InputError
+from ..montecarlo import run_sample
+from ..noise import NoiseParams
+from ..scene import Ball, Block, StaticSegment, Stimulus, StimulusSet, as_stimulus_set, stimulus_set_to_dict, \
+    world_vertices
+from ..seeding import text_key
+from .tasks import Task, get_task
+
+RECORD_EVERY = 8
+"""Physics steps between animation frames (8 × 1/240 s = 30 frames per second by default)."""
+
+PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+"""Allowed participant ids: 1–64 letters, digits, ``_``, ``.``, ``-``."""
+
+DEFAULT_CONSENT = (
+    "This is a short study about how people judge physical scenes. You will see pictures of objects and answer "
+    "one question about each. It takes a few minutes. Your answers are stored with the id in your link and no "
+    "other personal information. You may stop at any time by closing this page.\n\n"
+    "By clicking \"I agree\" you consent to take part.")
+
+DEFAULT_INSTRUCTIONS = {
+    "will-it-fall": "Each picture shows a tower of blocks at the moment gravity is switched on. Rate how likely "
+                    "the tower is to fall, from 1 (definitely not) to 7 (definitely).",
+    "how-many": "Each picture shows blocks at the moment gravity is switched on. Say how many of them will fall.",
+    "probability": "Each picture shows objects at the moment gravity is switched on. Move the slider to say how "
+                   "likely it is that they fall, from 0 (surely not) to 100 (surely).",
+    "direction": "Each picture shows a tower at the moment gravity is switched on. Say which way it will fall.",
+    "landing": "Each picture shows a ball at the moment gravity is switched on. Click where the ball will come "
+               "to rest, then press Submit.",
+}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """How an experiment runs.
+
+    ``practice``: how many stimuli from the head of the set are practice
+    trials (with feedback), unless ``practice_stimuli`` gives them
+    separately. ``seed`` keys every participant's trial order.
+    ``completion_code``: one code for everybody (as Prolific expects);
+    by default each participant gets their own code. ``conditions``: the
+    labels a link may pick with ``?condition=``.
+    """
+
+    task: str
+    practice: int = 2
+    seed: int = 0
+    title: str = "Physics judgments"
+    consent: str = DEFAULT_CONSENT
+    instructions: str = ""
+    prompt: str = ""
+    completion_code: str = ""
+    conditions: tuple[str, ...] = ()
+    image_size: int = 400
+
+    def __post_init__(self):
+        get_task(self.task)
+        if isinstance(self.practice, bool) or not isinstance(self.practice, int) or self.practice < 0:
+            raise InputError(f"--practice must be an integer >= 0, got {self.practice!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"--seed must be an integer >= 0, got {self.seed!r}")
+        if not 100 <= int(self.image_size) <= 2000:
+            raise InputError(f"--image-size must be in 100..2000, got {self.image_size}")
+        for c in self.conditions:
+            if not PARTICIPANT_RE.match(c):
+                raise InputError(f"--conditions: {c!r} is not a valid label (1-64 letters, digits, _ . -)")
+        if len(set(self.conditions)) != len(self.conditions):
+            raise InputError("--conditions: a label is given twice")
+        if self.completion_code and not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", self.completion_code):
+            raise InputError("--completion-code: 1-64 letters, digits, _ or -")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["conditions"] = list(self.conditions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentConfig":
+        d = dict(d)
+        d["conditions"] = tuple(d.get("conditions", ()))
+        return cls(**d)
+
+
+@dataclass
+class Materials:
+    """A prepared experiment (see the module docstring).
+
+    ``stimuli`` lists practice stimuli first, then test stimuli;
+    ``frames[i]`` is ``(x0, x1, y0, y1)`` of image ``i`` (scene metres);
+    ``images[i]`` its PNG bytes; ``animations[i]`` (practice only) the
+    feedback data the page draws on a canvas.
+    """
+
+    config: ExperimentConfig
+    task: Task
+    stimuli: list[Stimulus]
+    n_practice: int
+    frames: list[tuple[float, float, float, float]]
+    images: list[bytes]
+    truths: list[float]
+    animations: dict[int, dict] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def n_test(self) -> int:
+        return len(self.stimuli) - self.n_practice
+
+    def index(self, stimulus_id: str, phase: str) -> int | None:
+        """Position of ``stimulus_id`` among the stimuli of ``phase`` (``practice``/``test``) in :attr:`stimuli`."""
+        idx = self._index.get(stimulus_id)
+        if idx is None:
+            return None
+        if (phase == "practice") != (idx < self.n_practice):
+            return None
+        return idx
+
+    def __post_init__(self):
+        self._index = {s.id: i for i, s in enumerate(self.stimuli)}
+
+    def order(self, participant: str) -> list[int]:
+        """The test trials of ``participant`` in their presentation order (indices into :attr:`stimuli`).
+
+        A permutation drawn from ``SeedSequence(seed, spawn_key=(text_key(participant),))``:
+        the same id always gets the same order.
+        """
+        ss = np.random.SeedSequence(self.config.seed, spawn_key=(text_key("trial-order"), text_key(participant)))
+        perm = np.random.Generator(np.random.PCG64(ss)).permutation(self.n_test)
+        return [self.n_practice + int(k) for k in perm]
+
+    def test_set(self) -> StimulusSet:
+        return StimulusSet(stimuli=tuple(self.stimuli[self.n_practice:]))
+
+    def public_config(self) -> dict:
+        """What the page needs to know before a session (nothing about the answers)."""
+        c = self.config
+        t = self.task
+        return {"title": c.title, "task": t.name, "widget": t.widget, "prompt": c.prompt or t.prompt,
+                "low_label": t.low_label, "high_label": t.high_label, "consent": c.consent,
+                "instructions": c.instructions or DEFAULT_INSTRUCTIONS[t.name], "n_practice": self.n_practice,
+                "n_test": self.n_test, "image_size": c.image_size, "conditions": list(c.conditions)}
+
+    def trial_info(self, i: int) -> dict:
+        """What the page shows for stimulus ``i``: id, image URL, frame and answer range."""
+        s = self.stimuli[i]
+        lo, hi = self.task.bounds(s, self.frames[i])
+        return {"stimulus_id": s.id, "image": f"/api/images/{i}.png", "frame": list(self.frames[i]),
+                "low": lo, "high": hi, "practice": i < self.n_practice,
+                "feedback": f"/api/feedback/{i}" if i < self.n_practice else None}
+
+
+def _extent(stim: Stimulus, states) -> tuple[float, float, float, float]:
+    xs, ys = [], []
+    for b, (x, y, a) in zip(stim.scene.bodies, states):
+        if isinstance(b, Ball):
+            xs += [x - b.radius, x + b.radius]
+            ys += [y - b.radius, y + b.radius]
+        else:
+            pts = world_vertices(replace(b, position=(float(x), float(y)), angle=float(a)))
+            xs += [p[0] for p in pts]
+            ys += [p[1] for p in pts]
+    return min(xs), max(xs), min(ys), max(ys)
+
+
+def _render_png(stim: Stimulus, frame, size: int) -> bytes:
+    import matplotlib.pyplot as plt
+
+    from ..render import draw_scene
+
+    dpi = 100
+    fig = plt.figure(figsize=(size / dpi, size / dpi), dpi=dpi)
+    try:
+        ax = fig.add_axes((0, 0, 1, 1))
+        fig.patch.set_facecolor("white")
+        draw_scene(ax, stim.scene, bounds=frame)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _animation(stim: Stimulus, result, task: Task) -> dict:
+    from ..render import STATIC_COLOR, body_colors
+
+    colors = body_colors(stim.scene)
+    bodies = []
+    removed_at = {}
+    for iv in stim.interventions:
+        if iv.type == "remove":
+            for b in iv.bodies:
+                removed_at[b] = min(removed_at.get(b, math.inf), iv.time)
+    for b in stim.scene.bodies:
+        d = {"id": b.id, "color": colors[b.id], "removed_at": removed_at.get(b.id)}
+        if isinstance(b, Block):
+            d.update(kind="block", w=b.width, h=b.height)
+        else:
+            d.update(kind="ball", r=b.radius)
+        bodies.append(d)
+    statics = []
+    for s in stim.scene.statics:
+        if isinstance(s, StaticSegment):
+            statics.append({"kind": "segment", "a": list(s.a), "b": list(s.b), "r": s.radius,
+                            "color": s.color or STATIC_COLOR})
+        else:
+            statics.append({"kind": "poly", "pts": [list(p) for p in world_vertices(s)],
+                            "color": s.color or STATIC_COLOR})
+    traj = np.round(result.trajectory, 5).tolist()
+    return {"bodies": bodies, "statics": statics, "frames": traj,
+            "times": [round(float(t), 5) for t in result.times], "feedback": task.feedback(stim, result),
+            "truth": task.truth(stim, result)}
+
+
+def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) -> Materials:
+    """Prepare an experiment: split practice/test, roll out, frame and render every stimulus.
+
+    ``practice_stimuli`` (a set or a path) gives the practice trials separately;
+    otherwise the first ``config.practice`` stimuli of ``stimuli`` are practice.
+    At least one test stimulus must remain.
+    """
+    stimuli = list(as_stimulus_set(stimuli))
+    if practice_stimuli is not None:
+        practice = list(as_stimulus_set(practice_stimuli))
+        test = stimuli
+    else:
+        if config.practice >= len(stimuli):
+            raise InputError(f"--practice {config.practice}: the set has only {len(stimuli)} stimuli; at least one "
+                             "must remain for the test trials")
+        practice, test = stimuli[:config.practice], stimuli[config.practice:]
+    ordered = practice + test
+    config = replace(config, practice=len(practice))
+    ids = [s.id for s in ordered]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise InputError(f"stimulus id {dup!r} is both a practice and a test stimulus")
+    task = get_task(config.task)
+    if task.name == "landing":
+        for s in ordered:
+            if not s.scene.bodies:
+                raise InputError(f"stimulus {s.id!r}: the landing task needs a body")
+    results = []
+    extents = []
+    for s in ordered:
+        _, res = run_sample(s, NoiseParams(), 0, 0, [s.query], record_every=RECORD_EVERY)
+        results.append(res)
+        # Landing answers must fit in the frame: it spans the noise-free outcome too. Other tasks frame
+        # the initial scene (the feedback animation may leave the picture).
+        pick = [res.initial, res.final] + list(res.trajectory[::3]) if task.name == "landing" else [res.initial]
+        ex = np.array([_extent(s, st) for st in pick])
+        init = _extent(s, res.initial)
+        cx = (init[0] + init[1]) / 2
+        half = max(cx - ex[:, 0].min(), ex[:, 1].max() - cx)
+        bottom = min(0.0, float(ex[:, 2].min()))
+        extents.append((cx, half, bottom, float(ex[:, 3].max()) - bottom))
+    side = max(max(2 * h, height) for _, h, _, height in extents) * (1.12 if task.name == "landing" else 1.4)
+    frames = []
+    for cx, _h, bottom, _height in extents:
+        y0 = bottom - (0.04 if task.name == "landing" else 0.1) * side
+        frames.append(tuple(round(float(v), 6) for v in (cx - side / 2, cx + side / 2, y0, y0 + side)))
+    images = [_render_png(s, f, config.image_size) for s, f in zip(ordered, frames)]
+    truths = [task.truth(s, r) for s, r in zip(ordered, results)]
+    animations = {i: _animation(ordered[i], results[i], task) for i in range(len(practice))}
+    m = Materials(config=config, task=task, stimuli=ordered, n_practice=len(practice), frames=frames,
+                  images=images, truths=truths, animations=animations)
+    m.fingerprint = hashlib.sha256(design_json(m).encode()).hexdigest()[:16]
+    return m
+
+
+def design_json(materials: Materials) -> str:
+    """The experiment's definition as JSON (config, stimuli in order, practice count), stored in the database."""
+    return json.dumps({"config": materials.config.to_dict(),
+                       "stimuli": stimulus_set_to_dict(StimulusSet(stimuli=tuple(materials.stimuli))),
+                       "n_practice": materials.n_practice}, sort_keys=True)
+
+
+def materials_from_design(text: str) -> Materials:
+    """Rebuild :class:`Materials` from :func:`design_json` (what the export uses)."""
+    from ..scene import parse_stimulus_set
+
+    d = json.loads(text)
+    cfg = ExperimentConfig.from_dict(d["config"])
+    allst = list(parse_stimulus_set(d["stimuli"], source="the database's stimuli", check_overlap=False))
+    n = int(d["n_practice"])
+    return build_materials(allst, replace(cfg, practice=n))
