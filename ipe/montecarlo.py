@@ -344,7 +344,7 @@ def _dask_client(scheduler: Any, workers: int):
         raise InputError("the dask backend needs the 'distributed' package (pip install distributed)") from None
     if scheduler is None:
         cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
         client = distributed.Client(cluster, set_as_default=False)
         return client, [client, cluster]
     if isinstance(scheduler, distributed.Client):
@@ -353,7 +353,7 @@ def _dask_client(scheduler: Any, workers: int):
         if isinstance(scheduler, str) and not scheduler.strip():
             raise InputError("the Dask scheduler address is empty")
         try:
-            client = distributed.Client(scheduler, set_as_default=False, timeout="20s")
+            client = distributed.Client(scheduler, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"cannot connect to the Dask scheduler {scheduler!r} ({' '.join(str(exc).split())})"
                              ) from None
