@@ -1,0 +1,164 @@
+"""Every script in ``experiments/`` runs with tiny settings and writes its results.
+
+Each script is loaded from its file and its ``main([...])`` called in this
+process with ``--tiny --workers 1 --out <tmp>``, as ``python
+experiments/<name>.py --tiny`` would run it. The full-size runs (minutes
+each) are documented in the scripts' docstrings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+# Scripts owned by other issues that have their own tests, or are slow studies.
+NOT_HERE = {"parameter_recovery"}
+SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load(name: str):
+    sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}", EXPERIMENTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run(name: str, out: Path, *extra: str) -> dict:
+    mod = load(name)
+    assert mod.main(["--tiny", "--workers", "1", "--out", str(out), *extra]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def check_outputs(out: Path, figures: list[str]) -> pd.DataFrame:
+    table = pd.read_csv(out / "results.csv")
+    assert {"claim", "paper", "ours"} <= set(table.columns)
+    assert len(table) >= 3
+    md = (out / "results.md").read_text()
+    assert md.startswith("# ") and "claim |" in md
+    for f in figures:
+        assert (out / f).stat().st_size > 1000, f
+    return table
+
+
+@pytest.fixture(autouse=True)
+def _quiet(monkeypatch):
+    monkeypatch.setenv("IPE_NO_PROGRESS", "1")
+
+
+def test_the_scripts_are_there():
+    assert {"bht_exp1", "mass", "direction", "illusions", "bump"} <= set(SCRIPTS)
+
+
+def test_bht_exp1_tiny(tmp_path):
+    summary = run("bht_exp1", tmp_path)
+    table = check_outputs(tmp_path, ["heatmap_synthetic_towers.png", "noisy_vs_nonoise_synthetic_towers.png"])
+    synth = [r for r in summary["results"] if r["data"] == "synthetic_towers"][0]
+    assert math.isfinite(synth["r_ipe_ref"]) and -1 <= synth["r_ipe_ref"] <= 1
+    grid = pd.read_csv(tmp_path / "grid_synthetic_towers.csv")
+    assert len(grid) == 4 and set(grid.columns) == {"sigma", "phi", "r"}
+    assert (table["paper"].dropna() == 0.92).any()
+    from ipe.datasets import mental_jenga
+
+    if (mental_jenga.default_root() / "data" / "exp2").is_dir():
+        assert (tmp_path / "heatmap_mental_jenga_exp2.png").exists()
+        assert any(r["data"] == "mental_jenga_exp2" for r in summary["results"])
+
+
+def test_bht_exp1_skips_missing_mental_jenga(tmp_path):
+    summary = run("bht_exp1", tmp_path, "--mj-root", str(tmp_path / "nowhere"))
+    assert [r["data"] for r in summary["results"]] == ["synthetic_towers"]
+    assert "skipped" in (tmp_path / "results.md").read_text()
+
+
+def test_mass_tiny(tmp_path):
+    summary = run("mass", tmp_path)
+    check_outputs(tmp_path, ["pairs.png", "learning.png"])
+    pairs = pd.read_csv(tmp_path / "pairs.csv")
+    # The mass-blind observer sees both members of a pair alike: one prediction per pair.
+    assert (pairs.groupby("pair")["p_mass_blind"].nunique() == 1).all()
+    assert summary["part1"]["ordering_blind"] == 0.0
+    assert 0.0 <= summary["part2"]["p_heavy_heavier"] <= 1.0
+
+
+def test_direction_tiny(tmp_path):
+    summary = run("direction", tmp_path)
+    check_outputs(tmp_path, ["directions.png"])
+    d = pd.read_csv(tmp_path / "directions.csv")
+    assert len(d) == summary["towers"] >= 3
+    # Falling towers fall: the no-noise direction is a downward angle.
+    assert (d["no_noise"].between(-math.pi, 0.0)).all()
+
+
+def test_illusions_tiny(tmp_path):
+    run("illusions", tmp_path)
+    check_outputs(tmp_path, ["illusions.png"])
+    picks = pd.read_csv(tmp_path / "illusions.csv")
+    assert set(picks["kind"]) == {"stands, judged to fall", "falls, judged to stand"}
+    assert len(list((tmp_path / "renders").glob("*.png"))) == len(picks)
+    stable = picks[picks["kind"] == "stands, judged to fall"]
+    assert stable["stable"].all() and (stable["n_fallen_no_noise"] == 0).all()
+
+
+def test_bump_tiny(tmp_path):
+    summary = run("bump", tmp_path)
+    check_outputs(tmp_path, ["cue_vs_nocue.png", "tables.png"])
+    t = pd.read_csv(tmp_path / "tables.csv")
+    assert set(t["direction"]) == {"L", "R"} and len(t) == 2 * summary["tables"]
+    assert t["ipe_p_red"].between(0, 1).all()
+
+
+def test_bump_scenes_are_valid_and_bumped():
+    bump = load("bump")
+    stimuli = bump.make_stimuli(3, seed=5)
+    import ipe
+
+    for s in stimuli:
+        ipe.scene.validate_stimulus(s)
+        (iv,) = s.interventions
+        assert iv.type == "impulse" and (iv.impulse[0] < 0) == s.id.endswith("_L")
+    # Bumped hard to the right with no noise, the blocks move right.
+    from ipe.montecarlo import run_sample
+
+    _, r = run_sample(stimuli[1], ipe.NoiseParams(), 0, 0, [stimuli[1].query])
+    assert np.mean(r.final[:, 0] - r.initial[:, 0]) > 0.05
+
+
+@pytest.mark.parametrize("name", [s for s in SCRIPTS if s not in NOT_HERE
+                                  and s not in {"bht_exp1", "mass", "direction", "illusions", "bump"}])
+def test_other_scripts_run_tiny(name, tmp_path):
+    """Scripts added by other issues run as ``python experiments/<name>.py --tiny --out <tmp>``."""
+    import subprocess
+
+    script = EXPERIMENTS / f"{name}.py"
+    helptext = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    if "--tiny" not in helptext.stdout:
+        pytest.skip(f"experiments/{name}.py has no --tiny mode")
+    args = [sys.executable, str(script), "--tiny"]
+    if "--out" in helptext.stdout:
+        args += ["--out", str(tmp_path)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_circular_correlation():
+    common = load("_common")
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-math.pi, math.pi, 50)
+    assert common.circular_corr(a, a) == pytest.approx(1.0)
+    assert common.circular_corr(a, -a) == pytest.approx(-1.0)
+    b = rng.uniform(-math.pi, math.pi, 2000)
+    c = rng.uniform(-math.pi, math.pi, 2000)
+    assert abs(common.circular_corr(b, c)) < 0.1
+    # Invariant to rotating one sample.
+    assert common.circular_corr(a, a + 1.0) == pytest.approx(1.0)
+    assert common.circular_mean([math.pi - 0.1, -math.pi + 0.1]) == pytest.approx(math.pi, abs=1e-9) or \
+        common.circular_mean([math.pi - 0.1, -math.pi + 0.1]) == pytest.approx(-math.pi, abs=1e-9)
