@@ -36,6 +36,37 @@ The parameters are in the units of Battaglia, Hamrick & Tenenbaum (2013):
     ``exp(μ · ζ_k)``, ``ζ_k ~ N(0, 1)``, so the log heavy:light ratio has
     standard deviation μ. Scenes with one material are unaffected.
 
+Motion noise (balls among obstacles, Smith & Vul 2013; the counterfactual
+simulation model of Gerstenberg et al. 2021) — each 0 by default:
+
+``launch_angle`` (rad), ``launch_speed`` (log units), ``launch_position`` (short sides) — launch noise
+    At release, every ball's velocity is rotated by ``launch_angle · ε₁``
+    and its speed multiplied by ``exp(launch_speed · ε₂)``; its centre moves
+    by ``launch_position · s · (ε₃, ε₄)`` (isotropic, ``s`` as for σ: for a
+    scene of balls, the ball diameter). A ball at rest keeps zero velocity.
+
+``collision_angle`` (rad), ``collision_speed`` (log units) — collision noise
+    Whenever a dynamic body stops touching another shape (chipmunk's
+    *separate* event: it bounces off, or rolls off an edge), its velocity is
+    rotated by ``collision_angle · ε`` and its speed multiplied by
+    ``exp(collision_speed · ε')`` before the next physics step.
+
+``step_angle`` (rad/√s) — per-step direction noise
+    Before every physics step of length ``dt`` every dynamic body's velocity
+    is rotated by ``step_angle · √dt · ε``: the direction of motion diffuses
+    like a random walk with ``step_angle²`` rad² per second, independently of
+    the time step.
+
+``obstacle_position`` (short sides), ``obstacle_angle`` (rad) — obstacle noise
+    Every static shape labelled ``"obstacle"`` is moved by
+    ``obstacle_position · s · (ε₁, ε₂)`` and rotated about its centre by
+    ``obstacle_angle · ε₃`` (a segment about its midpoint).
+
+Launch and obstacle noise change the scene before the rollout (a ball pushed
+into a shape is moved out, as after σ); collision and step noise act during
+the rollout through :attr:`ipe.world.Schedule.hooks`, so with them the
+rollout is stepped one physics step at a time.
+
 All sources are exactly the identity when their parameter is 0.
 """
 
@@ -49,7 +80,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError
-from .scene import Scene, Stimulus
+from .scene import Ball, Scene, StaticSegment, Stimulus
 from .seeding import sample_seed, source_rng
 from .world import Schedule, resolve_overlaps
 
@@ -148,12 +179,204 @@ class MassNoise(NoiseSource):
         return scene.with_bodies(bodies)
 
 
+def _rotate(vx: float, vy: float, angle: float, factor: float = 1.0) -> tuple[float, float]:
+    c, s = math.cos(angle), math.sin(angle)
+    return factor * (c * vx - s * vy), factor * (s * vx + c * vy)
+
+
+@dataclass(frozen=True)
+class LaunchNoise(NoiseSource):
+    """Noise on every ball's release: direction (rad), speed (log units) and position (short sides).
+
+    ``angle``: s.d. of the rotation of the initial velocity (rad);
+    ``speed``: s.d. of the log of the speed factor (0.1 ≈ ±10 %);
+    ``position``: s.d. of the shift of the centre along x and along y, in
+    units of the scene's median short side (a ball's diameter).
+    Blocks are not launched and stay as they are.
+    """
+
+    angle: float = 0.0
+    speed: float = 0.0
+    position: float = 0.0
+    name = "launch"
+
+    def is_null(self) -> bool:
+        return self.angle == 0 and self.speed == 0 and self.position == 0
+
+    def perturb_scene(self, scene: Scene, rng: np.random.Generator) -> Scene:
+        if self.is_null():
+            return scene
+        balls = [i for i, b in enumerate(scene.bodies) if isinstance(b, Ball)]
+        if not balls:
+            return scene
+        eps = rng.standard_normal((len(balls), 4))
+        step = self.position * scene.short_scale
+        bodies = list(scene.bodies)
+        for k, i in enumerate(balls):
+            b = bodies[i]
+            vx, vy = _rotate(b.velocity[0], b.velocity[1], self.angle * float(eps[k, 0]),
+                             math.exp(self.speed * float(eps[k, 1])))
+            bodies[i] = replace(b, velocity=(vx, vy), position=(b.position[0] + step * float(eps[k, 2]),
+                                                                  b.position[1] + step * float(eps[k, 3])))
+        out = scene.with_bodies(bodies)
+        return resolve_overlaps(out) if self.position > 0 else out
+
+
+class _CollisionKick:
+    """The per-rollout state of :class:`CollisionNoise`: bodies that just left a contact get a kick."""
+
+    def __init__(self, source: "CollisionNoise", rng: np.random.Generator):
+        self.source = source
+        self.rng = rng
+        self.pending: set[int] = set()
+        self.index: dict[int, int] | None = None
+
+    def _separate(self, arbiter) -> None:
+        for shape in arbiter.shapes:
+            k = self.index.get(id(shape.body)) if self.index is not None else None
+            if k is not None:
+                self.pending.add(k)
+
+    def __call__(self, world) -> None:
+        if self.index is None:
+            self.index = {id(b): k for k, b in enumerate(world.bodies)}
+            world.on_contact(separate=self._separate)
+            return
+        if not self.pending:
+            return
+        src = self.source
+        for k in sorted(self.pending):
+            if world.removed[k] or world.culled[k]:
+                continue
+            body = world.bodies[k]
+            e = self.rng.standard_normal(2)
+            vx, vy = body.velocity
+            body.velocity = _rotate(vx, vy, src.angle * float(e[0]), math.exp(src.speed * float(e[1])))
+        self.pending.clear()
+
+
+@dataclass(frozen=True)
+class CollisionNoise(NoiseSource):
+    """Noise on the velocity of a body as it leaves a contact (Smith & Vul 2013).
+
+    ``angle``: s.d. of the rotation of the velocity (rad); ``speed``: s.d.
+    of the log of the speed factor. Applied before the physics step after
+    chipmunk reports that the body stopped touching another shape.
+    """
+
+    angle: float = 0.0
+    speed: float = 0.0
+    name = "collision"
+
+    def is_null(self) -> bool:
+        return self.angle == 0 and self.speed == 0
+
+    def add_to_schedule(self, scene: Scene, rng: np.random.Generator, schedule: Schedule) -> None:
+        if not self.is_null():
+            schedule.hooks.append(_CollisionKick(self, rng))
+
+
+class _StepTurn:
+    def __init__(self, sd: float, rng: np.random.Generator):
+        self.sd = sd
+        self.rng = rng
+
+    def __call__(self, world) -> None:
+        n = len(world.bodies)
+        if not n:
+            return
+        turn = self.rng.standard_normal(n) * (self.sd * math.sqrt(world.settings.dt))
+        for k, body in enumerate(world.bodies):
+            if world.removed[k] or world.culled[k]:
+                continue
+            vx, vy = body.velocity
+            body.velocity = _rotate(vx, vy, float(turn[k]))
+
+
+@dataclass(frozen=True)
+class StepNoise(NoiseSource):
+    """Per-step direction noise: every step of length dt rotates each velocity by ``angle · √dt · ε`` (rad/√s)."""
+
+    angle: float = 0.0
+    name = "step"
+
+    def is_null(self) -> bool:
+        return self.angle == 0
+
+    def add_to_schedule(self, scene: Scene, rng: np.random.Generator, schedule: Schedule) -> None:
+        if not self.is_null():
+            schedule.hooks.append(_StepTurn(self.angle, rng))
+
+
+OBSTACLE_LABEL = "obstacle"
+"""Static shapes with this ``label`` are the ones :class:`ObstacleNoise` moves."""
+
+
+def _move_static(s, dx: float, dy: float, dth: float):
+    if isinstance(s, StaticSegment):
+        mx, my = (s.a[0] + s.b[0]) / 2, (s.a[1] + s.b[1]) / 2
+
+        def f(p):
+            rx, ry = _rotate(p[0] - mx, p[1] - my, dth)
+            return (mx + rx + dx, my + ry + dy)
+
+        return replace(s, a=f(s.a), b=f(s.b))
+    return replace(s, position=(s.position[0] + dx, s.position[1] + dy), angle=s.angle + dth)
+
+
+@dataclass(frozen=True)
+class ObstacleNoise(NoiseSource):
+    """Uncertainty about where the obstacles are: shift (short sides) and rotation (rad).
+
+    Moves every static shape labelled :data:`OBSTACLE_LABEL` by
+    ``position · s · (ε₁, ε₂)`` and turns it about its centre by
+    ``angle · ε₃``. Other statics (ground, walls) stay put.
+    """
+
+    position: float = 0.0
+    angle: float = 0.0
+    name = "obstacle"
+
+    def is_null(self) -> bool:
+        return self.position == 0 and self.angle == 0
+
+    def perturb_scene(self, scene: Scene, rng: np.random.Generator) -> Scene:
+        if self.is_null():
+            return scene
+        idx = [i for i, s in enumerate(scene.statics) if s.label == OBSTACLE_LABEL]
+        if not idx:
+            return scene
+        eps = rng.standard_normal((len(idx), 3))
+        step = self.position * scene.short_scale
+        statics = list(scene.statics)
+        for k, i in enumerate(idx):
+            statics[i] = _move_static(statics[i], step * float(eps[k, 0]), step * float(eps[k, 1]),
+                                      self.angle * float(eps[k, 2]))
+        return resolve_overlaps(replace(scene, statics=tuple(statics)))
+
+
+MOTION_FIELDS = ("launch_angle", "launch_speed", "launch_position", "collision_angle", "collision_speed",
+                 "step_angle", "obstacle_position", "obstacle_angle")
+"""The motion-noise fields of :class:`NoiseParams` (all 0 by default)."""
+
+NOISE_UNITS = {
+    "sigma": "short sides", "phi": "fraction of weight", "mu": "log density ratio", "angle_sigma": "rad",
+    "push_duration": "s", "launch_angle": "rad", "launch_speed": "log speed", "launch_position": "short sides",
+    "collision_angle": "rad", "collision_speed": "log speed", "step_angle": "rad/sqrt(s)",
+    "obstacle_position": "short sides", "obstacle_angle": "rad",
+}
+"""The unit of every noise parameter."""
+
+
 @dataclass(frozen=True)
 class NoiseParams:
     """One point in noise-parameter space.
 
     ``sigma``, ``phi``, ``mu`` as in the module docstring; ``angle_sigma``
     (rad) adds angle noise to σ; ``push_duration`` is how long φ acts (s).
+    The motion noise (:data:`MOTION_FIELDS`, units in :data:`NOISE_UNITS`)
+    composes with them: launch and obstacle noise after σ and μ, collision
+    and step noise during the rollout.
     """
 
     sigma: float = 0.0
@@ -161,6 +384,14 @@ class NoiseParams:
     mu: float = 0.0
     angle_sigma: float = 0.0
     push_duration: float = 0.2
+    launch_angle: float = 0.0
+    launch_speed: float = 0.0
+    launch_position: float = 0.0
+    collision_angle: float = 0.0
+    collision_speed: float = 0.0
+    step_angle: float = 0.0
+    obstacle_position: float = 0.0
+    obstacle_angle: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -177,6 +408,10 @@ class NoiseParams:
             PerceptualNoise(self.sigma, self.angle_sigma),
             MassNoise(self.mu),
             ForceNoise(self.phi, self.push_duration),
+            ObstacleNoise(self.obstacle_position, self.obstacle_angle),
+            LaunchNoise(self.launch_angle, self.launch_speed, self.launch_position),
+            CollisionNoise(self.collision_angle, self.collision_speed),
+            StepNoise(self.step_angle),
         ]
         return [s for s in out if not s.is_null()]
 
@@ -185,12 +420,23 @@ class NoiseParams:
         return not self.sources()
 
     def key(self) -> int:
-        """A stable integer naming this point, used in the rollout seeds."""
-        text = ",".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        """A stable integer naming this point, used in the rollout seeds.
+
+        Motion-noise fields enter the key only when they are not 0, so points
+        without motion noise keep the keys (and the draws) they always had.
+        """
+        text = ",".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                        if f.name not in MOTION_FIELDS or getattr(self, f.name) != 0)
         return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
     def as_dict(self) -> dict[str, float]:
+        """Every field by name (the parameter columns of the Monte Carlo tables)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The field names, in order: the parameter columns of :mod:`ipe.montecarlo`'s tables."""
+        return tuple(f.name for f in fields(cls))
 
 
 def apply_noise(stimulus: Stimulus, sources: Sequence[NoiseSource], ss: np.random.SeedSequence
@@ -216,6 +462,13 @@ __all__ = [
     "PerceptualNoise",
     "ForceNoise",
     "MassNoise",
+    "LaunchNoise",
+    "CollisionNoise",
+    "StepNoise",
+    "ObstacleNoise",
+    "OBSTACLE_LABEL",
+    "MOTION_FIELDS",
+    "NOISE_UNITS",
     "NoiseParams",
     "apply_noise",
     "sample_seed",

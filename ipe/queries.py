@@ -22,7 +22,23 @@ name            value of one rollout                                           u
                 ``level``, whose centre ended below that height)
 ``body_falls``  1 if the named ``body`` fell (or, with ``level``, ended       P(fall)
                 below that height), else 0
+``landing_x``   x of ``body``'s centre when it first touches static            m
+                ``target`` (or first crosses height ``level``, downwards);
+                NaN if it never does within the horizon
+``time_to_land`` time (s) of that first touch or crossing; NaN if never       s
+``first_contact`` 1 if the first shape ``body`` touches (among ``among``,     P(first)
+                or among all shapes) is ``target``, 0 if another, NaN if
+                it touches none
+``fall_angle``  direction of the mean displacement of the fallen bodies,      rad
+                ``atan2(dy, dx)`` in (−π, π] (0 = right, −π/2 = straight
+                down); NaN when none fell. Average it with
+                :func:`circular_summary`, not an arithmetic mean.
 =============== ============================================================ ==========
+
+The landing queries (``landing_x``, ``time_to_land``, ``first_contact``)
+need a *tracked* rollout (:attr:`ipe.world.Schedule.track`: every step's pose
+and the first contacts); :func:`ipe.montecarlo.run_sample` turns tracking on
+when one of its queries needs it (:func:`needs_tracking`).
 
 Common parameters: ``bodies`` (a list of body ids to count; default all
 that were not removed), ``label`` (count only bodies with this label),
@@ -164,6 +180,118 @@ def q_body_falls(r, stim, body, threshold=None, level=None) -> float:
     return 1.0 if (r.initial[idx, 1] - r.final[idx, 1]) > thr else 0.0
 
 
+TRACKED_QUERIES = frozenset({"landing_x", "time_to_land", "first_contact"})
+"""Queries that read :class:`ipe.world.RolloutEvents` and so need a tracked rollout."""
+
+
+def needs_tracking(queries) -> bool:
+    """True when any of ``queries`` reads the step-by-step events of a rollout."""
+    return any(q.name in TRACKED_QUERIES for q in queries)
+
+
+def _events(r, name: str):
+    ev = getattr(r, "events", None)
+    if ev is None:
+        raise InputError(f"query {name!r} needs a tracked rollout (Schedule.track=True); "
+                         "ipe.montecarlo.run_sample tracks when asked this query")
+    return ev
+
+
+def landing(r, body: str, target: str | None = None, level: float | None = None) -> tuple[float, float]:
+    """``(x, t)`` of ``body`` when it first touches static/body ``target`` or first crosses ``level`` downwards.
+
+    With ``target``, x is the body's centre in the physics step in which the
+    contact began. With ``level``, the crossing is interpolated linearly
+    between the two physics steps around it. ``(nan, nan)`` if it never
+    happens within the rollout.
+    """
+    ev = _events(r, "landing_x")
+    idx = r.body_ids.index(body)
+    if target is not None:
+        hit = ev.contacts.get((body, target))
+        if hit is None:
+            return math.nan, math.nan
+        step, x, _ = hit
+        return x, step * ev.dt
+    lv = float(level)
+    ys = ev.path[:, idx, 1]
+    below = np.nonzero(ys < lv)[0]
+    if not len(below):
+        return math.nan, math.nan
+    k = int(below[0])
+    if k == 0:
+        return float(ev.path[0, idx, 0]), 0.0
+    y0, y1 = ys[k - 1], ys[k]
+    f = (y0 - lv) / (y0 - y1) if y0 != y1 else 1.0
+    x0, x1 = ev.path[k - 1, idx, 0], ev.path[k, idx, 0]
+    return float(x0 + f * (x1 - x0)), float((k - 1 + f) * ev.dt)
+
+
+@_register("landing_x", ("body", "target", "level"), "m", required=("body",))
+def q_landing_x(r, stim, body, target=None, level=None) -> float:
+    """x of the body's centre when it first touches ``target`` (or crosses ``level``); NaN if never."""
+    return landing(r, body, target, level)[0]
+
+
+@_register("time_to_land", ("body", "target", "level"), "s", required=("body",))
+def q_time_to_land(r, stim, body, target=None, level=None) -> float:
+    """Time (s) at which the body first touches ``target`` (or crosses ``level``); NaN if never."""
+    return landing(r, body, target, level)[1]
+
+
+@_register("first_contact", ("body", "target", "among"), "P(first)", required=("body", "target"))
+def q_first_contact(r, stim, body, target, among=None) -> float:
+    """1 if the first shape the body touches (among ``among``) is ``target``, 0 if another, NaN if none."""
+    ev = _events(r, "first_contact")
+    wanted = None if among is None else ([among] if isinstance(among, str) else list(among))
+    first = ev.first_contact(body, wanted)
+    if first is None:
+        return math.nan
+    return 1.0 if first == target else 0.0
+
+
+@_register("fall_angle", ("threshold", "bodies", "label"), "rad")
+def q_fall_angle(r, stim, threshold=None, bodies=None, label=None) -> float:
+    """Direction atan2(dy, dx) of the fallen bodies' mean displacement (rad); NaN if none fell."""
+    m = fallen_mask(r, stim, threshold, bodies, label)
+    if not m.any():
+        return math.nan
+    d = r.final[m, :2] - r.initial[m, :2]
+    return float(math.atan2(float(np.mean(d[:, 1])), float(np.mean(d[:, 0]))))
+
+
+def circular_summary(angles) -> dict[str, float]:
+    """Circular statistics of angles (rad), NaNs dropped.
+
+    Returns ``n``, ``mean`` (the circular mean direction, in (−π, π]),
+    ``resultant`` (the mean resultant length R̄ ∈ [0, 1]: 1 when all angles
+    agree, near 0 when they are spread evenly), ``circ_sd`` (√(−2 ln R̄), rad),
+    ``kappa`` (the von Mises concentration estimated from R̄, Fisher 1993
+    approximation) and ``p_left`` (fraction of angles pointing left,
+    |θ| > π/2).
+    """
+    a = np.asarray(angles, dtype=float)
+    a = a[~np.isnan(a)]
+    n = len(a)
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "resultant": math.nan, "circ_sd": math.nan, "kappa": math.nan,
+                "p_left": math.nan}
+    c, s_ = float(np.mean(np.cos(a))), float(np.mean(np.sin(a)))
+    rbar = min(1.0, math.hypot(c, s_))
+    mean = math.atan2(s_, c) if rbar > 0 else math.nan
+    circ_sd = math.sqrt(-2.0 * math.log(rbar)) if rbar > 0 else math.inf
+    if rbar < 0.53:
+        kappa = 2 * rbar + rbar**3 + 5 * rbar**5 / 6
+    elif rbar < 0.85:
+        kappa = -0.4 + 1.39 * rbar + 0.43 / (1 - rbar)
+    elif rbar < 1.0:
+        kappa = 1 / (rbar**3 - 4 * rbar**2 + 3 * rbar)
+    else:
+        kappa = math.inf
+    return {"n": n, "mean": mean, "resultant": rbar, "circ_sd": circ_sd, "kappa": float(kappa),
+            "p_left": float(np.mean(np.abs(a) > math.pi / 2))}
+
+
 def check_query(q: Query, scene: Scene | None = None) -> None:
     """Raise :class:`InputError` if ``q`` names an unknown query or bad parameters."""
     spec = QUERIES.get(q.name)
@@ -187,9 +315,17 @@ def check_query(q: Query, scene: Scene | None = None) -> None:
             raise InputError(f"level must be a finite number (m), got {v!r}")
     if q.name == "off_table" and p.get("support") is None and p.get("level") is None:
         raise InputError("query 'off_table' needs parameter 'support' or 'level'")
-    for key in ("body", "support", "label"):
+    if q.name in ("landing_x", "time_to_land") and (p.get("target") is None) == (p.get("level") is None):
+        raise InputError(f"query {q.name!r} needs exactly one of 'target' (a static id) or 'level' (a height)")
+    for key in ("body", "support", "label", "target"):
         if key in p and not isinstance(p[key], str):
             raise InputError(f"{key} must be a string, got {p[key]!r}")
+    if "among" in p and p["among"] is not None:
+        v = p["among"]
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise InputError("among must be a list of shape ids")
     if "bodies" in p and p["bodies"] is not None:
         v = p["bodies"]
         if isinstance(v, str):
@@ -207,6 +343,13 @@ def check_query(q: Query, scene: Scene | None = None) -> None:
                 raise InputError(f"unknown body {b!r}")
     if "support" in p and p["support"] not in {s.id for s in scene.statics}:
         raise InputError(f"unknown static support {p['support']!r}")
+    shapes = ids | {s.id for s in scene.statics}
+    if p.get("target") is not None and p["target"] not in shapes:
+        raise InputError(f"unknown target {p['target']!r}: no static shape or body has this id")
+    if p.get("among") is not None:
+        for t in [p["among"]] if isinstance(p["among"], str) else p["among"]:
+            if t not in shapes:
+                raise InputError(f"unknown shape {t!r} in 'among'")
 
 
 def parse_query(text: str | Query | dict[str, Any]) -> Query:
@@ -226,11 +369,11 @@ def parse_query(text: str | Query | dict[str, Any]) -> Query:
             if not eq:
                 raise InputError(f"query parameter {item!r} must look like key=value")
             try:
-                params[key.strip()] = float(val) if key.strip() == "threshold" else val.strip()
+                params[key.strip()] = float(val) if key.strip() in ("threshold", "level") else val.strip()
             except ValueError:
                 raise InputError(f"query parameter {key!r} must be a number, got {val!r}") from None
-            if key.strip() == "bodies":
-                params["bodies"] = [b for b in val.split("+") if b]
+            if key.strip() in ("bodies", "among"):
+                params[key.strip()] = [b for b in val.split("+") if b]
         q = Query(name.strip(), params)
     check_query(q)
     return q

@@ -165,11 +165,13 @@ class World:
         # Pymunk's damping acts on linear and angular velocity alike; a different linear damping is
         # the rest of it, applied to the linear velocities after every step (see fast_steps).
         self.linear_factor = 1.0 if sim.damping == angular else (sim.damping / angular) ** st.dt
+        self.static_shapes: list[pymunk.Shape] = []
         for s in scene.statics:
             shape = _static_shape(space.static_body, s)
             shape.friction = s.friction
             shape.elasticity = s.elasticity
             space.add(shape)
+            self.static_shapes.append(shape)
         self.ids: tuple[str, ...] = scene.body_ids
         self.bodies: list[pymunk.Body] = []
         self.shapes: list[pymunk.Shape] = []
@@ -189,6 +191,39 @@ class World:
         self._buffer = pymunk.batch.Buffer()
         self._velocity_buffer = pymunk.batch.Buffer()
         self._raw_dynamic: np.ndarray | None = None  # where the dynamic bodies are in raw_poses()
+        self._contact_listeners: dict[str, list[Callable]] | None = None
+
+    def on_contact(self, begin: Callable | None = None, separate: Callable | None = None) -> None:
+        """Call ``begin(arbiter)`` when two shapes start touching, ``separate(arbiter)`` when they stop.
+
+        Several listeners can be added (collision noise, contact tracking);
+        they share one wildcard pymunk collision handler, registered on the
+        first call. Listeners must not add or remove bodies. A world with no
+        listeners has no handler, so its stepping is untouched.
+        """
+        if self._contact_listeners is None:
+            self._contact_listeners = {"begin": [], "separate": []}
+            lists = self._contact_listeners
+
+            def _begin(arbiter, space, data):
+                for f in lists["begin"]:
+                    f(arbiter)
+
+            def _separate(arbiter, space, data):
+                for f in lists["separate"]:
+                    f(arbiter)
+
+            self.space.on_collision(begin=_begin, separate=_separate)
+        if begin is not None:
+            self._contact_listeners["begin"].append(begin)
+        if separate is not None:
+            self._contact_listeners["separate"].append(separate)
+
+    def shape_ids(self) -> dict[int, str]:
+        """``id(shape) → body or static id`` for every shape in the world."""
+        out = {id(sh): bid for sh, bid in zip(self.shapes, self.ids)}
+        out.update({id(sh): s.id for sh, s in zip(self.static_shapes, self.scene.statics)})
+        return out
 
     @property
     def time(self) -> float:
@@ -312,10 +347,56 @@ class RolloutResult:
     trajectory: np.ndarray | None = None
     times: np.ndarray | None = None
     culled: np.ndarray | None = None
+    events: "RolloutEvents | None" = None
 
     @property
     def stopped_early(self) -> bool:
         return self.steps < self.n_steps
+
+
+@dataclass
+class RolloutEvents:
+    """What a tracked rollout (``Schedule.track``) saw step by step: plain arrays, no pymunk objects.
+
+    ``path`` is ``(steps + 1, n_bodies, 3)``: x, y, angle of every dynamic
+    body before the first step and after each physics step (scene order;
+    removed bodies keep their last state). ``contacts`` maps ``(body id,
+    other id)`` to ``(step, x, y)``: the first physics step in which the
+    dynamic body started touching the other shape (a static or another
+    body), and the body's centre then. Times are ``step * dt``.
+    """
+
+    dt: float
+    path: np.ndarray
+    contacts: dict[tuple[str, str], tuple[int, float, float]]
+
+    def first_contact(self, body: str, among: Sequence[str] | None = None) -> str | None:
+        """The id of the first shape ``body`` touched (restricted to ``among``), or ``None``."""
+        best: tuple[int, str] | None = None
+        for (b, other), (step, _, _) in self.contacts.items():
+            if b == body and (among is None or other in among) and (best is None or step < best[0]):
+                best = (step, other)
+        return None if best is None else best[1]
+
+
+class _ContactLog:
+    def __init__(self, world: World):
+        self.world = world
+        self.names = world.shape_ids()
+        self.dynamic = {id(sh) for sh in world.shapes}
+        self.index = {id(sh): k for k, sh in enumerate(world.shapes)}
+        self.step = 0
+        self.contacts: dict[tuple[str, str], tuple[int, float, float]] = {}
+        world.on_contact(begin=self._begin)
+
+    def _begin(self, arbiter) -> None:
+        a, b = arbiter.shapes
+        for me, other in ((a, b), (b, a)):
+            if id(me) in self.dynamic:
+                key = (self.names[id(me)], self.names.get(id(other), "?"))
+                if key not in self.contacts:
+                    p = me.body.position
+                    self.contacts[key] = (self.step, float(p.x), float(p.y))
 
 
 @dataclass
@@ -326,13 +407,16 @@ class Schedule:
     ``gravity`` for ``gravity_from <= t < t_end`` (how a uniform horizontal
     push on every body is applied exactly and cheaply). ``interventions``: the stimulus's
     interventions. ``hooks``: callables ``hook(world)`` run before every step
-    (per-step noise sources use these).
+    (per-step noise sources use these). ``track``: record a
+    :class:`RolloutEvents` (every step's poses and the first contacts), for
+    the landing queries; the rollout then steps one physics step at a time.
     """
 
     gravity_until: tuple[float, tuple[float, float]] | None = None
     gravity_from: float = 0.0
     interventions: Sequence[Intervention] = ()
     hooks: list[Callable[[World], None]] = field(default_factory=list)
+    track: bool = False
 
 
 def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = True,
@@ -375,6 +459,8 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
         times.append(0.0)
 
     hooks = schedule.hooks
+    log = _ContactLog(world) if schedule.track else None
+    path: list[np.ndarray] = [initial.copy()] if log is not None else []
     ev = 0
     dt = st.dt
     i = 0
@@ -412,8 +498,13 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
             nxt = i + 1
             for h in hooks:
                 h(world)
+        if log is not None:
+            nxt = i + 1
+            log.step = nxt
         fast_steps(world.space, dt, nxt - i, world.linear_factor, world._velocity_buffer)
         world.step_index = i = nxt
+        if log is not None:
+            path.append(world.state())
         if cull_level is not None and i % cull_every == 0 and world.cull_below(cull_level):
             history.clear()  # the raw poses changed shape; rest detection starts a new window
             tol_vec = None
@@ -445,8 +536,12 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
             times.append(i * dt)
         traj = np.stack(frames)
         tarr = np.asarray(times)
+    events = None
+    if log is not None:
+        events = RolloutEvents(dt=dt, path=np.stack(path), contacts=dict(log.contacts))
     return RolloutResult(body_ids=world.ids, initial=initial, final=final, removed=world.removed.copy(),
-                         steps=i, n_steps=n_steps, trajectory=traj, times=tarr, culled=world.culled.copy())
+                         steps=i, n_steps=n_steps, trajectory=traj, times=tarr, culled=world.culled.copy(),
+                         events=events)
 
 
 def fast_steps(space: pymunk.Space, dt: float, n: int, linear_factor: float = 1.0,
