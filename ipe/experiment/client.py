@@ -57,8 +57,8 @@ def random_answer(widget: str, trial: dict, rng: np.random.Generator):
 
 
 async def _post_until_acked(client, url: str, body: dict, log: ParticipantLog, deadline: float,
-                            backoff: float = 0.05):
-    """POST until a non-5xx answer; returns ``(status, json)``."""
+                            backoff: float = 0.05, timed: bool = True):
+    """POST until a non-5xx answer; returns ``(status, json)``. ``timed``: log the latency of the answer."""
     delay = backoff
     while True:
         t0 = time.perf_counter()
@@ -66,7 +66,8 @@ async def _post_until_acked(client, url: str, body: dict, log: ParticipantLog, d
             r = await client.post(url, json=body)
             log.requests += 1
             if r.status_code < 500:
-                log.latencies.append(time.perf_counter() - t0)
+                if timed:
+                    log.latencies.append(time.perf_counter() - t0)
                 return r.status_code, r.json()
         except Exception as exc:  # connection refused/reset while the server is down
             log.requests += 1
@@ -78,19 +79,21 @@ async def _post_until_acked(client, url: str, body: dict, log: ParticipantLog, d
 
 
 async def run_participant(client, base: str, participant: str, seed: int = 0, repeat_p: float = 0.1,
-                          deadline: float | None = None, think: float = 0.0, stop: int | None = None
-                          ) -> ParticipantLog:
+                          deadline: float | None = None, think: float = 0.0, stop: int | None = None,
+                          log: ParticipantLog | None = None) -> ParticipantLog:
     """Walk one participant through practice and test trials over HTTP (see the module docstring).
 
     ``stop``: answer only this many test trials (a participant who leaves).
     ``think``: seconds between answers. Randomness (answers, repeats) comes
-    from ``SeedSequence(seed, spawn_key=(text_key(participant),))``.
+    from ``SeedSequence(seed, spawn_key=(text_key(participant),))``. ``log``:
+    a log to fill in (watch it from another thread while this runs).
     """
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(text_key(participant),))))
     deadline = deadline if deadline is not None else time.monotonic() + 300
-    log = ParticipantLog(participant)
+    log = log if log is not None else ParticipantLog(participant)
     cfg = (await client.get(f"{base}/api/config")).json()
-    status, sess = await _post_until_acked(client, f"{base}/api/session", {"participant": participant}, log, deadline)
+    status, sess = await _post_until_acked(client, f"{base}/api/session", {"participant": participant}, log, deadline,
+                                          timed=False)
     if status != 200:
         log.errors.append(f"session: {status} {sess}")
         return log
@@ -119,7 +122,8 @@ async def run_participant(client, base: str, participant: str, seed: int = 0, re
             await asyncio.sleep(think)
     if stop is None:
         status, data = await _post_until_acked(client, f"{base}/api/complete",
-                                               {"participant": participant, "token": token}, log, deadline)
+                                               {"participant": participant, "token": token}, log, deadline,
+                                               timed=False)
         if status == 200:
             log.completion_code = data["completion_code"]
         else:
@@ -128,15 +132,22 @@ async def run_participant(client, base: str, participant: str, seed: int = 0, re
 
 
 async def run_many(base: str, participants: list[str], seed: int = 0, repeat_p: float = 0.1,
-                   timeout: float = 300, think: float = 0.0) -> list[ParticipantLog]:
-    """Run :func:`run_participant` for every id at once, on one connection pool; returns their logs."""
+                   timeout: float = 300, think: float = 0.0, logs: list | None = None) -> list[ParticipantLog]:
+    """Run :func:`run_participant` for every id at once, on one connection pool; returns their logs.
+
+    ``logs``: a list that receives the logs as they are created (so another thread can watch them fill).
+    """
+    own = [ParticipantLog(p) for p in participants]
+    if logs is not None:
+        logs.extend(own)
     import httpx
 
     deadline = time.monotonic() + timeout
     limits = httpx.Limits(max_connections=len(participants) + 4, max_keepalive_connections=len(participants) + 4)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
         return await asyncio.gather(*(run_participant(client, base, p, seed=seed, repeat_p=repeat_p,
-                                                      deadline=deadline, think=think) for p in participants))
+                                                      deadline=deadline, think=think, log=lg)
+                                     for p, lg in zip(participants, own)))
 
 
 class ServerProcess:
