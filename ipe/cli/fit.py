@@ -154,10 +154,23 @@ def fit(
 
 @app.command("compare")
 def compare(
-    responses: Annotated[Path, typer.Argument(help="The tidy response table the fit used.")],
-    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
-    fit_dir: Annotated[Path, typer.Option("--fit", help="The --out directory of `ipe fit`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Comparison table (CSV) to write.")],
+    responses: Annotated[Optional[Path], typer.Argument(help="The tidy response table (the one the fit used, "
+                                                              "with --fit).")] = None,
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")] = ...,
+    fit_dir: Annotated[Optional[Path], typer.Option("--fit", help="The --out directory of `ipe fit`.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="With --fit: comparison table (CSV) to write; with "
+                                                          "--humans: the report's directory.")] = ...,
+    humans: Annotated[Optional[Path], typer.Option(
+        "--humans", help="Response table: compare judgment tables with people (summary.csv and a report).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option(
+        "--model", "-m", help="NAME=JUDGMENTS.csv, a table with the columns of `ipe predict` (repeatable).")] = None,
+    sigma: Annotated[float, typer.Option("--sigma", help="With --humans: σ of the built-in IPE row.")] = 0.2,
+    phi: Annotated[float, typer.Option("--phi", help="With --humans: φ of the built-in IPE row.")] = 0.2,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="With --humans: rollouts per stimulus "
+                                                                        "of the built-in IPE row.")] = 50,
+    no_ipe: Annotated[bool, typer.Option("--no-ipe", help="With --humans: no built-in IPE row.")] = False,
+    scale: Annotated[Optional[str], typer.Option(
+        "--scale", help="With --humans: response scale (default: from the stimuli's query).")] = None,
     folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Folds of held-out stimuli.")] = 5,
     warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up per baseline fit.")] = 200,
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per baseline fit.")] = 200,
@@ -166,7 +179,25 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Compare the fitted IPE with the no-noise model and feature models (k-fold, LOO, WAIC, noise ceiling)."""
+    """Compare models with people.
+
+    With --fit: the fitted IPE against the no-noise model and feature models (k-fold, LOO, WAIC, noise ceiling).
+    With --humans: any judgment tables (IPE, no-noise, CNN, video models, imported) on accuracy, r with a
+    bootstrap CI, Cohen's κ with each participant, RMSE and the noise ceiling; writes summary.csv and a report.
+    """
+    if humans is not None or model:
+        if fit_dir is not None:
+            raise InputError("give either --fit (the fitted comparison) or --humans/--model, not both")
+        if humans is not None and responses is not None:
+            raise InputError("give the response table once: as RESPONSES or with --humans")
+        _compare_judgments(humans or responses, stimuli, out, model or [], sigma, phi, samples, no_ipe, scale,
+                           jspsych, seed, workers)
+        return
+    if fit_dir is None:
+        raise InputError("give --fit FIT_DIR (the fitted comparison) or --humans RESPONSES --model NAME=CSV ... "
+                         "(the judgment comparison)")
+    if responses is None:
+        raise InputError("missing the response table RESPONSES")
     from ..fileio import write_csv
     from ..humans import load_jspsych, load_responses, validate_responses
     from ..inference.comparison import compare_models, plot_comparison
@@ -186,3 +217,78 @@ def compare(
     fig = plot_comparison(result, out.with_suffix(".png"))
     print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     note(f"wrote {out} and {fig}")
+
+
+def _model_kind(name: str) -> str:
+    low = name.lower()
+    if low.startswith("ipe") or low == "no-noise":
+        return "simulator"
+    if "video" in low or "simvp" in low or "convlstm" in low:
+        return "video"
+    if "cnn" in low or "physnet" in low:
+        return "baseline"
+    return "external"
+
+
+def _read_judgments(name: str, path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputError(f"--model {name}={path}: no such file")
+    try:
+        table = pd.read_csv(path, dtype={"stimulus_id": str, "query": str})
+    except pd.errors.EmptyDataError:
+        raise InputError(f"--model {name}={path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        raise InputError(f"--model {name}={path}: not a readable CSV") from None
+    return table
+
+
+def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,
+                       samples: int, no_ipe: bool, scale: str | None, jspsych: bool, seed: int, workers: int) -> None:
+    from ..baselines import feature_table
+    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
+    from ..model import IPE
+    from ..report import compare_judgments, write_report
+    from ..scene import as_stimulus_set, load_stimuli
+
+    if responses is None:
+        raise InputError("--model needs --humans RESPONSES")
+    check_out_dir(out)
+    for name, v in (("sigma", sigma), ("phi", phi)):
+        if not (v >= 0 and v < float("inf")):
+            raise InputError(f"--{name} must be a finite number >= 0, got {v}")
+    tables, kinds = {}, {}
+    for spec in models:
+        name, sep, path = spec.partition("=")
+        name = name.strip()
+        if not sep or not name or not path.strip():
+            raise InputError(f"--model {spec!r}: expected NAME=JUDGMENTS.csv (e.g. CNN=cnn/judgments.csv)")
+        if name in tables:
+            raise InputError(f"--model {spec!r}: the name {name!r} is given twice")
+        tables[name] = _read_judgments(name, Path(path.strip()))
+        kinds[name] = _model_kind(name)
+    stim = load_stimuli(stimuli)
+    sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
+    table = load_jspsych(responses) if jspsych else load_responses(responses)
+    table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    used = set(table["stimulus_id"].astype(str))
+    subset = as_stimulus_set([s for s in stim if s.id in used])
+    truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)
+    built = {}
+    if not no_ipe and not any(n.lower() == "ipe" or n.lower().startswith("ipe ") for n in tables):
+        name = f"IPE (σ={sigma:g}, φ={phi:g})"
+        note(f"simulating the IPE row: {len(subset)} stimuli × {samples} rollouts")
+        built[name] = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
+                          progress=False).predict(subset)
+        kinds[name] = "simulator"
+    feats = feature_table(subset).set_index("stimulus_id")
+    features = {f"feature: {c}": feats[c] for c in ("com_offset", "height")}
+    summary, per = compare_judgments(table, subset, {**built, **tables}, scale=sc, ground_truth=truth,
+                                     features=features, kinds=kinds, seed=seed)
+    notes = [f"responses: {responses} ({table['participant'].nunique()} participants, {len(table)} answers, "
+             f"scale {sc})", f"stimuli: {stimuli}"]
+    notes += [f"{n}: {p}" for n, p in (spec.partition("=")[::2] for spec in models)]
+    paths = write_report(out, summary, per, title=f"Models and people on {stimuli.name}", notes=notes)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    note(f"wrote {', '.join(p.name for p in paths.values())} to {out}")

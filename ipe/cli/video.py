@@ -1,0 +1,198 @@
+"""``ipe video``: read judgments out of videos, train and run the torch baselines, import judgments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from . import app
+from .common import check_out, check_out_dir, note
+
+video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
+                        no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(video_app, name="video")
+
+
+def _write_readout(summary, per_video, out: Path, videos_out: Optional[Path]) -> None:
+    from ..fileio import write_csv
+
+    write_csv(out, summary)
+    vpath = videos_out or out.with_name(out.stem + "_videos.csv")
+    write_csv(vpath, per_video)
+    bad = per_video.drop_duplicates("video")
+    counts = bad["status"].value_counts().to_dict()
+    flagged = {k: v for k, v in counts.items() if k != "ok"}
+    for _, row in bad[bad["status"].isin(["unreadable", "unknown_stimulus"])].head(5).iterrows():
+        note(f"flagged: {row['video']}: {row['status']}: {row['note']}")
+    extra = ", ".join(f"{v} {k}" for k, v in sorted(flagged.items()))
+    note(f"read {len(bad)} videos of {summary['stimulus_id'].nunique()} stimuli"
+         f"{' (' + extra + ')' if extra else ''}; wrote {out} and {vpath}")
+
+
+@video_app.command("readout")
+def readout_cmd(
+    videos: Annotated[Path, typer.Argument(help="Folder of videos (or one video); file names carry stimulus ids.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Judgments CSV (the columns of `ipe predict`).")],
+    colours: Annotated[Optional[Path], typer.Option(
+        "--colours", help="colours.json (default: in the folder or its parents; else recomputed).")] = None,
+    query: Annotated[Optional[list[str]], typer.Option(
+        "--query", "-q", help="Query to answer (repeatable); default: each stimulus's own.")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=1.0, help="Colour tolerance (RGB distance).")] = 90.0,
+    min_quality: Annotated[float, typer.Option(
+        "--min-quality", min=0.0, max=1.0, help="Leave videos of lower quality out of the judgments.")] = 0.0,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate (default: from colours.json).")] = None,
+    videos_out: Annotated[Optional[Path], typer.Option(
+        "--videos-out", help="Per-video table (default: <out>_videos.csv).")] = None,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+) -> None:
+    """Judge every video by colour segmentation and tracking; write per-stimulus judgments."""
+    from ..scene import load_stimuli
+    from ..video.readout import readout
+
+    check_out(out)
+    stim = load_stimuli(stimuli)
+    summary, per_video = readout(videos, stim, colours=colours, queries=query or None, tolerance=tolerance,
+                                 min_quality=min_quality, fps=fps, progress=progress)
+    _write_readout(summary, per_video, out, videos_out)
+
+
+@video_app.command("train")
+def train_cmd(
+    kind: Annotated[str, typer.Argument(help="cnn (first frame → falls, count) or video (SimVP-style predictor).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights file (.pt); a .json log is written beside it.")],
+    n_train: Annotated[Optional[int], typer.Option("--n-train", min=1, help="Training towers.")] = None,
+    n_test: Annotated[Optional[int], typer.Option("--n-test", min=0, help="Held-out test towers (cnn).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Training epochs.")] = None,
+    size: Annotated[int, typer.Option("--size", min=16, help="Image size (pixels, a multiple of 16).")] = 64,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of initialisation and shuffling.")] = 0,
+    train_seed: Annotated[int, typer.Option("--train-seed", min=0, help="Seed of the training towers.")] = 1001,
+    test_seed: Annotated[int, typer.Option("--test-seed", min=0, help="Seed of the test towers.")] = 2002,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+) -> None:
+    """Train a baseline on generated towers (kept apart from the test towers) and save its weights."""
+    from dataclasses import replace
+
+    from ..video.baselines import CNNConfig, VideoConfig, save_model, train_cnn, train_video_model
+
+    check_out(out)
+    if size % 16:
+        raise InputError(f"--size {size}: must be a multiple of 16")
+    if train_seed == test_seed:
+        raise InputError("--train-seed and --test-seed must differ (training towers are kept apart from test towers)")
+    if kind == "cnn":
+        cfg = CNNConfig(seed=seed, train_seed=train_seed, test_seed=test_seed, size=size)
+        cfg = replace(cfg, **{k: v for k, v in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs))
+                              if v is not None})
+        model, log = train_cnn(cfg, threads=threads, progress=progress)
+        config = {"size": cfg.size, "width": cfg.width, "max_count": model.max_count}
+        save_model(model, out, "cnn", config, log)
+        if "test_accuracy" in log:
+            print(f"held-out accuracy (falls/stands) {log['test_accuracy']:.3f} on {log['n_test']} towers "
+                  f"(majority class {log['test_majority_baseline']:.3f}); count exact {log['test_count_accuracy']:.3f}")
+    elif kind == "video":
+        if n_test is not None:
+            raise InputError("--n-test applies to cnn; the video model is scored by `ipe video generate --readout`")
+        cfg = VideoConfig(seed=seed, train_seed=train_seed, size=size)
+        cfg = replace(cfg, **{k: v for k, v in (("n_train", n_train), ("epochs", epochs)) if v is not None})
+        model, log = train_video_model(cfg, threads=threads, progress=progress)
+        config = {"size": cfg.size, "cond_frames": cfg.cond_frames, "n_future": cfg.n_future, "hidden": cfg.hidden,
+                  "translator": cfg.translator, "n_blocks": cfg.n_blocks, "cond_fps": cfg.cond_fps,
+                  "future_fps": cfg.future_fps}
+        save_model(model, out, "video", config, log)
+    else:
+        raise InputError(f"unknown baseline {kind!r}; expected cnn or video")
+    note(f"{log['n_parameters']} parameters, {log['train_seconds']:.0f} s; final training loss "
+         f"{log['train_loss'][-1]:.4f}; wrote {out} and {out.with_suffix('.json')}")
+
+
+@video_app.command("generate")
+def generate_cmd(
+    weights: Annotated[Path, typer.Argument(help="Weights saved by `ipe video train`.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    renders: Annotated[Optional[Path], typer.Option(
+        "--renders", help="Folder of `ipe render --video`: use its cond/ clips (video) or first/ PNGs (cnn).")] = None,
+    readout_flag: Annotated[bool, typer.Option(
+        "--readout/--no-readout", help="Also read the generated videos out into <out>/judgments.csv.")] = True,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+) -> None:
+    """Run a trained baseline: the video model writes MP4s (and their readout); the CNN writes judgments."""
+    import numpy as np
+    import torch
+
+    from ..fileio import write_csv
+    from ..scene import load_stimuli
+    from ..video.baselines import cnn_judgments, generate_videos, load_model
+
+    check_out_dir(out)
+    torch.set_num_threads(threads)
+    kind, model, data = load_model(weights)
+    stim = load_stimuli(stimuli)
+    out.mkdir(parents=True, exist_ok=True)
+    if kind == "cnn":
+        frames = None
+        if renders is not None:
+            from PIL import Image
+
+            frames = []
+            for s in stim:
+                p = renders / "first" / f"{s.id}.png"
+                if not p.is_file():
+                    raise InputError(f"--renders {renders}: no first frame {p.name} for stimulus {s.id!r}")
+                try:
+                    frames.append(np.asarray(Image.open(p).convert("RGB")))
+                except Exception:  # noqa: BLE001 - a broken PNG is bad input
+                    raise InputError(f"{p}: not a readable image") from None
+        table = cnn_judgments(model, stim, frames)
+        path = write_csv(out / "judgments.csv", table)
+        note(f"wrote CNN judgments of {len(table)} stimuli to {path}")
+        return
+    cond_dir = renders / "cond" if renders is not None else None
+    if cond_dir is not None and not cond_dir.is_dir():
+        raise InputError(f"--renders {renders}: no cond/ folder of conditioning clips")
+    made = generate_videos(model, data["config"], stim, out, cond_dir=cond_dir, progress=progress)
+    write_csv(out / "generated.csv", made)
+    bad = made[made["status"] != "ok"]
+    for _, row in bad.head(5).iterrows():
+        note(f"flagged: {row['stimulus_id']}: {row['status']}: {row['note']}")
+    note(f"generated {int((made['status'] == 'ok').sum())} videos in {out}")
+    if readout_flag and (made["status"] == "ok").any():
+        from ..video.readout import readout
+
+        summary, per_video = readout(out, stim, colours=out / "colours.json", progress=progress)
+        _write_readout(summary, per_video, out / "judgments.csv", None)
+
+
+@video_app.command("import")
+def import_cmd(
+    source: Annotated[Path, typer.Argument(help="A judgments CSV (stimulus_id, model, sample, judgment) or a "
+                                                "folder of generated videos.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Judgments CSV (the columns of `ipe predict`).")],
+    model: Annotated[Optional[str], typer.Option("--model", help="Which model's rows, when the CSV has several.")] = None,
+    colours: Annotated[Optional[Path], typer.Option("--colours", help="colours.json for a folder of videos.")] = None,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+) -> None:
+    """Import judgments made elsewhere into the table every comparison reads."""
+    from ..fileio import write_csv
+    from ..scene import load_stimuli
+
+    check_out(out)
+    stim = load_stimuli(stimuli)
+    if source.is_dir():
+        from ..video.readout import readout
+
+        summary, per_video = readout(source, stim, colours=colours, progress=progress)
+        _write_readout(summary, per_video, out, None)
+        return
+    from ..video.external import import_judgments
+
+    table = import_judgments(source, stim, model=model)
+    write_csv(out, table)
+    note(f"imported judgments of {len(table)} stimuli to {out}")

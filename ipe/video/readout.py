@@ -1,0 +1,527 @@
+"""Read the IPE's judgments out of any video of a stimulus.
+
+The readout turns a video into body tracks and the tracks into the same
+numbers the simulator's queries give (``fall``, ``count_fallen``,
+``direction``, ``falls_left``, ``distance``, ``off_table``,
+``body_falls``), by handing measured initial and final centres to
+:func:`ipe.queries.evaluate`. So a video is judged by exactly the rules the
+IPE's rollouts are judged by, in the simulator's units.
+
+Steps, per video:
+
+1. **Segmentation by colour.** Every pixel goes to the nearest of the
+   reference colours in ``colours.json`` (white background, grey statics,
+   one flat colour per body) if it lies within ``tolerance`` (Euclidean
+   distance in RGB, 0–255) of it, else to nothing. Per body the largest
+   connected region is kept, so stray pixels from compression and from
+   blended edges (two colours mixed at a border can look like a third)
+   do not move its centre. A body is *found* in a frame when that region
+   has at least ``min_area`` of the pixels the body covers at its size.
+2. **Tracking.** Centroids of found regions, frame by frame, turned into
+   world coordinates by the camera recorded in ``colours.json``. A body's
+   initial centre is its centre in the first frame, its final centre the one
+   in the last frame where it was found. A body whose region touched the
+   picture's border when it was last seen has *left the frame* (it counts as
+   accounted for afterwards).
+3. **Quality.** The share of (frame, body) pairs in which the body was
+   found or had left the frame, over the bodies that should be visible
+   (bodies removed by an intervention are not expected after their removal).
+4. **Motion-mask fallback** (as Physics-IQ does). A body whose colour is not
+   found in the first frame is located from the stimulus itself (its
+   outline drawn by the camera), and judged by motion: the pixels that
+   differ between the first and the last frame by more than
+   ``motion_tolerance``. If most of its initial region changed, it is taken
+   to have fallen, landing at the centre of the changed pixels outside all
+   initial bodies (at least two fall thresholds below where it started);
+   otherwise it stayed. Such videos are marked ``method = motion`` (or
+   ``mixed``).
+
+Several videos of one stimulus (samples of a stochastic model) are averaged:
+the summary has the columns of ``ipe predict`` (``stimulus_id, query,
+n_samples, mean, sd, se, n_valid``), so for ``fall``-type queries the mean
+over videos is a probability.
+
+Bad input never crashes the readout: an unreadable, empty or corrupt video,
+or a file whose name carries no known stimulus id, becomes a flagged row of
+the per-video table (``status`` ``unreadable`` or ``unknown_stimulus``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..fileio import read_json
+from ..scene import Stimulus, as_stimulus_set
+from .render import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
+
+DEFAULT_TOLERANCE = 90.0
+DEFAULT_MOTION_TOLERANCE = 60.0
+DEFAULT_MIN_AREA = 0.2
+LOW_QUALITY = 0.8
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
+VIDEO_COLUMNS = ["video", "stimulus_id", "sample", "status", "method", "quality", "n_frames", "query", "value",
+                 "note"]
+SUMMARY_COLUMNS = ["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid", "quality"]
+
+
+class VideoError(Exception):
+    """A video that cannot be read (empty, corrupt, wrong shape)."""
+
+
+# --------------------------------------------------------------------------- colours.json
+
+
+def load_colours(path: str | Path) -> dict:
+    """Read and check a ``colours.json`` written by :func:`ipe.video.render.write_colours`."""
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != "ipe-video-colours" or not isinstance(
+            data.get("stimuli"), dict):
+        raise InputError(f"{path}: not an ipe colours.json (expected format 'ipe-video-colours')")
+    for sid, entry in data["stimuli"].items():
+        try:
+            Camera.from_dict(entry["camera"])
+            if not all(isinstance(v, str) for v in entry["colours"].values()):
+                raise TypeError
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{path}: stimulus {sid!r}: needs 'camera' and 'colours'") from None
+    return data
+
+
+def find_colours(directory: str | Path) -> Path | None:
+    """``colours.json`` in ``directory`` or one of its two parents, if any."""
+    d = Path(directory)
+    for cand in (d, d.parent, d.parent.parent):
+        p = cand / "colours.json"
+        if p.is_file():
+            return p
+    return None
+
+
+# --------------------------------------------------------------------------- files → stimuli
+
+
+def match_stimulus(name: str, ids: Sequence[str]) -> tuple[str | None, int | None]:
+    """The stimulus id a video file name carries, and its sample index if the name gives one.
+
+    The file's stem must be a stimulus id, or start with one followed by
+    ``__``, ``_``, ``-`` or ``.``; the longest such id wins. A trailing
+    ``s<k>`` or ``<k>`` after the id is the sample index
+    (``tower_003__s002.mp4`` → ``("tower_003", 2)``).
+    """
+    stem = Path(name).name
+    for suf in VIDEO_SUFFIXES:
+        if stem.lower().endswith(suf):
+            stem = stem[: -len(suf)]
+            break
+    best = None
+    for sid in ids:
+        if stem == sid:
+            return sid, None
+        if stem.startswith(sid) and stem[len(sid)] in "_-." and (best is None or len(sid) > len(best)):
+            best = sid
+    if best is None:
+        return None, None
+    rest = stem[len(best):].lstrip("_-.")
+    m = re.search(r"s?(\d+)$", rest)
+    return best, (int(m.group(1)) if m else None)
+
+
+def list_videos(directory: str | Path, pattern: str | None = None) -> list[Path]:
+    """Video files in ``directory`` (not recursive), sorted by name."""
+    d = Path(directory)
+    if not d.exists():
+        raise InputError(f"{d}: no such directory")
+    if d.is_file():
+        return [d]
+    files = sorted(d.glob(pattern)) if pattern else sorted(p for p in d.iterdir()
+                                                            if p.suffix.lower() in VIDEO_SUFFIXES)
+    return [p for p in files if p.is_file()]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """All frames of a video as ``(F, H, W, 3)`` uint8; raises :class:`VideoError` if it cannot be read."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise VideoError("empty file")
+        frames = np.asarray(iio.imread(path, index=None))
+    except VideoError:
+        raise
+    except Exception as exc:  # imageio/ffmpeg raise many kinds of errors on corrupt files
+        msg = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise VideoError(f"cannot decode ({msg})") from None
+    if frames.ndim == 3:  # one frame, or greyscale frames
+        frames = frames[None] if frames.shape[-1] in (3, 4) else frames[..., None]
+    if frames.ndim != 4 or len(frames) == 0:
+        raise VideoError(f"unexpected frame array of shape {frames.shape}")
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    frames = frames[..., :3]
+    if frames.dtype != np.uint8:
+        f = frames.astype(float)
+        frames = np.clip(f * (255.0 / max(f.max(), 1.0)) if f.max() <= 1.0 else f, 0, 255).astype(np.uint8)
+    return frames
+
+
+# --------------------------------------------------------------------------- segmentation and tracking
+
+
+def _nearest(colours: np.ndarray, refs: np.ndarray, tolerance: float) -> np.ndarray:
+    f = colours.astype(np.float32)
+    r = np.asarray(refs, dtype=np.float32)
+    d2 = (f * f).sum(1)[:, None] - 2.0 * (f @ r.T) + (r * r).sum(1)[None, :]
+    lab = d2.argmin(1)
+    ok = d2[np.arange(len(lab)), lab] <= tolerance ** 2
+    return np.where(ok, lab, -1)
+
+
+_LUT_CACHE: dict = {}
+_LUT_BITS = 6
+
+
+def _lookup_table(refs: np.ndarray, tolerance: float) -> np.ndarray:
+    key = (np.asarray(refs, dtype=np.float32).tobytes(), float(tolerance))
+    lut = _LUT_CACHE.get(key)
+    if lut is None:
+        step = 256 // (1 << _LUT_BITS)
+        levels = np.arange(1 << _LUT_BITS) * step + (step - 1) / 2.0
+        grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+        lut = _nearest(grid, refs, tolerance).astype(np.int16)
+        if len(_LUT_CACHE) > 64:
+            _LUT_CACHE.clear()
+        _LUT_CACHE[key] = lut
+    return lut
+
+
+def segment(frame: np.ndarray, refs: np.ndarray, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
+    """Label every pixel by its nearest reference colour within ``tolerance``; -1 where none is close.
+
+    ``refs`` is ``(K, 3)`` RGB; the result is ``(H, W)`` int with values in
+    ``-1 … K-1``. Colours are looked up in a table over RGB quantised to 6
+    bits per channel (the nearest reference of each bin's centre).
+    """
+    lut = _lookup_table(refs, tolerance)
+    shift = 8 - _LUT_BITS
+    q = (frame.astype(np.int32) >> shift)
+    idx = (q[..., 0] << (2 * _LUT_BITS)) | (q[..., 1] << _LUT_BITS) | q[..., 2]
+    return lut[idx].astype(np.int64)
+
+
+@dataclass
+class Track:
+    """Body tracks of one video.
+
+    ``centres`` ``(F, n, 2)`` world coordinates (NaN where not found),
+    ``found`` ``(F, n)``, ``exited`` ``(F, n)`` (left the frame earlier),
+    ``expected`` ``(F, n)`` (should be visible), ``quality`` in [0, 1].
+    """
+
+    centres: np.ndarray
+    found: np.ndarray
+    exited: np.ndarray
+    expected: np.ndarray
+    quality: float
+
+
+def _removal_frames(stim: Stimulus, n_frames: int, fps: float | None) -> np.ndarray:
+    """``expected[f, i]``: body i is not yet removed by an intervention at frame f."""
+    n = len(stim.scene.bodies)
+    expected = np.ones((n_frames, n), dtype=bool)
+    if not fps:
+        return expected
+    ids = [b.id for b in stim.scene.bodies]
+    for iv in stim.interventions:
+        if iv.type == "remove":
+            first = int(math.ceil(iv.time * fps - 1e-9))
+            for bid in iv.bodies:
+                expected[first:, ids.index(bid)] = False
+    return expected
+
+
+def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str] | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, min_area: float = DEFAULT_MIN_AREA,
+                 fps: float | None = None) -> Track:
+    """Segment every frame by colour and track each body's centre (see the module docstring)."""
+    from scipy import ndimage
+
+    colours = colours or body_colours(stim)
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    F, H, W = frames.shape[:3]
+    cam = camera.resized(W, H)
+    refs = np.array([hex_to_rgb(BACKGROUND), hex_to_rgb(STATIC_COLOUR)]
+                    + [hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
+    px_area = np.array([b.area for b in bodies]) / cam.metres_per_pixel ** 2
+    need = np.maximum(1.0, min_area * px_area)
+    centres = np.full((F, n, 2), np.nan)
+    found = np.zeros((F, n), dtype=bool)
+    border = np.zeros((F, n), dtype=bool)
+    bg = refs[0]
+    for f in range(F):
+        frame = frames[f]
+        lab = segment(frame, refs, tolerance)
+        flat = lab.ravel()
+        order = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(2, n + 3))
+        for i in range(n):
+            idx = order[bounds[i]:bounds[i + 1]]
+            if len(idx) < need[i]:
+                continue
+            rows, cols = np.divmod(idx, W)
+            r0, r1, c0, c1 = max(rows.min() - 1, 0), min(rows.max() + 2, H), max(cols.min() - 1, 0), min(cols.max() + 2, W)
+            mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+            mask[rows - r0, cols - c0] = True
+            comp, k = ndimage.label(mask)
+            if k > 1:
+                sizes = np.bincount(comp.ravel())[1:]
+                mask = comp == (int(sizes.argmax()) + 1)
+            if mask.sum() < need[i]:
+                continue
+            # Sub-pixel centre: the region plus a one-pixel ring, each pixel weighted by how much of the
+            # body's colour it holds against the background (anti-aliased and blurred edges).
+            ring = ndimage.binary_dilation(mask) & ~mask
+            sub = lab[r0:r1, c0:c1]
+            ring &= (sub == 0) | (sub == -1)
+            pix = frame[r0:r1, c0:c1].astype(float)
+            c = refs[i + 2]
+            axis = bg - c
+            alpha = np.clip(((bg - pix) @ axis) / float(axis @ axis), 0.0, 1.0)
+            w = np.where(mask, 1.0, 0.0) + np.where(ring, alpha, 0.0)
+            rr, cc = np.mgrid[r0:r1, c0:c1]
+            tot = w.sum()
+            found[f, i] = True
+            centres[f, i] = cam.to_world(np.array([(w * cc).sum() / tot + 0.5, (w * rr).sum() / tot + 0.5]))
+            mr, mc = np.nonzero(mask)
+            border[f, i] = (mr.min() + r0 == 0 or mc.min() + c0 == 0 or mr.max() + r0 == H - 1
+                            or mc.max() + c0 == W - 1)
+    expected = _removal_frames(stim, F, fps)
+    exited = np.zeros_like(found)
+    for i in range(n):
+        seen = np.nonzero(found[:, i])[0]
+        if len(seen) and border[seen[-1], i]:
+            exited[seen[-1] + 1:, i] = True
+    denom = expected.sum()
+    quality = float(((found | exited) & expected).sum() / denom) if denom else 0.0
+    return Track(centres, found, exited, expected, quality)
+
+
+def _initial_masks(stim: Stimulus, camera: Camera) -> np.ndarray:
+    """``(n, H, W)`` boolean: where each body is in the first frame, drawn from the stimulus."""
+    from .render import draw_frame
+
+    n = len(stim.scene.bodies)
+    states = np.array([(b.position[0], b.position[1], b.angle) for b in stim.scene.bodies])
+    masks = np.zeros((n, camera.height, camera.width), dtype=bool)
+    white = np.array(hex_to_rgb(BACKGROUND))
+    for i in range(n):
+        vis = np.zeros(n, dtype=bool)
+        vis[i] = True
+        fr = draw_frame(stim, states, vis, camera, supersample=2).astype(int)
+        # body pixels: neither background nor static grey
+        grey = np.array(hex_to_rgb(STATIC_COLOUR))
+        d_bg = np.abs(fr - white).sum(-1)
+        d_st = np.abs(fr - grey).sum(-1)
+        masks[i] = (d_bg > 60) & (d_st > 60)
+    return masks
+
+
+# --------------------------------------------------------------------------- judging one video
+
+
+@dataclass
+class VideoJudgment:
+    """What the readout made of one video."""
+
+    values: list[float]
+    quality: float
+    method: str
+    n_frames: int
+    initial: np.ndarray
+    final: np.ndarray
+
+
+def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, colours: dict[str, str] | None = None,
+                 fps: float | None = None, tolerance: float = DEFAULT_TOLERANCE,
+                 motion_tolerance: float = DEFAULT_MOTION_TOLERANCE, min_area: float = DEFAULT_MIN_AREA
+                 ) -> VideoJudgment:
+    """Judge one video given as frames: track bodies, fall back to motion masks, answer ``queries``."""
+    from ..queries import evaluate, fall_threshold
+    from ..world import RolloutResult
+
+    F, H, W = frames.shape[:3]
+    cam = camera.resized(W, H)
+    tr = track_bodies(frames, stim, cam, colours, tolerance=tolerance, min_area=min_area, fps=fps)
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    initial = np.zeros((n, 3))
+    final = np.zeros((n, 3))
+    fallback = ~tr.found[0]
+    for i in range(n):
+        if fallback[i]:
+            continue
+        seen = np.nonzero(tr.found[:, i])[0]
+        initial[i, :2] = tr.centres[0, i]
+        final[i, :2] = tr.centres[seen[-1], i]
+    if fallback.any():
+        masks = _initial_masks(stim, cam)
+        diff = np.abs(frames[-1].astype(int) - frames[0].astype(int)).max(-1) > motion_tolerance
+        new = diff & ~masks.any(0)
+        thr = fall_threshold(stim.scene)
+        if new.any():
+            rows, cols = np.nonzero(new)
+            landing = cam.to_world(np.array([cols.mean() + 0.5, rows.mean() + 0.5]))
+        else:
+            landing = None
+        for i in np.nonzero(fallback)[0]:
+            x0, y0 = bodies[i].position
+            initial[i, :2] = (x0, y0)
+            area = masks[i].sum()
+            moved = area > 0 and diff[masks[i]].mean() > 0.5
+            if not moved:
+                final[i, :2] = (x0, y0)
+            elif landing is not None:
+                final[i, :2] = (landing[0], min(landing[1], y0 - 2 * thr))
+            else:
+                final[i, :2] = (x0, y0 - 2 * thr)
+        tr.quality = float(((tr.found | tr.exited) & tr.expected)[:, ~fallback].sum() / max(tr.expected.sum(), 1))
+    removed = np.zeros(n, dtype=bool)
+    for iv in stim.interventions:
+        if iv.type == "remove":
+            for bid in iv.bodies:
+                removed[[b.id for b in bodies].index(bid)] = True
+    res = RolloutResult(body_ids=tuple(b.id for b in bodies), initial=initial, final=final, removed=removed,
+                        steps=0, n_steps=0)
+    values = [float(evaluate(q, res, stim)) for q in queries]
+    method = "colour" if not fallback.any() else ("motion" if fallback.all() else "mixed")
+    return VideoJudgment(values, tr.quality, method, F, initial, final)
+
+
+# --------------------------------------------------------------------------- many videos
+
+
+def _queries_for(stim: Stimulus, queries) -> list:
+    from ..queries import check_query, parse_query
+
+    qs = [stim.query] if not queries else [parse_query(q) for q in queries]
+    for q in qs:
+        try:
+            check_query(q, stim.scene)
+        except InputError as exc:
+            raise exc.prefixed(f"stimulus {stim.id!r}: query {q.key!r}") from None
+    return qs
+
+
+def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | str | Path | None = None,
+            queries=None, tolerance: float = DEFAULT_TOLERANCE, motion_tolerance: float = DEFAULT_MOTION_TOLERANCE,
+            min_area: float = DEFAULT_MIN_AREA, min_quality: float = 0.0, fps: float | None = None,
+            progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Judge every video; returns ``(summary, per_video)``.
+
+    ``videos`` is a folder or a list of files; each file's name must carry a
+    stimulus id (:func:`match_stimulus`). ``colours`` is a ``colours.json``
+    (path or loaded dict); without one the cameras and colours are
+    recomputed from the stimuli as :func:`ipe.video.render.render_videos`
+    makes them. ``queries`` default to each stimulus's own query. Videos
+    whose quality is below ``min_quality`` are left out of the summary
+    (they stay in the per-video table, flagged).
+
+    ``summary`` has the columns of ``ipe predict`` plus ``quality`` (mean
+    over the stimulus's videos); ``per_video`` one row per video and query
+    (:data:`VIDEO_COLUMNS`), with ``status`` ``ok``, ``low_quality``,
+    ``unreadable`` or ``unknown_stimulus``.
+    """
+    from .render import _tqdm
+
+    stimuli = as_stimulus_set(stimuli)
+    by_id = {s.id: s for s in stimuli}
+    if isinstance(videos, (str, Path)):
+        folder = Path(videos)
+        files = list_videos(folder)
+        if colours is None:
+            colours = find_colours(folder if folder.is_dir() else folder.parent)
+    else:
+        files = [Path(v) for v in videos]
+    if not files:
+        raise InputError(f"{videos}: no video files found")
+    cdata = load_colours(colours) if isinstance(colours, (str, Path)) else colours
+    if fps is None and cdata is not None:
+        fps = float(cdata.get("fps") or 0) or None
+    rows = []
+    counters: dict[str, int] = {}
+    qcache: dict[str, list] = {}
+    for path in _tqdm(files, progress, "reading videos"):
+        sid, sample = match_stimulus(path.name, list(by_id))
+        base = {"video": str(path), "stimulus_id": sid, "sample": sample, "method": "", "quality": math.nan,
+                "n_frames": 0}
+        if sid is None:
+            rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan,
+                         "note": "file name carries no known stimulus id"})
+            continue
+        stim = by_id[sid]
+        if sample is None:
+            sample = counters.get(sid, 0)
+        counters[sid] = max(counters.get(sid, 0), sample + 1)
+        base["sample"] = sample
+        if sid not in qcache:
+            qcache[sid] = _queries_for(stim, queries)
+        qs = qcache[sid]
+        entry = (cdata or {}).get("stimuli", {}).get(sid) if cdata else None
+        if cdata is not None and entry is None:
+            rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan,
+                         "note": "stimulus not in colours.json"})
+            continue
+        if entry is not None:
+            cam = Camera.from_dict(entry["camera"])
+            cols = {bid: c for c, bid in entry["colours"].items()}
+            if set(cols) != {b.id for b in stim.scene.bodies}:
+                rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan,
+                             "note": "colours.json bodies differ from the stimulus's"})
+                continue
+        else:
+            cam = Camera.for_stimulus(stim, 256)
+            cols = body_colours(stim)
+        try:
+            frames = read_video(path)
+        except VideoError as exc:
+            rows.append({**base, "status": "unreadable", "query": "", "value": math.nan, "note": str(exc)})
+            continue
+        if frames.shape[0] < 2:
+            rows.append({**base, "status": "unreadable", "query": "", "value": math.nan, "n_frames": len(frames),
+                         "note": "fewer than two frames"})
+            continue
+        j = judge_frames(frames, stim, cam, qs, cols, fps=fps, tolerance=tolerance,
+                         motion_tolerance=motion_tolerance, min_area=min_area)
+        status = "ok" if j.quality >= LOW_QUALITY else "low_quality"
+        for q, v in zip(qs, j.values):
+            rows.append({**base, "status": status, "method": j.method, "quality": j.quality, "n_frames": j.n_frames,
+                         "query": q.key, "value": v, "note": ""})
+    per_video = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
+    return summarize_videos(per_video, min_quality=min_quality), per_video
+
+
+def summarize_videos(per_video: pd.DataFrame, min_quality: float = 0.0) -> pd.DataFrame:
+    """Per stimulus and query: ``stimulus_id, query, n_samples, mean, sd, se, n_valid, quality``."""
+    ok = per_video[per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality)]
+    out = []
+    for (sid, q), g in ok.groupby(["stimulus_id", "query"], sort=False):
+        v = g["value"].to_numpy(dtype=float)
+        valid = v[np.isfinite(v)]
+        nv = len(valid)
+        mean = float(valid.mean()) if nv else math.nan
+        sd = float(valid.std(ddof=1)) if nv > 1 else (0.0 if nv == 1 else math.nan)
+        se = sd / math.sqrt(nv) if nv else math.nan
+        out.append((sid, q, len(v), mean, sd, se, nv, float(g["quality"].mean())))
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
