@@ -65,8 +65,11 @@ NAME = "bht_exp1"
 PAPER_R_IPE, PAPER_R_IPE_CI = 0.92, (0.88, 0.94)
 PAPER_R_NO_NOISE = 0.64
 FULL = dict(towers=40, participants=30, samples=20, mj_samples=16,
-            sigmas=[0.0, 0.1, 0.2, 0.3, 0.45, 0.6], phis=[0.0, 0.05, 0.1, 0.2, 0.3])
-TINY = dict(towers=6, participants=4, samples=2, mj_samples=2, sigmas=[0.0, 0.2], phis=[0.0, 0.2])
+            sigmas=[0.0, 0.1, 0.2, 0.3, 0.45, 0.6], phis=[0.0, 0.05, 0.1, 0.2, 0.3],
+            # Mental Jenga bricks are 0.4 m thick, so σ = 0.1 is already a 4 cm shift: a finer grid at the low end.
+            mj_sigmas=[0.0, 0.025, 0.05, 0.1, 0.2, 0.4], mj_phis=[0.0, 0.025, 0.05, 0.1, 0.2])
+TINY = dict(towers=6, participants=4, samples=2, mj_samples=2, sigmas=[0.0, 0.2], phis=[0.0, 0.2],
+            mj_sigmas=[0.0, 0.2], mj_phis=[0.0, 0.2])
 REF = (0.2, 0.2)
 
 
@@ -127,17 +130,17 @@ def plot_scatter(human, noisy, nonoise, ylabel: str, xlabel: str, title: str, pa
 
 
 def analyse(label: str, stimuli, responses: pd.DataFrame, cfg: dict, n_samples: int, seed: int, workers: int,
-            out: Path, ylabel: str, xlabel: str) -> dict:
+            out: Path, ylabel: str, xlabel: str, sigmas, phis) -> dict:
     human = aggregate(responses).set_index("stimulus_id")["mean"]
     human = human.reindex([s.id for s in stimuli])
     t0 = time.time()
-    grid, summ = grid_correlations(stimuli, human, cfg["sigmas"], cfg["phis"], n_samples, seed, workers)
+    grid, summ = grid_correlations(stimuli, human, sigmas, phis, n_samples, seed, workers)
     write_csv(out / f"grid_{label}.csv", grid)
     plot_heatmap(grid, f"{label}: model–human r over σ × φ", out / f"heatmap_{label}.png")
-    noisy = model_means(summ, *REF, human.index) if REF[0] in cfg["sigmas"] and REF[1] in cfg["phis"] else None
+    noisy = model_means(summ, *REF, human.index) if REF[0] in sigmas and REF[1] in phis else None
     nonoise = model_means(summ, 0.0, 0.0, human.index)
     if noisy is None:
-        noisy = model_means(summ, cfg["sigmas"][-1], cfg["phis"][-1], human.index)
+        noisy = model_means(summ, sigmas[-1], phis[-1], human.index)
     plot_scatter(human, noisy, nonoise, "human mean", xlabel, label, out / f"noisy_vs_nonoise_{label}.png")
     best = grid.loc[grid["r"].idxmax()] if grid["r"].notna().any() else {"sigma": math.nan, "phi": math.nan,
                                                                             "r": math.nan}
@@ -162,6 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mj-samples", type=int, help="model rollouts per Mental Jenga tower and grid point")
     ap.add_argument("--mj-root", type=Path, default=None, help="Mental Jenga checkout (default: ../shared/datasets)")
     ap.add_argument("--skip-mental-jenga", action="store_true")
+    ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args(argv)
     cfg = dict(TINY if args.tiny else FULL)
     for k in ("towers", "participants", "samples", "mj_samples"):
@@ -194,17 +198,28 @@ def main(argv=None) -> int:
                 responses = responses[responses["stimulus_id"].isin(keep)]
             results.append(analyse("mental_jenga_exp2", stimuli, responses, cfg, cfg["mj_samples"], args.seed,
                                    args.workers, out, "mean bricks people said fall",
-                                   "expected bricks off the table"))
+                                   "expected bricks off the table", cfg["mj_sigmas"], cfg["mj_phis"]))
 
     # 2. Synthetic humans on generated towers ------------------------------------------------
+    if args.skip_synthetic:
+        notes.append("Synthetic humans: skipped (--skip-synthetic).")
+    else:
+        results.append(synthetic_part(cfg, args, out))
+    _report(results, notes, cfg, out, t0)
+    return 0
+
+
+def synthetic_part(cfg: dict, args, out: Path) -> dict:
     towers = ipe.generate_towers(cfg["towers"], seed=args.seed, balanced=True)
     scale = ResponseScale.parse("rating:1-7")
     responses, _ = synthesize(towers, cfg["participants"], sigma=REF[0], phi=REF[1], scale=scale,
                               seed=args.seed + 1, workers=args.workers, progress=C.progress())
     write_csv(out / "synthetic_responses.csv", responses)
-    results.append(analyse("synthetic_towers", towers, responses, cfg, cfg["samples"], args.seed + 2,
-                           args.workers, out, "mean rating (1–7)", "expected fraction fallen"))
+    return analyse("synthetic_towers", towers, responses, cfg, cfg["samples"], args.seed + 2, args.workers, out,
+                   "mean rating (1–7)", "expected fraction fallen", cfg["sigmas"], cfg["phis"])
 
+
+def _report(results: list[dict], notes: list[str], cfg: dict, out: Path, t0: float) -> None:
     claims = []
     for r in results:
         claims += [
@@ -226,7 +241,6 @@ def main(argv=None) -> int:
     ]
     C.write_results(out, NAME, "BHT 2013 Exp 1: will it fall?", pd.DataFrame(claims),
                     details={"results": results, "config": cfg}, notes=notes)
-    return 0
 
 
 if __name__ == "__main__":
