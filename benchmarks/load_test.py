@@ -40,6 +40,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, timeout: float = 300.0,
         seed: int = 0, workdir: Path | None = None) -> dict:
     """Run the load test (see the module docstring) and return its measurements and checks."""
@@ -65,6 +74,7 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
             t0 = time.perf_counter()
             logs = asyncio.run(run_many(server.base, pids, seed=seed, repeat_p=repeat, timeout=timeout))
             wall = time.perf_counter() - t0
+            server_cpu = _cpu_seconds(server.proc.pid)
         finally:
             server.kill()
         store, materials = load_experiment(db)
@@ -96,6 +106,8 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
         "one_row_per_trial": complete_rows, "requests": n_requests, "wall_s": round(wall, 3),
         "server_startup_s": round(startup_s, 3), "requests_per_s": round(n_requests / wall, 1),
         "answers_per_s": round(len(acked) / wall, 1),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "latency_ms": {q: round(float(np.percentile(lat, p)), 2) for q, p in
                        (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if lat.size else {},
         "timeout_s": timeout,
@@ -128,6 +140,7 @@ def main(argv=None) -> int:
     print(f"wall {res['wall_s']} s; {res['requests_per_s']} requests/s, {res['answers_per_s']} answers/s; "
           f"POST /api/responses latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, p99 {lat.get('p99')} ms, "
           f"max {lat.get('max')} ms")
+    print(f"server CPU {res['server_cpu_s']} s (start-up included); machine load average {res['load_average_1min']}")
     print("OK" if res["ok"] else "FAILED")
     return 0 if res["ok"] else 1
 

@@ -47,8 +47,8 @@ DEFAULT_INSTRUCTIONS = {
     "probability": "Each picture shows objects at the moment gravity is switched on. Move the slider to say how "
                    "likely it is that they fall, from 0 (surely not) to 100 (surely).",
     "direction": "Each picture shows a tower at the moment gravity is switched on. Say which way it will fall.",
-    "landing": "Each picture shows a ball at the moment gravity is switched on. Click where the ball will come "
-               "to rest, then press Submit.",
+    "landing": "Each picture shows a ball at the moment gravity is switched on. Click where the ball will end "
+               "up, then press Submit.",
 }
 
 
@@ -183,13 +183,20 @@ def _extent(stim: Stimulus, states) -> tuple[float, float, float, float]:
     return min(xs), max(xs), min(ys), max(ys)
 
 
+def image_pixels(frame, size: int) -> tuple[int, int]:
+    """Width and height (px) of a picture of ``frame``: ``size`` wide, the frame's aspect ratio."""
+    x0, x1, y0, y1 = frame
+    return size, max(1, int(round(size * (y1 - y0) / (x1 - x0))))
+
+
 def _render_png(stim: Stimulus, frame, size: int) -> bytes:
     import matplotlib.pyplot as plt
 
     from ..render import draw_scene
 
     dpi = 100
-    fig = plt.figure(figsize=(size / dpi, size / dpi), dpi=dpi)
+    w, h = image_pixels(frame, size)
+    fig = plt.figure(figsize=(w / dpi, h / dpi), dpi=dpi)
     try:
         ax = fig.add_axes((0, 0, 1, 1))
         fig.patch.set_facecolor("white")
@@ -273,11 +280,18 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) ->
         half = max(cx - ex[:, 0].min(), ex[:, 1].max() - cx)
         bottom = min(0.0, float(ex[:, 2].min()))
         extents.append((cx, half, bottom, float(ex[:, 3].max()) - bottom))
-    side = max(max(2 * h, height) for _, h, _, height in extents) * (1.12 if task.name == "landing" else 1.4)
+    if task.name == "landing":
+        # Wide pictures: the width holds every noise-free outcome; at least half as tall as wide.
+        width = max(2 * h for _, h, _, _ in extents) * 1.12
+        height = max(max(hh for _, _, _, hh in extents) * 1.12, 0.5 * width)
+        pad = 0.04
+    else:
+        width = height = max(max(2 * h, hh) for _, h, _, hh in extents) * 1.4
+        pad = 0.1
     frames = []
     for cx, _h, bottom, _height in extents:
-        y0 = bottom - (0.04 if task.name == "landing" else 0.1) * side
-        frames.append(tuple(round(float(v), 6) for v in (cx - side / 2, cx + side / 2, y0, y0 + side)))
+        y0 = bottom - pad * height
+        frames.append(tuple(round(float(v), 6) for v in (cx - width / 2, cx + width / 2, y0, y0 + height)))
     images = [_render_png(s, f, config.image_size) for s, f in zip(ordered, frames)]
     truths = [task.truth(s, r) for s, r in zip(ordered, results)]
     animations = {i: _animation(ordered[i], results[i], task) for i in range(len(practice))}

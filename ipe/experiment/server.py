@@ -15,6 +15,7 @@ nothing. A response is committed to SQLite before the 200 goes out.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -281,10 +282,10 @@ class ExperimentApp:
 
     async def responses(self, request: Request):
         data = await read_json(request)
-        row = await run_in_threadpool(self._response_row, data)
-        p = await run_in_threadpool(self.store.participant, row["participant"])
-        row["condition"] = p["condition"]
-        outcome = await run_in_threadpool(self.store.add_response, row)
+        row = self._response_row(data)
+        row["condition"] = self.store.condition(row["participant"])
+        # Resolves only after the writer thread has committed the row (see ipe.experiment.store).
+        outcome = await asyncio.wrap_future(self.store.add_response_future(row))
         if outcome.status == "conflict":
             raise HTTPError(409, outcome.message)
         return JSONResponse({"status": outcome.status, "key": row["key"]})

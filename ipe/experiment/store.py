@@ -1,9 +1,13 @@
 """The experiment's SQLite store (WAL mode): participants, responses, and the experiment's definition.
 
-Durability: every response is written in its own transaction and committed
-(``synchronous=FULL``: the write-ahead log is fsynced at each commit) before
-the server answers 200, so a response that was acknowledged survives a
-crash of the server process — or of the machine.
+Durability: a response is committed (``synchronous=FULL``: the write-ahead
+log is fsynced at each commit) before the server answers 200, so a
+response that was acknowledged survives a crash of the server process — or
+of the machine. Writes go through one writer thread that commits whatever
+is waiting as one transaction (group commit: one fsync for many answers
+under load, each answer in its own savepoint); every waiting request is
+answered only after that commit. Reads use a second connection, which WAL
+lets run while a commit is under way.
 
 No duplicates: each response carries a client-made idempotency ``key``
 (``UNIQUE``), and a participant answers each trial position and each
@@ -26,8 +30,10 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +88,7 @@ class Store:
     Opening a new file writes the experiment's ``design`` and makes an admin
     token and a secret; opening an existing one checks that it was made for
     the same experiment (``fingerprint``). One connection is shared by the
-    server's threads behind a lock; SQLite serialises the writes anyway.
+    writer thread (see the module docstring); reads go through a second one.
     """
 
     def __init__(self, path: str | Path, design: str | None = None, fingerprint: str | None = None,
@@ -96,8 +102,7 @@ class Store:
             raise InputError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None,
-                                         timeout=30.0)
+            self._conn = self._connect()
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path}: not an experiment database ({exc})") from None
@@ -105,33 +110,103 @@ class Store:
             raise InputError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in filter(str.strip, _SCHEMA.split(";")):
-                    self._conn.execute(stmt)
-                meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
-                if not meta:
-                    if design is None:
-                        raise InputError(f"{self.path}: not an experiment database (no design stored)")
-                    token = admin_token or secrets.token_urlsafe(24)
-                    rows = {"schema_version": SCHEMA_VERSION, "design": design, "fingerprint": fingerprint or "",
-                            "admin_token": token, "secret": secrets.token_hex(32), "created": repr(time.time())}
-                    self._conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", rows.items())
-                    meta = rows
-                elif fingerprint is not None and meta.get("fingerprint") != fingerprint:
-                    raise InputError(f"--db {self.path}: holds a different experiment (other stimuli, task or "
-                                     "settings); use a new database file")
-                elif admin_token is not None and admin_token != meta.get("admin_token"):
-                    self._conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token'", (admin_token,))
-                    meta["admin_token"] = admin_token
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        self._tokens: dict[str, tuple[str, str | None]] = {}
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                self._conn.execute(stmt)
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+            if not meta:
+                if design is None:
+                    raise InputError(f"{self.path}: not an experiment database (no design stored)")
+                token = admin_token or secrets.token_urlsafe(24)
+                rows = {"schema_version": SCHEMA_VERSION, "design": design, "fingerprint": fingerprint or "",
+                        "admin_token": token, "secret": secrets.token_hex(32), "created": repr(time.time())}
+                self._conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", rows.items())
+                meta = rows
+            elif fingerprint is not None and meta.get("fingerprint") != fingerprint:
+                raise InputError(f"--db {self.path}: holds a different experiment (other stimuli, task or "
+                                 "settings); use a new database file")
+            elif admin_token is not None and admin_token != meta.get("admin_token"):
+                self._conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token'", (admin_token,))
+                meta["admin_token"] = admin_token
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._conn.close()
+            raise
         self.meta = meta
+        self._reader = self._connect()
+        self._reader.execute("PRAGMA query_only=ON")
+        self._lock = threading.Lock()  # guards the reader connection
+        self._queue: queue.Queue = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="ipe-experiment-writer", daemon=True)
+        self._closed = False
+        self._writer.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
+
+    # ------------------------------------------------------------------ the writer
+
+    MAX_BATCH = 256
+    """Most writes committed together."""
+
+    def _write_loop(self) -> None:
+        conn = self._conn
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            results = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, fut in batch:
+                    conn.execute("SAVEPOINT one")
+                    try:
+                        results.append((fut, fn(conn), None))
+                        conn.execute("RELEASE one")
+                    except Exception as exc:  # this write fails alone; the others still commit
+                        conn.execute("ROLLBACK TO one")
+                        conn.execute("RELEASE one")
+                        results.append((fut, None, exc))
+                conn.execute("COMMIT")
+            except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                for _fn, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for fut, value, exc in results:  # answered only now, after the commit
+                if exc is not None:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(value)
+
+    def submit(self, fn) -> Future:
+        """Run ``fn(connection)`` in the writer's next transaction; the future resolves after its commit."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        fut: Future = Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._reader.execute(sql, args).fetchall()
 
     # ------------------------------------------------------------------ properties
 
@@ -157,43 +232,54 @@ class Store:
     # ------------------------------------------------------------------ participants
 
     def participant(self, participant: str) -> dict | None:
-        """The participant's row (without the token hash), or ``None``."""
-        with self._lock:
-            row = self._conn.execute("SELECT participant, token_hash, condition, created, completed, completion_code "
-                                     "FROM participants WHERE participant = ?", (participant,)).fetchone()
-        if row is None:
+        """The participant's row (with the token hash), or ``None``."""
+        rows = self._read("SELECT participant, token_hash, condition, created, completed, completion_code "
+                          "FROM participants WHERE participant = ?", (participant,))
+        if not rows:
             return None
-        return dict(zip(("participant", "token_hash", "condition", "created", "completed", "completion_code"), row))
+        return dict(zip(("participant", "token_hash", "condition", "created", "completed", "completion_code"),
+                        rows[0]))
 
     def create_participant(self, participant: str, condition: str | None) -> str | None:
         """Register a participant; returns their new session token, or ``None`` if the id is taken."""
         token = secrets.token_urlsafe(24)
         th = token_hash(token)
-        with self._lock:
-            cur = self._conn.execute("INSERT OR IGNORE INTO participants(participant, token_hash, condition, created) "
-                                     "VALUES (?, ?, ?, ?)", (participant, th, condition, time.time()))
-            if cur.rowcount == 0:
-                return None
-            self._tokens[participant] = th
+
+        def insert(conn):
+            cur = conn.execute("INSERT OR IGNORE INTO participants(participant, token_hash, condition, created) "
+                               "VALUES (?, ?, ?, ?)", (participant, th, condition, time.time()))
+            return cur.rowcount == 1
+
+        if not self.submit(insert).result():
+            return None
+        self._tokens[participant] = (th, condition)
         return token
+
+    def _cached(self, participant: str) -> tuple[str, str | None] | None:
+        hit = self._tokens.get(participant)
+        if hit is None:
+            p = self.participant(participant)
+            if p is None:
+                return None
+            hit = self._tokens[participant] = (p["token_hash"], p["condition"])
+        return hit
 
     def check_token(self, participant: str, token: str | None) -> bool:
         """Whether ``token`` is ``participant``'s session token."""
         if not isinstance(token, str) or not token:
             return False
-        th = self._tokens.get(participant)
-        if th is None:
-            p = self.participant(participant)
-            if p is None:
-                return False
-            th = self._tokens[participant] = p["token_hash"]
-        return hmac.compare_digest(th, token_hash(token))
+        hit = self._cached(participant)
+        return hit is not None and hmac.compare_digest(hit[0], token_hash(token))
+
+    def condition(self, participant: str) -> str | None:
+        """The condition ``participant`` was assigned at the start of the session."""
+        hit = self._cached(participant)
+        return None if hit is None else hit[1]
 
     def answered(self, participant: str) -> dict[str, list[int]]:
         """Trial indices ``participant`` has answered, per phase."""
-        with self._lock:
-            rows = self._conn.execute("SELECT phase, trial_index FROM responses WHERE participant = ? "
-                                      "ORDER BY trial_index", (participant,)).fetchall()
+        rows = self._read("SELECT phase, trial_index FROM responses WHERE participant = ? ORDER BY trial_index",
+                          (participant,))
         out: dict[str, list[int]] = {"practice": [], "test": []}
         for phase, ti in rows:
             out[phase].append(int(ti))
@@ -201,60 +287,57 @@ class Store:
 
     def complete(self, participant: str, code: str) -> str:
         """Mark ``participant`` complete (once) and return the completion code stored for them."""
-        with self._lock:
-            self._conn.execute("UPDATE participants SET completed = ?, completion_code = ? "
-                               "WHERE participant = ? AND completed IS NULL", (time.time(), code, participant))
-            row = self._conn.execute("SELECT completion_code FROM participants WHERE participant = ?",
-                                     (participant,)).fetchone()
-        return row[0]
+
+        def update(conn):
+            conn.execute("UPDATE participants SET completed = ?, completion_code = ? "
+                         "WHERE participant = ? AND completed IS NULL", (time.time(), code, participant))
+            return conn.execute("SELECT completion_code FROM participants WHERE participant = ?",
+                                (participant,)).fetchone()[0]
+
+        return self.submit(update).result()
 
     # ------------------------------------------------------------------ responses
 
     _FIELDS = ("key", "participant", "phase", "stimulus_id", "response", "rt", "trial_index", "condition")
 
     def add_response(self, row: dict) -> Outcome:
-        """Store one validated response, committed before returning.
+        """Store one validated response; returns after it is committed.
 
         ``row`` has the keys of :attr:`_FIELDS`. A repeated key whose content
         matches the stored row is a ``duplicate`` (nothing written); a
         repeated key with other content, or a new key for a trial or stimulus
         already answered, is a ``conflict``.
         """
+        return self.add_response_future(row).result()
+
+    def add_response_future(self, row: dict) -> Future:
+        """:meth:`add_response` without waiting: a future that resolves to the :class:`Outcome` after the commit."""
         values = tuple(row[k] for k in self._FIELDS) + (time.time(),)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._conn.execute(
-                    "INSERT OR IGNORE INTO responses(key, participant, phase, stimulus_id, response, rt, trial_index, "
-                    "condition, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-                inserted = cur.rowcount == 1
-                existing = None
-                if not inserted:
-                    existing = self._conn.execute(
-                        "SELECT key, participant, phase, stimulus_id, response, rt, trial_index, condition "
-                        "FROM responses WHERE key = ?", (row["key"],)).fetchone()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        if inserted:
-            return Outcome("stored")
-        if existing is None:
-            return Outcome("conflict", f"participant {row['participant']!r} already answered trial "
-                                       f"{row['trial_index']} (or stimulus {row['stimulus_id']!r}) of the "
-                                       f"{row['phase']} phase under another key")
-        stored = dict(zip(self._FIELDS, existing))
-        same = all(stored[k] == row[k] for k in ("participant", "phase", "stimulus_id", "response", "trial_index"))
-        if same:
-            return Outcome("duplicate", row=stored)
-        return Outcome("conflict", "this key was already used for a different response")
+
+        def insert(conn):
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO responses(key, participant, phase, stimulus_id, response, rt, trial_index, "
+                "condition, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if cur.rowcount == 1:
+                return Outcome("stored")
+            existing = conn.execute("SELECT key, participant, phase, stimulus_id, response, rt, trial_index, "
+                                    "condition FROM responses WHERE key = ?", (row["key"],)).fetchone()
+            if existing is None:
+                return Outcome("conflict", f"participant {row['participant']!r} already answered trial "
+                                           f"{row['trial_index']} (or stimulus {row['stimulus_id']!r}) of the "
+                                           f"{row['phase']} phase under another key")
+            stored = dict(zip(self._FIELDS, existing))
+            if all(stored[k] == row[k] for k in ("participant", "phase", "stimulus_id", "response", "trial_index")):
+                return Outcome("duplicate", row=stored)
+            return Outcome("conflict", "this key was already used for a different response")
+
+        return self.submit(insert)
 
     def count(self, phase: str | None = None) -> int:
         """Number of stored responses (of one phase, or all)."""
-        with self._lock:
-            if phase is None:
-                return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-            return self._conn.execute("SELECT COUNT(*) FROM responses WHERE phase = ?", (phase,)).fetchone()[0]
+        if phase is None:
+            return self._read("SELECT COUNT(*) FROM responses")[0][0]
+        return self._read("SELECT COUNT(*) FROM responses WHERE phase = ?", (phase,))[0][0]
 
     def rows(self, phase: str | None = "test") -> list[dict]:
         """Stored responses as dicts (``phase=None``: both phases), ordered by participant, phase, trial."""
@@ -265,21 +348,25 @@ class Store:
             sql += " WHERE phase = ?"
             args = (phase,)
         sql += " ORDER BY participant, phase, trial_index"
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
         names = self._FIELDS + ("received",)
-        return [dict(zip(names, r)) for r in rows]
+        return [dict(zip(names, r)) for r in self._read(sql, args)]
 
     def participants(self) -> list[dict]:
         """Every participant's row (without token hashes)."""
-        with self._lock:
-            rows = self._conn.execute("SELECT participant, condition, created, completed, completion_code "
-                                      "FROM participants ORDER BY participant").fetchall()
+        rows = self._read("SELECT participant, condition, created, completed, completion_code "
+                          "FROM participants ORDER BY participant")
         return [dict(zip(("participant", "condition", "created", "completed", "completion_code"), r)) for r in rows]
 
     def close(self) -> None:
+        """Finish the pending writes and close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
         with self._lock:
-            self._conn.close()
+            self._reader.close()
+        self._conn.close()
 
 
 def open_store(path: str | Path) -> Store:

@@ -7,7 +7,7 @@ task               widget           stored ``response``                         
 ``how-many``       buttons 0..N     integer count of bodies that will fall        ``count:0-N``
 ``probability``    slider 0–100     number 0–100 (chance it falls)                ``probability:0-100``
 ``direction``      left / right     1 = left, 0 = right                           ``count:0-1`` (``falls_left``)
-``landing``        click on image   scene x (m) where the body will come to rest  none (not fitted)
+``landing``        click on image   scene x (m) where the body will end up        none (not fitted)
 =================  ===============  ============================================  ==========================
 
 N for ``how-many`` is :func:`ipe.humans.n_countable` of the stimulus (the
@@ -101,7 +101,7 @@ class Task:
         will-it-fall: 7 if the stimulus's query says something fell, else 1;
         how-many: the number of fallen bodies; probability: 100 or 0;
         direction: 1 (left) / 0 (right), NaN when nothing fell; landing: the
-        final x of :func:`landing_body`.
+        x of :func:`landing_body` at the end of the rollout (at rest, or at the horizon).
         """
         if self.name == "landing":
             return float(result.final[landing_index(stim), 0])
@@ -122,7 +122,7 @@ class Task:
     def feedback(self, stim: Stimulus, result) -> str:
         """One sentence telling a practice participant what really happened."""
         if self.name == "landing":
-            return f"The {landing_body(stim)} came to rest at x = {self.truth(stim, result):.2f} m."
+            return f"The {landing_body(stim)} ended up at x = {self.truth(stim, result):.2f} m."
         if self.name == "direction":
             t = self.truth(stim, result)
             if math.isnan(t):
@@ -172,7 +172,7 @@ TASKS: dict[str, Task] = {
     "probability": Task("probability", "slider", "How likely is it that it falls?", "0 = surely not",
                         "100 = surely"),
     "direction": Task("direction", "choice", "Which way will it fall?"),
-    "landing": Task("landing", "click", "Click where the ball will come to rest."),
+    "landing": Task("landing", "click", "Click where the ball will end up."),
 }
 """The tasks by name."""
 

@@ -233,7 +233,7 @@
   }
 
   function describe(value) {
-    if (value === "left" || value === "right") return value;
+    if (state.cfg.widget === "click") return "x = " + Number(value).toFixed(2) + " m";
     return String(value);
   }
 
@@ -375,6 +375,8 @@
     state.token = r.data.token;
     save();
     buildTrials(r.data);
+    // Load every picture now, so the session goes on even if the connection drops for a while.
+    state.preloaded = state.trials.slice(state.pos).map((t) => { const im = new Image(); im.src = t.image; return im; });
     return r.data;
   }
 
