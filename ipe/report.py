@@ -14,10 +14,12 @@ Inputs are plain tables:
 
 ``accuracy``
     share of stimuli where the model's yes/no "it falls" judgment equals the
-    no-noise simulation's (the ground truth). A counting judgment says "falls"
-    when at least half a body is expected to fall (expected count ≥ 0.5; for
-    ``fall``, fraction × number of bodies ≥ 0.5); a probability says "falls"
-    at ≥ 0.5.
+    no-noise simulation's (the ground truth). The yes/no is the majority of
+    the model's samples when its table has a ``p_falls`` column (the share of
+    samples in which at least one body fell, or a probability ≥ 0.5:
+    :func:`p_falls`); otherwise a counting judgment says "falls" when at
+    least half a body is expected to fall (expected count ≥ 0.5; for
+    ``fall``, fraction × number of bodies ≥ 0.5) and a probability at ≥ 0.5.
 ``r``, ``r_lo``, ``r_hi``
     Pearson r of the model's per-stimulus value with the human mean
     response, and its percentile bootstrap 95% CI over stimuli.
@@ -131,6 +133,42 @@ def judgment_says_falls(value: float, stim) -> float:
     return math.nan
 
 
+def p_falls(samples: pd.DataFrame, stimuli) -> pd.Series:
+    """Per stimulus, the share of a model's samples that say "it falls" (:func:`judgment_says_falls`).
+
+    ``samples`` has one row per sample: ``stimulus_id`` and ``value`` (in the
+    unit of the stimulus's own query; NaN values are left out). For one
+    rollout, "falls" means at least one body fell. This is the column
+    ``p_falls`` of judgment tables; a model's yes/no judgment is
+    ``p_falls >= 0.5``, the majority of its samples.
+    """
+    from .scene import as_stimulus_set
+
+    by_id = {s.id: s for s in as_stimulus_set(stimuli)}
+    out = {}
+    for sid, g in samples.groupby("stimulus_id", sort=False):
+        says = [judgment_says_falls(float(v), by_id[sid]) for v in g["value"] if math.isfinite(float(v))]
+        out[sid] = float(np.mean(says)) if says else math.nan
+    return pd.Series(out, dtype=float, name="p_falls")
+
+
+def falls_column(judgments: pd.DataFrame, stimuli) -> pd.Series:
+    """``p_falls`` of each stimulus's own query when the table has that column, else NaN (by ``stimulus_id``)."""
+    from .scene import as_stimulus_set
+
+    stimuli = as_stimulus_set(stimuli)
+    if "p_falls" not in judgments.columns:
+        return pd.Series(math.nan, index=stimuli.ids, dtype=float)
+    j = judgments.assign(stimulus_id=judgments["stimulus_id"].astype(str))
+    out = {}
+    for s in stimuli:
+        rows = j[j["stimulus_id"] == s.id]
+        if "query" in rows.columns and (rows["query"].astype(str) == s.query.key).any():
+            rows = rows[rows["query"].astype(str) == s.query.key]
+        out[s.id] = float(pd.to_numeric(rows["p_falls"], errors="coerce").mean()) if len(rows) else math.nan
+    return pd.Series(out, dtype=float)
+
+
 def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.DataFrame], scale=None,
                       ground_truth: pd.DataFrame | None = None, features: Mapping[str, pd.Series] | None = None,
                       kinds: Mapping[str, str] | None = None, n_boot: int = 2000, seed: int = 0
@@ -176,7 +214,9 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
     for name, table in models.items():
         col = judgment_column(table, [by_id[i] for i in ids], name).reindex(ids)
         v01 = np.array([normalise_judgment(col[i], by_id[i]) for i in ids])
-        falls = pd.Series([judgment_says_falls(col[i], by_id[i]) for i in ids], index=ids)
+        pf = falls_column(table, [by_id[i] for i in ids]).reindex(ids)
+        falls = pd.Series([float(pf[i] >= 0.5) if math.isfinite(pf[i]) else judgment_says_falls(col[i], by_id[i])
+                           for i in ids], index=ids)
         ok = np.isfinite(col.to_numpy())
         ci = pearson_ci(v01, human01.to_numpy(), n_boot=n_boot, seed=seed)
         kap = kappa_with_humans(falls.dropna(), hb)

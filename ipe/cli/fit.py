@@ -165,7 +165,7 @@ def compare(
     model: Annotated[Optional[list[str]], typer.Option(
         "--model", "-m", help="NAME=JUDGMENTS.csv, a table with the columns of `ipe predict` (repeatable).")] = None,
     sigma: Annotated[float, typer.Option("--sigma", help="With --humans: σ of the built-in IPE row.")] = 0.2,
-    phi: Annotated[float, typer.Option("--phi", help="With --humans: φ of the built-in IPE row.")] = 0.2,
+    phi: Annotated[float, typer.Option("--phi", help="With --humans: φ of the built-in IPE row.")] = 0.05,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="With --humans: rollouts per stimulus "
                                                                         "of the built-in IPE row.")] = 50,
     no_ipe: Annotated[bool, typer.Option("--no-ipe", help="With --humans: no built-in IPE row.")] = False,
@@ -279,8 +279,14 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     if not no_ipe and not any(n.lower() == "ipe" or n.lower().startswith("ipe ") for n in tables):
         name = f"IPE (σ={sigma:g}, φ={phi:g})"
         note(f"simulating the IPE row: {len(subset)} stimuli × {samples} rollouts")
-        built[name] = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
-                          progress=False).predict(subset)
+        from ..montecarlo import summarize
+        from ..report import p_falls
+
+        rollouts = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
+                       progress=False).simulate(subset)
+        pred = summarize(rollouts)
+        pred["p_falls"] = pred["stimulus_id"].map(p_falls(rollouts, subset))
+        built[name] = pred
         kinds[name] = "simulator"
     feats = feature_table(subset).set_index("stimulus_id")
     features = {f"feature: {c}": feats[c] for c in ("com_offset", "height")}

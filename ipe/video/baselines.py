@@ -347,7 +347,7 @@ def train_cnn(cfg: CNNConfig = CNNConfig(), train_stimuli=None, test_stimuli=Non
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / len(X))
     log = {"config": asdict(cfg), "n_parameters": n_parameters(model), "train_loss": losses,
            "n_train": len(x_tr), "train_fall_rate": float(f_tr.mean()) if len(f_tr) else math.nan,
@@ -396,7 +396,8 @@ def cnn_judgments(model: PhysNetCNN, stimuli, frames: Sequence[np.ndarray] | Non
     expected fraction of bodies that fall (expected count / bodies);
     ``count_fallen``, ``off_table`` → the expected count; other queries →
     P(falls). ``sd`` is the predictive s.d. of the count (of the yes/no for
-    probabilities); ``se`` is 0 (a deterministic network).
+    probabilities); ``se`` is 0 (a deterministic network); ``p_falls`` is
+    the fall head's P(falls).
     """
     from ..humans import n_countable
 
@@ -417,8 +418,8 @@ def cnn_judgments(model: PhysNetCNN, stimuli, frames: Sequence[np.ndarray] | Non
             mean, sdv = min(e, n), sd
         else:
             mean, sdv = float(pf), math.sqrt(pf * (1 - pf))
-        rows.append((s.id, s.query.key, 1, float(mean), float(sdv), 0.0, 1))
-    return pd.DataFrame(rows, columns=["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid"])
+        rows.append((s.id, s.query.key, 1, float(mean), float(sdv), 0.0, 1, float(pf)))
+    return pd.DataFrame(rows, columns=["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid", "p_falls"])
 
 
 # --------------------------------------------------------------------------- video predictor
@@ -500,7 +501,7 @@ def train_video_model(cfg: VideoConfig = VideoConfig(), train_stimuli=None, thre
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / len(C))
     log = {"config": asdict(cfg), "n_parameters": n_parameters(model), "train_loss": losses, "n_train": len(C),
            "torch_seed": _seed(cfg.seed, "video:init"), "train_seconds": time.perf_counter() - t0}

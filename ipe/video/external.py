@@ -11,7 +11,8 @@ fraction of bodies that fell; for ``count_fallen``: a count; for
 ``body_falls``: 0/1 or a probability). :func:`import_judgments` averages the
 samples of each stimulus into the table ``ipe predict`` writes
 (``stimulus_id, query, n_samples, mean, sd, se, n_valid``), so the
-comparison treats it like any model. A folder of videos goes through
+comparison treats it like any model (``p_falls``: the share of samples
+that say "it falls"). A folder of videos goes through
 :func:`ipe.video.readout.readout` instead.
 """
 
@@ -60,6 +61,8 @@ def import_judgments(path: str | Path, stimuli, model: str | None = None) -> pd.
     ``model`` picks one model's rows when the file holds several (it must
     then be given). Rows with an unknown stimulus id are an error.
     """
+    from ..report import judgment_says_falls
+
     stimuli = as_stimulus_set(stimuli)
     df = read_judgments_csv(path)
     models = sorted(df["model"].dropna().astype(str).unique())
@@ -82,7 +85,8 @@ def import_judgments(path: str | Path, stimuli, model: str | None = None) -> pd.
         nv = len(valid)
         mean = float(valid.mean()) if nv else math.nan
         sd = float(valid.std(ddof=1)) if nv > 1 else (0.0 if nv == 1 else math.nan)
-        rows.append((sid, by_id[sid].query.key, len(v), mean, sd, sd / math.sqrt(nv) if nv else math.nan, nv))
-    out = pd.DataFrame(rows, columns=["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid"])
+        pf = float(np.mean([judgment_says_falls(x, by_id[sid]) for x in valid])) if nv else math.nan
+        rows.append((sid, by_id[sid].query.key, len(v), mean, sd, sd / math.sqrt(nv) if nv else math.nan, nv, pf))
+    out = pd.DataFrame(rows, columns=["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid", "p_falls"])
     order = {s: i for i, s in enumerate(stimuli.ids)}
     return out.sort_values("stimulus_id", key=lambda c: c.map(order)).reset_index(drop=True)

@@ -69,7 +69,7 @@ LOW_QUALITY = 0.8
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 VIDEO_COLUMNS = ["video", "stimulus_id", "sample", "status", "method", "quality", "n_frames", "query", "value",
                  "note"]
-SUMMARY_COLUMNS = ["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid", "quality"]
+SUMMARY_COLUMNS = ["stimulus_id", "query", "n_samples", "mean", "sd", "se", "n_valid", "p_falls", "quality"]
 
 
 class VideoError(Exception):
@@ -251,6 +251,57 @@ def _removal_frames(stim: Stimulus, n_frames: int, fps: float | None) -> np.ndar
     return expected
 
 
+_SQUARE = np.ones((3, 3), dtype=bool)
+_PURE = 40.0
+
+
+def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray
+                     ) -> tuple[float, float]:
+    """Centre (row, col) of a body's region with anti-aliased edges unmixed.
+
+    Pixels well inside the region weigh 1. Pixels on its edge and in a
+    one-pixel ring around it weigh the share ``α`` of the body's colour
+    ``c`` in them, ``p ≈ α c + (1 − α) d``, where the partner colour ``d``
+    is the most common *pure* colour (within a small distance of its
+    reference) next to the pixel (3 × 3 window, else 5 × 5): the
+    neighbouring body, the background or a static shape; white when none is
+    known. Unmixing
+    against the actual neighbour matters: two colours blended at a shared
+    edge can look like a third reference colour (blue and yellow make
+    grey), and a hard assignment of such a row would flip as a whole.
+    """
+    from scipy import ndimage
+
+    inner = ndimage.binary_erosion(mask, _SQUARE, border_value=1)
+    band = ndimage.binary_dilation(mask, _SQUARE) & ~inner
+    # pure pixels: within PURE of their reference colour (blends are not pure)
+    dist = np.sqrt(((pix.astype(float) - refs[np.maximum(lab, 0)]) ** 2).sum(-1))
+    pure = (lab >= 0) & (lab != k) & (dist <= _PURE)
+    # partner of every pixel: the most common pure label in its 3×3 window, else in its 5×5 window
+    best = np.full(mask.shape, -1)
+    for size in (5, 3):
+        best_n = np.zeros(mask.shape)
+        choice = np.full(mask.shape, -1)
+        for lbl in np.unique(lab[pure]):
+            cnt = ndimage.uniform_filter((pure & (lab == lbl)).astype(float), size=size, mode="constant")
+            better = cnt > best_n + 1e-9
+            choice[better] = lbl
+            best_n[better] = cnt[better]
+        best = np.where(choice >= 0, choice, best)
+    partner = np.where(best[..., None] >= 0, refs[np.maximum(best, 0)], refs[0])
+    c = refs[k]
+    axis = c - partner
+    den = np.maximum((axis * axis).sum(-1), 1e-9)
+    alpha = np.clip(((pix.astype(float) - partner) * axis).sum(-1) / den, 0.0, 1.0)
+    w = np.where(inner, 1.0, 0.0) + np.where(band, alpha, 0.0)
+    tot = w.sum()
+    if tot <= 0:
+        rows, cols = np.nonzero(mask)
+        return float(rows.mean()), float(cols.mean())
+    rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    return float((w * rr).sum() / tot), float((w * cc).sum() / tot)
+
+
 def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str] | None = None,
                  tolerance: float = DEFAULT_TOLERANCE, min_area: float = DEFAULT_MIN_AREA,
                  fps: float | None = None) -> Track:
@@ -269,7 +320,6 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     centres = np.full((F, n, 2), np.nan)
     found = np.zeros((F, n), dtype=bool)
     border = np.zeros((F, n), dtype=bool)
-    bg = refs[0]
     for f in range(F):
         frame = frames[f]
         lab = segment(frame, refs, tolerance)
@@ -281,7 +331,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             if len(idx) < need[i]:
                 continue
             rows, cols = np.divmod(idx, W)
-            r0, r1, c0, c1 = max(rows.min() - 1, 0), min(rows.max() + 2, H), max(cols.min() - 1, 0), min(cols.max() + 2, W)
+            r0, r1, c0, c1 = max(rows.min() - 3, 0), min(rows.max() + 4, H), max(cols.min() - 3, 0), min(cols.max() + 4, W)
             mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
             mask[rows - r0, cols - c0] = True
             comp, k = ndimage.label(mask)
@@ -290,20 +340,9 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                 mask = comp == (int(sizes.argmax()) + 1)
             if mask.sum() < need[i]:
                 continue
-            # Sub-pixel centre: the region plus a one-pixel ring, each pixel weighted by how much of the
-            # body's colour it holds against the background (anti-aliased and blurred edges).
-            ring = ndimage.binary_dilation(mask) & ~mask
-            sub = lab[r0:r1, c0:c1]
-            ring &= (sub == 0) | (sub == -1)
-            pix = frame[r0:r1, c0:c1].astype(float)
-            c = refs[i + 2]
-            axis = bg - c
-            alpha = np.clip(((bg - pix) @ axis) / float(axis @ axis), 0.0, 1.0)
-            w = np.where(mask, 1.0, 0.0) + np.where(ring, alpha, 0.0)
-            rr, cc = np.mgrid[r0:r1, c0:c1]
-            tot = w.sum()
+            rc = _subpixel_centre(frame[r0:r1, c0:c1], lab[r0:r1, c0:c1], mask, i + 2, refs)
             found[f, i] = True
-            centres[f, i] = cam.to_world(np.array([(w * cc).sum() / tot + 0.5, (w * rr).sum() / tot + 0.5]))
+            centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
             mr, mc = np.nonzero(mask)
             border[f, i] = (mr.min() + r0 == 0 or mc.min() + c0 == 0 or mr.max() + r0 == H - 1
                             or mc.max() + c0 == W - 1)
@@ -509,11 +548,18 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
             rows.append({**base, "status": status, "method": j.method, "quality": j.quality, "n_frames": j.n_frames,
                          "query": q.key, "value": v, "note": ""})
     per_video = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
-    return summarize_videos(per_video, min_quality=min_quality), per_video
+    return summarize_videos(per_video, stimuli, min_quality=min_quality), per_video
 
 
-def summarize_videos(per_video: pd.DataFrame, min_quality: float = 0.0) -> pd.DataFrame:
-    """Per stimulus and query: ``stimulus_id, query, n_samples, mean, sd, se, n_valid, quality``."""
+def summarize_videos(per_video: pd.DataFrame, stimuli=None, min_quality: float = 0.0) -> pd.DataFrame:
+    """Per stimulus and query: ``stimulus_id, query, n_samples, mean, sd, se, n_valid, p_falls, quality``.
+
+    ``p_falls`` (for the stimulus's own query, given ``stimuli``) is the
+    share of its videos in which something fell (:func:`ipe.report.p_falls`).
+    """
+    from ..report import judgment_says_falls
+
+    by_id = {s.id: s for s in as_stimulus_set(stimuli)} if stimuli is not None else {}
     ok = per_video[per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality)]
     out = []
     for (sid, q), g in ok.groupby(["stimulus_id", "query"], sort=False):
@@ -523,5 +569,8 @@ def summarize_videos(per_video: pd.DataFrame, min_quality: float = 0.0) -> pd.Da
         mean = float(valid.mean()) if nv else math.nan
         sd = float(valid.std(ddof=1)) if nv > 1 else (0.0 if nv == 1 else math.nan)
         se = sd / math.sqrt(nv) if nv else math.nan
-        out.append((sid, q, len(v), mean, sd, se, nv, float(g["quality"].mean())))
+        stim = by_id.get(sid)
+        pf = (float(np.mean([judgment_says_falls(x, stim) for x in valid]))
+              if stim is not None and nv and q == stim.query.key else math.nan)
+        out.append((sid, q, len(v), mean, sd, se, nv, pf, float(g["quality"].mean())))
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)

@@ -277,10 +277,16 @@ def render_frames(stim: Stimulus, states: np.ndarray, visible: np.ndarray, camer
 # --------------------------------------------------------------------------- files
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: float, quality: int = 8) -> Path:
-    """Write ``(F, H, W, 3)`` uint8 frames as an H.264 MP4 (yuv420p), atomically.
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float, lossless: bool = True,
+              pixel_format: str = "yuv444p", quality: int = 8) -> Path:
+    """Write ``(F, H, W, 3)`` uint8 frames as an H.264 MP4, atomically.
 
-    Frame sizes must be even (H.264 with 4:2:0 chroma); nothing is resized.
+    By default the video is lossless (``-qp 0``) with full-resolution colour
+    (``yuv444p``): flat colours compress to a few kB anyway, and a model or a
+    readout sees exactly the rendered frames. ``lossless=False`` uses
+    imageio's ``quality`` (0–10) instead; ``pixel_format="yuv420p"`` halves
+    the colour resolution, as most web players require. Frame sizes must be
+    even; nothing is resized.
     """
     import imageio.v2 as iio
 
@@ -294,8 +300,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, quality: int = 8
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     try:
-        writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=quality,
-                                pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
+        opts = dict(quality=None, output_params=["-qp", "0"]) if lossless else dict(quality=quality)
+        writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat=pixel_format,
+                                macro_block_size=1, ffmpeg_log_level="error", **opts)
         try:
             for fr in frames:
                 writer.append_data(fr)
