@@ -71,9 +71,12 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
         startup_s = time.perf_counter() - t_start
         pids = [f"load{i:03d}" for i in range(participants)]
         try:
+            cpu_at_start = _cpu_seconds(server.proc.pid)
             t0 = time.perf_counter()
+            c0 = time.process_time()
             logs = asyncio.run(run_many(server.base, pids, seed=seed, repeat_p=repeat, timeout=timeout))
             wall = time.perf_counter() - t0
+            client_cpu = time.process_time() - c0
             server_cpu = _cpu_seconds(server.proc.pid)
         finally:
             server.kill()
@@ -107,6 +110,9 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
         "server_startup_s": round(startup_s, 3), "requests_per_s": round(n_requests / wall, 1),
         "answers_per_s": round(len(acked) / wall, 1),
         "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "server_cpu_ms_per_request": None if server_cpu is None or cpu_at_start is None else
+        round(1000 * (server_cpu - cpu_at_start) / n_requests, 3),
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "latency_ms": {q: round(float(np.percentile(lat, p)), 2) for q, p in
                        (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))} if lat.size else {},
@@ -140,7 +146,9 @@ def main(argv=None) -> int:
     print(f"wall {res['wall_s']} s; {res['requests_per_s']} requests/s, {res['answers_per_s']} answers/s; "
           f"POST /api/responses latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, p99 {lat.get('p99')} ms, "
           f"max {lat.get('max')} ms")
-    print(f"server CPU {res['server_cpu_s']} s (start-up included); machine load average {res['load_average_1min']}")
+    print(f"CPU: server {res['server_cpu_s']} s (start-up included; {res['server_cpu_ms_per_request']} ms per request), "
+          f"simulated participants {res['client_cpu_s']} s; "
+          f"machine load average {res['load_average_1min']}")
     print("OK" if res["ok"] else "FAILED")
     return 0 if res["ok"] else 1
 

@@ -13,6 +13,7 @@ exactly one row per trial and no key is stored twice.
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import threading
 import time
@@ -34,6 +35,16 @@ def stimuli_file(tmp_path_factory):
     return path
 
 
+def _raw_get(port: int, path: str) -> tuple[int, bytes]:
+    """A GET with the path sent byte for byte (no client-side normalisation of ``..``)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
 def _acked(logs_holder):
     return {k: v for log in list(logs_holder) for k, v in log.acked.copy().items()}
 
@@ -42,6 +53,14 @@ def test_sigkill_mid_session_loses_nothing_and_duplicates_nothing(stimuli_file, 
     db = tmp_path / "lab.db"
     server = ServerProcess(stimuli_file, db, extra=["--practice", "1", "--seed", "2"])
     port = server.port
+    assert server.base.startswith("http://127.0.0.1:"), "the default bind is 127.0.0.1"
+    # Static files: no path traversal, even with raw (unnormalised) paths.
+    assert _raw_get(port, "/static/app.js")[0] == 200
+    for path in ("/static/../store.py", "/static/..%2f..%2fpyproject.toml", "/static/%2e%2e/server.py",
+                 "/static/app.js/../../store.py", "/../../../etc/passwd", "/static/%2e%2e%2f%2e%2e%2fstore.py",
+                 "/static/..\\store.py", "/api/images/..%2fstore.py"):
+        status, body = _raw_get(port, path)
+        assert 400 <= status < 500 and b"sqlite" not in body and b"root:" not in body, (path, status)
     pids = [f"k{i:02d}" for i in range(N_PARTICIPANTS)]
     result: dict = {}
     # The participants live in their own thread (and event loop); they only see HTTP.

@@ -13,6 +13,7 @@ admin token.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -131,23 +133,106 @@ async def run_participant(client, base: str, participant: str, seed: int = 0, re
     return log
 
 
+class _Reply:
+    def __init__(self, status: int, body: bytes):
+        self.status_code = status
+        self.content = body
+
+    def json(self):
+        return json.loads(self.content.decode("utf-8"))
+
+
+class LightClient:
+    """A minimal HTTP/1.1 keep-alive client (one connection) on asyncio streams, for many simulated participants.
+
+    It has the two calls :func:`run_participant` needs, ``get(url)`` and
+    ``post(url, json=...)``, and costs far less CPU per request than a
+    full client, so a load test measures the server rather than its
+    clients. A broken connection raises ``ConnectionError``; the next
+    call reconnects.
+    """
+
+    def __init__(self, timeout: float = 10.0):
+        self.timeout = timeout
+        self._rw = None
+        self._host = None
+
+    async def _connect(self, host: str, port: int):
+        if self._rw is None or self._host != (host, port):
+            await self.aclose()
+            self._rw = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout)
+            self._host = (host, port)
+        return self._rw
+
+    async def request(self, method: str, url: str, body: bytes | None = None) -> _Reply:
+        u = urlsplit(url)
+        try:
+            reader, writer = await self._connect(u.hostname, u.port or 80)
+            head = f"{method} {u.path or '/'}{'?' + u.query if u.query else ''} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+            if body is not None:
+                head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            writer.write(head.encode() + b"\r\n" + (body or b""))
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), self.timeout)
+            if not status_line:
+                raise ConnectionError("connection closed")
+            status = int(status_line.split(b" ", 2)[1])
+            length, close = 0, False
+            while True:
+                line = await asyncio.wait_for(reader.readline(), self.timeout)
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                name = name.strip().lower()
+                if name == "content-length":
+                    length = int(value)
+                elif name == "connection" and value.strip().lower() == "close":
+                    close = True
+            data = await asyncio.wait_for(reader.readexactly(length), self.timeout) if length else b""
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+            await self.aclose()
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+        if close:
+            await self.aclose()
+        return _Reply(status, data)
+
+    async def get(self, url: str) -> _Reply:
+        return await self.request("GET", url)
+
+    async def post(self, url: str, json: dict) -> _Reply:  # noqa: A002 - the httpx spelling
+        import json as _json
+
+        return await self.request("POST", url, _json.dumps(json).encode("utf-8"))
+
+    async def aclose(self) -> None:
+        if self._rw is not None:
+            writer = self._rw[1]
+            self._rw = None
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+
 async def run_many(base: str, participants: list[str], seed: int = 0, repeat_p: float = 0.1,
                    timeout: float = 300, think: float = 0.0, logs: list | None = None) -> list[ParticipantLog]:
-    """Run :func:`run_participant` for every id at once, on one connection pool; returns their logs.
+    """Run :func:`run_participant` for every id at once, each on its own keep-alive connection; returns their logs.
 
     ``logs``: a list that receives the logs as they are created (so another thread can watch them fill).
     """
     own = [ParticipantLog(p) for p in participants]
     if logs is not None:
         logs.extend(own)
-    import httpx
-
     deadline = time.monotonic() + timeout
-    limits = httpx.Limits(max_connections=len(participants) + 4, max_keepalive_connections=len(participants) + 4)
-    async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
-        return await asyncio.gather(*(run_participant(client, base, p, seed=seed, repeat_p=repeat_p,
-                                                      deadline=deadline, think=think, log=lg)
-                                     for p, lg in zip(participants, own)))
+    clients = [LightClient() for _ in participants]
+    try:
+        return await asyncio.gather(*(run_participant(c, base, p, seed=seed, repeat_p=repeat_p, deadline=deadline,
+                                                      think=think, log=lg)
+                                      for c, p, lg in zip(clients, participants, own)))
+    finally:
+        for c in clients:
+            await c.aclose()
 
 
 class ServerProcess:
