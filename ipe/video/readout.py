@@ -276,7 +276,8 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     band = ndimage.binary_dilation(mask, _SQUARE) & ~inner
     # pure pixels: within PURE of their reference colour (blends are not pure)
     dist = np.sqrt(((pix.astype(float) - refs[np.maximum(lab, 0)]) ** 2).sum(-1))
-    pure = (lab >= 0) & (lab != k) & (dist <= _PURE)
+    ring = ndimage.binary_dilation(mask, _SQUARE) & ~mask
+    pure = (lab >= 0) & (lab != k) & (dist <= _PURE) & ~ring  # blends live in the ring: never a partner
     # partner of every pixel: the most common pure label in its 3×3 window, else in its 5×5 window
     best = np.full(mask.shape, -1)
     for size in (5, 3):
@@ -302,56 +303,92 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     return float((w * rr).sum() / tot), float((w * cc).sum() / tot)
 
 
-def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str] | None = None,
-                 tolerance: float = DEFAULT_TOLERANCE, min_area: float = DEFAULT_MIN_AREA,
-                 fps: float | None = None) -> Track:
-    """Segment every frame by colour and track each body's centre (see the module docstring)."""
+def _regions(frame: np.ndarray, refs: np.ndarray, tolerance: float, need: np.ndarray):
+    """Segment one frame; per body ``(r0, c0, mask)`` of its largest region (``None`` when not found) and the labels."""
     from scipy import ndimage
 
+    H, W = frame.shape[:2]
+    n = len(need)
+    lab = segment(frame, refs, tolerance)
+    flat = lab.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(2, n + 3))
+    out = []
+    for i in range(n):
+        idx = order[bounds[i]:bounds[i + 1]]
+        if len(idx) < need[i]:
+            out.append(None)
+            continue
+        rows, cols = np.divmod(idx, W)
+        r0, r1, c0, c1 = max(rows.min() - 3, 0), min(rows.max() + 4, H), max(cols.min() - 3, 0), min(cols.max() + 4, W)
+        mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+        mask[rows - r0, cols - c0] = True
+        comp, k = ndimage.label(mask)
+        if k > 1:
+            sizes = np.bincount(comp.ravel())[1:]
+            mask = comp == (int(sizes.argmax()) + 1)
+        out.append((r0, c0, mask) if mask.sum() >= need[i] else None)
+    return out, lab
+
+
+def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str] | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, min_area: float = DEFAULT_MIN_AREA,
+                 fps: float | None = None, max_frames: int | None = 96) -> Track:
+    """Segment frames by colour and track each body (see the module docstring).
+
+    At most ``max_frames`` frames, evenly spaced and always including the
+    first and the last, are segmented (all of them when ``None``); the
+    track's arrays have one row per segmented frame. Centres are plain
+    region means, except in the first frame and in each body's last frame,
+    where they are sub-pixel centres (:func:`_subpixel_centre`) — the two the
+    judgments use.
+    """
     colours = colours or body_colours(stim)
     bodies = stim.scene.bodies
     n = len(bodies)
-    F, H, W = frames.shape[:3]
+    F_all, H, W = frames.shape[:3]
     cam = camera.resized(W, H)
     refs = np.array([hex_to_rgb(BACKGROUND), hex_to_rgb(STATIC_COLOUR)]
                     + [hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
     px_area = np.array([b.area for b in bodies]) / cam.metres_per_pixel ** 2
     need = np.maximum(1.0, min_area * px_area)
+    if max_frames and F_all > max_frames:
+        use = np.unique(np.round(np.linspace(0, F_all - 1, max_frames)).astype(int))
+    else:
+        use = np.arange(F_all)
+    F = len(use)
     centres = np.full((F, n, 2), np.nan)
     found = np.zeros((F, n), dtype=bool)
     border = np.zeros((F, n), dtype=bool)
-    for f in range(F):
-        frame = frames[f]
-        lab = segment(frame, refs, tolerance)
-        flat = lab.ravel()
-        order = np.argsort(flat, kind="stable")
-        bounds = np.searchsorted(flat[order], np.arange(2, n + 3))
-        for i in range(n):
-            idx = order[bounds[i]:bounds[i + 1]]
-            if len(idx) < need[i]:
+    for f, fi in enumerate(use):
+        regions, _ = _regions(frames[fi], refs, tolerance, need)
+        for i, reg in enumerate(regions):
+            if reg is None:
                 continue
-            rows, cols = np.divmod(idx, W)
-            r0, r1, c0, c1 = max(rows.min() - 3, 0), min(rows.max() + 4, H), max(cols.min() - 3, 0), min(cols.max() + 4, W)
-            mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
-            mask[rows - r0, cols - c0] = True
-            comp, k = ndimage.label(mask)
-            if k > 1:
-                sizes = np.bincount(comp.ravel())[1:]
-                mask = comp == (int(sizes.argmax()) + 1)
-            if mask.sum() < need[i]:
-                continue
-            rc = _subpixel_centre(frame[r0:r1, c0:c1], lab[r0:r1, c0:c1], mask, i + 2, refs)
-            found[f, i] = True
-            centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
+            r0, c0, mask = reg
             mr, mc = np.nonzero(mask)
+            found[f, i] = True
+            centres[f, i] = cam.to_world(np.array([mc.mean() + c0 + 0.5, mr.mean() + r0 + 0.5]))
             border[f, i] = (mr.min() + r0 == 0 or mc.min() + c0 == 0 or mr.max() + r0 == H - 1
                             or mc.max() + c0 == W - 1)
-    expected = _removal_frames(stim, F, fps)
+    # sub-pixel centres where they are used: the first frame and each body's last frame
+    last = [int(np.nonzero(found[:, i])[0][-1]) if found[:, i].any() else -1 for i in range(n)]
+    for f in sorted({0, *[x for x in last if x >= 0]}):
+        who = [i for i in range(n) if found[f, i] and (f == 0 or last[i] == f)]
+        if not who:
+            continue
+        frame = frames[use[f]]
+        regions, lab = _regions(frame, refs, tolerance, need)
+        for i in who:
+            r0, c0, mask = regions[i]
+            h, w = mask.shape
+            rc = _subpixel_centre(frame[r0:r0 + h, c0:c0 + w], lab[r0:r0 + h, c0:c0 + w], mask, i + 2, refs)
+            centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
+    expected = _removal_frames(stim, F_all, fps)[use]
     exited = np.zeros_like(found)
     for i in range(n):
-        seen = np.nonzero(found[:, i])[0]
-        if len(seen) and border[seen[-1], i]:
-            exited[seen[-1] + 1:, i] = True
+        if last[i] >= 0 and border[last[i], i]:
+            exited[last[i] + 1:, i] = True
     denom = expected.sum()
     quality = float(((found | exited) & expected).sum() / denom) if denom else 0.0
     return Track(centres, found, exited, expected, quality)
