@@ -42,21 +42,28 @@ RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
 OPTIONAL_COLUMNS = ("rt", "trial_index", "condition")
 """Optional columns, in schema order (after the required ones)."""
-RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0)}
+RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0),
+          # motion noise (ipe.noise.MOTION_FIELDS), for fits to clicked landing positions
+          **{name: (0.0, 0.6) for name in ("launch_angle", "launch_speed", "launch_position", "collision_angle",
+                                           "collision_speed", "step_angle", "obstacle_position", "obstacle_angle")}}
 """Ranges ``(lo, hi)`` of the noise parameters: synthetic participants live inside them; the fitter's priors
 span them."""
 
-SCALE_KINDS = ("rating", "count", "probability")
-_SCALE_RE = re.compile(r"^\s*(rating|count|probability)\s*:\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
+SCALE_KINDS = ("rating", "count", "probability", "position")
+_SCALE_RE = re.compile(r"^\s*(rating|count|probability|position)\s*:\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
 _ID_COLUMNS = ("participant", "stimulus_id", "condition")
 
 
 @dataclass(frozen=True)
 class ResponseScale:
-    """The scale people answer on: ``kind`` in rating/count/probability, integer levels ``low..high``.
+    """The scale people answer on: ``kind`` in rating/count/probability/position, integer levels ``low..high``.
 
     ``rating`` and ``count`` answers must be whole numbers; ``probability``
-    answers may be any number in ``low..high`` (usually 0–100).
+    answers may be any number in ``low..high`` (usually 0–100). ``position``
+    answers are clicked coordinates (e.g. where a ball will land), any number
+    in ``low..high`` in the scene's length unit; they are fitted with a
+    Gaussian likelihood around the IPE's mean with the IPE's spread
+    (:mod:`ipe.inference.hierarchical`).
     """
 
     kind: str
@@ -125,6 +132,12 @@ def default_scale(stim) -> ResponseScale:
         return ResponseScale("count", 0, max(n_countable(stim), 1))
     if name in ("body_falls", "falls_left"):
         return ResponseScale("probability", 0, 100)
+    if name == "landing_x":  # a click anywhere across the scene's static shapes
+        from .scene import x_extent
+
+        xs = [v for st in stim.scene.statics for v in x_extent(st)] or [b.position[0] for b in stim.scene.bodies]
+        lo, hi = math.floor(min(xs)), math.ceil(max(xs))
+        return ResponseScale("position", lo, hi if hi > lo else lo + 1)
     raise InputError(f"stimulus {stim.id!r}: no default response scale for query {name!r}; pass a scale "
                      "(e.g. --scale rating:1-7)")
 

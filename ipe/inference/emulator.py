@@ -186,6 +186,7 @@ class Emulator:
         n_pts = len(points)
         means = np.empty((n_pts, len(stimuli)))
         ses = np.empty_like(means)
+        sds = np.full_like(means, np.nan)
         index = {sid: i for i, sid in enumerate(self.stimulus_ids_)}
         keys = list(self.grid_values_)
         pos = {tuple(float(getattr(p, k)) for k in keys): j for j, p in enumerate(points)}
@@ -194,9 +195,11 @@ class Emulator:
             j = pos[tuple(float(getattr(row, k)) for k in keys)]
             means[j, index[row.stimulus_id]] = row.mean
             ses[j, index[row.stimulus_id]] = row.se
+            sds[j, index[row.stimulus_id]] = row.sd
         means = np.where(np.isnan(means), 0.0, means)
         self.grid_means_ = means
         self.grid_se_ = ses
+        self.grid_sd_ = np.where(np.isnan(sds), 0.0, sds)  # spread across rollouts (continuous responses)
         self.grid_points_ = np.array([[getattr(p, k) for k in keys] for p in points], dtype=float)
         self._fit_surfaces()
         return self
@@ -233,6 +236,7 @@ class Emulator:
         fitted = design @ self.coef_.T
         self.residual_sd_ = float(np.sqrt(np.mean((fitted - self.grid_means_) ** 2)))
         self._torch_cache: dict = {}
+        self._sd_twin = None
 
     # ------------------------------------------------------------------ prediction
 
@@ -296,8 +300,9 @@ class Emulator:
         import io
 
         buf = io.BytesIO()
+        extra = {} if getattr(self, "grid_sd_", None) is None else {"grid_sd": self.grid_sd_}
         np.savez(buf, meta=np.array(json.dumps(meta)), grid_means=self.grid_means_, grid_se=self.grid_se_,
-                 grid_points=self.grid_points_)
+                 grid_points=self.grid_points_, **extra)
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
 
     @classmethod
@@ -308,6 +313,7 @@ class Emulator:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 means, ses, pts = z["grid_means"], z["grid_se"], z["grid_points"]
+                sds = z["grid_sd"] if "grid_sd" in z.files else None
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except (OSError, ValueError, KeyError) as exc:
@@ -318,8 +324,30 @@ class Emulator:
         emu.stimulus_ids_ = list(meta["stimulus_ids"])
         emu.queries_ = list(meta["queries"])
         emu.grid_means_, emu.grid_se_, emu.grid_points_ = means, ses, pts
+        emu.grid_sd_ = sds
         emu._fit_surfaces()
         return emu
+
+    def predict_sd(self, theta) -> torch.Tensor:
+        """The spread (sd across rollouts) of the answer at ``theta``, emulated like the mean; ``(..., n_stimuli)``.
+
+        Used by the ``position`` response scale (clicked landing x), whose
+        likelihood needs the IPE's spread as well as its mean. Floored at 1 %
+        of the typical spread on the grid.
+        """
+        self._check_fitted()
+        if getattr(self, "grid_sd_", None) is None:
+            raise InputError("this emulator has no spreads (saved by an older ipe); rebuild it")
+        twin = getattr(self, "_sd_twin", None)
+        if twin is None:
+            import copy
+
+            twin = copy.copy(self)
+            twin.grid_means_ = self.grid_sd_
+            twin._fit_surfaces()
+            twin._floor = max(1e-9, 0.01 * float(np.sqrt(np.mean(self.grid_sd_ ** 2))))
+            self._sd_twin = twin
+        return twin.predict(theta).clamp_min(twin._floor)
 
     def matches(self, stimuli) -> bool:
         """True when the emulator was built for exactly these stimulus ids, in order."""

@@ -25,6 +25,17 @@ on the scale's integer levels::
     P(y = k) = Φ((k + ½ − m)/s) − Φ((k − ½ − m)/s), the end levels taking the tails
     a ~ N(0, 0.5), b ~ HalfNormal(2), s₀ ~ HalfNormal(0.3), b_j = τ_b · w_j, τ_b ~ HalfNormal(0.1)
 
+``position`` (a clicked coordinate, e.g. where a ball lands: ``landing_x``),
+Gaussian around the IPE's mean ``m_ij`` with the IPE's own spread ``s_ij``
+(the sd across rollouts, :meth:`Emulator.predict_sd`) plus click noise τ::
+
+    y ~ Normal(m_ij + b_j, sqrt(s_ij² + τ²)),   τ ~ HalfNormal(0.1 · (high − low)),
+    b_j = τ_b · w_j, τ_b ~ HalfNormal(0.05 · (high − low))
+
+(the answer of one noisy simulation, as the synthetic participants of
+:func:`ipe.inference.landing.synthesize_landings` give). For data where only
+per-stimulus means are known see :class:`ipe.inference.landing.LandingFit`.
+
 The per-participant response bias b_j can be switched off
 (``response_bias=False``). NUTS runs ``num_chains`` chains one after another
 (each seeded from the user seed), so results do not depend on the machine's
@@ -135,6 +146,9 @@ class HierarchicalModel:
             cols.append(values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64))
         theta = torch.stack(cols, dim=-1) if cols else torch.zeros(shape + (0,), dtype=torch.float64)
         pred = self.emulator.predict(theta)
+        if self.data.kind == "position":  # raw coordinates; the spread comes from predict_sd
+            self._spread = self.emulator.predict_sd(theta)
+            return pred
         if self.data.kind == "count":
             pred = pred / (self.data.high - self.data.low)
         return pred.clamp(0.0, 1.0)
@@ -147,6 +161,9 @@ class HierarchicalModel:
                                          {n: s[f"z_{n}"] for n in self.free})
         q = self.expected(values)[d.participant, d.stimulus]
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        if d.kind == "position":
+            sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
+            return -0.5 * ((d.y - q - bias) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
         if d.kind == "rating":
             eta = s["beta"] * q + bias
             cut = self._cutpoints(s)
@@ -175,6 +192,9 @@ class HierarchicalModel:
                                          {n: s[f"z_{n}"] for n in self.free})
         q = self.expected(values)[d.participant, d.stimulus]
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        if d.kind == "position":
+            sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
+            return q + bias + sd * torch.randn(q.shape, generator=gen, dtype=torch.float64)
         if d.kind == "rating":
             eta = s["beta"] * q + bias
             cut = self._cutpoints(s)
@@ -201,7 +221,7 @@ class HierarchicalModel:
             s[f"tau_{n}"] = pyro.sample(f"tau_{n}", dist.HalfNormal(torch.tensor(0.5, **f64)))
             s[f"z_{n}"] = pyro.sample(f"z_{n}", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
         if self.response_bias:
-            scale = 1.0 if d.kind == "rating" else 0.1
+            scale = 1.0 if d.kind == "rating" else 0.05 * (d.high - d.low) if d.kind == "position" else 0.1
             s["tau_bias"] = pyro.sample("tau_bias", dist.HalfNormal(torch.tensor(scale, **f64)))
             s["z_bias"] = pyro.sample("z_bias", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
         if d.kind == "rating":
@@ -209,6 +229,8 @@ class HierarchicalModel:
             s["cut_first"] = pyro.sample("cut_first", dist.Normal(torch.tensor(0.0, **f64), 10.0))
             s["cut_gaps"] = pyro.sample("cut_gaps", dist.HalfNormal(torch.full((self.n_levels - 2,), 5.0, **f64))
                                         .to_event(1))
+        elif d.kind == "position":
+            s["motor_sd"] = pyro.sample("motor_sd", dist.HalfNormal(torch.tensor(0.1 * (d.high - d.low), **f64)))
         else:
             s["a"] = pyro.sample("a", dist.Normal(torch.tensor(0.0, **f64), 0.5))
             s["b"] = pyro.sample("b", dist.HalfNormal(torch.tensor(2.0, **f64)))
