@@ -186,3 +186,37 @@ def test_launch_and_collision_noise_are_recovered():
     trials = table[(table["data"] == "trials") & table["parameter"].isin(["launch_position", "collision_angle"])]
     assert trials["inside_90"].all(), trials
     assert (trials["r_hat"] < 1.05).all()
+
+
+def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
+    """`ipe fit` with the position scale (the default for landing_x): Gaussian likelihood with emulated spread."""
+    from ipe.humans import scale_for_stimuli
+    from ipe.inference import Emulator
+
+    stimuli, _, clicks, _ = small_fit_inputs
+    scale = scale_for_stimuli(stimuli)
+    assert scale.kind == "position" and scale.low == -20 and scale.high == 620
+    emu = Emulator(grid={"launch_position": [0.0, 0.2, 0.4], "collision_angle": [0.0, 0.2, 0.4]}, n_samples=6,
+                   seed=2).fit(stimuli)
+    sd = emu.predict_sd(torch_tensor([[0.0, 0.0], [0.4, 0.4]]))
+    assert sd.shape == (2, 2) and (sd[1] > sd[0]).all()
+    assert emu.predict_sd(torch_tensor(emu.grid_points_)).numpy() == pytest.approx(emu.grid_sd_, abs=0.35 * float(
+        emu.grid_sd_.max()))
+    emu.save(tmp_path / "emu.npz")
+    sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
+    save_stimuli(stimuli, sp)
+    clicks.to_csv(cp, index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--free", "launch_position,collision_angle",
+                 "--emulator", str(tmp_path / "emu.npz"), "--warmup", "15", "--draws", "15", "--chains", "2",
+                 "--no-progress"]) == 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["_meta"]["scale"] == "position:-20-620"
+    assert 0.0 <= params["launch_position"]["mean"] <= 0.6
+    assert "motor_sd" in pd.read_csv(out / "diagnostics.csv")["parameter"].tolist()
+
+
+def torch_tensor(x):
+    import torch
+
+    return torch.as_tensor(np.asarray(x, dtype=float))
