@@ -551,9 +551,11 @@ def fast_steps(space: pymunk.Space, dt: float, n: int, linear_factor: float = 1.
     The first step goes through :meth:`pymunk.Space.step`, which checks new
     bodies and applies queued additions and removals. The remaining steps call
     chipmunk's ``cpSpaceStep`` directly: with no Python collision handlers or
-    post-step callbacks registered (ipe never registers any), that is exactly
-    what ``Space.step`` does, minus its per-call bookkeeping. The tests check
-    that both give bit-identical states.
+    post-step callbacks registered, that is exactly what ``Space.step`` does,
+    minus its per-call bookkeeping. The tests check that both give
+    bit-identical states. (The only handlers ipe registers,
+    :meth:`World.on_contact` for contact tracking and collision noise, come
+    with rollouts that step one step at a time, through ``Space.step``.)
 
     ``linear_factor`` ≠ 1 multiplies every body's linear velocity by it after
     each step (:func:`scale_linear_velocities`): linear damping beyond the
