@@ -189,9 +189,11 @@ def _check_table(table: pd.DataFrame, cols: Sequence[str], where: str) -> pd.Dat
     if table.empty:
         raise InputError(f"{where}: the table is empty")
     value = "mean" if "mean" in cols else "response"
-    v = pd.to_numeric(table[value], errors="coerce")
-    if v.isna().any() or not np.all(np.isfinite(v)):
-        raise InputError(f"{where}: column {value!r} must hold finite numbers (row {int(np.argmax(~np.isfinite(v.fillna(np.inf))))})")
+    v = pd.to_numeric(table[value], errors="coerce").to_numpy(float)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if len(bad):
+        raise InputError(f"{where}: row {int(bad[0])}: column {value!r} must hold a finite number, "
+                         f"got {table[value].iloc[int(bad[0])]!r}")
     if "n" in cols:
         n = pd.to_numeric(table["n"], errors="coerce")
         if n.isna().any() or (n < 1).any():
