@@ -8,21 +8,20 @@ bounded in time.
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+from ipe.experiment.client import ParticipantLog
+from ipe.experiment.loadtest import check_run, run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
 
 
-def _load_test_module():
-    spec = importlib.util.spec_from_file_location("ipe_load_test", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_concurrent_participants_lose_and_duplicate_nothing(tmp_path):
-    res = _load_test_module().run(participants=20, trials=12, practice=1, repeat=0.2, timeout=60.0, seed=4,
+    res = run(participants=20, trials=12, practice=1, repeat=0.2, timeout=60.0, seed=4,
                                   workdir=tmp_path)
     assert res["answers_expected"] == 20 * 13
     assert res["answers_acknowledged"] == res["rows_stored"] == 20 * 13
@@ -33,17 +32,40 @@ def test_concurrent_participants_lose_and_duplicate_nothing(tmp_path):
     assert res["latency_ms"]["p95"] > 0 and res["ok"]
 
 
-def test_the_check_catches_a_lost_answer(tmp_path, monkeypatch):
-    """The checks can fail: a server that acknowledges without storing is caught as 'lost'."""
-    mod = _load_test_module()
-    import ipe.experiment.export as export
+def _fake_run():
+    """Two participants x (1 practice + 2 test) answers, all acknowledged and stored once."""
+    logs, rows = [], []
+    for p in ("a", "b"):
+        log = ParticipantLog(p, completion_code="C")
+        for phase, n in (("practice", 1), ("test", 2)):
+            for i in range(n):
+                key = f"{p}-{phase}-{i}-xxxxxxxx"
+                log.acked[key] = {"participant": p, "phase": phase, "trial_index": i}
+                rows.append({"key": key, "participant": p, "phase": phase, "trial_index": i})
+        log.repeats = log.duplicates_seen = 1
+        logs.append(log)
+    return logs, rows
 
-    real_rows = export.Store.rows
 
-    def drop_one(self, phase="test"):
-        rows = real_rows(self, phase)
-        return rows[1:]
+@pytest.mark.parametrize("spoil,field", [
+    (lambda logs, rows: rows.pop(1), "lost"),                                   # acknowledged, not stored
+    (lambda logs, rows: rows.append(dict(rows[0])), "duplicated"),              # one key stored twice
+    (lambda logs, rows: rows.append({**rows[0], "key": "zzzzzzzzz"}), "duplicated"),  # stored, never acknowledged
+    (lambda logs, rows: setattr(logs[0], "duplicates_seen", 0), "duplicated"),  # a repeat stored again
+    (lambda logs, rows: setattr(logs[1], "completion_code", None), "completed"),
+])
+def test_the_checks_can_fail(spoil, field):
+    logs, rows = _fake_run()
+    assert check_run(logs, rows, 2, 2, 1)["ok"]
+    spoil(logs, rows)
+    res = check_run(logs, rows, 2, 2, 1)
+    assert not res["ok"]
+    assert res[field] != (0 if field != "completed" else 2)
 
-    monkeypatch.setattr(export.Store, "rows", drop_one)
-    res = mod.run(participants=2, trials=3, practice=0, repeat=0.0, timeout=60.0, seed=1, workdir=tmp_path)
-    assert res["lost"] == 1 and not res["ok"]
+
+def test_benchmark_script_runs_and_writes_its_json(tmp_path):
+    out = tmp_path / "load.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--participants", "3", "--trials", "2", "--practice", "0",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lost 0, duplicated 0" in proc.stdout and out.is_file()
