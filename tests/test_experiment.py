@@ -382,3 +382,18 @@ def test_cli_bad_input(argv, fragment, towers, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("ipe: error:") and fragment in err[-1], err
+
+
+def test_cors_only_for_the_named_origin(materials, tmp_path):
+    store = Store(tmp_path / "cors.db", design=design_json(materials), fingerprint=materials.fingerprint)
+    pre = {"access-control-request-method": "POST", "access-control-request-headers": "content-type"}
+    with TestClient(create_app(materials, store, ("https://lab.example.org",))) as client:
+        ok = client.options("/api/responses", headers={"origin": "https://lab.example.org", **pre})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://lab.example.org"
+        bad = client.options("/api/responses", headers={"origin": "https://evil.example", **pre})
+        assert "access-control-allow-origin" not in bad.headers
+    with TestClient(create_app(materials, store)) as client:  # no --cors-origin: no CORS headers at all
+        r = client.get("/api/config", headers={"origin": "https://lab.example.org"})
+        assert "access-control-allow-origin" not in r.headers
+        assert r.headers["content-security-policy"].startswith("default-src 'self'")
+    store.close()

@@ -125,6 +125,7 @@ class Materials:
 
     @property
     def n_test(self) -> int:
+        """Number of test trials."""
         return len(self.stimuli) - self.n_practice
 
     def index(self, stimulus_id: str, phase: str) -> int | None:
@@ -150,6 +151,7 @@ class Materials:
         return [self.n_practice + int(k) for k in perm]
 
     def test_set(self) -> StimulusSet:
+        """The test stimuli as a set (what exported responses are checked against)."""
         return StimulusSet(stimuli=tuple(self.stimuli[self.n_practice:]))
 
     def public_config(self) -> dict:
