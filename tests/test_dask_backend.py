@@ -205,3 +205,23 @@ def test_progress_bar_counts_every_rollout_on_the_cluster(four, client, monkeypa
     simulate(four, NOISY, n_samples=50, seed=2, backend="dask", scheduler=client)
     assert len(bars) == 1
     assert bars[0].total == 200 and bars[0].n == 200 and bars[0].closed
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_scale_out_doc_examples_are_valid_python_and_use_real_names():
+    import re
+
+    import ipe.montecarlo as mc
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scale-out.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= 2
+    for b in blocks:
+        compile(b, "scale-out.md", "exec")
+    slurm = next(b for b in blocks if "SLURMCluster" in b)
+    assert 'backend="dask", scheduler=client' in slurm and "iter_points" in slurm
+    assert mc.DASK_MIN_BATCH == 100 and "DASK_MIN_BATCH" in text
+    for opt in ("--backend dask", "--scheduler", "--cache-dir", "ipe cache info", "ipe cache clear --stale"):
+        assert opt in text
