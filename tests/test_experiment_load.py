@@ -21,8 +21,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
 
 
 def test_concurrent_participants_lose_and_duplicate_nothing(tmp_path):
-    res = run(participants=20, trials=12, practice=1, repeat=0.2, timeout=60.0, seed=4,
-                                  workdir=tmp_path)
+    res = run(participants=20, trials=12, practice=1, repeat=0.2, timeout=60.0, seed=4, workdir=tmp_path)
     assert res["answers_expected"] == 20 * 13
     assert res["answers_acknowledged"] == res["rows_stored"] == 20 * 13
     assert res["lost"] == 0 and res["duplicated"] == 0 and res["errors"] == 0
