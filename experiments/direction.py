@@ -11,9 +11,10 @@ down-right (0).)
 
 For each tower that falls under the no-noise model the script runs
 
-* the **IPE** (σ = φ = 0.2): ``--samples`` rollouts; its prediction is the
-  circular mean of the per-rollout directions (rollouts where nothing fell
-  are left out);
+* the **IPE** (σ = φ = 0.2): ``--samples`` rollouts of the ``fall_angle``
+  query; its prediction is the circular mean of the per-rollout directions
+  (:func:`ipe.queries.circular_summary`; rollouts where nothing fell are
+  left out);
 * the **no-noise model**: one rollout;
 * **synthetic observers** (no human direction data ship with ipe): each of
   ``--participants`` observers runs 3–7 noisy simulations (σ = φ = 0.2,
@@ -26,8 +27,8 @@ and left/right agreement, and writes ``directions.csv``,
 ``directions.png`` (IPE and no-noise against observers, and a polar fan of
 the IPE's rollouts for a few towers) and ``results.csv`` / ``results.md`` /
 ``summary.json`` in ``experiments/results/direction/``. The circular
-correlation is that of Jammalamadaka & SenGupta (2001), computed here from
-the rollout displacements.
+correlation is that of Jammalamadaka & SenGupta (2001), computed here
+from the per-tower directions.
 
 Run::
 
@@ -40,7 +41,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -55,8 +55,7 @@ import _common as C  # noqa: E402
 
 import ipe  # noqa: E402
 from ipe.fileio import write_csv  # noqa: E402
-from ipe.montecarlo import run_sample  # noqa: E402
-from ipe.queries import fallen_mask  # noqa: E402
+from ipe.queries import circular_summary  # noqa: E402
 from ipe.render import save_figure  # noqa: E402
 from ipe.seeding import text_key  # noqa: E402
 
@@ -66,27 +65,11 @@ TINY = dict(towers=3, samples=3, participants=2)
 SIGMA, PHI, KAPPA = 0.2, 0.2, 8.0
 
 
-def fall_angle(stim, params: ipe.NoiseParams, seed: int, sample: int) -> float:
-    """Direction of one rollout: angle of the fallen bodies' mean displacement (NaN when none fell)."""
-    _, res = run_sample(stim, params, seed, sample, [stim.query])
-    m = fallen_mask(res, stim)
-    if not m.any():
-        return math.nan
-    d = (res.final[m, :2] - res.initial[m, :2]).mean(axis=0)
-    return float(math.atan2(d[1], d[0]))
-
-
-def tower_angles(args) -> tuple[str, float, np.ndarray, np.ndarray]:
-    """(id, no-noise angle, IPE rollout angles, per-observer rollout angles flattened with counts)."""
-    stim, seed, n_samples, n_obs, counts = args
-    noisy = ipe.NoiseParams(sigma=SIGMA, phi=PHI)
-    truth = fall_angle(stim, ipe.NoiseParams(), seed, 0)
-    model = np.array([fall_angle(stim, noisy, seed, k) for k in range(n_samples)])
-    observers = []
-    for j in range(n_obs):
-        obs_seed = int(np.random.SeedSequence(seed, spawn_key=(text_key("observer"), j)).generate_state(1)[0])
-        observers.append(np.array([fall_angle(stim, noisy, obs_seed, k) for k in range(counts[j])]))
-    return stim.id, truth, model, observers
+def angles(stimuli, params: ipe.NoiseParams, n_samples: int, seed: int, workers: int) -> dict[str, np.ndarray]:
+    """Per stimulus, the ``fall_angle`` of each rollout (NaN where nothing fell), in sample order."""
+    roll = ipe.simulate(stimuli, params, n_samples=n_samples, seed=seed, queries="fall_angle", workers=workers,
+                        progress=C.progress())
+    return {sid: g.sort_values("sample")["value"].to_numpy() for sid, g in roll.groupby("stimulus_id", sort=False)}
 
 
 def main(argv=None) -> int:
@@ -107,23 +90,27 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(text_key("direction:observers"),)))
     counts = rng.integers(3, 8, size=(len(towers), cfg["participants"]))
     noise = rng.vonmises(0.0, KAPPA, size=(len(towers), cfg["participants"]))
-    jobs = [(s, args.seed, cfg["samples"], cfg["participants"], counts[i]) for i, s in enumerate(towers)]
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as ex:
-            results = list(ex.map(tower_angles, jobs))
-    else:
-        results = [tower_angles(j) for j in jobs]
+    noisy = ipe.NoiseParams(sigma=SIGMA, phi=PHI)
+    model = angles(towers, noisy, cfg["samples"], args.seed, args.workers)
+    truth = angles(towers, ipe.NoiseParams(), 1, args.seed, args.workers)
+    # Observer j of a tower uses its own block of 7 rollouts (another seed), the first counts[i, j] of them.
+    pool = angles(towers, noisy, 7 * cfg["participants"], args.seed + 1, args.workers)
     rows = []
     fans = {}
-    for i, (sid, truth, model, observers) in enumerate(results):
-        answers = [C.circular_mean(o) + noise[i, j] for j, o in enumerate(observers)]
-        answers = [math.atan2(math.sin(a), math.cos(a)) for a in answers if math.isfinite(a)]
-        rows.append({"stimulus_id": sid, "no_noise": truth, "ipe": C.circular_mean(model),
-                     "ipe_p_fall": float(np.mean(np.isfinite(model))),
-                     "ipe_p_left": float(np.mean(np.cos(model[np.isfinite(model)]) < 0))
-                     if np.isfinite(model).any() else math.nan,
-                     "observers": C.circular_mean(answers), "n_observers": len(answers)})
-        fans[sid] = model
+    for i, s in enumerate(towers):
+        m = model[s.id]
+        answers = []
+        for j in range(cfg["participants"]):
+            own = pool[s.id][7 * j: 7 * j + counts[i, j]]
+            a = C.circular_mean(own) + noise[i, j]
+            if math.isfinite(a):
+                answers.append(math.atan2(math.sin(a), math.cos(a)))
+        summ = circular_summary(m)
+        rows.append({"stimulus_id": s.id, "no_noise": float(truth[s.id][0]), "ipe": summ["mean"],
+                     "ipe_resultant": summ["resultant"], "ipe_p_fall": float(np.mean(np.isfinite(m))),
+                     "ipe_p_left": summ["p_left"], "observers": C.circular_mean(answers),
+                     "n_observers": len(answers)})
+        fans[s.id] = m
     table = pd.DataFrame(rows)
     write_csv(out / "directions.csv", table)
     obs, mod, nn = table["observers"].to_numpy(), table["ipe"].to_numpy(), table["no_noise"].to_numpy()
