@@ -11,8 +11,8 @@
 set -euo pipefail
 OUT=${1:-runs/video_comparison}
 MJ=${2:-../shared/datasets/mental_jenga}
-N_TRAIN_CNN=${N_TRAIN_CNN:-3000}
-EPOCHS_CNN=${EPOCHS_CNN:-12}
+N_TRAIN_CNN=${N_TRAIN_CNN:-1500}
+EPOCHS_CNN=${EPOCHS_CNN:-8}
 N_TRAIN_VIDEO=${N_TRAIN_VIDEO:-300}
 EPOCHS_VIDEO=${EPOCHS_VIDEO:-5}
 IPE_SAMPLES=${IPE_SAMPLES:-30}
@@ -33,7 +33,7 @@ compare_set() {  # NAME STIMULI RESPONSES
   ipe compare --humans "$responses" --stimuli "$stimuli" --samples "$IPE_SAMPLES" \
       --model "CNN (PhysNet-style)=$d/cnn/judgments.csv" \
       --model "video model (SimVP-style)=$d/video/judgments.csv" \
-      --model "readout of ground-truth videos=$d/gt_readout.csv" \
+      --model "readout of no-noise renders=$d/gt_readout.csv" \
       --out "$d/comparison"
 }
 

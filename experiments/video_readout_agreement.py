@@ -24,7 +24,7 @@ import pandas as pd
 
 
 def run(n: int = 200, sizes=(64, 256), seed: int = 2026, fps: float = 30.0, out: str | Path = "runs/readout",
-        progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        progress: bool | None = None, reuse: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     import ipe
     from ipe.fileio import write_csv
     from ipe.stimuli.towers import generate_towers
@@ -40,7 +40,8 @@ def run(n: int = 200, sizes=(64, 256), seed: int = 2026, fps: float = 30.0, out:
     for size in sizes:
         d = out / f"px{size}"
         t0 = time.perf_counter()
-        render_videos(stimuli, d, size=size, fps=fps, cond_frames=4, progress=progress)
+        if not (reuse and (d / "colours.json").exists() and (d / "gt").is_dir()):
+            render_videos(stimuli, d, size=size, fps=fps, cond_frames=4, progress=progress)
         t1 = time.perf_counter()
         summ, videos = readout(d / "gt", stimuli, colours=d / "colours.json", queries=queries, progress=progress)
         t2 = time.perf_counter()
@@ -72,8 +73,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--out", default="runs/readout")
+    ap.add_argument("--reuse", action="store_true", help="read renders already in --out instead of rendering again")
     args = ap.parse_args()
-    table, _ = run(args.n, args.sizes, args.seed, args.fps, args.out)
+    table, _ = run(args.n, args.sizes, args.seed, args.fps, args.out, reuse=args.reuse)
     with pd.option_context("display.width", 200):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     ok = bool(np.all(table["fell_agreement"] >= 0.99))

@@ -21,8 +21,11 @@ Steps, per video:
    world coordinates by the camera recorded in ``colours.json``. A body's
    initial centre is its centre in the first frame, its final centre the one
    in the last frame where it was found. A body whose region touched the
-   picture's border when it was last seen has *left the frame* (it counts as
-   accounted for afterwards).
+   picture's border when it was last seen (before the last frame) has *left
+   the frame*: it counts as accounted for afterwards, and if it left through
+   a side or the bottom its final centre is put below the picture's bottom
+   edge (it fell out of the scene: off the table, past the ground's end),
+   at the x where it was last seen.
 3. **Quality.** The share of (frame, body) pairs in which the body was
    found or had left the frame, over the bodies that should be visible
    (bodies removed by an intervention are not expected after their removal).
@@ -234,6 +237,7 @@ class Track:
     exited: np.ndarray
     expected: np.ndarray
     quality: float
+    exit_side: np.ndarray | None = None
 
 
 def _removal_frames(stim: Stimulus, n_frames: int, fps: float | None) -> np.ndarray:
@@ -359,7 +363,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     F = len(use)
     centres = np.full((F, n, 2), np.nan)
     found = np.zeros((F, n), dtype=bool)
-    border = np.zeros((F, n), dtype=bool)
+    border = np.zeros((F, n), dtype=np.int8)
     for f, fi in enumerate(use):
         regions, _ = _regions(frames[fi], refs, tolerance, need)
         for i, reg in enumerate(regions):
@@ -369,8 +373,9 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             mr, mc = np.nonzero(mask)
             found[f, i] = True
             centres[f, i] = cam.to_world(np.array([mc.mean() + c0 + 0.5, mr.mean() + r0 + 0.5]))
-            border[f, i] = (mr.min() + r0 == 0 or mc.min() + c0 == 0 or mr.max() + r0 == H - 1
-                            or mc.max() + c0 == W - 1)
+            # 1: touches the left, right or bottom edge; 2: only the top edge
+            side = mc.min() + c0 == 0 or mr.max() + r0 == H - 1 or mc.max() + c0 == W - 1
+            border[f, i] = 1 if side else (2 if mr.min() + r0 == 0 else 0)
     # sub-pixel centres where they are used: the first frame and each body's last frame
     last = [int(np.nonzero(found[:, i])[0][-1]) if found[:, i].any() else -1 for i in range(n)]
     for f in sorted({0, *[x for x in last if x >= 0]}):
@@ -386,12 +391,14 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
     expected = _removal_frames(stim, F_all, fps)[use]
     exited = np.zeros_like(found)
+    exit_side = np.zeros(n, dtype=np.int8)
     for i in range(n):
-        if last[i] >= 0 and border[last[i], i]:
+        if last[i] >= 0 and border[last[i], i] and last[i] < F - 1:
             exited[last[i] + 1:, i] = True
+            exit_side[i] = border[last[i], i]
     denom = expected.sum()
     quality = float(((found | exited) & expected).sum() / denom) if denom else 0.0
-    return Track(centres, found, exited, expected, quality)
+    return Track(centres, found, exited, expected, quality, exit_side)
 
 
 def _initial_masks(stim: Stimulus, camera: Camera) -> np.ndarray:
@@ -451,6 +458,9 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
         seen = np.nonzero(tr.found[:, i])[0]
         initial[i, :2] = tr.centres[0, i]
         final[i, :2] = tr.centres[seen[-1], i]
+        if tr.exit_side is not None and tr.exit_side[i] == 1:
+            # left the picture through a side or the bottom: it fell out of the scene
+            final[i, 1] = cam.y0 - bodies[i].long_side
     if fallback.any():
         masks = _initial_masks(stim, cam)
         diff = np.abs(frames[-1].astype(int) - frames[0].astype(int)).max(-1) > motion_tolerance
