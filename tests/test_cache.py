@@ -248,3 +248,25 @@ def test_default_directory_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("IPE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert SimulationCache().root == tmp_path / "xdg" / "ipe" / "simulations"
+
+
+# --------------------------------------------------------------------------- the sweep benchmark (smoke)
+
+
+def test_bench_sweep_quick_runs_and_its_tables_agree(tmp_path):
+    """``benchmarks/bench_sweep.py --quick --skip-dask``: runs, writes its JSON, identical tables, a cache hit."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks" / "bench_sweep.py"), "--quick", "--skip-dask",
+                           "--out", str(out)], cwd=repo, env=dict(os.environ, IPE_NO_PROGRESS="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["scaling"]["identical"] and res["cache_hit_identical"]
+    assert res["sweep_process"]["rollouts"] == res["sweep_cache_hit"]["rollouts"] == 4 * 3 * 3
+    assert res["plain_rollouts_per_cpu_s"] > 0 and res["projection_full_sweep"]["rollouts"] == 506_880

@@ -225,3 +225,21 @@ def test_scale_out_doc_examples_are_valid_python_and_use_real_names():
     assert mc.DASK_MIN_BATCH == 100 and "DASK_MIN_BATCH" in text
     for opt in ("--backend dask", "--scheduler", "--cache-dir", "ipe cache info", "ipe cache clear --stale"):
         assert opt in text
+
+
+@pytest.mark.slow
+def test_bench_dask_quick_runs(tmp_path):
+    """``benchmarks/bench_dask.py --quick``: both backends, identical tables, a JSON with the overheads."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "dask.json"
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks" / "bench_dask.py"), "--quick", "--out", str(out)],
+                          cwd=repo, env=dict(os.environ, IPE_NO_PROGRESS="1"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["identical"] is True and res["cluster_startup_wall_s"] > 0
+    assert "overhead_full_sweep_projected" in res

@@ -240,7 +240,8 @@ def test_noise_makes_samples_differ(few, serial_table):
     dict(n_samples=2.5),
     dict(n_samples=True),
     dict(backend="threads"),
-    dict(backend="dask"),
+    dict(backend="dask", scheduler=3),  # dask is a backend now (tests/test_dask_backend.py); a bad scheduler is not
+    dict(backend="process", scheduler="tcp://127.0.0.1:9"),
     dict(workers=0),
     dict(seed=-1),
     dict(queries=[]),
