@@ -191,3 +191,9 @@ def test_readout_agreement_200(tmp_path):
     table, _ = mod.run(200, (64, 256), seed=2026, out=tmp_path)
     assert (table["fell_agreement"] >= 0.99).all(), table
     assert (table["count_within_1"] >= 0.97).all(), table
+
+
+def test_readout_rejects_queries_it_cannot_answer(rendered, towers):
+    out, _ = rendered
+    with pytest.raises(InputError, match="initial and final positions only"):
+        readout(out / "gt", towers, queries=["landing_x:body=b1,level=0.1"])

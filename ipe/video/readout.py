@@ -69,6 +69,7 @@ DEFAULT_TOLERANCE = 90.0
 DEFAULT_MOTION_TOLERANCE = 60.0
 DEFAULT_MIN_AREA = 0.2
 LOW_QUALITY = 0.8
+READOUT_QUERIES = ("fall", "count_fallen", "direction", "falls_left", "distance", "off_table", "body_falls")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 VIDEO_COLUMNS = ["video", "stimulus_id", "sample", "status", "method", "quality", "n_frames", "query", "value",
                  "note"]
@@ -503,6 +504,9 @@ def _queries_for(stim: Stimulus, queries) -> list:
 
     qs = [stim.query] if not queries else [parse_query(q) for q in queries]
     for q in qs:
+        if q.name not in READOUT_QUERIES:
+            raise InputError(f"stimulus {stim.id!r}: query {q.key!r}: the readout answers queries of initial and "
+                             f"final positions only ({', '.join(READOUT_QUERIES)})")
         try:
             check_query(q, stim.scene)
         except InputError as exc:
