@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         a = fans[sid][np.isfinite(fans[sid])]
         ax.scatter(a, np.full(len(a), 1.0) + 0.1 * list(fans).index(sid), s=8, label=sid)
     ax.set_yticks([])
-    ax.set_title("IPE rollout directions (4 towers)", fontsize=10)
+    ax.set_title("IPE rollout directions (4 towers)", fontsize=10, pad=16)
     ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     save_figure(fig, out / "directions.png", dpi=120)

@@ -66,7 +66,9 @@ def _commands(page: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_bash_blocks_name_real_commands(page):
-    from ipe.cli import app  # noqa: F401  (the CLI imports)
+    from typer.testing import CliRunner
+
+    from ipe.cli import app
 
     for argv in _commands(page):
         if argv[0] == "python" and argv[1].startswith("experiments/"):
@@ -79,9 +81,8 @@ def test_bash_blocks_name_real_commands(page):
                     if opt.startswith("--"):
                         assert opt.split("=")[0] in helptext, f"{page}: {argv[1]} has no option {opt}"
         elif argv[0] == "ipe":
-            proc = subprocess.run([sys.executable, "-m", "ipe.cli", *argv[1:3], "--help"], capture_output=True,
-                                  text=True, timeout=120)
-            assert proc.returncode == 0, f"{page}: `{' '.join(argv[:3])}` is not an ipe command: {proc.stderr}"
+            res = CliRunner().invoke(app, [*argv[1:3], "--help"])
+            assert res.exit_code == 0, f"{page}: `{' '.join(argv[:3])}` is not an ipe command: {res.output}"
         elif argv[0] == "pip":
             continue
         else:
