@@ -31,9 +31,13 @@ Outputs in ``experiments/results/bump/``: ``tables.csv`` (every scene and
 direction), ``tables.png`` (a few scenes with their judgments),
 ``cue_vs_nocue.png``, and ``results.csv`` / ``results.md`` / ``summary.json``.
 
+Measured (full size, seed 2013): r(IPE, observers) 0.999 with a cue and
+0.996 without; r(P(red) for the same table bumped left vs right) = −0.68,
+mean change 0.40; r(IPE, no-noise outcome) 0.90 with a cue, 0.57 without.
+
 Run::
 
-    python experiments/bump.py          # full size, ~3 min on 2 cores
+    python experiments/bump.py          # full size: ~3 900 rollouts, a few CPU-minutes
     python experiments/bump.py --tiny   # seconds
 """
 

@@ -30,9 +30,13 @@ the IPE's rollouts for a few towers) and ``results.csv`` / ``results.md`` /
 correlation is that of Jammalamadaka & SenGupta (2001), computed here
 from the per-tower directions.
 
+Measured (full size, seed 2013): circular r with the observers 0.96
+[0.93, 0.99] for the IPE against 0.84 [0.74, 0.93] for the no-noise model;
+left/right agreement 90% against 83%.
+
 Run::
 
-    python experiments/direction.py          # full size, ~3 min on 2 cores
+    python experiments/direction.py          # full size: ~3 700 rollouts, a few CPU-minutes
     python experiments/direction.py --tiny   # seconds
 """
 

@@ -27,9 +27,14 @@ tower under ``renders/``, and writes ``candidates.csv`` (every candidate),
 ``summary.json``: how many candidates of each kind exist at the 0.5
 threshold, and the IPE–truth accuracy.
 
+Measured (full size, seed 2013): AUC 0.93 for falling vs stable towers;
+0 of 60 stable towers rated above the median falling tower (the highest,
+P(fall) = 0.65), 3 of 60 falling towers rated below the median stable tower
+(the lowest, P(fall) = 0.13).
+
 Run::
 
-    python experiments/illusions.py          # full size, ~3 min on 2 cores
+    python experiments/illusions.py          # full size: ~4 800 rollouts, a few CPU-minutes
     python experiments/illusions.py --tiny   # seconds
 """
 

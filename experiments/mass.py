@@ -34,9 +34,16 @@ no-noise outcome, both models, synthetic humans), ``pairs.png``,
 ``learning.csv`` and ``learning.png`` (belief after each trial),
 ``results.csv`` / ``results.md`` / ``summary.json``.
 
+Measured (full size, seed 2013): the mass-sensitive IPE orders 65% of 20
+pairs like the true outcome, the mass-insensitive one none (identical
+answers); r(within-pair difference, IPE vs synthetic participants) = 0.90;
+r(P(fall)) with participants 0.98 (sensitive) vs 0.89 (insensitive). Mass
+inference: P(heavy is heavier) = 0.999 after 6 towers, ratio 90% interval
+[2.9, 9.4] for a true 10 (the edge of the prior).
+
 Run::
 
-    python experiments/mass.py          # full size, ~4 min on 2 cores
+    python experiments/mass.py          # full size: ~12 000 rollouts, about 3 CPU-minutes
     python experiments/mass.py --tiny   # seconds
 """
 
