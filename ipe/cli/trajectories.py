@@ -137,8 +137,11 @@ def fit_landing(
         table = pd.read_csv(responses)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{responses}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    if "stimulus_id" not in table.columns:
-        raise InputError(f"{responses}: missing column 'stimulus_id'")
+    need = ("stimulus_id", "mean", "n") if means else ("participant", "stimulus_id", "response")
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(f"{responses}: missing column(s) {', '.join(missing)} (need {', '.join(need)}"
+                         f"{'' if means else '; per-stimulus means need --means'})")
     table["stimulus_id"] = table["stimulus_id"].astype(str)
     unknown = sorted(set(table["stimulus_id"]) - set(stim.ids))
     if unknown:
