@@ -38,3 +38,15 @@ def test_mkdocs_build_strict(tmp_path):
         assert (site / page).is_file(), page
     model_page = (site / "reference" / "model" / "index.html").read_text(encoding="utf-8")
     assert "ground_truth" in model_page and "A noisy-simulation observer" in model_page
+
+
+def test_repository_links_are_rewritten_only_when_the_file_exists():
+    sys.path.insert(0, str(ROOT))
+    import mkdocs_hooks
+
+    docs = ROOT / "docs"
+    assert mkdocs_hooks._rewrite("see [the README](../README.md#install).", docs) == \
+        "see the README (`README.md` in the repository)."
+    for line in ("[gone](../no_such_file.md)", "[page](concepts.md#seeding)", "[web](https://example.org/x.md)",
+                 "![img](images/demo.png)"):
+        assert mkdocs_hooks._rewrite(line, docs) == line
