@@ -8,6 +8,8 @@ one).
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import sys
 from pathlib import Path
@@ -135,7 +137,9 @@ def predict(
     stim = load_stimuli(stimuli)
     model = IPE(sigma=values["sigma"], phi=values["phi"], mu=values["mu"], angle_sigma=angle_sigma, n_samples=samples, seed=seed,
                 workers=workers, early_stop=not no_early_stop, progress=progress)
-    table = simulate(stim, model.noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
+    # fitted motion-noise parameters (ipe fit --free launch_position,… ) join the IPE's σ, φ, μ
+    noise = dataclasses.replace(model.noise, **{k: v for k, v in values.items() if k not in ("sigma", "phi", "mu")})
+    table = simulate(stim, noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
                      early_stop=model.early_stop, progress=model.progress, **run_opts)
     _cache_note(run_opts)
     summary = summarize(table)

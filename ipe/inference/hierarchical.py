@@ -476,6 +476,14 @@ def load_fit(out_dir: str | Path) -> HierarchicalFit:
     return fit
 
 
+def _noise_fields() -> tuple[str, ...]:
+    import dataclasses
+
+    from ..noise import NoiseParams
+
+    return tuple(f.name for f in dataclasses.fields(NoiseParams))
+
+
 def load_params(path: str | Path) -> dict[str, float]:
     """Posterior means of the group parameters from a ``params.json`` written by :meth:`HierarchicalFit.save`."""
     from ..fileio import read_json
@@ -487,7 +495,7 @@ def load_params(path: str | Path) -> dict[str, float]:
     for name, v in data.items():
         if name.startswith("_"):
             continue
-        if name not in DEFAULT_RANGES:
+        if name not in _noise_fields():
             raise InputError(f"{path}: unknown parameter {name!r}")
         if not isinstance(v, dict) or not isinstance(v.get("mean"), (int, float)) or not math.isfinite(v["mean"]):
             raise InputError(f"{path}: {name}: expected an object with a finite 'mean'")

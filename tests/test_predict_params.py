@@ -1,0 +1,45 @@
+"""`ipe predict --params` takes every fitted noise parameter, motion noise included."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from ipe.cli import main
+from ipe.montecarlo import simulate, summarize
+from ipe.noise import NoiseParams
+from ipe.scene import load_stimuli
+
+
+@pytest.fixture
+def plinko(tmp_path):
+    path = tmp_path / "plinko.json"
+    assert main(["stimuli", "plinko", "--n", "2", "--seed", "3", "--out", str(path)]) == 0
+    return path
+
+
+def _params(path, **means):
+    path.write_text(json.dumps({k: {"mean": v, "sd": 0.01, "q05": v, "q95": v} for k, v in means.items()}))
+    return path
+
+
+def test_motion_parameters_from_params_json(tmp_path, plinko):
+    params = _params(tmp_path / "params.json", launch_position=0.2, collision_angle=0.1)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(plinko), "--params", str(params), "--samples", "6", "--seed", "2",
+                 "--out", str(out), "--no-progress"]) == 0
+    got = pd.read_csv(out)
+    want = summarize(simulate(load_stimuli(plinko), NoiseParams(launch_position=0.2, collision_angle=0.1),
+                              n_samples=6, seed=2, progress=False))
+    assert got["mean"].tolist() == pytest.approx(want["mean"].tolist())
+    noiseless = summarize(simulate(load_stimuli(plinko), NoiseParams(), n_samples=6, seed=2, progress=False))
+    assert got["sd"].sum() > 0 and noiseless["sd"].sum() == 0
+
+
+def test_unknown_parameter_in_params_json(tmp_path, plinko, capsys):
+    params = _params(tmp_path / "params.json", gravity_noise=0.2)
+    rc = main(["predict", str(plinko), "--params", str(params), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "unknown parameter 'gravity_noise'" in err[0]
