@@ -137,7 +137,7 @@ def main(argv=None) -> int:
          "ours": round(float(falling["ipe_p_fall"].iloc[0]), 3) if len(falling) else float("nan"), "of": 1},
         {"claim": "AUC of the IPE's P(fall) for falling vs stable towers", "paper": "above 0.5, below 1",
          "ours": round(auc, 3), "of": len(table)},
-    ])
+    ], dtype=object)  # counts stay integers in results.md
     notes = ["Paper: Battaglia, Hamrick & Tenenbaum (2013), Fig. 4: stable towers that people and the IPE judge "
              "likely to fall, and the reverse. Here the illusions are the IPE's own, found automatically; "
              "P(fall) is the IPE's expected fraction of blocks that fall.",
