@@ -126,3 +126,15 @@ def test_recovers_sigma_from_model_generated_ratings():
     assert p["q05"] <= 0.3 <= p["q95"]
     assert abs(p["mean"] - 0.3) < 0.05
     assert fit.summary_["r_hat"].max() < 1.05
+
+
+def test_one_chain_fit_saves_with_null_r_hat(tmp_path):
+    """R-hat is undefined for one chain: params.json says null instead of failing on NaN."""
+    emu = LineEmulator(4)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=4, reps=1)
+    fit = HierarchicalFit(free=("sigma",), scale=SimpleNamespace(kind="rating", low=1, high=7), num_warmup=30,
+                          num_samples=20, num_chains=1, seed=2, max_tree_depth=5).fit(df, emu)
+    fit.save(tmp_path, figures=False)
+    meta = json.loads((tmp_path / "params.json").read_text())["_meta"]
+    assert meta["max_r_hat"] is None and meta["num_chains"] == 1
+    assert load_params(tmp_path / "params.json") == {"sigma": fit.params_["sigma"]["mean"]}

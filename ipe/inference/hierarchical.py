@@ -425,8 +425,9 @@ class HierarchicalFit:
                       "n_participants": len(scale.participants), "n_trials": int(len(scale.y)),
                       "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
                       "seed": self.seed, "response_bias": self.response_bias, "n_divergent": self.n_divergent_,
-                      "max_r_hat": float(self.summary_["r_hat"].max()),
-                      "min_ess_bulk": float(self.summary_["ess_bulk"].min())},
+                      # R-hat needs two chains: with one it is NaN, written as null
+                      "max_r_hat": _finite_or_none(self.summary_["r_hat"].max()),
+                      "min_ess_bulk": _finite_or_none(self.summary_["ess_bulk"].min())},
         }
         paths = {"params": write_json(out / "params.json", params)}
         if isinstance(self.emulator_, Emulator):
@@ -444,6 +445,11 @@ class HierarchicalFit:
 
             paths.update(plot_fit(self, out))
         return paths
+
+
+def _finite_or_none(v) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 def load_fit(out_dir: str | Path) -> HierarchicalFit:
