@@ -12,5 +12,6 @@ from . import humans  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from . import cache  # noqa: F401,E402
 from . import experiment  # noqa: F401,E402
+from . import experiment_simulate  # noqa: F401,E402
 from . import video  # noqa: F401,E402
 from . import trajectories  # noqa: F401,E402
