@@ -36,9 +36,16 @@ sd against noise level per source; sd against the noise-free time to land),
 ``summary.json`` into ``experiments/results/trajectories/``.
 
 Measured (full size, seed 2013: 12 worlds, levels 0.05/0.1/0.2/0.4, 40
-rollouts, 5 760 rollouts in about 5 CPU-minutes): see ``results.md`` after a
-run; the numbers from the run that accompanies this script are quoted in
-``docs/tutorials/reproduce-bht.md``.
+rollouts per cell, 5 760 sweep rollouts plus 164 recorded ones; 239 s with
+2 workers on a shared 2-core machine): with both sources the mean landing
+sd grows from 28 px at level 0.05 to 48, 94 and 119 px (a ball is 50 px
+wide); every one of the 12 worlds lands wider at 0.4 than at 0.05 (12/12);
+Spearman rho between level and sd 0.64 over world × level. Perception
+alone (launch position 0.4) gives 95 px, dynamics alone (collision angle
+0.4 rad) 70 px. The link between path length and spread is weak here:
+Spearman rho between the noise-free time to land and the sd at level 0.2 is
+0.21 over 12 worlds (an obstacle that splits the paths two ways matters more
+than the number of bounces).
 
 Run::
 
@@ -207,6 +214,9 @@ def main(argv=None) -> int:
     for sid, g in both.groupby("stimulus_id"):
         ax.plot(g["level"], g["sd"], color="0.8", lw=0.6, zorder=0)
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(levels)
+    ax.set_xticklabels([f"{lv:g}" for lv in levels])
     ax.set_xlabel("noise level (ball diameters / rad)")
     ax.set_ylabel("landing sd (px)")
     ax.set_title("mean over worlds (grey: each world, both sources)", fontsize=9)

@@ -132,8 +132,24 @@ def test_bump_scenes_are_valid_and_bumped():
     assert np.mean(r.final[:, 0] - r.initial[:, 0]) > 0.05
 
 
+def test_trajectories_tiny(tmp_path):
+    summary = run("trajectories", tmp_path)
+    check_outputs(tmp_path, ["spread.png", "fans.png", "fans/plinko_000.png"])
+    sweep = pd.read_csv(tmp_path / "sweep.csv")
+    levels = summary["levels"]
+    assert len(sweep) == summary["worlds"] * 3 * len(levels)
+    assert set(sweep["source"]) == {"launch_position", "collision_angle", "both"}
+    # More motion noise, wider landings: the mean sd over worlds grows from the lowest to the highest level.
+    both = sweep[sweep["source"] == "both"].groupby("level")["sd"].mean()
+    assert both[max(levels)] > both[min(levels)] > 0
+    assert 0.0 <= summary["frac_worlds_wider"] <= 1.0
+    fans = pd.read_csv(tmp_path / "landing_summary.csv")
+    assert len(fans) == 1 and fans["n"].iloc[0] == 5
+
+
 @pytest.mark.parametrize("name", [s for s in SCRIPTS if s not in NOT_HERE
-                                  and s not in {"bht_exp1", "mass", "direction", "illusions", "bump"}])
+                                  and s not in {"bht_exp1", "mass", "direction", "illusions", "bump",
+                                                "trajectories"}])
 def test_other_scripts_run_tiny(name, tmp_path):
     """Scripts added by other issues run as ``python experiments/<name>.py --tiny --out <tmp>``."""
     import subprocess
