@@ -11,11 +11,12 @@
 set -euo pipefail
 OUT=${1:-runs/video_comparison}
 MJ=${2:-../shared/datasets/mental_jenga}
-N_TRAIN_CNN=${N_TRAIN_CNN:-1500}
-EPOCHS_CNN=${EPOCHS_CNN:-8}
+N_TRAIN_CNN=${N_TRAIN_CNN:-2500}
+EPOCHS_CNN=${EPOCHS_CNN:-16}
 N_TRAIN_VIDEO=${N_TRAIN_VIDEO:-300}
 EPOCHS_VIDEO=${EPOCHS_VIDEO:-5}
 IPE_SAMPLES=${IPE_SAMPLES:-30}
+IPE_SAMPLES_MJ=${IPE_SAMPLES_MJ:-20}
 mkdir -p "$OUT"
 
 # 1. baselines (training towers: seed 1001; the CNN's held-out towers: seed 2002)
@@ -24,13 +25,13 @@ mkdir -p "$OUT"
 [ -f "$OUT/video.pt" ] || ipe video train video --n-train "$N_TRAIN_VIDEO" --epochs "$EPOCHS_VIDEO" \
     --seed 0 --out "$OUT/video.pt"
 
-compare_set() {  # NAME STIMULI RESPONSES
-  local name=$1 stimuli=$2 responses=$3 d="$OUT/$1"
+compare_set() {  # NAME STIMULI RESPONSES IPE_ROLLOUTS
+  local name=$1 stimuli=$2 responses=$3 samples=$4 d="$OUT/$1"
   ipe render "$stimuli" --video --size 64 --fps 30 --out "$d/renders"
   ipe video readout "$d/renders/gt" --stimuli "$stimuli" --out "$d/gt_readout.csv"
   ipe video generate "$OUT/cnn.pt" --stimuli "$stimuli" --renders "$d/renders" --out "$d/cnn"
   ipe video generate "$OUT/video.pt" --stimuli "$stimuli" --renders "$d/renders" --out "$d/video"
-  ipe compare --humans "$responses" --stimuli "$stimuli" --samples "$IPE_SAMPLES" \
+  ipe compare --humans "$responses" --stimuli "$stimuli" --samples "$samples" \
       --model "CNN (PhysNet-style)=$d/cnn/judgments.csv" \
       --model "video model (SimVP-style)=$d/video/judgments.csv" \
       --model "readout of no-noise renders=$d/gt_readout.csv" \
@@ -41,12 +42,12 @@ compare_set() {  # NAME STIMULI RESPONSES
 ipe stimuli towers --n 40 --balanced --seed 2002 --out "$OUT/towers.json"
 ipe humans synthesize "$OUT/towers.json" --participants 20 --sigma 0.2 --phi 0.05 --seed 1 \
     --out "$OUT/towers_responses.csv"
-compare_set towers "$OUT/towers.json" "$OUT/towers_responses.csv"
+compare_set towers "$OUT/towers.json" "$OUT/towers_responses.csv" "$IPE_SAMPLES"
 
 # 3. Mental Jenga experiment 2
 if [ -d "$MJ" ]; then
   ipe datasets import mental-jenga "$MJ" --experiment 2 --out "$OUT/mj2"
-  compare_set mental_jenga "$OUT/mj2/stimuli.json" "$OUT/mj2/responses.csv"
+  compare_set mental_jenga "$OUT/mj2/stimuli.json" "$OUT/mj2/responses.csv" "$IPE_SAMPLES_MJ"
 else
   echo "no Mental Jenga data at $MJ; skipped" >&2
 fi

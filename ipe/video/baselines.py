@@ -150,8 +150,8 @@ class PhysNetCNN(nn.Module):
 
     Like PhysNet's mask branch, :meth:`forward_all` also predicts, at a
     quarter of the input resolution, which of the pictured bodies will fall
-    (one logit per cell); trained on the bodies' pixels, this dense target
-    teaches the trunk far more per tower than the two scalar heads alone.
+    (one logit per cell), trained on the bodies' pixels: a dense target, more
+    signal per tower than the two scalar heads alone.
     """
 
     def __init__(self, size: int = 64, width: int = 16, max_count: int = 10):
