@@ -8,6 +8,8 @@
 #   bash experiments/video_comparison.sh OUT_DIR [MENTAL_JENGA_ROOT]
 #
 # Training sizes are set for a small shared CPU (a few minutes each); see docs/video-models.md.
+# Sizes come from the environment (N_TRAIN_CNN, EPOCHS_CNN, N_TEST_CNN, N_TRAIN_VIDEO, EPOCHS_VIDEO, N_TOWERS,
+# N_PARTICIPANTS, IPE_SAMPLES, IPE_SAMPLES_MJ); tests/test_experiments.py runs it with tiny ones.
 set -euo pipefail
 OUT=${1:-runs/video_comparison}
 MJ=${2:-../shared/datasets/mental_jenga}
@@ -17,10 +19,13 @@ N_TRAIN_VIDEO=${N_TRAIN_VIDEO:-300}
 EPOCHS_VIDEO=${EPOCHS_VIDEO:-5}
 IPE_SAMPLES=${IPE_SAMPLES:-30}
 IPE_SAMPLES_MJ=${IPE_SAMPLES_MJ:-20}
+N_TOWERS=${N_TOWERS:-40}
+N_PARTICIPANTS=${N_PARTICIPANTS:-20}
+N_TEST_CNN=${N_TEST_CNN:-400}
 mkdir -p "$OUT"
 
 # 1. baselines (training towers: seed 1001; the CNN's held-out towers: seed 2002)
-[ -f "$OUT/cnn.pt" ] || ipe video train cnn --n-train "$N_TRAIN_CNN" --n-test 400 --epochs "$EPOCHS_CNN" \
+[ -f "$OUT/cnn.pt" ] || ipe video train cnn --n-train "$N_TRAIN_CNN" --n-test "$N_TEST_CNN" --epochs "$EPOCHS_CNN" \
     --seed 0 --out "$OUT/cnn.pt"
 [ -f "$OUT/video.pt" ] || ipe video train video --n-train "$N_TRAIN_VIDEO" --epochs "$EPOCHS_VIDEO" \
     --seed 0 --out "$OUT/video.pt"
@@ -39,8 +44,8 @@ compare_set() {  # NAME STIMULI RESPONSES IPE_ROLLOUTS
 }
 
 # 2. generated towers (test seed, apart from the training towers) with synthetic participants
-ipe stimuli towers --n 40 --balanced --seed 2002 --out "$OUT/towers.json"
-ipe humans synthesize "$OUT/towers.json" --participants 20 --sigma 0.2 --phi 0.05 --seed 1 \
+ipe stimuli towers --n "$N_TOWERS" --balanced --seed 2002 --out "$OUT/towers.json"
+ipe humans synthesize "$OUT/towers.json" --participants "$N_PARTICIPANTS" --sigma 0.2 --phi 0.05 --seed 1 \
     --out "$OUT/towers_responses.csv"
 compare_set towers "$OUT/towers.json" "$OUT/towers_responses.csv" "$IPE_SAMPLES"
 

@@ -178,3 +178,35 @@ def test_circular_correlation():
     assert common.circular_corr(a, a + 1.0) == pytest.approx(1.0)
     assert common.circular_mean([math.pi - 0.1, -math.pi + 0.1]) == pytest.approx(math.pi, abs=1e-9) or \
         common.circular_mean([math.pi - 0.1, -math.pi + 0.1]) == pytest.approx(-math.pi, abs=1e-9)
+
+
+def test_video_comparison_script_tiny(tmp_path):
+    """``experiments/video_comparison.sh`` end to end with tiny sizes: both baselines, renders, readout, the report."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("ipe") is None:
+        pytest.skip("the ipe command is not on PATH")
+    env = dict(os.environ, IPE_NO_PROGRESS="1", N_TRAIN_CNN="16", EPOCHS_CNN="1", N_TEST_CNN="8", N_TRAIN_VIDEO="4",
+               EPOCHS_VIDEO="1", N_TOWERS="6", N_PARTICIPANTS="4", IPE_SAMPLES="2")
+    out = tmp_path / "vc"
+    proc = subprocess.run(["bash", str(EXPERIMENTS / "video_comparison.sh"), str(out), str(tmp_path / "no-mj")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = pd.read_csv(out / "towers" / "comparison" / "summary.csv")
+    names = " ".join(summary.iloc[:, 0].astype(str))
+    for row in ("CNN", "video model", "no-noise"):
+        assert row in names, names
+    assert (out / "towers" / "comparison" / "report.md").exists()
+
+
+def test_parameter_recovery_tiny(tmp_path):
+    """``experiments/parameter_recovery.py`` with tiny sizes writes its tables (the full studies are slow tests)."""
+    mod = load("parameter_recovery")
+    assert mod.main(["--datasets", "2", "--towers", "4", "--participants", "4", "--emulator-samples", "3",
+                     "--warmup", "15", "--draws", "15", "--chains", "1", "--workers", "1", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "datasets.csv")
+    assert len(table) == 4 and set(table["parameter"]) == {"sigma", "phi"}
+    summary = json.loads((tmp_path / "summary_2.json").read_text())
+    assert 0.0 <= summary["coverage_90"] <= 1.0
