@@ -184,6 +184,8 @@ class SimulationCache:
     root:
         Cache directory; ``None`` uses :func:`default_cache_dir`.
 
+    Notes
+    -----
     ``stats`` counts the hits, misses, corrupt entries and writes made
     through this object.
     """

@@ -251,8 +251,11 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
     progress:
         Show a progress bar; ``None`` shows one when stderr is a terminal.
 
-    Returns the tidy rollouts table described in the module docstring; it
-    does not depend on the backend, the workers, the batches or the cache.
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy rollouts table described in the module docstring; it
+        does not depend on the backend, the workers, the batches or the cache.
     """
     stimuli = as_stimulus_set(stimuli)
     points = [params] if isinstance(params, NoiseParams) else list(params)

@@ -110,6 +110,8 @@ class Emulator:
         Passed to :func:`ipe.simulate` (``cache`` reuses the grid's rollouts
         across refits; none of them changes the result).
 
+    Notes
+    -----
     Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
     means on the grid), ``coef_`` (n_stimuli × n_basis_total) and
     ``residual_sd_``.

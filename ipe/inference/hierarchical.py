@@ -262,6 +262,8 @@ class HierarchicalFit:
     jit:
         Compile the potential energy with the PyTorch JIT (about 4× faster).
 
+    Notes
+    -----
     Fitted attributes: ``idata_`` (ArviZ InferenceData), ``params_``
     (``{name: {mean, sd, q05, q95}}``), ``summary_`` (diagnostics table with
     R-hat and ESS), ``participants_`` (posterior means of each participant's

@@ -66,6 +66,8 @@ class LandingEmulator:
     smoothing:
         P-spline penalty weight (see :class:`Emulator`).
 
+    Notes
+    -----
     Fitted attributes: ``stimulus_ids_``, ``names_``, ``centre_`` (per-stimulus
     reference x: the mean over the whole grid), ``mean_emulator_``,
     ``square_emulator_``, ``landed_`` (fraction of rollouts that landed).
@@ -218,6 +220,8 @@ class LandingFit:
     num_warmup, num_samples, num_chains, seed:
         NUTS settings; chains run one after another, each seeded from ``seed``.
 
+    Notes
+    -----
     Fitted attributes: ``posterior_`` (``{name: (chains, draws)}``),
     ``summary_`` (one row per parameter: mean, sd, q05, q50, q95, r_hat,
     ess_bulk), ``params_`` (posterior means), ``n_divergent_``.

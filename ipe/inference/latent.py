@@ -109,6 +109,8 @@ class MassInference:
     seed:
         Seeds Pyro's prior draws and every simulation.
 
+    Notes
+    -----
     Fitted attributes: ``particles_`` (κ, log weight, normalised weight),
     ``learning_`` (belief after each trial), ``materials_``, ``colors_``,
     ``summary_`` (posterior P(A heavier), mean and 90% interval of the ratio).
