@@ -13,8 +13,8 @@
 set -euo pipefail
 OUT=${1:-runs/video_comparison}
 MJ=${2:-../shared/datasets/mental_jenga}
-N_TRAIN_CNN=${N_TRAIN_CNN:-2500}
-EPOCHS_CNN=${EPOCHS_CNN:-16}
+N_TRAIN_CNN=${N_TRAIN_CNN:-10000}
+EPOCHS_CNN=${EPOCHS_CNN:-15}
 N_TRAIN_VIDEO=${N_TRAIN_VIDEO:-300}
 EPOCHS_VIDEO=${EPOCHS_VIDEO:-5}
 IPE_SAMPLES=${IPE_SAMPLES:-30}
