@@ -6,21 +6,23 @@ result behind: readers see either the old file or the complete new one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import InputError
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: str = "w") -> Path:
-    """Write ``path`` atomically.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
-    ``writer`` receives an open file object (text mode for ``mode="w"``,
-    binary for ``mode="wb"``). The data are flushed and fsynced to a temporary
-    file in the same directory, which then replaces ``path`` in one rename.
+    For writers that need a file name rather than a file object (e.g.
+    ffmpeg). On any error the temporary file is removed and ``path`` is left
+    as it was.
     """
     path = Path(path)
     if path.exists() and path.is_dir():
@@ -30,13 +32,10 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{parent}: cannot create directory ({exc.strerror})") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=parent)
+    os.close(fd)
     try:
-        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -44,7 +43,22 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
         except OSError:
             pass
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: str = "w") -> Path:
+    """Write ``path`` atomically.
+
+    ``writer`` receives an open file object (text mode for ``mode="w"``,
+    binary for ``mode="wb"``). The data are flushed and fsynced to a temporary
+    file in the same directory, which then replaces ``path`` in one rename.
+    """
+    kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import colorsys
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -43,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fileio import atomic_write, write_csv, write_json
+from ..fileio import atomic_path, atomic_write, write_csv, write_json
 from ..scene import Ball, Block, StaticSegment, Stimulus, as_stimulus_set, world_vertices
 
 BACKGROUND = "#ffffff"
@@ -298,25 +297,15 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, lossless: bool =
         raise InputError(f"{path}: expected frames of shape (F, H, W, 3), got {frames.shape}")
     if frames.shape[1] % 2 or frames.shape[2] % 2:
         raise InputError(f"{path}: MP4 frames need an even width and height, got {frames.shape[2]}×{frames.shape[1]}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    try:
-        opts = dict(quality=None, output_params=["-qp", "0"]) if lossless else dict(quality=quality)
-        writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat=pixel_format,
-                                macro_block_size=1, ffmpeg_log_level="error", **opts)
+    opts = dict(quality=None, output_params=["-qp", "0"]) if lossless else dict(quality=quality)
+    with atomic_path(path, suffix=".mp4") as tmp:  # ffmpeg needs a file name with the right extension
+        writer = iio.get_writer(str(tmp), format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                pixelformat=pixel_format, macro_block_size=1, ffmpeg_log_level="error", **opts)
         try:
             for fr in frames:
                 writer.append_data(fr)
         finally:
             writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 
