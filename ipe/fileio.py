@@ -81,6 +81,31 @@ def write_csv(path: str | os.PathLike, frame) -> Path:
     return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
 
 
+def read_csv(path: str | os.PathLike, dtype=None, label: str | None = None, what: str = "CSV file"):
+    """Read a CSV with pandas, turning every failure into a one-line :class:`InputError`.
+
+    ``label`` names the file in messages (default: the path; a CLI passes
+    e.g. ``"--model X=path"``); ``what`` says what was expected when the
+    path is a directory. Messages: ``no such file``, ``is a directory``,
+    ``the file is empty``, ``not a readable CSV (…)``.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    label = str(path) if label is None else label
+    if not path.exists():
+        raise InputError(f"{label}: no such file")
+    if path.is_dir():
+        raise InputError(f"{label}: is a directory, expected a {what}")
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{label}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise InputError(f"{label}: not a readable CSV ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, turning every failure into a one-line :class:`InputError`."""
     path = Path(path)

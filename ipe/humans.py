@@ -162,16 +162,9 @@ def _read_error(path: Path, exc: BaseException) -> InputError:
 
 
 def _read_csv(path: Path, dtype) -> pd.DataFrame:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a response file")
-    try:
-        return pd.read_csv(path, dtype=dtype)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise _read_error(path, exc) from None
+    from .fileio import read_csv
+
+    return read_csv(path, dtype=dtype, what="response file")
 
 
 def load_responses(path: str | Path, mapping: Mapping[str, str] | None = None, fmt: str | None = None) -> pd.DataFrame:

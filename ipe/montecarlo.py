@@ -54,7 +54,7 @@ import os
 import sys
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np

@@ -57,7 +57,7 @@ def scene_bounds(scene: Scene, states=None, pad: float = 0.15) -> tuple[float, f
     w = max(xs) - min(xs)
     h = max(ys) - min(ys)
     size = max(w, h) * (1 + 2 * pad)
-    cx, cy = (max(xs) + min(xs)) / 2, min(ys) + h / 2
+    cx = (max(xs) + min(xs)) / 2
     x0, x1 = cx - size / 2, cx + size / 2
     y0 = min(ys) - pad * size * 0.5
     return x0, x1, y0, y0 + size

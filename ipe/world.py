@@ -48,13 +48,10 @@ import pymunk.batch
 from pymunk._chipmunk_cffi import lib as _cp
 
 from .scene import (
-    Ball,
     Block,
     Intervention,
     Scene,
     StaticBox,
-    StaticPolygon,
-    StaticRegularPolygon,
     StaticSegment,
 )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from ipe.baselines import FEATURES, baseline_table, feature_table, minmax, pearson

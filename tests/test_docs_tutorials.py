@@ -19,7 +19,6 @@ import io
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-import ipe
 from ipe.noise import NoiseParams
 from ipe.queries import fall_threshold
 from ipe.scene import Block, Intervention, Scene, StaticBox

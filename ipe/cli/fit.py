@@ -231,17 +231,10 @@ def _model_kind(name: str) -> str:
 
 
 def _read_judgments(name: str, path: Path):
-    import pandas as pd
+    from ..fileio import read_csv
 
-    if not path.is_file():
-        raise InputError(f"--model {name}={path}: no such file")
-    try:
-        table = pd.read_csv(path, dtype={"stimulus_id": str, "query": str})
-    except pd.errors.EmptyDataError:
-        raise InputError(f"--model {name}={path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError):
-        raise InputError(f"--model {name}={path}: not a readable CSV") from None
-    return table
+    return read_csv(path, dtype={"stimulus_id": str, "query": str}, label=f"--model {name}={path}",
+                    what="judgments CSV")
 
 
 def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
 from . import app
 from .common import check_out_dir, note
 
@@ -33,9 +31,8 @@ def infer_mass(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
 ) -> None:
     """Which material is heavier, and by how much? A learning observer, trial by trial (Hamrick et al. 2016)."""
-    import pandas as pd
 
-    from ..fileio import write_csv, write_json
+    from ..fileio import read_csv, write_csv, write_json
     from ..inference.latent import MassInference
     from ..scene import load_stimuli
 
@@ -43,12 +40,7 @@ def infer_mass(
     stim = load_stimuli(stimuli)
     obs = None
     if observations is not None:
-        try:
-            obs = pd.read_csv(observations)
-        except FileNotFoundError:
-            raise InputError(f"{observations}: no such file") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise InputError(f"{observations}: not a readable CSV ({' '.join(str(exc).split())})") from None
+        obs = read_csv(observations, what="observations CSV")
     est = MassInference(sigma=sigma, n_particles=particles, n_sims=sims, kernel_width=kernel_width,
                         max_ratio=max_ratio, seed=seed).fit(stim, obs)
     out.mkdir(parents=True, exist_ok=True)

@@ -117,8 +117,8 @@ def fit_landing(
 ) -> None:
     """Fit motion-noise parameters to clicked landing x (Gaussian likelihood around the IPE's mean and spread)."""
     import numpy as np
-    import pandas as pd
 
+    from ..fileio import read_csv
     from ..inference.landing import LandingEmulator, LandingFit
     from ..noise import NoiseParams
     from ..scene import as_stimulus_set, load_stimuli
@@ -131,12 +131,7 @@ def fit_landing(
     if not grid_max > 0:
         raise InputError(f"--grid-max must be > 0, got {grid_max}")
     stim = load_stimuli(stimuli)
-    if not responses.is_file():
-        raise InputError(f"{responses}: no such file")
-    try:
-        table = pd.read_csv(responses)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{responses}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    table = read_csv(responses, what="responses CSV")
     need = ("stimulus_id", "mean", "n") if means else ("participant", "stimulus_id", "response")
     missing = [c for c in need if c not in table.columns]
     if missing:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -156,7 +157,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     return table[[c for c in COMPARISON_COLUMNS if c in table.columns]]
 
 
-def plot_comparison(table: pd.DataFrame, path) -> "Path":
+def plot_comparison(table: pd.DataFrame, path) -> Path:
     """Bar chart of held-out r per model, with the noise ceiling as a band."""
     import matplotlib
 

@@ -46,7 +46,6 @@ process pool. The posterior is returned as an ArviZ ``InferenceData``
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass

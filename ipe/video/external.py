@@ -32,15 +32,10 @@ JUDGMENT_COLUMNS = ("stimulus_id", "model", "sample", "judgment")
 
 def read_judgments_csv(path: str | Path) -> pd.DataFrame:
     """Read and check a judgments CSV (columns :data:`JUDGMENT_COLUMNS`)."""
+    from ..fileio import read_csv
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        df = pd.read_csv(path, dtype={"stimulus_id": str, "model": str})
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({' '.join(str(exc).split())[:120]})") from None
+    df = read_csv(path, dtype={"stimulus_id": str, "model": str}, what="judgments CSV")
     missing = [c for c in JUDGMENT_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(JUDGMENT_COLUMNS)}")
