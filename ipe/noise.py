@@ -36,6 +36,13 @@ The parameters are in the units of Battaglia, Hamrick & Tenenbaum (2013):
     ``exp(μ · ζ_k)``, ``ζ_k ~ N(0, 1)``, so the log heavy:light ratio has
     standard deviation μ. Scenes with one material are unaffected.
 
+``friction`` — friction uncertainty (property uncertainty beside μ; 0 by default)
+    Every contact's friction coefficient is multiplied by ``exp(friction · ζ)``,
+    ``ζ ~ N(0, 1)``, one draw per rollout: the observer is unsure how
+    slippery the materials are, not which brick is more slippery. pymunk
+    multiplies the coefficients of the two shapes in contact, so every shape,
+    static ones included, gets ``exp(friction · ζ / 2)``.
+
 Motion noise (balls among obstacles, Smith & Vul 2013; the counterfactual
 simulation model of Gerstenberg et al. 2021) — each 0 by default:
 
@@ -146,6 +153,27 @@ class ForceNoise(NoiseSource):
         start = max((iv.time for iv in schedule.interventions if iv.type == "remove"), default=0.0)
         schedule.gravity_from = start
         schedule.gravity_until = (start + self.duration, (gx + direction * self.phi * g, gy))
+
+
+@dataclass(frozen=True)
+class FrictionNoise(NoiseSource):
+    """Log-normal uncertainty in every friction coefficient: one factor ``exp(friction · ζ)`` per rollout."""
+
+    friction: float = 0.0
+    name = "friction"
+
+    def is_null(self) -> bool:
+        return self.friction == 0
+
+    def perturb_scene(self, scene: Scene, rng: np.random.Generator) -> Scene:
+        if self.is_null():
+            return scene
+        # pymunk's contact friction is the product of the two shapes' coefficients: the square root of the
+        # factor on every shape scales every contact (body-body and body-static alike) by the factor.
+        half = math.exp(0.5 * self.friction * float(rng.standard_normal()))
+        bodies = tuple(replace(b, friction=b.friction * half) for b in scene.bodies)
+        statics = tuple(replace(s, friction=s.friction * half) for s in scene.statics)
+        return replace(scene, bodies=bodies, statics=statics)
 
 
 @dataclass(frozen=True)
@@ -359,11 +387,16 @@ MOTION_FIELDS = ("launch_angle", "launch_speed", "launch_position", "collision_a
                  "step_angle", "obstacle_position", "obstacle_angle")
 """The motion-noise fields of :class:`NoiseParams` (all 0 by default)."""
 
+PROPERTY_FIELDS = ("friction",)
+"""Property-uncertainty fields besides μ (0 by default)."""
+
+_KEYED_WHEN_SET = MOTION_FIELDS + PROPERTY_FIELDS  # added after the first release: in the seed key only when ≠ 0
+
 NOISE_UNITS = {
     "sigma": "short sides", "phi": "fraction of weight", "mu": "log density ratio", "angle_sigma": "rad",
     "push_duration": "s", "launch_angle": "rad", "launch_speed": "log speed", "launch_position": "short sides",
     "collision_angle": "rad", "collision_speed": "log speed", "step_angle": "rad/sqrt(s)",
-    "obstacle_position": "short sides", "obstacle_angle": "rad",
+    "obstacle_position": "short sides", "obstacle_angle": "rad", "friction": "log friction",
 }
 """The unit of every noise parameter."""
 
@@ -374,9 +407,10 @@ class NoiseParams:
 
     ``sigma``, ``phi``, ``mu`` as in the module docstring; ``angle_sigma``
     (rad) adds angle noise to σ; ``push_duration`` is how long φ acts (s).
-    The motion noise (:data:`MOTION_FIELDS`, units in :data:`NOISE_UNITS`)
-    composes with them: launch and obstacle noise after σ and μ, collision
-    and step noise during the rollout.
+    ``friction`` is the log-sd of friction uncertainty. The motion noise
+    (:data:`MOTION_FIELDS`, units in :data:`NOISE_UNITS`) composes with them:
+    launch and obstacle noise after σ and μ, collision and step noise during
+    the rollout.
     """
 
     sigma: float = 0.0
@@ -392,6 +426,7 @@ class NoiseParams:
     step_angle: float = 0.0
     obstacle_position: float = 0.0
     obstacle_angle: float = 0.0
+    friction: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -407,6 +442,7 @@ class NoiseParams:
         out: list[NoiseSource] = [
             PerceptualNoise(self.sigma, self.angle_sigma),
             MassNoise(self.mu),
+            FrictionNoise(self.friction),
             ForceNoise(self.phi, self.push_duration),
             ObstacleNoise(self.obstacle_position, self.obstacle_angle),
             LaunchNoise(self.launch_angle, self.launch_speed, self.launch_position),
@@ -422,11 +458,11 @@ class NoiseParams:
     def key(self) -> int:
         """A stable integer naming this point, used in the rollout seeds.
 
-        Motion-noise fields enter the key only when they are not 0, so points
-        without motion noise keep the keys (and the draws) they always had.
+        Motion-noise and friction fields enter the key only when they are not
+        0, so points without them keep the keys (and the draws) they always had.
         """
         text = ",".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                        if f.name not in MOTION_FIELDS or getattr(self, f.name) != 0)
+                        if f.name not in _KEYED_WHEN_SET or getattr(self, f.name) != 0)
         return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
     def as_dict(self) -> dict[str, float]:
@@ -462,12 +498,14 @@ __all__ = [
     "PerceptualNoise",
     "ForceNoise",
     "MassNoise",
+    "FrictionNoise",
     "LaunchNoise",
     "CollisionNoise",
     "StepNoise",
     "ObstacleNoise",
     "OBSTACLE_LABEL",
     "MOTION_FIELDS",
+    "PROPERTY_FIELDS",
     "NOISE_UNITS",
     "NoiseParams",
     "apply_noise",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ipe.errors import InputError
-from ipe.noise import ForceNoise, MassNoise, NoiseParams, PerceptualNoise, apply_noise
+from ipe.noise import ForceNoise, FrictionNoise, MassNoise, NoiseParams, PerceptualNoise, apply_noise
 from ipe.scene import Block, Scene
 from ipe.seeding import sample_seed, source_rng
 from ipe.stimuli.towers import generate_towers
@@ -120,3 +120,55 @@ def test_point_keys_are_stable_and_distinct():
     assert NoiseParams(sigma=0.1).key() != NoiseParams(sigma=0.2).key()
     # Known value: keys must not change between runs or machines.
     assert NoiseParams().key() == NoiseParams(0, 0, 0, 0, 0.2).key()
+
+
+def test_point_keys_of_older_points_never_change():
+    # Fields added later (motion noise, friction) enter the key only when set, so these stay fixed.
+    assert NoiseParams(sigma=0.2, phi=0.1).key() == 225764425538020309
+    assert NoiseParams().key() == 838430281624041469
+    assert NoiseParams(collision_angle=0.3).key() == 14774023484486747152
+    assert NoiseParams(friction=0.5).key() not in {NoiseParams().key(), NoiseParams(sigma=0.5).key()}
+
+
+def test_friction_noise_scales_every_contact_by_one_lognormal_factor():
+    scene = stack_scene([0.0, 0.02])
+    src = FrictionNoise(friction=0.8)
+    assert FrictionNoise(0.0).is_null() and FrictionNoise(0.0).perturb_scene(scene, np.random.default_rng(0)) is scene
+    logs = []
+    for k in range(600):
+        out = src.perturb_scene(scene, np.random.default_rng(k))
+        ratios = [b.friction / a.friction for a, b in zip(scene.bodies + scene.statics, out.bodies + out.statics)]
+        assert np.allclose(ratios, ratios[0])  # one factor for every shape
+        assert out.bodies[0].position == scene.bodies[0].position
+        logs.append(math.log(ratios[0] ** 2))  # a contact's coefficient is the product of two shapes'
+    assert np.std(logs) == pytest.approx(0.8, rel=0.1)
+    assert abs(np.mean(logs)) < 0.1
+
+
+def _block_on_ramp(theta: float, contact_friction: float):
+    from ipe.scene import StaticBox
+
+    n = (-math.sin(theta), math.cos(theta))
+    ramp = StaticBox(id="ramp", position=(0.0, 0.0), width=4.0, height=0.2, angle=theta,
+                     friction=math.sqrt(contact_friction))
+    d = 0.1 + 0.05 + 1e-4
+    block = Block(id="b", position=(n[0] * d, n[1] * d), width=0.3, height=0.1, angle=theta,
+                  friction=math.sqrt(contact_friction))
+    return Scene(bodies=(block,), statics=(ramp,))
+
+
+def test_friction_noise_lets_a_block_slide_down_a_ramp_that_holds_it():
+    from ipe.world import rollout
+
+    theta = math.radians(25)  # tan 25° = 0.466: a contact friction of 0.6 holds the block, 0.6·F < 0.466 does not
+    s = stim(_block_on_ramp(theta, 0.6))
+
+    def moved(params, k):
+        scene, sched = apply_noise(s, params.sources(), sample_seed(0, s.id, params.key(), k))
+        r = rollout(scene, sched, early_stop=False)
+        return float(np.hypot(*(r.final[0, :2] - r.initial[0, :2])))
+
+    assert moved(NoiseParams(), 0) < 0.01
+    slid = [moved(NoiseParams(friction=1.0), k) > 0.05 for k in range(40)]
+    # P(0.6·exp(ζ) < tan 25°) = Φ(ln(0.466/0.6)) = 0.40
+    assert 0.2 <= np.mean(slid) <= 0.6

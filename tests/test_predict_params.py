@@ -43,3 +43,29 @@ def test_unknown_parameter_in_params_json(tmp_path, plinko, capsys):
     rc = main(["predict", str(plinko), "--params", str(params), "--out", str(tmp_path / "p.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "unknown parameter 'gravity_noise'" in err[0]
+
+
+def test_friction_from_the_command_line_and_from_params_json(tmp_path, capsys):
+    stimuli = tmp_path / "towers.json"
+    assert main(["stimuli", "towers", "--n", "3", "--seed", "4", "--out", str(stimuli)]) == 0
+    flag, fitted = tmp_path / "flag.csv", tmp_path / "fitted.csv"
+    common = ["--samples", "5", "--seed", "1", "--no-progress"]
+    assert main(["predict", str(stimuli), "--friction", "0.8", "--out", str(flag), *common]) == 0
+    params = _params(tmp_path / "params.json", sigma=0.0, friction=0.8)
+    assert main(["predict", str(stimuli), "--params", str(params), "--out", str(fitted), *common]) == 0
+    want = summarize(simulate(load_stimuli(stimuli), NoiseParams(friction=0.8), n_samples=5, seed=1, progress=False))
+    for path in (flag, fitted):
+        assert pd.read_csv(path)["mean"].tolist() == pytest.approx(want["mean"].tolist())
+    capsys.readouterr()
+    rc = main(["predict", str(stimuli), "--friction", "-1", "--out", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--friction" in err[0]
+
+
+def test_friction_is_a_free_parameter_with_a_grid_and_a_prior_range():
+    from ipe.cli.fit import parse_free
+    from ipe.humans import RANGES
+    from ipe.inference.emulator import DEFAULT_GRID
+
+    assert parse_free("sigma,phi,friction") == ["sigma", "phi", "friction"]
+    assert DEFAULT_GRID["friction"][0] == 0 and RANGES["friction"][1] >= max(DEFAULT_GRID["friction"])

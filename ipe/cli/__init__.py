@@ -92,6 +92,8 @@ def predict(
         "--phi", help="Force noise φ (fraction of weight, first 200 ms); default 0.")] = None,
     mu: Annotated[Optional[float], typer.Option(
         "--mu", help="Mass noise μ (s.d. of the log density ratio); default 0.")] = None,
+    friction: Annotated[Optional[float], typer.Option(
+        "--friction", help="Friction uncertainty (s.d. of the log friction factor); default 0.")] = None,
     params: Annotated[Optional[Path], typer.Option(
         "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
@@ -120,7 +122,7 @@ def predict(
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
-    values = {"sigma": sigma, "phi": phi, "mu": mu}
+    values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction}
     if params is not None:
         from ..inference.hierarchical import load_params
 
