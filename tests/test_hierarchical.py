@@ -25,9 +25,15 @@ class LineEmulator(FixedPredictions):
         self.names_ = ("sigma",)
         self.grid_values_ = {"sigma": np.array([0.0, 1.0])}
 
+        self.grid_sd_ = np.zeros((2, n_stim))  # it has spreads: predict_sd below
+
     def predict(self, theta):
         theta = torch.as_tensor(theta, dtype=torch.float64)
         return 1.0 - torch.exp(-self.rates * theta[..., :1])
+
+    def predict_sd(self, theta):
+        p = self.predict(theta)
+        return torch.sqrt(p * (1 - p)).clamp_min(1e-3)  # one rollout's answer is 0 or 1
 
 
 def synth(emu, kind, low, high, sigma, n_part=16, seed=0, reps=2):
@@ -44,25 +50,66 @@ def synth(emu, kind, low, high, sigma, n_part=16, seed=0, reps=2):
     return pd.DataFrame(rows, columns=["participant", "stimulus_id", "response"])
 
 
+def _values(n_levels: int, **extra):
+    f = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    return {"sigma": f(0.3), "tau_sigma": f(0.2), "z_sigma": torch.zeros(1, dtype=torch.float64), "tau_bias": f(0.1),
+            "z_bias": torch.zeros(1, dtype=torch.float64), "beta": f(8.0), "cut_first": f(1.0),
+            "cut_gaps": torch.ones(n_levels - 2, dtype=torch.float64), "a": f(0.05), "b": f(0.9), "s0": f(0.1),
+            **{k: f(v) for k, v in extra.items()}}
+
+
+@pytest.mark.parametrize("sims", [None, "fit", 3.0])
 @pytest.mark.parametrize("kind,low,high", [("rating", 1, 7), ("probability", 0, 100), ("count", 0, 10)])
-def test_likelihood_sums_to_one_over_levels(kind, low, high):
+def test_likelihood_sums_to_one_over_levels(kind, low, high, sims):
     emu = LineEmulator(3)
     levels = np.arange(low, high + 1)
     df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
                        "response": levels.astype(float)})
     scale = SimpleNamespace(kind=kind, low=low, high=high)
-    m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)})
-    s = {"sigma": torch.tensor(0.3, dtype=torch.float64), "tau_sigma": torch.tensor(0.2, dtype=torch.float64),
-         "z_sigma": torch.zeros(1, dtype=torch.float64), "tau_bias": torch.tensor(0.1, dtype=torch.float64),
-         "z_bias": torch.zeros(1, dtype=torch.float64), "beta": torch.tensor(8.0, dtype=torch.float64),
-         "cut_first": torch.tensor(1.0, dtype=torch.float64),
-         "cut_gaps": torch.ones(len(levels) - 2, dtype=torch.float64),
-         "a": torch.tensor(0.05, dtype=torch.float64), "b": torch.tensor(0.9, dtype=torch.float64),
-         "s0": torch.tensor(0.1, dtype=torch.float64)}
+    m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims)
+    s = _values(len(levels), k_sims=4.0)
     total = torch.exp(m.trial_log_lik(s)).sum()
     assert float(total) == pytest.approx(1.0, abs=1e-6)
     draws = m.sample_responses(s, torch.Generator().manual_seed(0))
     assert torch.all((draws >= low) & (draws <= high))
+
+
+@pytest.mark.parametrize("kind,low,high", [("rating", 1, 7), ("count", 0, 10)])
+def test_few_simulations_widen_the_response_distribution_where_the_ipe_is_unsure(kind, low, high):
+    """Judging from κ rollouts adds variance v/κ: extreme answers get likelier as κ falls, only where v > 0."""
+    emu = LineEmulator(3)
+    df = pd.DataFrame({"participant": ["a", "a"], "stimulus_id": ["s1", "s1"], "response": [float(low), float(high)]})
+    scale = SimpleNamespace(kind=kind, low=low, high=high)
+    n = high - low + 1
+
+    def extremes(sims, sigma=0.3):
+        m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims)
+        v = _values(n)
+        v["sigma"] = torch.tensor(sigma, dtype=torch.float64)
+        return torch.exp(m.trial_log_lik(v)).sum().item()
+
+    assert extremes(1.0) > extremes(5.0) > extremes(1e6)
+    assert extremes(1e6) == pytest.approx(extremes(1e9), rel=1e-4)
+    # where the IPE is certain (sigma near 0: P(fall) = 0, no spread) κ hardly matters
+    assert extremes(1.0, sigma=1e-6) == pytest.approx(extremes(1e6, sigma=1e-6), rel=0.02)
+
+
+def test_sims_option_is_checked_and_fitted_kappa_is_saved(tmp_path):
+    emu = LineEmulator(4)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=4, reps=1)
+    scale = SimpleNamespace(kind="rating", low=1, high=7)
+    for bad in (0.5, "some", float("nan"), True):
+        with pytest.raises(InputError, match="sims"):
+            HierarchicalFit(free=("sigma",), scale=scale, sims=bad).fit(df, emu)
+    with pytest.raises(InputError, match="no spreads"):
+        HierarchicalFit(free=(), scale=scale).fit(df, FixedPredictions(emu.stimulus_ids_, np.zeros(4)))
+    fit = HierarchicalFit(free=("sigma",), scale=scale, num_warmup=30, num_samples=20, num_chains=1, seed=2,
+                          max_tree_depth=5).fit(df, emu)
+    assert 0 < fit.k_sims_["q05"] <= fit.k_sims_["mean"] <= fit.k_sims_["q95"]
+    fit.save(tmp_path, figures=False)
+    meta = json.loads((tmp_path / "params.json").read_text())["_meta"]
+    assert meta["sims"] == "fit" and meta["k_sims"] == fit.k_sims_
+    assert "k_sims" in set(fit.summary_["parameter"])
 
 
 def test_fit_writes_every_output(tmp_path):

@@ -336,6 +336,8 @@ def test_cli_synthesize_and_summary(few, tmp_path, capsys):
     (["fit", "{t}/good.csv", "--stimuli", "{s}", "--out", "{t}/fit", "--free", "gamma"], "--free"),
     (["fit", "{t}/good.csv", "--stimuli", "{s}", "--out", "{t}/fit", "--grid", "sigma=a,b"], "numbers"),
     (["fit", "{t}/good.csv", "--stimuli", "{s}", "--out", "{t}/fit", "--scale", "rating:1-3"], "outside"),
+    (["fit", "{t}/good.csv", "--stimuli", "{s}", "--out", "{t}/fit", "--sims", "0.5"], "--sims"),
+    (["fit", "{t}/good.csv", "--stimuli", "{s}", "--out", "{t}/fit", "--sims", "many"], "--sims"),
     (["compare", "{t}/good.csv", "--stimuli", "{s}", "--fit", "{t}", "--out", "{t}/c.csv"], "params.json"),
 ])
 def test_cli_bad_input_one_line_exit_2(argv, fragment, few, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,6 +54,20 @@ def parse_ranges(specs: list[str] | None) -> dict[str, tuple[float, float]] | No
     return out
 
 
+def parse_sims(text: str):
+    """``--sims``: ``fit``, ``none`` or a number ≥ 1."""
+    t = text.strip().lower()
+    if t in ("fit", "none"):
+        return None if t == "none" else "fit"
+    try:
+        v = float(t)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v >= 1):
+        raise InputError(f"--sims {text!r}: expected fit, none or a number >= 1")
+    return v
+
+
 def parse_free(text: str) -> list[str]:
     from ..inference.emulator import PARAM_NAMES
 
@@ -90,6 +105,9 @@ def fit(
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (run one after another).")] = 2,
     no_bias: Annotated[bool, typer.Option("--no-bias", help="No per-participant response bias.")] = False,
+    sims: Annotated[str, typer.Option(
+        "--sims", help="Simulations a judgment rests on: 'fit' (estimate κ), a number ≥ 1, or 'none' (no "
+                       "sampling variance; ordinal logistic link for ratings).")] = "fit",
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
@@ -107,6 +125,7 @@ def fit(
     check_out_dir(out)
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
+    sims_value = parse_sims(sims)
     grid_map = parse_grid(grid, free_list)
     range_map = parse_ranges(ranges)
     stim = load_stimuli(stimuli)
@@ -139,13 +158,17 @@ def fit(
     note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
          f"participants, {len(table)} trials, scale {sc}")
     est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
-                          num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress)
+                          num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress,
+                          sims=sims_value)
     est.fit(table, emu)
     paths = est.save(out)
     cols = [c for c in ("parameter", "mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat") if c in est.summary_]
     shown = est.summary_[est.summary_["parameter"].isin(free_list + [f"tau_{f}" for f in free_list])][cols]
     print(shown.to_string(index=False))
     crit = est.criteria()
+    if getattr(est, "k_sims_", None):
+        k = est.k_sims_
+        print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% interval)")
     print(f"\nLOO elpd = {crit['elpd_loo']:.1f} (se {crit['se_loo']:.1f}); WAIC elpd = {crit['elpd_waic']:.1f}; "
           f"divergences: {est.n_divergent_}; posterior-predictive 90% intervals hold "
           f"{est.ppc_['inside_90'].mean():.0%} of stimulus means")

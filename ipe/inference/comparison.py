@@ -142,8 +142,10 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
         if fit.scale.kind == "count":
             q = q * (fit.scale.high - fit.scale.low)  # the response model divides counts by the range again
         wrapped = FixedPredictions(ids, q, name=name)
+        # a feature model has no simulations behind it, hence no sampling variance
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
-                              num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress)
+                              num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,
+                              sims=None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(responses, wrapped)

@@ -266,13 +266,34 @@ class Emulator:
         if theta.shape[-1] != len(self.knots_):
             raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
                              f"parameters ({', '.join(self.names_)})")
+        basis, coef = self._basis(theta)
+        return basis @ coef.T
+
+    def _basis(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tensor-product B-spline basis at ``theta`` (clamped to the grid) and the coefficients."""
+        theta = torch.as_tensor(theta)
+        if not theta.is_floating_point():
+            theta = theta.to(torch.float64)
         knots, coef, lo, hi = self._tensors(theta.dtype)
         x = torch.minimum(torch.maximum(theta, lo), hi)
         basis = None
         for d, kn in enumerate(knots):
             b = bspline_basis(x[..., d], kn)
             basis = b if basis is None else (basis.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
-        return basis @ coef.T
+        return basis, coef
+
+    def predict_with_sd(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict` and :meth:`predict_sd` together, the spline basis computed once."""
+        sd_twin = self._sd_surface()
+        theta = torch.as_tensor(theta)
+        if not theta.is_floating_point():
+            theta = theta.to(torch.float64)
+        if theta.shape[-1] != len(self.knots_):
+            raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
+                             f"parameters ({', '.join(self.names_)})")
+        basis, coef = self._basis(theta)
+        _, sd_coef, _, _ = sd_twin._tensors(basis.dtype)
+        return basis @ coef.T, (basis @ sd_coef.T).clamp_min(sd_twin._floor)
 
     def predict_frame(self, **params: float) -> pd.DataFrame:
         """Predictions at one parameter point as a table (stimulus_id, query, mean)."""
@@ -338,6 +359,11 @@ class Emulator:
         likelihood needs the IPE's spread as well as its mean. Floored at 1 %
         of the typical spread on the grid.
         """
+        twin = self._sd_surface()
+        return twin.predict(theta).clamp_min(twin._floor)
+
+    def _sd_surface(self) -> "Emulator":
+        """A twin emulator whose surfaces are the spreads (built on first use)."""
         self._check_fitted()
         if getattr(self, "grid_sd_", None) is None:
             raise InputError("this emulator has no spreads (saved by an older ipe); rebuild it")
@@ -350,7 +376,7 @@ class Emulator:
             twin._fit_surfaces()
             twin._floor = max(1e-9, 0.01 * float(np.sqrt(np.mean(self.grid_sd_ ** 2))))
             self._sd_twin = twin
-        return twin.predict(theta).clamp_min(twin._floor)
+        return twin
 
     def matches(self, stimuli) -> bool:
         """True when the emulator was built for exactly these stimulus ids, in order."""
