@@ -185,3 +185,28 @@ def test_one_chain_fit_saves_with_null_r_hat(tmp_path):
     meta = json.loads((tmp_path / "params.json").read_text())["_meta"]
     assert meta["max_r_hat"] is None and meta["num_chains"] == 1
     assert load_params(tmp_path / "params.json") == {"sigma": fit.params_["sigma"]["mean"]}
+
+
+def test_emulator_error_is_a_per_stimulus_offset_of_sd_over_root_n(tmp_path):
+    """With an emulator of n rollouts per point, each stimulus gets e_i · sd / √n, e_i ~ N(0, 1), shared by all."""
+    emu = LineEmulator(4)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=4, reps=1)
+    scale = SimpleNamespace(kind="rating", low=1, high=7)
+    data = _prepare(df, emu, scale)
+    assert not HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 1.0)}).emulator_error  # no n: off
+    emu.n_samples = 16
+    m = HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 1.0)})
+    assert m.emulator_error and not HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 1.0)},
+                                                      sims=None).emulator_error
+    v = _values(7, k_sims=5.0)
+    values = m.participant_values({"sigma": v["sigma"]}, {"sigma": v["tau_sigma"]}, {"sigma": v["z_sigma"]})
+    q = m.expected({k: t.expand(4) for k, t in values.items()})[data.participant, data.stimulus]
+    e = torch.arange(4, dtype=torch.float64) - 1.5
+    shifted = m._with_emulator_error(q, {"e_emu": e})
+    want = q + e[data.stimulus] * m._spread[data.participant, data.stimulus] / 4.0
+    assert torch.allclose(shifted, want)
+    fit = HierarchicalFit(free=("sigma",), scale=scale, num_warmup=30, num_samples=20, num_chains=1, seed=2,
+                          max_tree_depth=5).fit(df, emu)
+    assert fit.idata_.posterior["e_emu"].shape == (1, 20, 4)
+    fit.save(tmp_path, figures=False)
+    assert json.loads((tmp_path / "params.json").read_text())["_meta"]["emulator_error"] is True

@@ -108,6 +108,9 @@ def fit(
     sims: Annotated[str, typer.Option(
         "--sims", help="Simulations a judgment rests on: 'fit' (estimate κ), a number ≥ 1, or 'none' (no "
                        "sampling variance; ordinal logistic link for ratings).")] = "fit",
+    no_emulator_error: Annotated[bool, typer.Option(
+        "--no-emulator-error", help="Treat the emulator as exact (default: its Monte Carlo error is a "
+                                    "per-stimulus offset in the model).")] = False,
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
@@ -159,7 +162,7 @@ def fit(
          f"participants, {len(table)} trials, scale {sc}")
     est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
                           num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress,
-                          sims=sims_value)
+                          sims=sims_value, emulator_error=not no_emulator_error)
     est.fit(table, emu)
     paths = est.save(out)
     cols = [c for c in ("parameter", "mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat") if c in est.summary_]

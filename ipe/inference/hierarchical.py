@@ -27,6 +27,14 @@ with σ = φ = 0.2 and 3–7 rollouts per judgment, the homoscedastic model put
 σ at 0.16 [0.13, 0.20] and φ at 0.22 [0.20, 0.24] (both intervals missing
 the truth).
 
+**The emulator is a Monte Carlo estimate too**, from n rollouts per grid
+point with common random numbers, so its error for stimulus i is nearly the
+same offset at every parameter value and for every participant. With
+``emulator_error=True`` (the default, when ``sims`` is set) the model
+carries it: ``q_ij ← q_ij + e_i · sd_ij / √n``, ``e_i ~ N(0, 1)`` per
+stimulus. Treating the emulator as exact makes the posterior too narrow: the
+same offsets shift every fit the same way.
+
 ``rating`` (e.g. 1–7), ordinal probit whose noise grows with the sampling
 variance::
 
@@ -128,7 +136,7 @@ class HierarchicalModel:
     """The Pyro model and its likelihood, for one data set and one emulator."""
 
     def __init__(self, data: _Data, emulator: Emulator, free: Sequence[str], ranges: dict[str, tuple[float, float]],
-                 response_bias: bool = True, sims: float | str | None = "fit"):
+                 response_bias: bool = True, sims: float | str | None = "fit", emulator_error: bool = True):
         missing = [f for f in free if f not in emulator.names_]  # an emulator with no names: fixed predictions
         if missing:
             raise InputError(f"the emulator does not vary {', '.join(missing)} (it varies {', '.join(emulator.names_)})")
@@ -140,6 +148,12 @@ class HierarchicalModel:
         self.sims = _check_sims(sims)
         if self.sims is not None and data.kind != "position" and getattr(emulator, "grid_sd_", None) is None:
             raise InputError("this emulator has no spreads (saved by an older ipe): rebuild it, or fit with sims=None")
+        # The emulator is a Monte Carlo estimate from n rollouts per grid point, with common random numbers: its
+        # error is an offset per stimulus, about sd/√n, shared by every participant. Modelled, not ignored.
+        n_emu = getattr(emulator, "n_samples", None)
+        self.emulator_error = bool(emulator_error and self.sims is not None and data.kind != "position"
+                                   and isinstance(n_emu, (int, np.integer)) and n_emu > 0)
+        self._emu_scale = 1.0 / math.sqrt(n_emu) if self.emulator_error else 0.0
         self.n_participants = len(data.participants)
         self.n_levels = int(round(data.high - data.low)) + 1
         # emulator columns in the emulator's own order; non-free ones held at their grid minimum
@@ -179,6 +193,13 @@ class HierarchicalModel:
             pred = pred / (self.data.high - self.data.low)
         return pred.clamp(0.0, 1.0)
 
+    def _with_emulator_error(self, q: torch.Tensor, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """q plus the emulator's Monte Carlo error of each stimulus, ``e_i · sd_ij / √n``, ``e_i ~ N(0, 1)``."""
+        if not self.emulator_error:
+            return q
+        d = self.data
+        return q + s["e_emu"][d.stimulus] * self._spread[d.participant, d.stimulus] * self._emu_scale
+
     def _sampling_var(self, s: dict[str, torch.Tensor], gain: torch.Tensor) -> torch.Tensor | float:
         """Variance that judging from κ simulations adds to the latent response: ``gain² · sd_ij² / κ``."""
         if self.sims is None:
@@ -193,7 +214,7 @@ class HierarchicalModel:
         d = self.data
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
-        q = self.expected(values)[d.participant, d.stimulus]
+        q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
         if d.kind == "position":
             sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
@@ -233,7 +254,7 @@ class HierarchicalModel:
         d = self.data
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
-        q = self.expected(values)[d.participant, d.stimulus]
+        q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
         if d.kind == "position":
             sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
@@ -272,6 +293,9 @@ class HierarchicalModel:
             scale = 1.0 if d.kind == "rating" else 0.05 * (d.high - d.low) if d.kind == "position" else 0.1
             s["tau_bias"] = pyro.sample("tau_bias", dist.HalfNormal(torch.tensor(scale, **f64)))
             s["z_bias"] = pyro.sample("z_bias", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
+        if self.emulator_error:
+            S = len(d.stimulus_ids)
+            s["e_emu"] = pyro.sample("e_emu", dist.Normal(torch.zeros(S, **f64), 1.0).to_event(1))
         if self.sims == "fit" and d.kind != "position":
             s["k_sims"] = pyro.sample("k_sims", dist.LogNormal(torch.tensor(math.log(5.0), **f64), 0.75))
         if d.kind == "rating":
@@ -324,6 +348,9 @@ class HierarchicalFit:
         How many simulations a judgment rests on: ``"fit"`` (estimate κ),
         a number ≥ 1 (fixed κ), or ``None`` (no sampling variance; see the
         module docstring).
+    emulator_error:
+        Model the emulator's Monte Carlo error as a per-stimulus offset
+        ``e_i · sd_ij / √n`` (``n`` rollouts per grid point); needs ``sims``.
 
     Notes
     -----
@@ -338,7 +365,8 @@ class HierarchicalFit:
     def __init__(self, free: Sequence[str] = ("sigma", "phi"), ranges: Mapping[str, tuple[float, float]] | None = None,
                  scale=None, num_warmup: int = 300, num_samples: int = 300, num_chains: int = 2, seed: int = 0,
                  response_bias: bool = True, target_accept: float = 0.85, max_tree_depth: int = 8,
-                 jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit"):
+                 jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
+                 emulator_error: bool = True):
         self.free = free
         self.ranges = ranges
         self.scale = scale
@@ -352,6 +380,7 @@ class HierarchicalFit:
         self.jit = jit
         self.progress = progress
         self.sims = sims
+        self.emulator_error = emulator_error
 
     def fit(self, responses: pd.DataFrame, emulator: Emulator) -> "HierarchicalFit":
         import pyro
@@ -367,7 +396,7 @@ class HierarchicalFit:
         if scale is None:
             raise InputError("fit: a response scale is needed (e.g. rating:1-7)")
         data = _prepare(responses, emulator, scale)
-        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims)
+        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims, self.emulator_error)
         self.model_ = model
         self.emulator_ = emulator
         chains = []
@@ -424,11 +453,13 @@ class HierarchicalFit:
         post = dict(posterior)
         for n in model.free:
             post[f"{n}_participant"] = theta[n]
-        coords = {"participant": data.participants, "trial": np.arange(T)}
+        coords = {"participant": data.participants, "trial": np.arange(T), "stimulus": data.stimulus_ids}
         dims = {f"z_{n}": ["participant"] for n in model.free}
         dims.update({f"{n}_participant": ["participant"] for n in model.free})
         if model.response_bias:
             dims["z_bias"] = ["participant"]
+        if model.emulator_error:
+            dims["e_emu"] = ["stimulus"]
         dims.update(y=["trial"])
         self.idata_ = az.from_dict(
             posterior=post, log_likelihood={"y": loglik}, posterior_predictive={"y": ppc},
@@ -497,6 +528,7 @@ class HierarchicalFit:
                       "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
                       "seed": self.seed, "response_bias": self.response_bias, "n_divergent": self.n_divergent_,
                       "sims": self.model_.sims, "k_sims": getattr(self, "k_sims_", None),
+                      "emulator_error": self.model_.emulator_error,
                       # R-hat needs two chains: with one it is NaN, written as null
                       "max_r_hat": _finite_or_none(self.summary_["r_hat"].max()),
                       "min_ess_bulk": _finite_or_none(self.summary_["ess_bulk"].min())},
@@ -545,7 +577,8 @@ def load_fit(out_dir: str | Path) -> HierarchicalFit:
         fit = HierarchicalFit(free=tuple(meta["free"]), ranges={k: tuple(v) for k, v in meta["ranges"].items()},
                               scale=ResponseScale.parse(meta["scale"]), num_chains=meta["num_chains"],
                               num_samples=meta["num_samples"], num_warmup=meta["num_warmup"], seed=meta["seed"],
-                              response_bias=meta.get("response_bias", True), sims=meta.get("sims"))
+                              response_bias=meta.get("response_bias", True), sims=meta.get("sims"),
+                              emulator_error=meta.get("emulator_error", False))
     except (KeyError, TypeError, AttributeError):
         raise InputError(f"{out / 'params.json'}: missing or malformed _meta") from None
     fit.params_ = {k: v for k, v in data.items() if not k.startswith("_")}
