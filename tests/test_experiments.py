@@ -210,3 +210,20 @@ def test_parameter_recovery_tiny(tmp_path):
     assert len(table) == 4 and set(table["parameter"]) == {"sigma", "phi"}
     summary = json.loads((tmp_path / "summary_2.json").read_text())
     assert 0.0 <= summary["coverage_90"] <= 1.0
+
+
+@pytest.mark.slow
+def test_parameter_recovery_jobs_give_the_same_table(tmp_path):
+    """``--jobs 2`` fits data sets in two processes; each data set depends only on its index, so the tables agree."""
+    import subprocess
+
+    args = ["--datasets", "2", "--towers", "4", "--participants", "4", "--emulator-samples", "3", "--warmup", "15",
+            "--draws", "15", "--chains", "1", "--workers", "1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert load("parameter_recovery").main([*args, "--out", str(one)]) == 0
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "parameter_recovery.py"), *args, "--jobs", "2",
+                           "--out", str(two)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cols = ["dataset", "parameter", "mean", "q05", "q95", "covered", "k_sims"]
+    a, b = (pd.read_csv(p / "datasets.csv")[cols] for p in (one, two))
+    pd.testing.assert_frame_equal(a, b)
