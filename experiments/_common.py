@@ -32,6 +32,15 @@ def parser(doc: str, name: str) -> argparse.ArgumentParser:
     return ap
 
 
+def sizes(args, tiny: dict, full: dict, keys: Sequence[str]) -> dict:
+    """The run's sizes: ``tiny`` with ``--tiny``, else ``full``, each of ``keys`` overridden by its option when given."""
+    cfg = dict(tiny if args.tiny else full)
+    for k in keys:
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+    return cfg
+
+
 def progress() -> bool | None:
     """Progress bars on a terminal unless ``IPE_NO_PROGRESS`` is set."""
     return False if os.environ.get("IPE_NO_PROGRESS") else None

@@ -173,10 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-mental-jenga", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("towers", "participants", "samples", "mj_samples"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("towers", "participants", "samples", "mj_samples"))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -156,10 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int)
     ap.add_argument("--participants", type=int)
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("tables", "samples", "participants"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("tables", "samples", "participants"))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

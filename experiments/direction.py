@@ -82,10 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, help="IPE rollouts per tower")
     ap.add_argument("--participants", type=int, help="synthetic observers")
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("towers", "samples", "participants"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("towers", "samples", "participants"))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

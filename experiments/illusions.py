@@ -71,10 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sigma", type=float, default=0.2)
     ap.add_argument("--phi", type=float, default=0.05)
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("candidates", "samples", "show"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("candidates", "samples", "show"))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

@@ -171,10 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mass-towers", type=int, help="towers observed in the mass-inference part")
     ap.add_argument("--particles", type=int)
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("pairs", "samples", "participants", "mass_towers", "particles"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("pairs", "samples", "participants", "mass_towers", "particles"))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

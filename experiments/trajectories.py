@@ -132,10 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", type=str, help="comma-separated noise levels, e.g. 0.05,0.1,0.2,0.4")
     ap.add_argument("--fans", type=int, help="worlds drawn as trajectory fans")
     args = ap.parse_args(argv)
-    cfg = dict(TINY if args.tiny else FULL)
-    for k in ("worlds", "samples", "fans"):
-        if getattr(args, k) is not None:
-            cfg[k] = getattr(args, k)
+    cfg = C.sizes(args, TINY, FULL, ("worlds", "samples", "fans"))
     if args.levels:
         cfg["levels"] = tuple(float(v) for v in args.levels.split(","))
     levels = tuple(sorted(cfg["levels"]))

@@ -260,12 +260,6 @@ class Emulator:
         Columns of ``theta`` follow :attr:`names_`. Differentiable in ``theta``.
         """
         self._check_fitted()
-        theta = torch.as_tensor(theta)
-        if not theta.is_floating_point():
-            theta = theta.to(torch.float64)
-        if theta.shape[-1] != len(self.knots_):
-            raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
-                             f"parameters ({', '.join(self.names_)})")
         basis, coef = self._basis(theta)
         return basis @ coef.T
 
@@ -274,6 +268,9 @@ class Emulator:
         theta = torch.as_tensor(theta)
         if not theta.is_floating_point():
             theta = theta.to(torch.float64)
+        if theta.shape[-1] != len(self.knots_):
+            raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
+                             f"parameters ({', '.join(self.names_)})")
         knots, coef, lo, hi = self._tensors(theta.dtype)
         x = torch.minimum(torch.maximum(theta, lo), hi)
         basis = None
@@ -285,12 +282,6 @@ class Emulator:
     def predict_with_sd(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`predict` and :meth:`predict_sd` together, the spline basis computed once."""
         sd_twin = self._sd_surface()
-        theta = torch.as_tensor(theta)
-        if not theta.is_floating_point():
-            theta = theta.to(torch.float64)
-        if theta.shape[-1] != len(self.knots_):
-            raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
-                             f"parameters ({', '.join(self.names_)})")
         basis, coef = self._basis(theta)
         _, sd_coef, _, _ = sd_twin._tensors(basis.dtype)
         return basis @ coef.T, (basis @ sd_coef.T).clamp_min(sd_twin._floor)
