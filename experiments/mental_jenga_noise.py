@@ -9,7 +9,8 @@ This script measures, on one footing, how each noise source moves that
 correlation:
 
 * one source at a time, at a few strengths: perceptual σ, force φ, friction
-  uncertainty, collision (velocity-direction) noise;
+  uncertainty, collision (velocity-direction) noise, removal noise (the
+  authors' impulse on the bricks resting on the removed one);
 * a few combinations;
 * two readings of every rollout: the stimuli's own query (``off_table``:
   bricks whose centre ends below the table, what the task asks) and
@@ -66,8 +67,13 @@ CONFIGS = {
     "friction 0.5 + φ 0.05": {"friction": 0.5, "phi": 0.05},
     "friction 1 + φ 0.05": {"friction": 1.0, "phi": 0.05},
     "friction 0.5 + collision 0.3": {"friction": 0.5, "collision_angle": 0.3},
+    "removal 0.5": {"removal_impulse": 0.5}, "removal 1": {"removal_impulse": 1.0},
+    "removal 2": {"removal_impulse": 2.0}, "removal 4": {"removal_impulse": 4.0},
+    "removal 6": {"removal_impulse": 6.0},
+    "removal 4 + collision 0.3": {"removal_impulse": 4.0, "collision_angle": 0.3},
+    "removal 4 + friction 1": {"removal_impulse": 4.0, "friction": 1.0},
 }
-TINY_CONFIGS = ("no noise", "friction 0.5", "collision 0.3")
+TINY_CONFIGS = ("no noise", "friction 0.5", "collision 0.3", "removal 2")
 
 
 def main(argv=None) -> int:

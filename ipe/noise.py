@@ -383,6 +383,65 @@ class ObstacleNoise(NoiseSource):
         return resolve_overlaps(replace(scene, statics=tuple(statics)))
 
 
+class _RemovalKick:
+    """The per-rollout state of :class:`RemovalNoise`: kick what rested on the bodies being removed."""
+
+    def __init__(self, source: "RemovalNoise", scene: Scene, rng: np.random.Generator):
+        self.source = source
+        self.rng = rng
+        gx, gy = scene.gravity
+        g = math.hypot(gx, gy)
+        self.up = (-gx / g, -gy / g) if g > 0 else (0.0, 1.0)
+        s = scene.short_scale
+        self.probe = REMOVAL_PROBE * s
+        self.speed = REMOVAL_SPEED * math.sqrt(g * s)
+
+    def __call__(self, world, indices: list[int]) -> None:
+        targets = world.resting_on(indices, self.probe, self.up)
+        # one direction for every kicked body, θ ~ U(45°, 135°) from the horizontal, then one Γ(L) size each
+        theta = self.rng.uniform(math.pi / 4, 3 * math.pi / 4)
+        ux, uy = self.up
+        cx, cy = math.cos(theta), math.sin(theta)  # along (up_y, −up_x) and along up
+        dx, dy = cx * uy + cy * ux, -cx * ux + cy * uy
+        sizes = self.rng.gamma(self.source.level, 1.0, size=len(targets)) if targets else ()
+        for k, size in zip(targets, sizes):
+            dv = self.speed * float(size)
+            m = world.bodies[k].mass
+            world.apply_impulse(k, (m * dv * dx, m * dv * dy))
+
+
+@dataclass(frozen=True)
+class RemovalNoise(NoiseSource):
+    """A random kick to what rested on a removed body (the "impulse-aligned" noise of Mental Jenga).
+
+    When a ``remove`` intervention takes a body out, every dynamic body that
+    rests on it, directly or through others (:meth:`ipe.world.World.resting_on`),
+    gets a velocity kick ``Δv_i = G_i · v₀`` along one direction shared by all
+    of them: θ ~ U(45°, 135°) from the horizontal, pointing up (against
+    gravity). ``G_i ~ Gamma(level, 1)`` independently per body (mean and
+    variance ``level``); ``v₀ = REMOVAL_SPEED · sqrt(|g| · s)``, s the scene's
+    median short side, so that on Mental Jenga bricks (0.4 m, g = 10,
+    3.2 kg) one unit is the authors' 3 N·s impulse. Stimuli without a
+    removal are unaffected.
+    """
+
+    level: float = 0.0
+    name = "removal"
+
+    def is_null(self) -> bool:
+        return self.level == 0
+
+    def add_to_schedule(self, scene: Scene, rng: np.random.Generator, schedule: Schedule) -> None:
+        if not self.is_null() and any(iv.type == "remove" for iv in schedule.interventions):
+            schedule.on_remove.append(_RemovalKick(self, scene, rng))
+
+
+REMOVAL_SPEED = 15 / 32
+"""Unit of the removal kick as a fraction of sqrt(|g| · s): 3 N·s on a 3.2 kg, 0.4 m Mental Jenga brick at g = 10."""
+
+REMOVAL_PROBE = 0.025
+"""How far above/below a contact point :meth:`ipe.world.World.resting_on` looks, in short sides (1 cm on 0.4 m)."""
+
 MOTION_FIELDS = ("launch_angle", "launch_speed", "launch_position", "collision_angle", "collision_speed",
                  "step_angle", "obstacle_position", "obstacle_angle")
 """The motion-noise fields of :class:`NoiseParams` (all 0 by default)."""
@@ -390,13 +449,17 @@ MOTION_FIELDS = ("launch_angle", "launch_speed", "launch_position", "collision_a
 PROPERTY_FIELDS = ("friction",)
 """Property-uncertainty fields besides μ (0 by default)."""
 
-_KEYED_WHEN_SET = MOTION_FIELDS + PROPERTY_FIELDS  # added after the first release: in the seed key only when ≠ 0
+INTERVENTION_FIELDS = ("removal_impulse",)
+"""Noise in how an intervention is carried out (0 by default)."""
+
+_KEYED_WHEN_SET = MOTION_FIELDS + PROPERTY_FIELDS + INTERVENTION_FIELDS  # added later: in the seed key only when ≠ 0
 
 NOISE_UNITS = {
     "sigma": "short sides", "phi": "fraction of weight", "mu": "log density ratio", "angle_sigma": "rad",
     "push_duration": "s", "launch_angle": "rad", "launch_speed": "log speed", "launch_position": "short sides",
     "collision_angle": "rad", "collision_speed": "log speed", "step_angle": "rad/sqrt(s)",
     "obstacle_position": "short sides", "obstacle_angle": "rad", "friction": "log friction",
+    "removal_impulse": "gamma shape",
 }
 """The unit of every noise parameter."""
 
@@ -407,7 +470,9 @@ class NoiseParams:
 
     ``sigma``, ``phi``, ``mu`` as in the module docstring; ``angle_sigma``
     (rad) adds angle noise to σ; ``push_duration`` is how long φ acts (s).
-    ``friction`` is the log-sd of friction uncertainty. The motion noise
+    ``friction`` is the log-sd of friction uncertainty; ``removal_impulse``
+    the shape of the Gamma-sized kick :class:`RemovalNoise` gives what rested
+    on a removed body. The motion noise
     (:data:`MOTION_FIELDS`, units in :data:`NOISE_UNITS`) composes with them:
     launch and obstacle noise after σ and μ, collision and step noise during
     the rollout.
@@ -427,6 +492,7 @@ class NoiseParams:
     obstacle_position: float = 0.0
     obstacle_angle: float = 0.0
     friction: float = 0.0
+    removal_impulse: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -444,6 +510,7 @@ class NoiseParams:
             MassNoise(self.mu),
             FrictionNoise(self.friction),
             ForceNoise(self.phi, self.push_duration),
+            RemovalNoise(self.removal_impulse),
             ObstacleNoise(self.obstacle_position, self.obstacle_angle),
             LaunchNoise(self.launch_angle, self.launch_speed, self.launch_position),
             CollisionNoise(self.collision_angle, self.collision_speed),
@@ -499,6 +566,9 @@ __all__ = [
     "ForceNoise",
     "MassNoise",
     "FrictionNoise",
+    "RemovalNoise",
+    "INTERVENTION_FIELDS",
+    "REMOVAL_SPEED",
     "LaunchNoise",
     "CollisionNoise",
     "StepNoise",

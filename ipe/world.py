@@ -289,6 +289,43 @@ class World:
         if not self.removed[index]:
             self.bodies[index].apply_impulse_at_world_point(impulse, self.bodies[index].position)
 
+    def resting_on(self, indices: Sequence[int], probe: float, up: tuple[float, float] = (0.0, 1.0)) -> list[int]:
+        """The dynamic bodies that rest on ``indices``, directly or through others (scene order, breadth first).
+
+        Body B rests on body A where they touch and, at the mean of their
+        contact points c, the point ``c + probe·up`` lies inside B or
+        ``c − probe·up`` lies inside A (the test of the Mental Jenga code's
+        ``above_local`` contacts). The search follows resting bodies
+        upwards; ``indices`` themselves are not listed. Removed and culled
+        bodies are skipped.
+        """
+        index_of = {id(sh): k for k, sh in enumerate(self.shapes)}
+        ux, uy = up
+        found = list(dict.fromkeys(int(i) for i in indices))
+        start = len(found)
+        k = 0
+        while k < len(found):
+            cur = found[k]
+            k += 1
+            shape = self.shapes[cur]
+            arbiters: list = []
+            self.bodies[cur].each_arbiter(arbiters.append)
+            for arb in arbiters:
+                a, b = arb.shapes
+                other = b if a is shape else a
+                j = index_of.get(id(other))
+                if j is None or j in found or self.removed[j] or self.culled[j]:
+                    continue
+                pts = arb.contact_point_set.points
+                if not pts:
+                    continue
+                cx = sum(p.point_a.x + p.point_b.x for p in pts) / (2 * len(pts))
+                cy = sum(p.point_a.y + p.point_b.y for p in pts) / (2 * len(pts))
+                if (other.point_query((cx + probe * ux, cy + probe * uy)).distance < 0
+                        or shape.point_query((cx - probe * ux, cy - probe * uy)).distance < 0):
+                    found.append(j)
+        return found[start:]
+
     def raw_poses(self) -> np.ndarray:
         """x, y, angle of every body in the space, in pymunk's internal order, as one flat array.
 
@@ -404,7 +441,10 @@ class Schedule:
     ``gravity`` for ``gravity_from <= t < t_end`` (how a uniform horizontal
     push on every body is applied exactly and cheaply). ``interventions``: the stimulus's
     interventions. ``hooks``: callables ``hook(world)`` run before every step
-    (per-step noise sources use these). ``track``: record a
+    (per-step noise sources use these). ``on_remove``: callables
+    ``hook(world, indices)`` run just before a ``remove`` intervention takes
+    the bodies ``indices`` (scene order) out, while their contacts are still
+    in the world (removal noise uses these). ``track``: record a
     :class:`RolloutEvents` (every step's poses and the first contacts), for
     the landing queries; the rollout then steps one physics step at a time.
     """
@@ -414,6 +454,7 @@ class Schedule:
     interventions: Sequence[Intervention] = ()
     hooks: list[Callable[[World], None]] = field(default_factory=list)
     track: bool = False
+    on_remove: list[Callable[[World, list[int]], None]] = field(default_factory=list)
 
 
 def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = True,
@@ -479,6 +520,10 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
             elif kind == 2:
                 world.space.gravity = payload
             else:
+                if payload.type == "remove" and schedule.on_remove:
+                    going = [index_of[b] for b in payload.bodies]
+                    for h in schedule.on_remove:
+                        h(world, going)
                 _apply_intervention(world, payload, index_of)
             ev += 1
         # Run straight to the next event, check or recording point.

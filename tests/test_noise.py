@@ -172,3 +172,79 @@ def test_friction_noise_lets_a_block_slide_down_a_ramp_that_holds_it():
     slid = [moved(NoiseParams(friction=1.0), k) > 0.05 for k in range(40)]
     # P(0.6·exp(ζ) < tan 25°) = Φ(ln(0.466/0.6)) = 0.40
     assert 0.2 <= np.mean(slid) <= 0.6
+
+
+def _arch_scene():
+    """Two pillars on the ground, a lintel across them, a block on the lintel; a loose block beside them."""
+    from ipe.scene import StaticBox
+
+    ground = StaticBox(id="ground", position=(0.0, -0.05), width=6.0, height=0.1)
+    bodies = (Block(id="left", position=(-0.2, 0.15), width=0.1, height=0.3),
+              Block(id="right", position=(0.2, 0.15), width=0.1, height=0.3),
+              Block(id="lintel", position=(0.0, 0.35), width=0.6, height=0.1),
+              Block(id="top", position=(0.0, 0.45), width=0.3, height=0.1),
+              Block(id="loose", position=(1.0, 0.05), width=0.3, height=0.1))
+    return Scene(bodies=bodies, statics=(ground,))
+
+
+def test_resting_on_follows_contacts_upwards_only():
+    from ipe.world import World
+
+    w = World(_arch_scene())
+    w.step(30)  # contacts form
+    assert w.resting_on([0], probe=0.0025) == [2, 3]  # the lintel rests on the left pillar, the top on the lintel
+    assert w.resting_on([2], probe=0.0025) == [3]
+    assert w.resting_on([3], probe=0.0025) == []  # nothing rests on the top block
+    assert w.resting_on([4], probe=0.0025) == []  # the loose block touches only the ground
+
+
+def _removal_stimulus():
+    from ipe.scene import Intervention, Query, Stimulus
+
+    return Stimulus(id="arch", scene=_arch_scene(), query=Query("fall", {}),
+                    interventions=(Intervention(type="remove", time=0.5, bodies=("left",)),))
+
+
+def test_removal_noise_kicks_what_rested_on_the_removed_body_upwards():
+    from ipe.noise import REMOVAL_SPEED, RemovalNoise
+    from ipe.world import rollout
+
+    s = _removal_stimulus()
+    assert RemovalNoise(0.0).is_null() and NoiseParams(removal_impulse=1.5).sources()[0].name == "removal"
+    scene = s.scene
+    g = math.hypot(*scene.gravity)
+    v0 = REMOVAL_SPEED * math.sqrt(g * scene.short_scale)
+    rises = {}
+    for level in (0.0, 2.0):
+        params = NoiseParams(removal_impulse=level)
+        peak = []
+        for k in range(12):
+            sc, sched = apply_noise(s, params.sources(), sample_seed(0, s.id, params.key(), k))
+            r = rollout(sc, sched, early_stop=False, record_every=1)
+            after = r.times > 0.5
+            y = r.trajectory[after][:, :, 1]
+            peak.append(float(np.max(y[:, 3]) - r.trajectory[~after][-1, 3, 1]))
+            # the loose block and the right pillar get no kick: still at rest three steps after the removal
+            first = np.nonzero(after)[0][0]
+            still = r.trajectory[first + 2][[1, 4], :2] - r.trajectory[first - 1][[1, 4], :2]
+            assert float(np.max(np.abs(still))) < 1e-3  # a kick of ~v₀ would move it ~2 cm
+        rises[level] = np.array(peak)
+    assert np.all(rises[0.0] <= 1e-3)  # without the kick the top block only goes down
+    # with Γ(2) kicks of v₀ each the top block jumps: v²/2g with v ~ 2 v₀ on average
+    assert np.mean(rises[2.0] > 0.01) > 0.7
+    assert np.median(rises[2.0]) < 4 * (2 * v0) ** 2 / (2 * g)
+
+
+def test_removal_noise_is_seeded_and_leaves_scenes_without_a_removal_alone(demo):
+    from ipe.montecarlo import simulate
+
+    s = _removal_stimulus()
+    a = simulate([s], NoiseParams(removal_impulse=1.0), n_samples=6, seed=3, progress=False)
+    b = simulate([s], NoiseParams(removal_impulse=1.0), n_samples=6, seed=3, progress=False)
+    assert a.equals(b)
+    plain = simulate(demo[:2], NoiseParams(), n_samples=3, seed=3, progress=False)
+    kicked = simulate(demo[:2], NoiseParams(removal_impulse=3.0), n_samples=3, seed=3, progress=False)
+    assert np.array_equal(plain["value"].to_numpy(), kicked["value"].to_numpy())
+    assert NoiseParams(removal_impulse=0.0).key() == NoiseParams().key()
+    with pytest.raises(InputError):
+        NoiseParams(removal_impulse=-1.0)

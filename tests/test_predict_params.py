@@ -69,3 +69,32 @@ def test_friction_is_a_free_parameter_with_a_grid_and_a_prior_range():
 
     assert parse_free("sigma,phi,friction") == ["sigma", "phi", "friction"]
     assert DEFAULT_GRID["friction"][0] == 0 and RANGES["friction"][1] >= max(DEFAULT_GRID["friction"])
+
+
+def test_removal_impulse_from_the_command_line_and_from_params_json(tmp_path, capsys):
+    from ipe.scene import Block, Intervention, Query, Scene, StaticBox, Stimulus, save_stimuli
+
+    ground = StaticBox(id="ground", position=(0.0, -0.05), width=6.0, height=0.1)
+    bodies = (Block(id="middle", position=(0.0, 0.15), width=0.1, height=0.3),  # removing it drops nothing
+              Block(id="left", position=(-0.25, 0.15), width=0.1, height=0.3),
+              Block(id="right", position=(0.25, 0.15), width=0.1, height=0.3),
+              Block(id="lintel", position=(0.0, 0.35), width=0.7, height=0.1),
+              Block(id="top", position=(0.0, 0.45), width=0.2, height=0.1))
+    stim = Stimulus(id="arch", scene=Scene(bodies=bodies, statics=(ground,)), query=Query("fall", {}),
+                    interventions=(Intervention(type="remove", time=0.3, bodies=("middle",)),))
+    stimuli = save_stimuli([stim], tmp_path / "arch.json")
+    flag, fitted = tmp_path / "flag.csv", tmp_path / "fitted.csv"
+    common = ["--samples", "6", "--seed", "1", "--no-progress"]
+    assert main(["predict", str(stimuli), "--removal-impulse", "2", "--out", str(flag), *common]) == 0
+    params = _params(tmp_path / "params.json", removal_impulse=2.0)
+    assert main(["predict", str(stimuli), "--params", str(params), "--out", str(fitted), *common]) == 0
+    want = summarize(simulate(load_stimuli(stimuli), NoiseParams(removal_impulse=2.0), n_samples=6, seed=1,
+                              progress=False))
+    plain = summarize(simulate(load_stimuli(stimuli), NoiseParams(), n_samples=6, seed=1, progress=False))
+    assert want["sd"].iloc[0] > 0 and plain["sd"].iloc[0] == 0  # the kick makes the outcome uncertain
+    for path in (flag, fitted):
+        assert pd.read_csv(path)["mean"].tolist() == pytest.approx(want["mean"].tolist())
+    capsys.readouterr()
+    rc = main(["predict", str(stimuli), "--removal-impulse", "nan", "--out", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--removal-impulse" in err[0]

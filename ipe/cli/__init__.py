@@ -94,6 +94,9 @@ def predict(
         "--mu", help="Mass noise μ (s.d. of the log density ratio); default 0.")] = None,
     friction: Annotated[Optional[float], typer.Option(
         "--friction", help="Friction uncertainty (s.d. of the log friction factor); default 0.")] = None,
+    removal_impulse: Annotated[Optional[float], typer.Option(
+        "--removal-impulse", help="Removal noise: Gamma shape of the kick to what rested on a removed body "
+                                  "(Mental Jenga's impulse noise); default 0.")] = None,
     params: Annotated[Optional[Path], typer.Option(
         "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
@@ -122,7 +125,7 @@ def predict(
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
-    values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction}
+    values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction, "removal_impulse": removal_impulse}
     if params is not None:
         from ..inference.hierarchical import load_params
 

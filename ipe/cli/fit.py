@@ -87,8 +87,8 @@ def fit(
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file the responses refer to.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for params.json, posterior.nc, "
                                                           "diagnostics, checks and figures.")],
-    free: Annotated[str, typer.Option("--free", help="Free noise parameters, comma-separated "
-                                                     "(sigma, phi, mu, friction, or motion noise).")] = "sigma,phi",
+    free: Annotated[str, typer.Option("--free", help="Free noise parameters, comma-separated (sigma, phi, mu, "
+                                                     "friction, removal_impulse, or motion noise).")] = "sigma,phi",
     scale: Annotated[Optional[str], typer.Option(
         "--scale", help="Response scale, e.g. rating:1-7, count:0-10, probability:0-100 "
                         "(default: from the stimuli's query).")] = None,

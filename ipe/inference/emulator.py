@@ -36,15 +36,16 @@ import torch
 from ..errors import InputError
 from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
-from ..noise import MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
+from ..noise import INTERVENTION_FIELDS, MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
 from ..scene import as_stimulus_set
 
-PARAM_NAMES = ("sigma", "phi", "mu") + PROPERTY_FIELDS + MOTION_FIELDS
+PARAM_NAMES = ("sigma", "phi", "mu") + PROPERTY_FIELDS + INTERVENTION_FIELDS + MOTION_FIELDS
 DEFAULT_GRID = {
     "sigma": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
     "phi": (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.65, 1.0),
     "mu": (0.0, 0.25, 0.5, 0.75, 1.0),
     "friction": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5),
+    "removal_impulse": (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 4.5, 6.0),
     # motion noise (ipe.noise): for the landing fit (ipe.inference.landing)
     **{name: (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6) for name in MOTION_FIELDS},
 }
