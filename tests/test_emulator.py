@@ -98,3 +98,27 @@ def test_fixed_predictions_broadcast():
     assert out.shape == (3, 2) and float(out[2, 1]) == pytest.approx(0.9)
     with pytest.raises(InputError):
         FixedPredictions(["a"], [float("nan")])
+
+
+def test_surfaces_keep_the_slope_of_a_response_that_is_steep_at_small_noise():
+    """A flattened surface biases fits (docs/fitting.md): slopes of a steep known function stay within 3 %."""
+    from ipe.inference.emulator import DEFAULT_GRID
+
+    grid = {"sigma": DEFAULT_GRID["sigma"], "phi": DEFAULT_GRID["phi"]}
+    emu = Emulator(grid=grid)
+    emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in grid.items()}
+    mesh = np.meshgrid(*emu.grid_values_.values(), indexing="ij")
+    emu.grid_points_ = np.stack([m.ravel() for m in mesh], axis=1)
+    scales = (0.05, 0.1, 0.2)  # P(fall) = 1 − exp(−(φ + 0.3 σ)/c): steep near 0, as towers are
+    s, p = emu.grid_points_[:, 0], emu.grid_points_[:, 1]
+    emu.grid_means_ = np.stack([1 - np.exp(-(p + 0.3 * s) / c) for c in scales], axis=1)
+    emu.stimulus_ids_, emu.queries_ = ["a", "b", "c"], ["fall"] * 3
+    emu._fit_surfaces()
+    phis = np.array([0.1, 0.15, 0.2, 0.25])
+    theta = torch.tensor([[0.2, v] for v in phis], dtype=torch.float64, requires_grad=True)
+    pred = emu.predict(theta)
+    slope = torch.autograd.grad(pred.sum(), theta)[0][:, 1].numpy()
+    true = sum(np.exp(-(phis + 0.06) / c) / c for c in scales)
+    np.testing.assert_allclose(slope, true, rtol=0.03)
+    want = np.stack([1 - np.exp(-(phis + 0.06) / c) for c in scales], axis=1)
+    np.testing.assert_allclose(pred.detach().numpy(), want, atol=0.005)

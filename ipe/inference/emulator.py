@@ -52,10 +52,21 @@ DEFAULT_GRID = {
 """Grid values per parameter, denser where judgments change fastest (small noise)."""
 
 
-def _knots(lo: float, hi: float, n_basis: int, degree: int = 3) -> np.ndarray:
-    """A clamped knot vector on [lo, hi] with ``n_basis`` cubic B-splines."""
+def _knots(lo: float, hi: float, n_basis: int, degree: int = 3, values: np.ndarray | None = None) -> np.ndarray:
+    """A clamped knot vector on [lo, hi] with ``n_basis`` cubic B-splines.
+
+    The inner knots are evenly spaced in ``values`` (the sorted grid values)
+    by their index — where the grid is dense, so are the knots — or evenly in
+    [lo, hi] when ``values`` is None.
+    """
     n_inner = n_basis - degree - 1
-    inner = np.linspace(lo, hi, n_inner + 2)[1:-1] if n_inner > 0 else np.array([])
+    if n_inner <= 0:
+        inner = np.array([])
+    elif values is None:
+        inner = np.linspace(lo, hi, n_inner + 2)[1:-1]
+    else:
+        at = np.linspace(0.0, len(values) - 1.0, n_inner + 2)[1:-1]
+        inner = np.interp(at, np.arange(len(values)), values)
     return np.concatenate([np.full(degree + 1, lo), inner, np.full(degree + 1, hi)])
 
 
@@ -105,9 +116,15 @@ class Emulator:
     query:
         The query to emulate; ``None`` uses each stimulus's own query.
     n_basis:
-        Cubic B-splines per parameter (default: one per grid value, at most 8).
+        Cubic B-splines per parameter (default: one per grid value, at most
+        8). The inner knots are spaced evenly in the grid values' index, so
+        they are as dense as the grid (the default grids are dense at small
+        noise, where judgments change fastest).
     smoothing:
         Weight of the second-difference penalty (relative to the data term).
+        Common random numbers already make the grid means smooth; more
+        smoothing flattens the surfaces and biases a fit (see
+        ``docs/fitting.md``, parameter recovery).
     workers, progress, early_stop, backend, scheduler, cache:
         Passed to :func:`ipe.simulate` (``cache`` reuses the grid's rollouts
         across refits; none of them changes the result).
@@ -121,7 +138,7 @@ class Emulator:
 
     def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
                  fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
-                 query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-3,
+                 query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-4,
                  workers: int = 1, progress: bool | None = None, early_stop: bool = True,
                  backend: str | None = None, scheduler=None, cache=None):
         self.grid = grid
@@ -217,7 +234,7 @@ class Emulator:
             v = self.grid_values_[k]
             nb = self.n_basis or min(len(v), 8)
             nb = max(nb, 4)
-            kn = _knots(float(v[0]), float(v[-1]), nb)
+            kn = _knots(float(v[0]), float(v[-1]), nb, values=v)
             self.knots_.append(kn)
             basis_1d.append(bspline_basis(torch.as_tensor(self.grid_points_[:, d], dtype=torch.float64),
                                           torch.as_tensor(kn, dtype=torch.float64)).numpy())
