@@ -26,15 +26,16 @@ bootstrap interval over towers) and the mean count, and writes
   and the noise ceiling.
 
 Measured (full size, 40 rollouts per tower and configuration, seed 2013,
-274 s on one worker): no noise r = 0.65 [0.47, 0.80] (off the table) and
-0.80 [0.69, 0.87] (dropped); best off the table: friction 1, r = 0.73
-[0.56, 0.86]; best dropped: collision 0.6, r = 0.82 [0.70, 0.90]; σ lowers r
-in both readings (σ 0.1: 0.57 / 0.59); noise ceiling 0.98. No configuration
-reaches 0.85. The table is in ``docs/mental-jenga.md``.
+196 s on 2 workers): no noise r = 0.65 [0.47, 0.80] (off the table) and
+0.80 [0.69, 0.87] (dropped); best off the table: removal 4 + friction 1,
+r = 0.78 [0.61, 0.89] (removal 6 alone 0.78, friction 1 alone 0.73); best
+dropped: collision 0.6, r = 0.82 [0.70, 0.90]; σ lowers r in both readings
+(σ 0.1: 0.57 / 0.59); noise ceiling 0.98. No configuration reaches 0.85.
+The table is in ``docs/mental-jenga.md``.
 
 Run::
 
-    python experiments/mental_jenga_noise.py            # full size: ~27 000 rollouts, ~10 CPU-minutes
+    python experiments/mental_jenga_noise.py            # full size: ~39 000 rollouts, ~6 CPU-minutes
     python experiments/mental_jenga_noise.py --tiny     # seconds; skips cleanly without the data
 """
 
