@@ -15,8 +15,9 @@ numbers, the default grid) and reused for every data set. Results go to
 every data set's intervals, rewritten after each data set). ``--jobs N``
 fits N data sets at once, each in its own process with one torch thread;
 every data set depends only on its index, so the table does not depend on
-``--jobs``. On 2 cores one data set takes 6–10 minutes at 100 + 100 draws;
-the measured coverage is in ``docs/fitting.md``.
+``--jobs``. On 2 cores, two at a time, one data set takes 4–5 minutes at
+100 + 100 draws (20 data sets: 46 minutes plus the emulator); the measured
+coverage is in ``docs/fitting.md``.
 """
 
 from __future__ import annotations
