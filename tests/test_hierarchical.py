@@ -210,3 +210,24 @@ def test_emulator_error_is_a_per_stimulus_offset_of_sd_over_root_n(tmp_path):
     assert fit.idata_.posterior["e_emu"].shape == (1, 20, 4)
     fit.save(tmp_path, figures=False)
     assert json.loads((tmp_path / "params.json").read_text())["_meta"]["emulator_error"] is True
+
+
+def test_chains_start_from_the_most_probable_of_several_random_points():
+    import pyro
+    import pyro.distributions as dist
+
+    from ipe.inference.hierarchical import _best_start
+
+    def model():  # a narrow mode at 0.1 and a wide, lower plateau elsewhere
+        a = pyro.sample("a", dist.Uniform(torch.tensor(0.0), torch.tensor(1.0)))
+        pyro.factor("bump", 8.0 * torch.exp(-0.5 * ((a - 0.1) / 0.15) ** 2))
+
+    starts = []
+    for seed in range(10):
+        pyro.set_rng_seed(seed)
+        starts.append(float(torch.sigmoid(_best_start(model, 20)["a"])))
+    assert max(starts) < 0.35  # each start lies in the mode; one random point would land there ~30 % of the time
+    assert _best_start(model, 1) is None
+    with pytest.raises(InputError, match="init_candidates"):
+        HierarchicalFit(free=("sigma",), init_candidates=0, scale=SimpleNamespace(kind="rating", low=1, high=7)) \
+            .fit(pd.DataFrame({"participant": ["p"], "stimulus_id": ["s"], "response": [1.0]}), None)
