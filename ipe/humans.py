@@ -42,7 +42,8 @@ RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
 OPTIONAL_COLUMNS = ("rt", "trial_index", "condition")
 """Optional columns, in schema order (after the required ones)."""
-RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0), "friction": (0.0, 1.5), "removal_impulse": (0.0, 6.0),
+RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0), "friction": (0.0, 1.5),
+          "removal_impulse": (0.0, 6.0),
           # motion noise (ipe.noise.MOTION_FIELDS), for fits to clicked landing positions
           **{name: (0.0, 0.6) for name in ("launch_angle", "launch_speed", "launch_position", "collision_angle",
                                            "collision_speed", "step_angle", "obstacle_position", "obstacle_angle")}}

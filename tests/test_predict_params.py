@@ -25,6 +25,26 @@ def _params(path, **means):
     return path
 
 
+def _flag_matches_params_json(tmp_path, capsys, stimuli, name, value, bad, samples, **other):
+    """``--NAME VALUE`` and a params.json with NAME = VALUE (plus ``other``) both predict what ``simulate`` does;
+    ``--NAME BAD`` is a one-line error with exit status 2. Returns the expected summary."""
+    option = "--" + name.replace("_", "-")
+    flag, fitted = tmp_path / "flag.csv", tmp_path / "fitted.csv"
+    common = ["--samples", str(samples), "--seed", "1", "--no-progress"]
+    assert main(["predict", str(stimuli), option, str(value), "--out", str(flag), *common]) == 0
+    params = _params(tmp_path / "params.json", **other, **{name: value})
+    assert main(["predict", str(stimuli), "--params", str(params), "--out", str(fitted), *common]) == 0
+    want = summarize(simulate(load_stimuli(stimuli), NoiseParams(**{name: value}), n_samples=samples, seed=1,
+                              progress=False))
+    for path in (flag, fitted):
+        assert pd.read_csv(path)["mean"].tolist() == pytest.approx(want["mean"].tolist())
+    capsys.readouterr()
+    rc = main(["predict", str(stimuli), option, bad, "--out", str(tmp_path / "bad.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and option in err[0]
+    return want
+
+
 def test_motion_parameters_from_params_json(tmp_path, plinko):
     params = _params(tmp_path / "params.json", launch_position=0.2, collision_angle=0.1)
     out = tmp_path / "pred.csv"
@@ -48,18 +68,7 @@ def test_unknown_parameter_in_params_json(tmp_path, plinko, capsys):
 def test_friction_from_the_command_line_and_from_params_json(tmp_path, capsys):
     stimuli = tmp_path / "towers.json"
     assert main(["stimuli", "towers", "--n", "3", "--seed", "4", "--out", str(stimuli)]) == 0
-    flag, fitted = tmp_path / "flag.csv", tmp_path / "fitted.csv"
-    common = ["--samples", "5", "--seed", "1", "--no-progress"]
-    assert main(["predict", str(stimuli), "--friction", "0.8", "--out", str(flag), *common]) == 0
-    params = _params(tmp_path / "params.json", sigma=0.0, friction=0.8)
-    assert main(["predict", str(stimuli), "--params", str(params), "--out", str(fitted), *common]) == 0
-    want = summarize(simulate(load_stimuli(stimuli), NoiseParams(friction=0.8), n_samples=5, seed=1, progress=False))
-    for path in (flag, fitted):
-        assert pd.read_csv(path)["mean"].tolist() == pytest.approx(want["mean"].tolist())
-    capsys.readouterr()
-    rc = main(["predict", str(stimuli), "--friction", "-1", "--out", str(tmp_path / "bad.csv")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "--friction" in err[0]
+    _flag_matches_params_json(tmp_path, capsys, stimuli, "friction", 0.8, bad="-1", samples=5, sigma=0.0)
 
 
 def test_friction_is_a_free_parameter_with_a_grid_and_a_prior_range():
@@ -83,18 +92,6 @@ def test_removal_impulse_from_the_command_line_and_from_params_json(tmp_path, ca
     stim = Stimulus(id="arch", scene=Scene(bodies=bodies, statics=(ground,)), query=Query("fall", {}),
                     interventions=(Intervention(type="remove", time=0.3, bodies=("middle",)),))
     stimuli = save_stimuli([stim], tmp_path / "arch.json")
-    flag, fitted = tmp_path / "flag.csv", tmp_path / "fitted.csv"
-    common = ["--samples", "6", "--seed", "1", "--no-progress"]
-    assert main(["predict", str(stimuli), "--removal-impulse", "2", "--out", str(flag), *common]) == 0
-    params = _params(tmp_path / "params.json", removal_impulse=2.0)
-    assert main(["predict", str(stimuli), "--params", str(params), "--out", str(fitted), *common]) == 0
-    want = summarize(simulate(load_stimuli(stimuli), NoiseParams(removal_impulse=2.0), n_samples=6, seed=1,
-                              progress=False))
+    want = _flag_matches_params_json(tmp_path, capsys, stimuli, "removal_impulse", 2.0, bad="nan", samples=6)
     plain = summarize(simulate(load_stimuli(stimuli), NoiseParams(), n_samples=6, seed=1, progress=False))
     assert want["sd"].iloc[0] > 0 and plain["sd"].iloc[0] == 0  # the kick makes the outcome uncertain
-    for path in (flag, fitted):
-        assert pd.read_csv(path)["mean"].tolist() == pytest.approx(want["mean"].tolist())
-    capsys.readouterr()
-    rc = main(["predict", str(stimuli), "--removal-impulse", "nan", "--out", str(tmp_path / "bad.csv")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "--removal-impulse" in err[0]
