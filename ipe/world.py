@@ -295,11 +295,15 @@ class World:
         Body B rests on body A where they touch and, at the mean of their
         contact points c, the point ``c + probe·up`` lies inside B or
         ``c − probe·up`` lies inside A (the test of the Mental Jenga code's
-        ``above_local`` contacts). The search follows resting bodies
-        upwards; ``indices`` themselves are not listed. Removed and culled
-        bodies are skipped.
+        ``above_local`` contacts). "Inside" means inside the body's own
+        outline, not its ``skin``: Box2D's ``TestPoint`` ignores the polygon
+        radius too. Counting the skin would call two bricks that touch side
+        by side, pressed a little into each other's margins, one resting on
+        the other. The search follows resting bodies upwards; ``indices``
+        themselves are not listed. Removed and culled bodies are skipped.
         """
         index_of = {id(sh): k for k, sh in enumerate(self.shapes)}
+        skins = [skin_of(b) for b in self.scene.bodies]
         ux, uy = up
         found = list(dict.fromkeys(int(i) for i in indices))
         start = len(found)
@@ -321,8 +325,8 @@ class World:
                     continue
                 cx = sum(p.point_a.x + p.point_b.x for p in pts) / (2 * len(pts))
                 cy = sum(p.point_a.y + p.point_b.y for p in pts) / (2 * len(pts))
-                if (other.point_query((cx + probe * ux, cy + probe * uy)).distance < 0
-                        or shape.point_query((cx - probe * ux, cy - probe * uy)).distance < 0):
+                if (other.point_query((cx + probe * ux, cy + probe * uy)).distance < -skins[j]
+                        or shape.point_query((cx - probe * ux, cy - probe * uy)).distance < -skins[cur]):
                     found.append(j)
         return found[start:]
 

@@ -198,6 +198,26 @@ def test_resting_on_follows_contacts_upwards_only():
     assert w.resting_on([4], probe=0.0025) == []  # the loose block touches only the ground
 
 
+def test_resting_on_does_not_count_a_neighbour_pressed_into_the_side_skin():
+    """Box2D's TestPoint ignores the polygon radius; so must resting_on, or side-by-side bricks 'rest' on each other.
+
+    With skins counted, Mental Jenga tower exp2-36 had 5 bricks resting on the removed one; the authors' code
+    (its ``black_exp2.json`` feature ``above``) has none, and all 42 towers agree once the skin is left out.
+    """
+    from ipe.scene import StaticBox
+    from ipe.world import World
+
+    ground = StaticBox(id="ground", position=(0.0, -0.1), width=6.0, height=0.2, skin=0.005)
+    bricks = (Block(id="a", position=(0.0, 0.205), width=0.8, height=0.4, skin=0.005),
+              Block(id="b", position=(0.808, 0.205), width=0.8, height=0.4, skin=0.005),  # skins overlap 2 mm
+              Block(id="c", position=(0.0, 0.615), width=0.8, height=0.4, skin=0.005))  # on top of a
+    w = World(Scene(bodies=bricks, statics=(ground,)))
+    w.step(30)
+    assert float(w.state()[1, 0] - w.state()[0, 0]) < 0.81  # still pressed into each other's skin
+    assert w.resting_on([0], probe=0.01) == [2]
+    assert w.resting_on([1], probe=0.01) == []
+
+
 def _removal_stimulus():
     from ipe.scene import Intervention, Query, Stimulus
 
