@@ -163,3 +163,33 @@ def test_cli_bad_input(argv, fragment, tmp_path, capsys):
 def test_api_errors(tmp_path):
     with pytest.raises(InputError, match="must be 1, 2 or 3"):
         load_stimuli(ROOT, 0)
+
+
+# The authors' count of bricks resting on the removed brick_0 of each experiment-2 tower (trials 1–42): their
+# feature ``above`` in code/R/data/features/black_exp2.json (cicl-stanford/mental_jenga), the size of the
+# ``extended`` contact set that their impulse noise kicks, less the removed brick itself.
+AUTHORS_ABOVE_EXP2 = (0, 1, 4, 1, 3, 1, 8, 11, 1, 2, 1, 0, 4, 6, 0, 2, 2, 6, 5, 2, 4, 2, 1, 4, 3, 1, 5, 4, 0, 1,
+                      4, 4, 5, 3, 4, 0, 1, 3, 7, 3, 1, 0)
+
+
+def test_removal_noise_kicks_the_bricks_the_authors_code_kicks(monkeypatch):
+    """At the removal, World.resting_on finds as many bricks above brick_0 as the authors' code on all 42 towers."""
+    import ipe
+    from ipe import world as world_module
+    from ipe.noise import NoiseParams
+
+    found = {}
+    original = world_module.World.resting_on
+
+    def recording(self, indices, probe, up=(0.0, 1.0)):
+        out = original(self, indices, probe, up)
+        found[current] = len(out)
+        return out
+
+    monkeypatch.setattr(world_module.World, "resting_on", recording)
+    for s in load_stimuli(ROOT, 2):
+        current = s.id
+        ipe.simulate(ipe.StimulusSet((s,)), [NoiseParams(removal_impulse=1.0)], n_samples=1, seed=0, workers=1,
+                     progress=False)
+    ours = tuple(found[f"exp2-{t}"] for t in range(1, 43))
+    assert ours == AUTHORS_ABOVE_EXP2
