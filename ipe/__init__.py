@@ -15,7 +15,7 @@ Quick start::
 from .datasets import load_demo
 from .errors import InputError
 from .model import IPE
-from .montecarlo import simulate, summarize
+from .montecarlo import predict_population, simulate, summarize
 from .noise import ForceNoise, MassNoise, NoiseParams, PerceptualNoise
 from .scene import (
     Ball,
@@ -41,6 +41,7 @@ PHYSICS_VERSION = "1"
 
 __all__ = [
     "IPE", "InputError", "NoiseParams", "PerceptualNoise", "ForceNoise", "MassNoise", "simulate", "summarize",
+    "predict_population",
     "Scene", "Simulation", "Block", "Ball", "StaticBox", "StaticPolygon", "StaticRegularPolygon", "StaticSegment",
     "Stimulus", "StimulusSet", "Query", "Intervention", "load_stimuli", "save_stimuli", "generate_towers",
     "load_demo", "__version__",

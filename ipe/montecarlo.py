@@ -464,6 +464,65 @@ def summarize(rollouts: pd.DataFrame) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
+def predict_population(stimuli, group: NoiseParams, population: Sequence[dict[str, float]], n_samples: int = 100,
+                       seed: int = 0, **simulate_kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The mean judgment of a population of simulators, one per participant.
+
+    Every participant's noise values (``population``, e.g. the rows of
+    :func:`ipe.inference.load_population`) replace those fields of ``group``;
+    each participant gets ``ceil(n_samples / len(population))`` rollouts, so
+    ``n_samples`` is the least total per stimulus. The summary pools all
+    rollouts with equal weight per participant: one row per stimulus and
+    query, the noise columns holding ``group``, plus ``participants``. This is
+    what the mean over the same participants' answers estimates; with a
+    nonlinear simulator it differs from the judgment at ``group`` whenever the
+    participants differ. Participants with identical values share their
+    rollouts (same seeds) and count once per participant in the weights.
+
+    Returns ``(summary, rollouts)``; ``rollouts`` keeps each point's own values.
+    ``simulate_kwargs`` go to :func:`simulate` (workers, backend, cache, …).
+    """
+    import dataclasses
+
+    if not isinstance(group, NoiseParams):
+        raise InputError("group must be NoiseParams")
+    population = list(population)
+    if not population:
+        raise InputError("the population is empty")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
+    weights: dict[NoiseParams, int] = {}
+    for values in population:
+        unknown = [k for k in values if k not in PARAM_COLUMNS]
+        if unknown:
+            raise InputError(f"unknown noise parameter {unknown[0]!r} in the population")
+        point = dataclasses.replace(group, **{k: float(v) for k, v in values.items()})
+        weights[point] = weights.get(point, 0) + 1
+    points = list(weights)
+    per = -(-n_samples // len(population))
+    rollouts = simulate(stimuli, points, n_samples=per, seed=seed, **simulate_kwargs)
+    key = [tuple(p.as_dict()[c] for c in PARAM_COLUMNS) for p in points]
+    w_of = dict(zip(key, weights.values()))
+    w = np.array([w_of[k] for k in zip(*(rollouts[c].to_numpy(dtype=float) for c in PARAM_COLUMNS))], dtype=float)
+    rows = []
+    frame = rollouts.assign(_w=w)
+    for (sid, q), g in frame.groupby(["stimulus_id", "query"], sort=False):
+        v = g["value"].to_numpy(dtype=float)
+        ok = ~np.isnan(v)
+        n_valid = int(ok.sum())
+        if n_valid:
+            ww = g["_w"].to_numpy()[ok]
+            mean = float(np.average(v[ok], weights=ww))
+            var = float(np.average((v[ok] - mean) ** 2, weights=ww)) * (n_valid / (n_valid - 1) if n_valid > 1 else 0)
+            sd = math.sqrt(var)
+        else:
+            mean = sd = math.nan
+        se = sd / math.sqrt(n_valid) if n_valid else math.nan
+        rows.append({"stimulus_id": sid, "query": q, "n_samples": len(v), "mean": mean, "sd": sd, "se": se,
+                     "n_valid": n_valid, **group.as_dict(), "participants": len(population)})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS + ["participants"]), rollouts
+
+
 def _progress_bar(total: int, progress: bool | None):
     from tqdm.auto import tqdm
 

@@ -99,6 +99,10 @@ def predict(
                                   "(Mental Jenga's impulse noise); default 0.")] = None,
     params: Annotated[Optional[Path], typer.Option(
         "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
+    population: Annotated[bool, typer.Option(
+        "--population", help="With --params: simulate every fitted participant (participants.csv beside "
+                             "params.json) and average them, the fitted population's mean judgment; --samples "
+                             "is then the least total per stimulus, shared among the participants.")] = False,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
@@ -134,7 +138,14 @@ def predict(
         if clash:
             raise InputError(f"--params {params} sets {', '.join(clash)}; do not also give --{clash[0]}")
         values.update(fitted)
-        _note("using fitted values " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items()))
+        if population:
+            from ..inference.hierarchical import load_population
+
+            people = load_population(params).drop(columns="participant", errors="ignore")
+        _note("using fitted values " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items())
+              + (f", averaged over {len(people)} fitted participants" if population else ""))
+    elif population:
+        raise InputError("--population needs --params (the population is the participants of a fit)")
     values = {k: (0.0 if v is None else v) for k, v in values.items()}
     for name, v in (*values.items(), ("angle_sigma", angle_sigma)):
         if not (v >= 0 and v < float("inf")):
@@ -144,10 +155,17 @@ def predict(
                 workers=workers, early_stop=not no_early_stop, progress=progress)
     # fitted motion-noise parameters (ipe fit --free launch_position,… ) join the IPE's σ, φ, μ
     noise = dataclasses.replace(model.noise, **{k: v for k, v in values.items() if k not in ("sigma", "phi", "mu")})
-    table = simulate(stim, noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
-                     early_stop=model.early_stop, progress=model.progress, **run_opts)
+    if population:
+        from ..montecarlo import predict_population
+
+        summary, table = predict_population(stim, noise, people.to_dict("records"), n_samples=model.n_samples,
+                                            seed=model.seed, queries=query or None, early_stop=model.early_stop,
+                                            progress=model.progress, **run_opts)
+    else:
+        table = simulate(stim, noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
+                         early_stop=model.early_stop, progress=model.progress, **run_opts)
+        summary = summarize(table)
     _cache_note(run_opts)
-    summary = summarize(table)
     write_csv(out, summary)
     if rollouts is not None:
         write_csv(rollouts, table)

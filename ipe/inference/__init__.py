@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from .emulator import DEFAULT_GRID, Emulator
-from .hierarchical import HierarchicalFit, HierarchicalModel, load_fit, load_params
+from .hierarchical import HierarchicalFit, HierarchicalModel, load_fit, load_params, load_population
 
-__all__ = ["DEFAULT_GRID", "Emulator", "HierarchicalFit", "HierarchicalModel", "fit_ipe", "load_fit", "load_params"]
+__all__ = ["DEFAULT_GRID", "Emulator", "HierarchicalFit", "HierarchicalModel", "fit_ipe", "load_fit", "load_params",
+           "load_population"]
 
 
 def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None,

@@ -17,6 +17,10 @@ parameters free, each baseline as fixed per-stimulus predictions scaled to
 sign of their correlation with the human means). PSIS-LOO and WAIC come from
 the pointwise log likelihood (ArviZ).
 
+The ``r`` column is in-sample: for the IPE, its emulator averaged over the
+fitted participants (:func:`population_prediction`); for the others, their
+raw predictions.
+
 The table ends with the **noise ceiling**: the split-half reliability of the
 human means (Spearman–Brown corrected), the r no model can be expected to
 beat.
@@ -99,6 +103,32 @@ def kfold_scores(y: np.ndarray, predictors: dict[str, np.ndarray], emulator: Emu
     return out
 
 
+def population_prediction(fit) -> np.ndarray:
+    """The fitted IPE's in-sample prediction of each stimulus's mean response, from its emulator.
+
+    The emulator is evaluated at every participant's fitted values (posterior
+    means, as in ``participants.csv``) and averaged, as ``ipe predict --params
+    … --population`` does with fresh rollouts: a human mean is a mean over
+    participants. A fit without participant values (no free parameters, or an
+    older posterior) predicts at the group posterior means.
+    """
+    emulator = fit.emulator_
+    free = list(fit.free)
+    post = fit.idata_.posterior
+    per = [f"{n}_participant" for n in free]
+    if free and all(name in post for name in per):
+        values = {n: np.asarray(post[f"{n}_participant"].mean(dim=("chain", "draw")), dtype=float) for n in free}
+        n_people = len(next(iter(values.values())))
+    else:
+        values = {n: np.array([fit.params_[n]["mean"]]) for n in free}
+        n_people = 1
+    cols = [values[n] if n in values else np.full(n_people, float(emulator.grid_values_[n][0]))
+            for n in emulator.names_]
+    theta = torch.tensor(np.stack(cols, axis=-1) if cols else np.zeros((n_people, 0)), dtype=torch.float64)
+    with torch.no_grad():
+        return emulator.predict(theta).numpy().mean(axis=0)
+
+
 def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
                    num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
                    features: Sequence[str] = FEATURES, progress: bool | None = None) -> pd.DataFrame:
@@ -128,12 +158,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     free = list(fit.free)
     scores = kfold_scores(y, predictors, emulator, free, k=k, seed=seed)
 
-    # in-sample r at the posterior means
-    post = {n: fit.params_[n]["mean"] for n in free}
-    theta = torch.tensor([[post.get(n, float(emulator.grid_values_[n][0])) for n in emulator.names_]],
-                         dtype=torch.float64)
-    with torch.no_grad():
-        ipe_pred = emulator.predict(theta).numpy()[0]
+    ipe_pred = population_prediction(fit)
     rows = [{"model": "IPE (fitted noise)", "free_parameters": ", ".join(free), "r": pearson(ipe_pred, y),
              **scores["IPE"], **fit.criteria()}]
     for name, x in predictors.items():

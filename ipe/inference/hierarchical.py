@@ -641,3 +641,37 @@ def load_params(path: str | Path) -> dict[str, float]:
     if not out:
         raise InputError(f"{path}: no parameters found")
     return out
+
+
+def load_population(params_path: str | Path) -> pd.DataFrame:
+    """The fitted participants' noise values, from ``participants.csv`` beside ``params.json``.
+
+    One row per participant, one column per free parameter (posterior means of
+    that participant's value). :func:`ipe.montecarlo.predict_population` averages
+    the simulator over these rows: the fitted population's mean judgment, which
+    is what a mean over the same people estimates. With a nonlinear simulator
+    that differs from the judgment at the group value when participants differ.
+    """
+    from ..fileio import read_csv
+
+    params_path = Path(params_path)
+    fitted = load_params(params_path)
+    path = params_path.parent / "participants.csv"
+    if not path.exists():
+        raise InputError(f"{path}: no such file (the population comes from the participants.csv that `ipe fit` "
+                         "writes beside params.json)")
+    table = read_csv(path)
+    missing = [n for n in fitted if n not in table.columns]
+    if missing:
+        raise InputError(f"{path}: no column {missing[0]!r} (fitted parameters: {', '.join(fitted)})")
+    if table.empty:
+        raise InputError(f"{path}: no participants")
+    values = table[list(fitted)].apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype=float)) | (values.to_numpy(dtype=float) < 0)
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise InputError(f"{path}: row {row + 1}: {list(fitted)[col]} must be a finite number >= 0")
+    out = values.astype(float)
+    if "participant" in table.columns:
+        out.insert(0, "participant", table["participant"].to_numpy())
+    return out.reset_index(drop=True)
