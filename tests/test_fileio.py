@@ -43,3 +43,17 @@ def test_write_csv_round_trips_and_leaves_no_temporary_files(tmp_path):
     assert back["a"].tolist() == frame["a"].tolist()
     write_json(tmp_path / "sub" / "t.json", {"k": 1})
     assert sorted(os.listdir(tmp_path / "sub")) == ["t.csv", "t.json"]
+
+
+def test_written_files_get_the_mode_a_plain_open_would_give(tmp_path):
+    old = os.umask(0o022)
+    try:
+        new = write_csv(tmp_path / "new.csv", pd.DataFrame({"a": [1]}))
+        assert new.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+        kept = tmp_path / "kept.json"
+        kept.write_text("{}")
+        kept.chmod(0o640)
+        write_json(kept, {"a": 1})
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
