@@ -54,6 +54,16 @@ def parse_ranges(specs: list[str] | None) -> dict[str, tuple[float, float]] | No
     return out
 
 
+def check_link(link: str, scale) -> None:
+    """``--link``: one of the links, and only a count or probability scale takes a non-linear one."""
+    from ..inference.hierarchical import LINKS
+
+    if link not in LINKS:
+        raise InputError(f"--link {link!r}: expected one of {', '.join(LINKS)}")
+    if link != "linear" and scale.kind not in ("count", "probability"):
+        raise InputError(f"--link {link}: only for count and probability scales, not {scale.kind}")
+
+
 def parse_sims(text: str):
     """``--sims``: ``fit``, ``none`` or a number ≥ 1."""
     t = text.strip().lower()
@@ -111,6 +121,9 @@ def fit(
     no_emulator_error: Annotated[bool, typer.Option(
         "--no-emulator-error", help="Treat the emulator as exact (default: its Monte Carlo error is a "
                                     "per-stimulus offset in the model).")] = False,
+    link: Annotated[str, typer.Option(
+        "--link", help="Count and probability scales: 'linear' (mean answer a + b·q) or 'power' (a + b·g(q), "
+                       "g a power law with a fitted exponent γ).")] = "linear",
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
@@ -133,6 +146,7 @@ def fit(
     range_map = parse_ranges(ranges)
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
+    check_link(link, sc)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
     used = set(table["stimulus_id"])
@@ -162,7 +176,7 @@ def fit(
          f"participants, {len(table)} trials, scale {sc}")
     est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
                           num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress,
-                          sims=sims_value, emulator_error=not no_emulator_error)
+                          sims=sims_value, emulator_error=not no_emulator_error, link=link)
     est.fit(table, emu)
     paths = est.save(out)
     cols = [c for c in ("parameter", "mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat") if c in est.summary_]
@@ -172,6 +186,9 @@ def fit(
     if getattr(est, "k_sims_", None):
         k = est.k_sims_
         print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% interval)")
+    if getattr(est, "link_gamma_", None):
+        g = est.link_gamma_
+        print(f"power link γ = {g['mean']:.3f} [{g['q05']:.3f}, {g['q95']:.3f}] (90% interval)")
     print(f"\nLOO elpd = {crit['elpd_loo']:.1f} (se {crit['se_loo']:.1f}); WAIC elpd = {crit['elpd_waic']:.1f}; "
           f"divergences: {est.n_divergent_}; posterior-predictive 90% intervals hold "
           f"{est.ppc_['inside_90'].mean():.0%} of stimulus means")

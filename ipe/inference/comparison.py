@@ -170,7 +170,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
         # a feature model has no simulations behind it, hence no sampling variance
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,
-                              sims=None)
+                              sims=None, link=getattr(fit, "link", "linear"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(responses, wrapped)

@@ -132,11 +132,36 @@ def _prepare(responses: pd.DataFrame, emulator: Emulator, scale) -> _Data:
     )
 
 
+LINKS = ("linear", "power")
+#: Offset that keeps the power link's slope finite at q = 0.
+POWER_LINK_EPS = 0.02
+
+
+def power_link(q: torch.Tensor, gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(g(q), g'(q))`` for ``g(q) = ((q + ε)^γ − ε^γ) / ((1 + ε)^γ − ε^γ)``, ``ε`` = :data:`POWER_LINK_EPS`.
+
+    ``g`` maps [0, 1] onto [0, 1], increasing; γ = 1 is the identity, γ < 1
+    compresses the top of the scale (Stevens' power law for magnitudes).
+    ``q`` is clamped to [0, 1] first (emulator offsets can step outside it).
+    """
+    eps = POWER_LINK_EPS
+    q = q.clamp(0.0, 1.0)
+    norm = (1.0 + eps) ** gamma - eps ** gamma
+    return ((q + eps) ** gamma - eps ** gamma) / norm, gamma * (q + eps) ** (gamma - 1.0) / norm
+
+
 class HierarchicalModel:
     """The Pyro model and its likelihood, for one data set and one emulator."""
 
     def __init__(self, data: _Data, emulator: Emulator, free: Sequence[str], ranges: dict[str, tuple[float, float]],
-                 response_bias: bool = True, sims: float | str | None = "fit", emulator_error: bool = True):
+                 response_bias: bool = True, sims: float | str | None = "fit", emulator_error: bool = True,
+                 link: str = "linear"):
+        if link not in LINKS:
+            raise InputError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
+        if link != "linear" and data.kind not in ("count", "probability"):
+            raise InputError(f"the {link} link is for count and probability scales; a {data.kind} scale's "
+                             "cutpoints already map the IPE onto it")
+        self.link = link
         missing = [f for f in free if f not in emulator.names_]  # an emulator with no names: fixed predictions
         if missing:
             raise InputError(f"the emulator does not vary {', '.join(missing)} (it varies {', '.join(emulator.names_)})")
@@ -208,6 +233,12 @@ class HierarchicalModel:
         kappa = s["k_sims"] if self.sims == "fit" else self.sims
         return (gain * self._spread[d.participant, d.stimulus]) ** 2 / kappa
 
+    def _linked(self, q: torch.Tensor, s: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(g(q), g'(q))``: the response link of count and probability scales (identity for ``linear``)."""
+        if self.link == "linear":
+            return q, torch.ones_like(q)
+        return power_link(q, s["link_gamma"])
+
     # -- likelihood
     def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log likelihood of every trial given one set of sampled values → (T,)."""
@@ -238,8 +269,9 @@ class HierarchicalModel:
                 p_lo = torch.where(k == 0, torch.zeros_like(eta), torch.special.ndtr((low - eta) / scale))
             return torch.log((p_hi - p_lo).clamp_min(1e-12))
         width = d.high - d.low
-        m = d.low + width * (s["a"] + s["b"] * q + bias)
-        sd = width * torch.sqrt(s["s0"] ** 2 + self._sampling_var(s, s["b"]))
+        g, slope = self._linked(q, s)
+        m = d.low + width * (s["a"] + s["b"] * g + bias)
+        sd = width * torch.sqrt(s["s0"] ** 2 + self._sampling_var(s, s["b"] * slope))
         hi = torch.where(d.y >= d.high, torch.tensor(math.inf, dtype=m.dtype), (d.y + 0.5 - m) / sd)
         lo = torch.where(d.y <= d.low, torch.tensor(-math.inf, dtype=m.dtype), (d.y - 0.5 - m) / sd)
         return torch.log((torch.special.ndtr(hi) - torch.special.ndtr(lo)).clamp_min(1e-12))
@@ -270,8 +302,9 @@ class HierarchicalModel:
                 latent = eta + scale * torch.randn(eta.shape, generator=gen, dtype=torch.float64)
             return d.low + (latent.unsqueeze(-1) > cut).sum(-1).to(torch.float64)
         width = d.high - d.low
-        m = d.low + width * (s["a"] + s["b"] * q + bias)
-        sd = width * torch.sqrt(s["s0"] ** 2 + self._sampling_var(s, s["b"]))
+        g, slope = self._linked(q, s)
+        m = d.low + width * (s["a"] + s["b"] * g + bias)
+        sd = width * torch.sqrt(s["s0"] ** 2 + self._sampling_var(s, s["b"] * slope))
         noise = torch.randn(m.shape, generator=gen, dtype=torch.float64) * sd
         return torch.round(m + noise).clamp(d.low, d.high)
 
@@ -309,6 +342,8 @@ class HierarchicalModel:
             s["a"] = pyro.sample("a", dist.Normal(torch.tensor(0.0, **f64), 0.5))
             s["b"] = pyro.sample("b", dist.HalfNormal(torch.tensor(2.0, **f64)))
             s["s0"] = pyro.sample("s0", dist.HalfNormal(torch.tensor(0.3, **f64)))
+            if self.link == "power":
+                s["link_gamma"] = pyro.sample("link_gamma", dist.LogNormal(torch.tensor(0.0, **f64), 1.0))
         pyro.factor("y", self.trial_log_lik(s).sum())
 
 
@@ -372,6 +407,11 @@ class HierarchicalFit:
     emulator_error:
         Model the emulator's Monte Carlo error as a per-stimulus offset
         ``e_i · sd_ij / √n`` (``n`` rollouts per grid point); needs ``sims``.
+    link:
+        Count and probability scales: ``"linear"`` (the mean answer is
+        ``a + b·q``) or ``"power"`` (``a + b·g(q)``, ``g`` a power law with
+        a fitted exponent γ, :func:`power_link`: people's counts may grow
+        more slowly than the simulated ones).
     init_candidates:
         Each chain starts from the most probable of this many random points
         (1: one random point, Pyro's default). With one, 2 of 20 recovery
@@ -382,7 +422,7 @@ class HierarchicalFit:
     Fitted attributes: ``idata_`` (ArviZ InferenceData), ``params_``
     (``{name: {mean, sd, q05, q95}}``), ``summary_`` (diagnostics table with
     R-hat and ESS), ``k_sims_`` (κ's ``{mean, sd, q05, q95}`` when it is
-    fitted), ``participants_`` (posterior means of each participant's
+    fitted), ``link_gamma_`` (γ's, with ``link="power"``), ``participants_`` (posterior means of each participant's
     values), ``ppc_`` (observed vs posterior-predictive stimulus means),
     ``model_`` (the :class:`HierarchicalModel`).
     """
@@ -391,7 +431,7 @@ class HierarchicalFit:
                  scale=None, num_warmup: int = 300, num_samples: int = 300, num_chains: int = 2, seed: int = 0,
                  response_bias: bool = True, target_accept: float = 0.85, max_tree_depth: int = 8,
                  jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
-                 emulator_error: bool = True, init_candidates: int = 20):
+                 emulator_error: bool = True, init_candidates: int = 20, link: str = "linear"):
         self.free = free
         self.ranges = ranges
         self.scale = scale
@@ -407,6 +447,7 @@ class HierarchicalFit:
         self.sims = sims
         self.emulator_error = emulator_error
         self.init_candidates = init_candidates
+        self.link = link
 
     def fit(self, responses: pd.DataFrame, emulator: Emulator) -> "HierarchicalFit":
         import pyro
@@ -422,7 +463,8 @@ class HierarchicalFit:
         if scale is None:
             raise InputError("fit: a response scale is needed (e.g. rating:1-7)")
         data = _prepare(responses, emulator, scale)
-        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims, self.emulator_error)
+        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims, self.emulator_error,
+                                  self.link)
         self.model_ = model
         self.emulator_ = emulator
         chains = []
@@ -498,10 +540,11 @@ class HierarchicalFit:
             v = posterior[n].ravel()
             self.params_[n] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
                                "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))}
-        if "k_sims" in posterior:
-            v = posterior["k_sims"].ravel()
-            self.k_sims_ = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
-                            "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))}
+        for name in ("k_sims", "link_gamma"):
+            if name in posterior:
+                v = posterior[name].ravel()
+                setattr(self, f"{name}_", {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
+                                           "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))})
         names = [n for n in posterior if posterior[n].ndim == 2]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -555,7 +598,8 @@ class HierarchicalFit:
                       "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
                       "seed": self.seed, "response_bias": self.response_bias, "n_divergent": self.n_divergent_,
                       "sims": self.model_.sims, "k_sims": getattr(self, "k_sims_", None),
-                      "emulator_error": self.model_.emulator_error,
+                      "emulator_error": self.model_.emulator_error, "link": self.model_.link,
+                      "link_gamma": getattr(self, "link_gamma_", None),
                       # R-hat needs two chains: with one it is NaN, written as null
                       "max_r_hat": _finite_or_none(self.summary_["r_hat"].max()),
                       "min_ess_bulk": _finite_or_none(self.summary_["ess_bulk"].min())},
@@ -605,7 +649,7 @@ def load_fit(out_dir: str | Path) -> HierarchicalFit:
                               scale=ResponseScale.parse(meta["scale"]), num_chains=meta["num_chains"],
                               num_samples=meta["num_samples"], num_warmup=meta["num_warmup"], seed=meta["seed"],
                               response_bias=meta.get("response_bias", True), sims=meta.get("sims"),
-                              emulator_error=meta.get("emulator_error", False))
+                              emulator_error=meta.get("emulator_error", False), link=meta.get("link", "linear"))
     except (KeyError, TypeError, AttributeError):
         raise InputError(f"{out / 'params.json'}: missing or malformed _meta") from None
     fit.params_ = {k: v for k, v in data.items() if not k.startswith("_")}
