@@ -470,8 +470,9 @@ def predict_population(stimuli, group: NoiseParams, population: Sequence[dict[st
 
     Every participant's noise values (``population``, e.g. the rows of
     :func:`ipe.inference.load_population`) replace those fields of ``group``;
-    each participant gets ``ceil(n_samples / len(population))`` rollouts, so
-    ``n_samples`` is the least total per stimulus. The summary pools all
+    each participant gets ``ceil(n_samples / len(population))`` rollouts, so a
+    stimulus gets at least ``n_samples`` in all (fewer only when participants
+    coincide, see below). The summary pools all
     rollouts with equal weight per participant: one row per stimulus and
     query, the noise columns holding ``group``, plus ``participants``. This is
     what the mean over the same participants' answers estimates; with a

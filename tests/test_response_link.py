@@ -54,9 +54,7 @@ def test_fit_recovers_the_exponent_and_loo_prefers_the_link_that_made_the_data()
     assert not hasattr(linear, "link_gamma_")
 
 
-def test_link_is_saved_and_reloaded(tmp_path):
-    from ipe.inference import load_fit
-
+def test_link_and_its_exponent_are_saved_in_params_json(tmp_path):
     responses, preds = _counts(gamma=0.5, seed=2)
     fit = HierarchicalFit(free=(), scale=ResponseScale("count", 0, 10), num_warmup=20, num_samples=20,
                           num_chains=1, sims=None, link="power").fit(responses, preds)

@@ -101,8 +101,8 @@ def predict(
         "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
     population: Annotated[bool, typer.Option(
         "--population", help="With --params: simulate every fitted participant (participants.csv beside "
-                             "params.json) and average them, the fitted population's mean judgment; --samples "
-                             "is then the least total per stimulus, shared among the participants.")] = False,
+                             "params.json) and average them, the fitted population's mean judgment; each "
+                             "participant gets ceil(samples / participants) rollouts.")] = False,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,

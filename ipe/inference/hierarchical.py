@@ -422,8 +422,8 @@ class HierarchicalFit:
     Fitted attributes: ``idata_`` (ArviZ InferenceData), ``params_``
     (``{name: {mean, sd, q05, q95}}``), ``summary_`` (diagnostics table with
     R-hat and ESS), ``k_sims_`` (κ's ``{mean, sd, q05, q95}`` when it is
-    fitted), ``link_gamma_`` (γ's, with ``link="power"``), ``participants_`` (posterior means of each participant's
-    values), ``ppc_`` (observed vs posterior-predictive stimulus means),
+    fitted), ``link_gamma_`` (γ's, with ``link="power"``), ``participants_``
+    (posterior means of each participant's values), ``ppc_`` (observed vs posterior-predictive stimulus means),
     ``model_`` (the :class:`HierarchicalModel`).
     """
 
