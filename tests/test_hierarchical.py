@@ -231,3 +231,24 @@ def test_chains_start_from_the_most_probable_of_several_random_points():
     with pytest.raises(InputError, match="init_candidates"):
         HierarchicalFit(free=("sigma",), init_candidates=0, scale=SimpleNamespace(kind="rating", low=1, high=7)) \
             .fit(pd.DataFrame({"participant": ["p"], "stimulus_id": ["s"], "response": [1.0]}), None)
+
+
+@pytest.mark.parametrize("sims", [None, "fit"])
+@pytest.mark.parametrize("kind,low,high", [("probability", 0, 100), ("count", 0, 10)])
+def test_power_link_likelihood_sums_to_one_and_moves_the_mean_answer(kind, low, high, sims):
+    emu = LineEmulator(3)
+    levels = np.arange(low, high + 1)
+    df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
+                       "response": levels.astype(float)})
+    scale = SimpleNamespace(kind=kind, low=low, high=high)
+
+    def mean_answer(link, gamma):
+        m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims,
+                              link=link)
+        p = torch.exp(m.trial_log_lik(_values(len(levels), k_sims=4.0, link_gamma=gamma)))
+        assert float(p.sum()) == pytest.approx(1.0, abs=1e-6)
+        return float((p * torch.tensor(levels, dtype=torch.float64)).sum())
+
+    linear = mean_answer("linear", 1.0)
+    assert mean_answer("power", 1.0) == pytest.approx(linear, rel=1e-9)  # γ = 1 is the linear link
+    assert mean_answer("power", 0.3) > linear  # q < 1 is lifted by a compressive link
