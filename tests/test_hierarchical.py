@@ -58,15 +58,21 @@ def _values(n_levels: int, **extra):
             **{k: f(v) for k, v in extra.items()}}
 
 
-@pytest.mark.parametrize("sims", [None, "fit", 3.0])
-@pytest.mark.parametrize("kind,low,high", [("rating", 1, 7), ("probability", 0, 100), ("count", 0, 10)])
-def test_likelihood_sums_to_one_over_levels(kind, low, high, sims):
+def _every_level_model(kind, low, high, sims, link="linear"):
+    """A model of one participant answering stimulus s1 once at every level of the scale, and those levels."""
     emu = LineEmulator(3)
     levels = np.arange(low, high + 1)
     df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
                        "response": levels.astype(float)})
     scale = SimpleNamespace(kind=kind, low=low, high=high)
-    m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims)
+    model = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims, link=link)
+    return model, levels
+
+
+@pytest.mark.parametrize("sims", [None, "fit", 3.0])
+@pytest.mark.parametrize("kind,low,high", [("rating", 1, 7), ("probability", 0, 100), ("count", 0, 10)])
+def test_likelihood_sums_to_one_over_levels(kind, low, high, sims):
+    m, levels = _every_level_model(kind, low, high, sims)
     s = _values(len(levels), k_sims=4.0)
     total = torch.exp(m.trial_log_lik(s)).sum()
     assert float(total) == pytest.approx(1.0, abs=1e-6)
@@ -236,15 +242,8 @@ def test_chains_start_from_the_most_probable_of_several_random_points():
 @pytest.mark.parametrize("sims", [None, "fit"])
 @pytest.mark.parametrize("kind,low,high", [("probability", 0, 100), ("count", 0, 10)])
 def test_power_link_likelihood_sums_to_one_and_moves_the_mean_answer(kind, low, high, sims):
-    emu = LineEmulator(3)
-    levels = np.arange(low, high + 1)
-    df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
-                       "response": levels.astype(float)})
-    scale = SimpleNamespace(kind=kind, low=low, high=high)
-
     def mean_answer(link, gamma):
-        m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims,
-                              link=link)
+        m, levels = _every_level_model(kind, low, high, sims, link=link)
         p = torch.exp(m.trial_log_lik(_values(len(levels), k_sims=4.0, link_gamma=gamma)))
         assert float(p.sum()) == pytest.approx(1.0, abs=1e-6)
         return float((p * torch.tensor(levels, dtype=torch.float64)).sum())
