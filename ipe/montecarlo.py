@@ -502,9 +502,8 @@ def predict_population(stimuli, group: NoiseParams, population: Sequence[dict[st
     points = list(weights)
     per = -(-n_samples // len(population))
     rollouts = simulate(stimuli, points, n_samples=per, seed=seed, **simulate_kwargs)
-    key = [tuple(p.as_dict()[c] for c in PARAM_COLUMNS) for p in points]
-    w_of = dict(zip(key, weights.values()))
-    w = np.array([w_of[k] for k in zip(*(rollouts[c].to_numpy(dtype=float) for c in PARAM_COLUMNS))], dtype=float)
+    # simulate puts rows back in (point, stimulus, sample, query) order, an equal block per point
+    w = np.repeat(np.array(list(weights.values()), dtype=float), len(rollouts) // len(points))
     rows = []
     frame = rollouts.assign(_w=w)
     for (sid, q), g in frame.groupby(["stimulus_id", "query"], sort=False):
