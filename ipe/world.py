@@ -39,6 +39,7 @@ Each of these can be overridden per scene in ``scene.simulation``.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -692,18 +693,9 @@ def find_overlaps(scene: Scene, include_statics: bool = True) -> list[tuple[str,
     tolerance)`` tuples, dynamic–dynamic pairs first, then dynamic–static
     pairs.
     """
-    space = pymunk.Space()
-    dyn: list[tuple[str, pymunk.Shape, float, float]] = []
-    for b in scene.bodies:
-        body, shape = _dynamic_body(b)
-        space.add(body, shape)
-        dyn.append((b.id, shape, b.short_side, skin_of(b)))
-    stat: list[tuple[str, pymunk.Shape, float]] = []
-    for s in scene.statics:
-        shape = _static_shape(space.static_body, s)
-        space.add(shape)
-        stat.append((s.id, shape, skin_of(s)))
-    space.reindex_static()
+    dyn_shapes, stat_shapes = query_shapes(scene)
+    dyn = [(b.id, sh, b.short_side, skin_of(b)) for b, sh in zip(scene.bodies, dyn_shapes)]
+    stat = [(s.id, sh, skin_of(s)) for s, sh in zip(scene.statics, stat_shapes)]
     out: list[tuple[str, str, float, float]] = []
     for i in range(len(dyn)):
         ida, sa, za, ka = dyn[i]
@@ -759,20 +751,64 @@ def separation_vector(a: pymunk.Shape, b: pymunk.Shape) -> tuple[float, float, f
     return _collide(a, b)
 
 
-def build_shapes(scene: Scene) -> tuple[pymunk.Space, list[pymunk.Shape], list[pymunk.Shape]]:
-    """A throw-away space with the scene's shapes, for geometric queries (no stepping)."""
-    space = pymunk.Space()
+# Shapes for geometric queries (overlap tests), pooled per thread by geometry. They live in no
+# space and are never stepped: cpShapesCollide and point queries are pure functions of a shape's
+# geometry and pose, so re-posing a pooled shape gives the same answers as building a fresh one
+# (tests/test_world.py checks this), and a rollout's overlap check builds no pymunk Space.
+_QUERY_POOL = threading.local()
+_QUERY_POOL_LIMIT = 256  # geometry keys per thread before the pool is dropped and rebuilt
+
+
+def _geometry_key(b) -> tuple:
+    if isinstance(b, Block):
+        return ("block", b.width, b.height, b.corner_radius, b.skin)
+    return ("ball", b.radius)
+
+
+def _pooled(key, k: int, make: Callable[[], tuple[pymunk.Body, pymunk.Shape]]) -> tuple[pymunk.Body, pymunk.Shape]:
+    pool = getattr(_QUERY_POOL, "shapes", None)
+    if pool is None or len(pool) > _QUERY_POOL_LIMIT:
+        pool = _QUERY_POOL.shapes = {}
+    slot = pool.setdefault(key, [])
+    while len(slot) <= k:
+        slot.append(make())
+    return slot[k]
+
+
+def _static_query_shape(s) -> tuple[pymunk.Body, pymunk.Shape]:
+    body = pymunk.Body(body_type=pymunk.Body.STATIC)
+    return body, _static_shape(body, s)
+
+
+def query_shapes(scene: Scene) -> tuple[list[pymunk.Shape], list[pymunk.Shape]]:
+    """The scene's dynamic and static shapes, posed, for geometric queries only (never stepped).
+
+    The shapes come from a per-thread pool keyed by geometry and are re-posed
+    on every call, so the next call invalidates the previous call's shapes.
+    Moving one (``shape.body.position = …``) needs ``shape.cache_bb()``
+    before it is queried again.
+    """
+    used: dict = {}
     dyn = []
     for b in scene.bodies:
-        body, shape = _dynamic_body(b)
-        space.add(body, shape)
+        key = _geometry_key(b)
+        k = used[key] = used.get(key, -1) + 1
+        body, shape = _pooled(key, k, lambda b=b: _dynamic_body(b))
+        body.position = b.position
+        body.angle = b.angle
+        shape.cache_bb()
         dyn.append(shape)
     stat = []
     for s in scene.statics:
-        shape = _static_shape(space.static_body, s)
-        space.add(shape)
+        try:
+            key = ("static", s)
+            k = used[key] = used.get(key, -1) + 1
+            _, shape = _pooled(key, k, lambda s=s: _static_query_shape(s))
+        except TypeError:  # an unhashable static: build it afresh
+            _, shape = _static_query_shape(s)
+        shape.cache_bb()
         stat.append(shape)
-    return space, dyn, stat
+    return dyn, stat
 
 
 def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
@@ -788,7 +824,7 @@ def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
     the one below it also lifts the blocks resting on it. Returns a new
     :class:`Scene`; bodies that did not overlap are unchanged.
     """
-    space, dyn, stat = build_shapes(scene)
+    dyn, stat = query_shapes(scene)
     order = sorted(range(len(dyn)), key=lambda k: (scene.bodies[k].position[1], k))
     placed: list[pymunk.Shape] = list(stat)
     moved: dict[int, tuple[float, float]] = {}

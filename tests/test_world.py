@@ -125,6 +125,52 @@ def test_resolve_overlaps_separates_and_keeps_others():
     assert fixed.bodies[1].position[0] == pytest.approx(0.3)
 
 
+def _random_overlapping_scene(rng):
+    from ipe.scene import Ball, StaticSegment
+
+    bodies = []
+    for k in range(8):
+        x, y = rng.uniform(-0.4, 0.4), rng.uniform(0.0, 0.6)
+        if k % 3 == 2:
+            bodies.append(Ball(id=f"b{k}", position=(x, y), radius=rng.uniform(0.03, 0.08)))
+        else:
+            bodies.append(Block(id=f"b{k}", position=(x, y), width=rng.uniform(0.1, 0.3), height=0.1,
+                                angle=rng.uniform(-0.5, 0.5), corner_radius=0.005 * (k % 2)))
+    statics = (StaticBox(id="g", position=(0, -0.05), width=6, height=0.1),
+               StaticSegment(id="wall", a=(0.45, 0.0), b=(0.2, 0.8), radius=0.01))
+    return Scene(bodies=tuple(bodies), statics=statics)
+
+
+def test_pooled_query_shapes_answer_as_shapes_built_fresh_in_a_space():
+    """Overlap tests reuse pymunk shapes (ipe.world.query_shapes); they must give what fresh shapes give."""
+    import pymunk
+
+    from ipe import world as W
+
+    rng = np.random.default_rng(7)
+    scenes = [_random_overlapping_scene(rng) for _ in range(12)]
+    for scene in scenes + scenes[::-1]:  # the second pass re-poses shapes that other scenes used
+        space = pymunk.Space()
+        fresh = []
+        for b in scene.bodies:
+            body, shape = W._dynamic_body(b)
+            space.add(body, shape)
+            fresh.append(shape)
+        for s in scene.statics:
+            shape = W._static_shape(space.static_body, s)
+            space.add(shape)
+            fresh.append(shape)
+        dyn, stat = W.query_shapes(scene)
+        pooled = dyn + stat
+        for i in range(len(fresh)):
+            for j in range(len(fresh)):
+                if i != j:
+                    assert W.separation_vector(pooled[i], pooled[j]) == W.separation_vector(fresh[i], fresh[j])
+    first = [resolve_overlaps(s) for s in scenes]
+    assert any(f is not s for f, s in zip(first, scenes))
+    assert [resolve_overlaps(s) for s in scenes[::-1]] == first[::-1]
+
+
 def test_noisy_rollouts_never_start_interpenetrating(demo):
     from ipe.noise import apply_noise
     from ipe.seeding import sample_seed
