@@ -130,10 +130,15 @@ def _dynamic_body(b) -> tuple[pymunk.Body, pymunk.Shape]:
         shape = pymunk.Circle(body, b.radius)
     body.position = b.position
     body.angle = b.angle
-    body.velocity = b.velocity
-    body.angular_velocity = b.angular_velocity
+    # A new body is at rest and a new shape inelastic: set these only when the scene says otherwise
+    # (each pymunk property costs a Python call, and a rollout builds every body afresh).
+    if b.velocity[0] or b.velocity[1]:
+        body.velocity = b.velocity
+    if b.angular_velocity:
+        body.angular_velocity = b.angular_velocity
     shape.friction = b.friction
-    shape.elasticity = b.elasticity
+    if b.elasticity:
+        shape.elasticity = b.elasticity
     return body, shape
 
 
@@ -595,11 +600,13 @@ def fast_steps(space: pymunk.Space, dt: float, n: int, linear_factor: float = 1.
                buffer: pymunk.batch.Buffer | None = None) -> None:
     """Step ``space`` ``n`` times by ``dt``: the same physics as ``space.step``, less Python per step.
 
-    The first step goes through :meth:`pymunk.Space.step`, which checks new
-    bodies and applies queued additions and removals. The remaining steps call
-    chipmunk's ``cpSpaceStep`` directly: with no Python collision handlers or
-    post-step callbacks registered, that is exactly what ``Space.step`` does,
-    minus its per-call bookkeeping. The tests check that both give
+    Steps call chipmunk's ``cpSpaceStep`` directly: with no Python collision
+    handlers or post-step callbacks registered, that is exactly what
+    ``Space.step`` does, minus its per-call bookkeeping. The first step goes
+    through :meth:`pymunk.Space.step` when that bookkeeping has work to do:
+    bodies added since the last step (pymunk checks their mass), shapes
+    removed (pymunk releases them) or collision handlers registered (pymunk
+    locks the space and runs their post-step callbacks). The tests check that both give
     bit-identical states. (The only handlers ipe registers,
     :meth:`World.on_contact` for contact tracking and collision noise, come
     with rollouts that step one step at a time, through ``Space.step``.)
@@ -610,18 +617,18 @@ def fast_steps(space: pymunk.Space, dt: float, n: int, linear_factor: float = 1.
     """
     if n <= 0:
         return
-    space.step(dt)
+    cp_step = _cp.cpSpaceStep
+    handle = space._space
+    if space._bodies_to_check or space._removed_shapes or space._handlers:
+        space.step(dt)
+    else:
+        cp_step(handle, dt)
     if linear_factor == 1.0:
-        if n > 1:
-            cp_step = _cp.cpSpaceStep
-            handle = space._space
-            for _ in range(n - 1):
-                cp_step(handle, dt)
+        for _ in range(n - 1):
+            cp_step(handle, dt)
         return
     buffer = buffer or pymunk.batch.Buffer()
     scale_linear_velocities(space, linear_factor, buffer)
-    cp_step = _cp.cpSpaceStep
-    handle = space._space
     for _ in range(n - 1):
         cp_step(handle, dt)
         scale_linear_velocities(space, linear_factor, buffer)
