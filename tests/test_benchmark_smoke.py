@@ -61,3 +61,17 @@ def test_quick_benchmark_does_not_touch_the_committed_results(result):
     """``--out`` is honoured: the run writes to the temporary path, not benchmarks/results/."""
     res, stdout = result
     assert str(REPO / "benchmarks" / "results" / "rollouts.json") not in stdout
+
+
+def test_ceiling_benchmark_quick_bounds_are_ordered(tmp_path):
+    """``benchmarks/bench_ceiling.py --quick``: stepping-only bounds lie above ipe's rate, the oracle's above both."""
+    out = tmp_path / "ceiling.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_ceiling.py"), "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    rates = res["rollouts_per_cpu_s"]
+    assert res["rollouts"] == 3 * 3 * 2
+    assert 0 < rates["ipe"] < rates["stepping_only"] <= rates["stepping_only_oracle_stop"]
+    assert 0 < res["stepping_share"] < 1
+    assert 0 <= res["mean_steps_until_answer_settles"] <= res["mean_steps_run"] <= 480
