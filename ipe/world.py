@@ -2,7 +2,9 @@
 
 This is the only module that touches pymunk. A :class:`World` is built anew
 from plain data for every rollout: copies and pickles of a Space do not replay
-their original, so nothing is ever reused between samples.
+their original, so nothing that is simulated is ever reused between samples.
+(Only the shapes of the overlap checks, which are posed and queried but never
+stepped, are pooled: :func:`query_shapes`.)
 
 Solver settings
 ---------------
