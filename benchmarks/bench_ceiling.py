@@ -59,9 +59,8 @@ def main(argv=None) -> int:
 
     import ipe.world as world
     from ipe.montecarlo import run_sample
-    from ipe.noise import NoiseParams, apply_noise
+    from ipe.noise import NoiseParams
     from ipe.queries import fall_threshold
-    from ipe.seeding import sample_seed
     from ipe.stimuli.towers import generate_towers
 
     n_towers = args.towers or (3 if args.quick else 20)
@@ -100,10 +99,9 @@ def main(argv=None) -> int:
             y0 = np.array([b.position[1] for b in st.scene.bodies])
             thr = fall_threshold(st.scene)
             for s in range(n_samples):
-                scene, schedule = apply_noise(st, p.sources(), sample_seed(0, st.id, p.key(), s))
-                r = world.rollout(scene, schedule, record_every=RECORD_EVERY)
+                _, r = run_sample(st, p, 0, s, [st.query], record_every=RECORD_EVERY)
                 counts = np.sum(y0[None, :] - r.trajectory[:, :, 1] > thr, axis=1)
-                settled += min(_settled_step(counts, r.times, scene.simulation.dt), r.steps)
+                settled += min(_settled_step(counts, r.times, st.scene.simulation.dt), r.steps)
 
     rate_ipe = n / total
     rate_steps = n / stepping[0]
