@@ -66,6 +66,7 @@ import ipe  # noqa: E402
 from ipe.fileio import write_csv  # noqa: E402
 from ipe.humans import ResponseScale, aggregate, split_half_reliability, synthesize  # noqa: E402
 from ipe.render import save_figure  # noqa: E402
+from ipe.sweep import grid, plot_sweep, score_sweep  # noqa: E402
 
 NAME = "bht_exp1"
 PAPER_R_IPE, PAPER_R_IPE_CI = 0.92, (0.88, 0.94)
@@ -79,47 +80,17 @@ TINY = dict(towers=6, participants=4, samples=2, mj_samples=2, sigmas=[0.0, 0.2]
 REF = (0.2, 0.2)
 
 
-def grid_correlations(stimuli, human_means: pd.Series, sigmas, phis, n_samples: int, seed: int, workers: int):
-    """Run the σ × φ grid (common random numbers); return (grid table with r, per-point summary table)."""
-    points = [ipe.NoiseParams(sigma=s, phi=p) for s in sigmas for p in phis]
-    rollouts = ipe.simulate(stimuli, params=points, n_samples=n_samples, seed=seed, workers=workers,
-                            common_random_numbers=True, progress=C.progress())
+def grid_correlations(stimuli, responses: pd.DataFrame, sigmas, phis, n_samples: int, seed: int, workers: int):
+    """Run the σ × φ grid (common random numbers); return (per-point scores with r, per-point summary table)."""
+    rollouts = ipe.simulate(stimuli, params=grid(sigma=sigmas, phi=phis), n_samples=n_samples, seed=seed,
+                            workers=workers, common_random_numbers=True, progress=C.progress())
     summ = ipe.summarize(rollouts)
-    rows = []
-    for (s, p), g in summ.groupby(["sigma", "phi"], sort=False):
-        m = g.set_index("stimulus_id")["mean"].reindex(human_means.index)
-        rows.append({"sigma": s, "phi": p, "r": C.pearson(m, human_means)})
-    return pd.DataFrame(rows), summ
+    return score_sweep(summ, stimuli, responses), summ
 
 
 def model_means(summ: pd.DataFrame, sigma: float, phi: float, index) -> pd.Series:
     g = summ[np.isclose(summ["sigma"], sigma) & np.isclose(summ["phi"], phi)]
     return g.set_index("stimulus_id")["mean"].reindex(index)
-
-
-def plot_heatmap(grid: pd.DataFrame, title: str, path: Path) -> None:
-    piv = grid.pivot(index="sigma", columns="phi", values="r")
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    im = ax.imshow(piv.to_numpy(), origin="lower", cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(piv.columns)), [f"{v:g}" for v in piv.columns])
-    ax.set_yticks(range(len(piv.index)), [f"{v:g}" for v in piv.index])
-    ax.set_xlabel("force noise φ")
-    ax.set_ylabel("perceptual noise σ")
-    for i, s in enumerate(piv.index):
-        for j, p in enumerate(piv.columns):
-            v = piv.loc[s, p]
-            ax.text(j, i, "" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if (np.isfinite(v) and v < np.nanmax(piv.to_numpy()) - 0.15) else "black")
-    best = grid.loc[grid["r"].idxmax()] if grid["r"].notna().any() else None
-    if best is not None:
-        ax.add_patch(plt.Rectangle((list(piv.columns).index(best["phi"]) - 0.5,
-                                    list(piv.index).index(best["sigma"]) - 0.5), 1, 1, fill=False,
-                                   edgecolor="red", linewidth=2))
-    fig.colorbar(im, ax=ax, label="model–human r")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def plot_scatter(human, noisy, nonoise, ylabel: str, xlabel: str, title: str, path: Path) -> None:
@@ -140,16 +111,16 @@ def analyse(label: str, stimuli, responses: pd.DataFrame, cfg: dict, n_samples: 
     human = aggregate(responses).set_index("stimulus_id")["mean"]
     human = human.reindex([s.id for s in stimuli])
     t0 = time.time()
-    grid, summ = grid_correlations(stimuli, human, sigmas, phis, n_samples, seed, workers)
-    write_csv(out / f"grid_{label}.csv", grid)
-    plot_heatmap(grid, f"{label}: model–human r over σ × φ", out / f"heatmap_{label}.png")
+    scores, summ = grid_correlations(stimuli, responses, sigmas, phis, n_samples, seed, workers)
+    write_csv(out / f"grid_{label}.csv", scores[["sigma", "phi", "r"]])
+    plot_sweep(scores, out / f"heatmap_{label}.png", title=f"{label}: model–human r over σ × φ")
     noisy = model_means(summ, *REF, human.index) if REF[0] in sigmas and REF[1] in phis else None
     nonoise = model_means(summ, 0.0, 0.0, human.index)
     if noisy is None:
         noisy = model_means(summ, sigmas[-1], phis[-1], human.index)
     plot_scatter(human, noisy, nonoise, "human mean", xlabel, label, out / f"noisy_vs_nonoise_{label}.png")
-    best = grid.loc[grid["r"].idxmax()] if grid["r"].notna().any() else {"sigma": math.nan, "phi": math.nan,
-                                                                            "r": math.nan}
+    best = scores[scores["best"]].iloc[0] if scores["best"].any() else {"sigma": math.nan, "phi": math.nan,
+                                                                         "r": math.nan}
     r_ref, r_nn = C.pearson(noisy, human), C.pearson(nonoise, human)
     ceiling = split_half_reliability(responses, n_splits=100, seed=seed)
     res = {"data": label, "stimuli": len(stimuli), "participants": int(responses["participant"].nunique()),

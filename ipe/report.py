@@ -112,9 +112,19 @@ def _n_bodies(stim) -> int:
     return max(n_countable(stim), 1)
 
 
-def normalise_judgment(value: float, stim) -> float:
-    """A value in the stimulus query's unit mapped to [0, 1] (counts over the number of bodies)."""
+def normalise_judgment(value: float, stim, scale=None) -> float:
+    """A value in the stimulus query's unit mapped to [0, 1].
+
+    Counts are mapped the way people's answers are: on a ``count`` response
+    ``scale``, ``(value − low) / (high − low)``, the same map as
+    :func:`ipe.metrics.normalise_responses`, so a set whose stimuli have
+    different numbers of bodies keeps one unit. Without a count scale a
+    count is divided by the stimulus's own number of countable bodies.
+    Proportions and probabilities are already on [0, 1].
+    """
     if stim.query.name in COUNT_QUERIES:
+        if scale is not None and scale.kind == "count":
+            return (value - scale.low) / float(scale.high - scale.low)
         return value / _n_bodies(stim)
     return value
 
@@ -213,7 +223,7 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
     rows = []
     for name, table in models.items():
         col = judgment_column(table, [by_id[i] for i in ids], name).reindex(ids)
-        v01 = np.array([normalise_judgment(col[i], by_id[i]) for i in ids])
+        v01 = np.array([normalise_judgment(col[i], by_id[i], scale) for i in ids])
         pf = falls_column(table, [by_id[i] for i in ids]).reindex(ids)
         falls = pd.Series([float(pf[i] >= 0.5) if math.isfinite(pf[i]) else judgment_says_falls(col[i], by_id[i])
                            for i in ids], index=ids)

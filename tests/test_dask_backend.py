@@ -89,6 +89,18 @@ def test_cli_dask_csv_is_byte_identical_to_the_process_pool(four_file, tmp_path)
     assert out["dask"][1].count(b"\n") == 1 + 4 * 60
 
 
+def test_cli_sweep_on_dask_is_byte_identical_to_serial(four_file, tmp_path):
+    """`ipe sweep --backend dask` writes the same sweep and per-point tables as one serial process."""
+    out = {}
+    for args in (["--backend", "serial"], ["--backend", "dask", "--workers", "2"]):
+        sweep, scores = tmp_path / f"{args[1]}.csv", tmp_path / f"{args[1]}-scores.csv"
+        assert main(["sweep", str(four_file), "--grid", "sigma=0,0.3", "--grid", "phi=0.05:0.1:2", "-n", "30",
+                     "--seed", "2", "--scores", str(scores), "--no-progress", "-o", str(sweep), *args]) == 0
+        out[args[1]] = (sweep.read_bytes(), scores.read_bytes())
+    assert out["dask"] == out["serial"]
+    assert out["dask"][0].count(b"\n") == 1 + 4 * 4
+
+
 def test_dask_grid_with_common_random_numbers_matches_serial(four, client):
     points = ipe.montecarlo.iter_points(sigma=[0.0, 0.3], phi=[0.1])
     kw = dict(n_samples=15, seed=9, queries=["fall", "count_fallen"], common_random_numbers=True)
@@ -223,7 +235,8 @@ def test_scale_out_doc_examples_are_valid_python_and_use_real_names():
     slurm = next(b for b in blocks if "SLURMCluster" in b)
     assert 'backend="dask", scheduler=client' in slurm and "iter_points" in slurm
     assert mc.DASK_MIN_BATCH == 100 and "DASK_MIN_BATCH" in text
-    for opt in ("--backend dask", "--scheduler", "--cache-dir", "ipe cache info", "ipe cache clear --stale"):
+    for opt in ("--backend dask", "--scheduler", "--cache-dir", "ipe cache info", "ipe cache clear --stale",
+                "ipe sweep", "--grid sigma=0:0.5:11"):
         assert opt in text
 
 

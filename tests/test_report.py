@@ -94,3 +94,20 @@ def test_cli_compare_humans(setup, tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("ipe: error:") and fragment in err[0], (argv, err)
+
+
+def test_counts_are_normalised_on_the_response_scale_when_stimuli_differ_in_size():
+    """People answer counts on one scale (0 to the largest N); the model's counts are mapped on the same one."""
+    import dataclasses
+
+    from ipe.humans import scale_for_stimuli
+    from ipe.report import normalise_judgment
+
+    small = ipe.generate_towers(1, seed=1, n_blocks=5, query="count_fallen")[0]
+    big = ipe.generate_towers(1, seed=1, n_blocks=8, query="count_fallen")[0]
+    scale = scale_for_stimuli([small, dataclasses.replace(big, id="big")])
+    assert (scale.kind, scale.low, scale.high) == ("count", 0, 8)
+    assert normalise_judgment(2.0, small, scale) == pytest.approx(0.25)
+    assert normalise_judgment(2.0, big, scale) == pytest.approx(0.25)
+    assert normalise_judgment(2.0, small) == pytest.approx(0.4)  # no scale: over its own bodies
+    assert normalise_judgment(0.3, ipe.generate_towers(1, seed=1)[0], scale) == 0.3  # `fall` is a proportion

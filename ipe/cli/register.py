@@ -15,3 +15,4 @@ from . import experiment  # noqa: F401,E402
 from . import experiment_simulate  # noqa: F401,E402
 from . import video  # noqa: F401,E402
 from . import trajectories  # noqa: F401,E402
+from . import sweep  # noqa: F401,E402

@@ -1,0 +1,163 @@
+"""``ipe sweep``: every stimulus at every point of a grid of noise parameters, scored against people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from . import app
+from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
+from .common import check_out, note
+
+
+def parse_grid_specs(specs: list[str] | None) -> dict[str, str]:
+    """``["sigma=0:0.5:11", "phi=0,0.1"]`` → ``{"sigma": "0:0.5:11", "phi": "0,0.1"}`` (order kept)."""
+    from ..sweep import GRID_SPEC
+
+    if not specs:
+        raise InputError("give the grid with --grid NAME=VALUES, e.g. --grid sigma=0:0.5:11 --grid phi=0:0.3:16")
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name or not values.strip():
+            raise InputError(f"--grid {spec!r}: expected NAME={GRID_SPEC.split(' (')[0]}, e.g. sigma=0:0.5:11")
+        if name in out:
+            raise InputError(f"--grid {spec!r}: {name} is given twice")
+        out[name] = values
+    return out
+
+
+@app.command("sweep")
+def sweep(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="CSV to write: one row per grid point × stimulus × query (mean, sd, se and the "
+                            "noise parameters).")],
+    grid: Annotated[Optional[list[str]], typer.Option(
+        "--grid", "-g", help="One grid axis, NAME=V1,V2,... or NAME=START:STOP:N (N evenly spaced values, ends "
+                             "included); NAME is any noise parameter (sigma, phi, mu, angle_sigma, friction, …). "
+                             "Repeatable: the grid is every combination, the first axis varying slowest.")] = None,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus and point.")] = 48,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    query: Annotated[Optional[list[str]], typer.Option(
+        "--query", "-q", help="Query to answer (repeatable); default: each stimulus's own query.")] = None,
+    rollouts: Annotated[Optional[Path], typer.Option(
+        "--rollouts", help="Also write the per-rollout table (Parquet for .parquet, else CSV).")] = None,
+    humans: Annotated[Optional[Path], typer.Option(
+        "--humans", help="Response table (participant, stimulus_id, response): score every point against "
+                         "people (r and RMSE of the per-stimulus means) and report the best.")] = None,
+    jspsych: Annotated[bool, typer.Option("--jspsych", help="--humans is a jsPsych CSV export.")] = False,
+    scale: Annotated[Optional[str], typer.Option(
+        "--scale", help="Response scale of --humans, e.g. rating:1-7 (default: from the stimuli's query).")] = None,
+    scores: Annotated[Optional[Path], typer.Option(
+        "--scores", help="Per-point CSV: model mean and, with --humans, r, RMSE, rank and best "
+                         "(default with --humans: <out>.scores.csv).")] = None,
+    figure: Annotated[Optional[Path], typer.Option(
+        "--figure", help="Figure of the sweep (PNG, PDF or SVG by suffix): a heat map of r (or of the mean "
+                         "judgment without --humans) over two varying parameters, a line over one.")] = None,
+    crn: Annotated[bool, typer.Option(
+        "--common-random-numbers", help="The same seeds at every point (sample i sees the same noise draws, "
+                                        "scaled by each point's parameters): smoother score surfaces, "
+                                        "correlated points.")] = False,
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Always simulate the full horizon.")] = False,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    backend: BackendOption = None,
+    scheduler: SchedulerOption = None,
+    cache: CacheOption = False,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """Sweep a grid of noise parameters (BHT's 11 σ × 16 φ, or any other) and score it against people.
+
+    Example: ipe sweep towers.json --grid sigma=0:0.5:11 --grid phi=0:0.3:16 --humans responses.csv
+    --out sweep.csv --figure sweep.png --backend dask --workers 2
+    """
+    from ..fileio import write_csv
+    from ..montecarlo import simulate, summarize
+    from ..scene import load_stimuli
+    from ..sweep import grid as make_grid, plot_sweep, score_sweep, varying_parameters
+
+    # everything that can be wrong with the input is checked before the first rollout
+    check_out(out)
+    axes = parse_grid_specs(grid)
+    points = make_grid(axes)
+    if humans is None and (jspsych or scale is not None):
+        raise InputError("--jspsych and --scale need --humans")
+    if scores is None and humans is not None:
+        scores = out.with_name(out.stem + ".scores.csv")
+    outputs = {"--out": out}
+    for what, path in (("--rollouts", rollouts), ("--scores", scores), ("--figure", figure)):
+        if path is None:
+            continue
+        check_out(path, what)
+        clash = [w for w, p in outputs.items() if p.resolve() == path.resolve()]
+        if clash:
+            raise InputError(f"{what} {path}: the same file as {clash[0]}")
+        outputs[what] = path
+    if figure is not None and figure.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise InputError(f"--figure {figure}: expected a .png, .pdf or .svg file")
+    run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
+    stim = load_stimuli(stimuli)
+    people = sc = None
+    if humans is not None:
+        from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
+
+        sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
+        people = load_jspsych(humans) if jspsych else load_responses(humans)
+        people = validate_responses(people, stimuli=stim, scale=sc, where=str(humans))
+    if figure is not None:
+        import pandas as pd
+
+        n_vary = len(varying_parameters(pd.DataFrame([p.as_dict() for p in points])))
+        if not 1 <= n_vary <= 2:
+            raise InputError(f"--figure: the grid varies {n_vary} parameters; a figure shows one or two")
+
+    total = len(points) * len(stim) * samples
+    note(f"sweep: {len(points)} points × {len(stim)} stimuli × {samples} rollouts = {total:,} rollouts")
+    table = simulate(stim, points, n_samples=samples, seed=seed, queries=query or None,
+                     early_stop=not no_early_stop, progress=progress, common_random_numbers=crn, **run_opts)
+    cache_note(run_opts)
+    summary = summarize(table)
+    write_csv(out, summary)
+    if rollouts is not None:
+        if rollouts.suffix.lower() == ".parquet":
+            from ..fileio import atomic_write
+
+            atomic_write(rollouts, lambda fh: table.to_parquet(fh, index=False), mode="wb")
+        else:
+            write_csv(rollouts, table)
+    note(f"wrote {len(summary)} rows ({len(points)} points × {len(stim)} stimuli) to {out}")
+    if scores is None and figure is None:
+        return
+    per_point = score_sweep(summary, stim, people, scale=sc)
+    if scores is not None:
+        write_csv(scores, per_point)
+        note(f"wrote {len(per_point)} per-point scores to {scores}")
+    if figure is not None:
+        plot_sweep(per_point, figure)
+        note(f"wrote the figure {figure}")
+    if people is not None:
+        _print_best(per_point, people)
+
+
+def _print_best(per_point, people) -> None:
+    """The five best points on stdout, and the noise ceiling they are to be read against."""
+    import math
+
+    from ..metrics import split_half_ceiling
+    from ..sweep import varying_parameters
+
+    shown = varying_parameters(per_point) or ["sigma"]
+    top = per_point.sort_values("rank").head(5)
+    print("rank  " + "  ".join(f"{p:>8}" for p in shown) + "       r    rmse")
+    for _, row in top.iterrows():
+        r = "     nan" if not math.isfinite(row["r"]) else f"{row['r']:8.3f}"
+        print(f"{int(row['rank']):>4}  " + "  ".join(f"{row[p]:8.4g}" for p in shown) + f"{r}  {row['rmse']:6.3f}")
+    if people["participant"].nunique() >= 2:
+        ceil = split_half_ceiling(people)
+        print(f"noise ceiling (split-half r of the human means): {ceil['r']:.3f} "
+              f"[{ceil['q025']:.3f}, {ceil['q975']:.3f}]")
