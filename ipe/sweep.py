@@ -49,7 +49,7 @@ def _number(text: str, where: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"{where}: {text.strip()!r} is not a number (expected {GRID_SPEC})") from None
+        raise InputError(f"{where}: values must be numbers, got {text.strip()!r} (expected {GRID_SPEC})") from None
 
 
 def parse_values(spec: Any, name: str = "value") -> list[float]:

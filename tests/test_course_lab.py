@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - typer on top of click
 ROOT = DOCS.parent
 PAGE = DOCS / "tutorials" / "course-lab.md"
 STEPS = ["ipe stimuli towers", "ipe experiment serve", "ipe experiment simulate", "ipe experiment export",
-         "ipe humans summary", "ipe fit", "ipe compare"]
+         "ipe humans summary", "ipe sweep", "ipe fit", "ipe compare"]
 
 
 def page_commands() -> list[str]:
@@ -228,11 +228,16 @@ def test_walkthrough_runs_literally(tmp_path):
             server.terminate()
             server.wait(timeout=30)
     print(json.dumps(times, indent=1))
-    for f in ("towers.json", "lab.db", "responses.csv", "fit/params.json", "fit/posterior.png", "fit/ppc.png",
-              "predictions.csv", "comparison.csv", "comparison.png"):
+    for f in ("towers.json", "lab.db", "responses.csv", "sweep.csv", "sweep.scores.csv", "sweep.png",
+              "fit/params.json", "fit/posterior.png", "fit/ppc.png", "predictions.csv", "comparison.csv",
+              "comparison.png"):
         assert (tmp_path / f).is_file() and (tmp_path / f).stat().st_size > 0, f
     assert len(list((tmp_path / "renders").glob("*.png"))) == 12
     assert len(pd.read_csv(tmp_path / "responses.csv")) == 120
+    grid = pd.read_csv(tmp_path / "sweep.scores.csv")
+    assert len(grid) == 9 and grid["best"].sum() == 1
+    # what the page says: the no-noise corner ranks last
+    assert grid.loc[(grid["sigma"] == 0) & (grid["phi"] == 0), "rank"].item() == 9
     params = json.loads((tmp_path / "fit" / "params.json").read_text())
     for name in ("sigma", "phi"):
         assert math.isfinite(params[name]["mean"]) and 0.0 <= params[name]["mean"] <= 0.4, params

@@ -59,7 +59,7 @@ def test_parse_values_reads_ranges_lists_and_numbers():
     ("0:1:0", "at least 1"),
     ("0:1:1", "cannot span"),
     ("0:1:2.5", "whole number"),
-    ("a,0.1", "not a number"),
+    ("a,0.1", "must be numbers, got 'a'"),
     ("0.1,0.1", "given twice"),
     ("-0.1", ">= 0"),
     ("nan", "finite"),
@@ -225,3 +225,13 @@ def test_common_random_numbers_give_every_point_the_same_seeds(files, three, tmp
     assert out.read_bytes() == expected.read_bytes()
     write_csv(expected, ipe.summarize(ipe.simulate(three, pts, n_samples=5, progress=False)))
     assert out.read_bytes() != expected.read_bytes()
+
+
+def test_fit_emulator_grid_reads_the_same_specs():
+    from ipe.cli.fit import parse_grid
+    from ipe.inference.emulator import DEFAULT_GRID
+
+    g = parse_grid(["sigma=0:0.4:3"], ["sigma", "phi"])
+    assert g["sigma"] == [0.0, 0.2, 0.4] and g["phi"] == list(DEFAULT_GRID["phi"])
+    with pytest.raises(InputError, match="given twice"):
+        parse_grid(["sigma=0.1,0.1"], ["sigma", "phi"])

@@ -19,6 +19,7 @@ def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float
     if not specs:
         return None
     from ..inference.emulator import DEFAULT_GRID
+    from ..sweep import parse_values
 
     grid: dict[str, list[float]] = {}
     for spec in specs:
@@ -28,10 +29,7 @@ def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float
             raise InputError(f"--grid {spec!r}: expected NAME=V1,V2,... (e.g. sigma=0,0.1,0.2,0.4)")
         if name not in free:
             raise InputError(f"--grid {spec!r}: {name!r} is not a free parameter ({', '.join(free)})")
-        try:
-            grid[name] = [float(v) for v in values.split(",")]
-        except ValueError:
-            raise InputError(f"--grid {spec!r}: values must be numbers") from None
+        grid[name] = parse_values(values, f"--grid {name}")
     for name in free:
         grid.setdefault(name, list(DEFAULT_GRID[name]))
     return grid
@@ -103,7 +101,8 @@ def fit(
         "--scale", help="Response scale, e.g. rating:1-7, count:0-10, probability:0-100 "
                         "(default: from the stimuli's query).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option(
-        "--grid", help="Emulator grid for one parameter, NAME=V1,V2,... (repeatable).")] = None,
+        "--grid", help="Emulator grid for one parameter, NAME=V1,V2,... or NAME=START:STOP:N "
+                       "(repeatable).")] = None,
     ranges: Annotated[Optional[list[str]], typer.Option(
         "--range", help="Prior range for one parameter, NAME=LO:HI (repeatable).")] = None,
     fixed_mu: Annotated[float, typer.Option("--mu", help="μ when it is not free.")] = 0.0,
