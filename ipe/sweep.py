@@ -101,12 +101,10 @@ def parse_values(spec: Any, name: str = "value") -> list[float]:
             raise InputError(f"{where}: values must be finite numbers, got {v}")
         if v < 0:
             raise InputError(f"{where}: noise parameters must be >= 0, got {v:g}")
-        values.append(float(f"{v:.12g}") + 0.0)  # + 0.0 turns -0.0 into 0.0
-    seen = set()
-    for v in values:
-        if v in seen:
+        v = float(f"{v:.12g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+        if v in values:
             raise InputError(f"{where}: the value {v:g} is given twice")
-        seen.add(v)
+        values.append(v)
     return values
 
 
@@ -180,8 +178,10 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
     if scale is None:
         try:
             scale = scale_for_stimuli(stimuli)
-        except InputError:  # queries without a default scale: their values are mapped as they are
-            scale = None
+        except InputError:
+            if responses is not None:  # people's answers cannot be put on [0, 1] without a scale
+                raise
+            scale = None  # no responses: values of queries without a default scale are mapped as they are
     if responses is not None:
         resp = responses.assign(stimulus_id=responses["stimulus_id"].astype(str))
         resp = resp[resp["stimulus_id"].isin(by_id)]
@@ -189,7 +189,7 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
             raise InputError("score_sweep: no responses to any of the sweep's stimuli")
         ids = [i for i in ids if i in set(resp["stimulus_id"])]
         means = aggregate(resp).set_index("stimulus_id")["mean"].reindex(ids)
-        human01 = normalise_responses(means.to_numpy(), scale or scale_for_stimuli(stimuli))
+        human01 = normalise_responses(means.to_numpy(), scale)
     subset = [by_id[i] for i in ids]
     rows = []
     for key, g in summary.groupby(params, sort=False, dropna=False):
@@ -283,8 +283,8 @@ def plot_sweep(scores: pd.DataFrame, path: str | Path, value: str | None = None,
         cb = fig.colorbar(im, ax=ax)
         cb.set_label(label, fontsize=8)
         if z.size <= 400:
-            lo, hi = np.nanmin(z) if np.isfinite(z).any() else 0.0, np.nanmax(z) if np.isfinite(z).any() else 1.0
-            mid = (lo + hi) / 2
+            finite = z[np.isfinite(z)]
+            mid = (finite.min() + finite.max()) / 2 if finite.size else 0.5
             for i in range(len(ys)):
                 for j in range(len(xs)):
                     if np.isfinite(z[i, j]):
