@@ -125,7 +125,13 @@ def test_dask_tasks_are_batched_and_the_cluster_is_left_clean(four, client):
     before = client.run_on_scheduler(_finished_tasks)
     simulate(four, NOISY, n_samples=50, seed=1, backend="dask", scheduler=client, batch_size=7)
     assert client.run_on_scheduler(_finished_tasks) - before == 2  # batch_size is raised to 100
-    left = client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+    # releases reach the scheduler asynchronously after simulate returns: give them a few seconds to land
+    deadline = time.monotonic() + 10
+    while True:
+        left = client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+        if not [k for k in left if k.startswith("ipe-")] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert not [k for k in left if k.startswith("ipe-")]  # every result and the context released
 
 
