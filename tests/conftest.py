@@ -13,6 +13,18 @@ from scenes import stack_scene
 os.environ.setdefault("IPE_NO_PROGRESS", "1")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Commands that cache by default (``ipe sweep``) write to a throw-away directory, not ~/.cache/ipe."""
+    old = os.environ.get("IPE_CACHE_DIR")
+    os.environ["IPE_CACHE_DIR"] = str(tmp_path_factory.mktemp("ipe-cache"))
+    yield
+    if old is None:
+        os.environ.pop("IPE_CACHE_DIR", None)
+    else:
+        os.environ["IPE_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def seed() -> int:
     return 20131105

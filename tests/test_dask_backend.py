@@ -95,7 +95,8 @@ def test_cli_sweep_on_dask_is_byte_identical_to_serial(four_file, tmp_path):
     for args in (["--backend", "serial"], ["--backend", "dask", "--workers", "2"]):
         sweep, scores = tmp_path / f"{args[1]}.csv", tmp_path / f"{args[1]}-scores.csv"
         assert main(["sweep", str(four_file), "--grid", "sigma=0,0.3", "--grid", "phi=0.05:0.1:2", "-n", "30",
-                     "--seed", "2", "--scores", str(scores), "--no-progress", "-o", str(sweep), *args]) == 0
+                     "--seed", "2", "--scores", str(scores), "--no-progress", "--no-cache", "-o", str(sweep),
+                     *args]) == 0
         out[args[1]] = (sweep.read_bytes(), scores.read_bytes())
     assert out["dask"] == out["serial"]
     assert out["dask"][0].count(b"\n") == 1 + 4 * 4

@@ -115,7 +115,7 @@ def test_sweep_command_is_byte_identical_on_two_workers(files, tmp_path):
     for w in ("1", "2"):
         out = tmp_path / f"sweep{w}.csv"
         assert main(["sweep", str(stim), "--grid", "sigma=0.1,0.4", "-n", "6", "-w", w, "-o", str(out),
-                     "--no-progress"]) == 0
+                     "--no-progress", "--no-cache"]) == 0
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
 
@@ -235,3 +235,24 @@ def test_fit_emulator_grid_reads_the_same_specs():
     assert g["sigma"] == [0.0, 0.2, 0.4] and g["phi"] == list(DEFAULT_GRID["phi"])
     with pytest.raises(InputError, match="given twice"):
         parse_grid(["sigma=0.1,0.1"], ["sigma", "phi"])
+
+
+def test_sweep_caches_by_default_so_an_interrupted_sweep_resumes(files, tmp_path, monkeypatch, capsys):
+    """Points finished before an interruption come back from the cache; --no-cache stores nothing."""
+    from ipe.cache import SimulationCache
+
+    stim, _ = files
+    monkeypatch.setenv("IPE_CACHE_DIR", str(tmp_path / "cache"))
+    partial, full, again = tmp_path / "partial.csv", tmp_path / "full.csv", tmp_path / "again.csv"
+    # the first "run" finishes only σ = 0.1 (as if interrupted after its points were stored)
+    assert main(["sweep", str(stim), "--grid", "sigma=0.1", "-n", "4", "-o", str(partial), "--no-progress"]) == 0
+    assert SimulationCache().info().entries == 3
+    capsys.readouterr()
+    assert main(["sweep", str(stim), "--grid", "sigma=0.1,0.4", "-n", "4", "-o", str(full), "--no-progress"]) == 0
+    assert "3 hit(s), 3 miss(es)" in capsys.readouterr().err
+    assert SimulationCache().info().entries == 6
+    # the same sweep without the cache: byte-identical, and nothing new stored
+    assert main(["sweep", str(stim), "--grid", "sigma=0.1,0.4", "-n", "4", "-o", str(again), "--no-progress",
+                 "--no-cache"]) == 0
+    assert again.read_bytes() == full.read_bytes()
+    assert SimulationCache().info().entries == 6

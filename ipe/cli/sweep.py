@@ -68,10 +68,14 @@ def sweep(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
     backend: BackendOption = None,
     scheduler: SchedulerOption = None,
-    cache: CacheOption = False,
+    cache: CacheOption = True,
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Sweep a grid of noise parameters (BHT's 11 σ × 16 φ, or any other) and score it against people.
+
+    Unlike predict and fit, a sweep uses the simulation cache by default: every finished (stimulus, point)
+    is stored as it completes, so an interrupted sweep picks up where it stopped and a rerun (a new
+    --humans table, another figure) simulates nothing. --no-cache turns that off.
 
     Example: ipe sweep towers.json --grid sigma=0:0.5:11 --grid phi=0:0.3:16 --humans responses.csv
     --out sweep.csv --figure sweep.png --backend dask --workers 2
