@@ -42,7 +42,8 @@ stimuli_app = typer.Typer(help="Generate stimulus sets.", no_args_is_help=True, 
 app.add_typer(stimuli_app, name="stimuli")
 
 
-from .common import check_out as _check_out, note as _note  # noqa: E402
+from .common import (NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption,  # noqa: E402
+                     check_out as _check_out, note as _note)
 from .cache import (BackendOption, CacheDirOption, CacheOption, SchedulerOption,  # noqa: E402
                     cache_note as _cache_note, run_options as _run_options)
 
@@ -54,7 +55,7 @@ from .cache import (BackendOption, CacheDirOption, CacheOption, SchedulerOption,
 def stimuli_towers(
     out: Annotated[Path, typer.Option("--out", "-o", help="Stimulus-set JSON file to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of stimuli.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same file.")] = 0,
+    seed: SeedOption = 0,
     blocks: Annotated[int, typer.Option("--blocks", min=1, help="Blocks per tower.")] = 10,
     same_height: Annotated[bool, typer.Option("--same-height", help="Make every tower equally tall.")] = False,
     height: Annotated[Optional[float], typer.Option("--height", help="Height (m) for --same-height.")] = None,
@@ -105,15 +106,15 @@ def predict(
                              "participant gets ceil(samples / participants) rollouts.")] = False,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    seed: SeedOption = 0,
+    workers: WorkersOption = 1,
     query: Annotated[Optional[list[str]], typer.Option(
         "--query", "-q", help="Query to answer, e.g. fall or body_falls:body=b3 (repeatable); "
                               "default: each stimulus's own query.")] = None,
     rollouts: Annotated[Optional[Path], typer.Option(
         "--rollouts", help="Also write the per-rollout table to this CSV.")] = None,
-    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Always simulate the full horizon.")] = False,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    no_early_stop: NoEarlyStopOption = False,
+    progress: ProgressOption = None,
     backend: BackendOption = None,
     scheduler: SchedulerOption = None,
     cache: CacheOption = False,
@@ -192,7 +193,7 @@ def render(
     cond_frames: Annotated[int, typer.Option("--cond-frames", min=1, help="With --video: frames in the "
                                                                           "conditioning clip.")] = 4,
     seed: Annotated[int, typer.Option("--seed", min=0, help="With --video: seed of the noisy samples.")] = 0,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Render the first frame of every stimulus as <out>/<id>.png (with --video: videos for video models)."""
     from ..render import render_stimuli
@@ -235,9 +236,9 @@ def demo(
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
     sigma: Annotated[float, typer.Option("--sigma", help="Perceptual noise σ of the noisy model.")] = 0.2,
     phi: Annotated[float, typer.Option("--phi", help="Force noise φ of the noisy model.")] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    seed: SeedOption = 0,
+    workers: WorkersOption = 1,
+    progress: ProgressOption = None,
 ) -> None:
     """Run the bundled demo towers end to end: predictions, a table and a figure."""
     from ..demo import run_demo

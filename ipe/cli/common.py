@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from ..errors import InputError
+
+# Options that many commands share, declared once (typer reads them from the annotations).
+ProgressOption = Annotated[Optional[bool], typer.Option(
+    "--progress/--no-progress", help="Progress bars (default: when stderr is a terminal).")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same file.")]
+WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for the simulations.")]
+NoEarlyStopOption = Annotated[bool, typer.Option(
+    "--no-early-stop", help="Always simulate the full horizon, even once every body rests.")]
 
 
 def note(msg: str) -> None:

@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from . import app
 from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
-from .common import check_out_dir, note
+from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note
 
 
 def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float]] | None:
@@ -125,8 +125,8 @@ def fit(
                        "g a power law with a fitted exponent γ).")] = "linear",
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+    workers: WorkersOption = 1,
+    progress: ProgressOption = None,
     backend: BackendOption = None,
     scheduler: SchedulerOption = None,
     cache: CacheOption = False,
@@ -218,8 +218,8 @@ def compare(
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per baseline fit.")] = 200,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains per baseline fit.")] = 2,
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    seed: SeedOption = 0,
+    workers: WorkersOption = 1,
 ) -> None:
     """Compare models with people.
 

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InputError
 from . import app
-from .common import check_out, note
+from .common import ProgressOption, SeedOption, WorkersOption, check_out, note
 
 humans_app = typer.Typer(help="Human response data: synthesize participants, summarise tables.",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -44,7 +44,7 @@ def synthesize_cmd(
     participants: Annotated[int, typer.Option("--participants", "-p", min=1, help="Number of participants.")],
     sigma: Annotated[float, typer.Option("--sigma", help="Group perceptual noise σ, strictly inside (0, 1).")],
     phi: Annotated[float, typer.Option("--phi", help="Group force noise φ, strictly inside (0, 1).")],
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same file.")],
+    seed: SeedOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Response table (CSV) to write.")],
     mu: Annotated[Optional[float], typer.Option(
         "--mu", help="Group mass noise μ in (0, 1); when given, μ also varies across participants "
@@ -59,10 +59,10 @@ def synthesize_cmd(
                                        "one number for a fixed count.")] = "3-7",
     response_sd: Annotated[float, typer.Option(
         "--response-sd", min=0.0, help="Response noise sd, in units of a 0-1 query value (counts: of N).")] = 0.1,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for the simulations.")] = 1,
+    workers: WorkersOption = 1,
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Also write each participant's true "
                                                                   "σ, φ, μ to this CSV.")] = None,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Synthetic participants who judge each stimulus by a few noisy simulations (see docs/data-format.md)."""
     from ..fileio import write_csv

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import check_out_dir, note
+from .common import SeedOption, check_out_dir, note
 
 infer_app = typer.Typer(help="Infer latent physical properties from what was seen.", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -28,7 +28,7 @@ def infer_mass(
     sims: Annotated[int, typer.Option("--sims", min=1, help="Mental simulations per hypothesis and trial.")] = 4,
     kernel_width: Annotated[float, typer.Option("--kernel-width", help="Outcome kernel width (block scales).")] = 1.0,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="Prior: ratio between 1/R and R.")] = 10.0,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    seed: SeedOption = 0,
 ) -> None:
     """Which material is heavier, and by how much? A learning observer, trial by trial (Hamrick et al. 2016)."""
 

@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError
 from . import app
 from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
-from .common import check_out, note
+from .common import NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption, check_out, note
 
 
 def parse_grid_specs(specs: list[str] | None) -> dict[str, str]:
@@ -42,8 +42,8 @@ def sweep(
                              "included); NAME is any noise parameter (sigma, phi, mu, angle_sigma, friction, …). "
                              "Repeatable: the grid is every combination, the first axis varying slowest.")] = None,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus and point.")] = 48,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    seed: SeedOption = 0,
+    workers: WorkersOption = 1,
     query: Annotated[Optional[list[str]], typer.Option(
         "--query", "-q", help="Query to answer (repeatable); default: each stimulus's own query.")] = None,
     rollouts: Annotated[Optional[Path], typer.Option(
@@ -64,8 +64,8 @@ def sweep(
         "--common-random-numbers", help="The same seeds at every point (sample i sees the same noise draws, "
                                         "scaled by each point's parameters): smoother score surfaces, "
                                         "correlated points.")] = False,
-    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Always simulate the full horizon.")] = False,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    no_early_stop: NoEarlyStopOption = False,
+    progress: ProgressOption = None,
     backend: BackendOption = None,
     scheduler: SchedulerOption = None,
     cache: CacheOption = True,

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app, stimuli_app
-from .common import check_out, check_out_dir, note
+from .common import ProgressOption, SeedOption, WorkersOption, check_out, check_out_dir, note
 
 plot_app = typer.Typer(help="Figures of simulations.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(plot_app, name="plot")
@@ -33,7 +33,7 @@ def _noise(sigma: float, launch_angle: float, launch_speed: float, launch_positi
 def stimuli_plinko(
     out: Annotated[Path, typer.Option("--out", "-o", help="Stimulus-set JSON file to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of stimuli.")] = 12,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed; same seed, same file.")] = 0,
+    seed: SeedOption = 0,
     obstacles: Annotated[int, typer.Option("--obstacles", min=1, max=6, help="Polygon obstacles per world.")] = 3,
 ) -> None:
     """Generate Plinko worlds (pixel units): a ball drops through a hole in a box's lid among polygon obstacles."""
@@ -52,7 +52,7 @@ def plot_trajectories_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for <id>.png, paths.csv, landings.csv, "
                                                           "landing_summary.csv.")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Noisy rollouts per stimulus.")] = 50,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    seed: SeedOption = 0,
     every: Annotated[Optional[int], typer.Option("--every", min=1, help="Record one pose every this many "
                                                                         "physics steps (default: one per frame).")] = None,
     query: Annotated[Optional[str], typer.Option("--query", help="Landing query, e.g. "
@@ -67,7 +67,7 @@ def plot_trajectories_cmd(
     step_angle: Annotated[float, typer.Option("--step-angle", help="Per-step direction noise (rad/sqrt(s)).")] = 0.0,
     obstacle_position: Annotated[float, typer.Option("--obstacle-position", help="Obstacle position noise (short sides).")] = 0.0,
     obstacle_angle: Annotated[float, typer.Option("--obstacle-angle", help="Obstacle rotation noise (rad).")] = 0.0,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Trajectory fans (noise-free path on top) and landing densities, one PNG per stimulus."""
     from ..fileio import write_csv
@@ -112,8 +112,8 @@ def fit_landing(
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (one after another).")] = 2,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes for simulations.")] = 1,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+    workers: WorkersOption = 1,
+    progress: ProgressOption = None,
 ) -> None:
     """Fit motion-noise parameters to clicked landing x (Gaussian likelihood around the IPE's mean and spread)."""
     import numpy as np

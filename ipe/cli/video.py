@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app
-from .common import check_out, check_out_dir, note
+from .common import ProgressOption, check_out, check_out_dir, note
 
 video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -47,7 +47,7 @@ def readout_cmd(
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate (default: from colours.json).")] = None,
     videos_out: Annotated[Optional[Path], typer.Option(
         "--videos-out", help="Per-video table (default: <out>_videos.csv).")] = None,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Judge every video by colour segmentation and tracking; write per-stimulus judgments."""
     from ..scene import load_stimuli
@@ -72,7 +72,7 @@ def train_cmd(
     train_seed: Annotated[int, typer.Option("--train-seed", min=0, help="Seed of the training towers.")] = 1001,
     test_seed: Annotated[int, typer.Option("--test-seed", min=0, help="Seed of the test towers.")] = 2002,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Train a baseline on generated towers (kept apart from the test towers) and save its weights."""
     from dataclasses import replace
@@ -120,7 +120,7 @@ def generate_cmd(
     readout_flag: Annotated[bool, typer.Option(
         "--readout/--no-readout", help="Also read the generated videos out into <out>/judgments.csv.")] = True,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Run a trained baseline: the video model writes MP4s (and their readout); the CNN writes judgments."""
     import numpy as np
@@ -177,7 +177,7 @@ def import_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Judgments CSV (the columns of `ipe predict`).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Which model's rows, when the CSV has several.")] = None,
     colours: Annotated[Optional[Path], typer.Option("--colours", help="colours.json for a folder of videos.")] = None,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Import judgments made elsewhere into the table every comparison reads."""
     from ..fileio import write_csv
