@@ -36,7 +36,7 @@ from .scene import (
 from .stimuli import generate_towers
 
 __version__ = "0.1.0"
-PHYSICS_VERSION = "1"
+PHYSICS_VERSION = "2"
 """Bumped whenever a change alters simulation results (used by caches)."""
 
 __all__ = [

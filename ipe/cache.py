@@ -55,7 +55,7 @@ import numpy as np
 from .errors import InputError
 
 #: Bump when a change outside the hashed modules changes what a rollout returns.
-PHYSICS_REVISION = 1
+PHYSICS_REVISION = 2
 #: Version of the entry layout (columns and metadata).
 CACHE_FORMAT = 1
 #: Modules whose source decides a rollout's numbers (hashed into the physics version).

@@ -87,6 +87,39 @@ def test_early_stop_waits_for_a_slow_start():
     assert n_fallen(scene, rollout(scene).final) == n_fallen(scene, plain_rollout(scene)) == 1
 
 
+# Noisy rollouts that the rest test alone (1/15 s) stopped while the tower was coasting up to a
+# balance point or just tipping away from it: (tower of generate_towers(30, seed=2013), σ, φ, sample),
+# simulated with seed 1. Each fell in the full horizon and counted 0 fallen when stopped early.
+SLOW_TIPPERS = [("tower_018", 0.2, 0.0, 3), ("tower_008", 0.05, 0.0, 3), ("tower_002", 0.2, 0.1, 13),
+                ("tower_009", 0.2, 0.1, 10), ("tower_015", 0.2, 0.1, 3), ("tower_000", 0.2, 0.0, 17)]
+
+
+def test_early_stop_is_not_fooled_by_towers_near_a_balance_point():
+    import ipe
+    from ipe.stimuli.towers import generate_towers
+
+    towers = {s.id: s for s in generate_towers(30, seed=2013)}
+    for sid, sigma, phi, k in SLOW_TIPPERS:
+        p = NoiseParams(sigma=sigma, phi=phi)
+        early, full = (ipe.simulate(towers[sid], p, n_samples=k + 1, seed=1, queries="count_fallen",
+                                    early_stop=es, progress=False).iloc[k] for es in (True, False))
+        assert full["value"] > 0, (sid, k)
+        assert early["value"] == full["value"], (sid, sigma, phi, k, early["steps"])
+
+
+def test_early_stop_keeps_every_noisy_judgment():
+    """Rollout by rollout, early stopping gives the full horizon's fall counts under σ and the φ push."""
+    import ipe
+    from ipe.stimuli.towers import generate_towers
+
+    towers = generate_towers(8, seed=31)
+    points = [NoiseParams(sigma=0.2, phi=0.1), NoiseParams(sigma=0.3)]
+    early, full = (ipe.simulate(towers, points, n_samples=12, seed=3, queries="count_fallen", early_stop=es,
+                                progress=False) for es in (True, False))
+    assert early["value"].tolist() == full["value"].tolist()
+    assert early["steps"].sum() < 0.95 * full["steps"].sum()
+
+
 def test_remove_intervention_acts_at_its_time():
     scene = stack_scene([0.0, 0.1, 0.15])
     # Removing the bottom block after 0.5 s drops the others by a block height.
