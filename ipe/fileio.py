@@ -22,23 +22,57 @@ def _umask() -> int:
     return mask
 
 
+STDOUT = "-"  # an output path that means standard output (atomic_write only)
+
+
+def _target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` must change: a symlink's target, else ``path`` itself."""
+    path = Path(path)
+    if path.is_symlink():
+        return Path(os.path.realpath(path))
+    return path
+
+
+def _is_special(path: Path) -> bool:
+    """A device, FIFO or socket (``/dev/null``, a named pipe): written in place, never replaced."""
+    try:
+        return path.exists() and not path.is_file() and not path.is_dir()
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
 
     For writers that need a file name rather than a file object (e.g.
     ffmpeg). On any error the temporary file is removed and ``path`` is left
-    as it was.
+    as it was. A symlink is written through (its target is replaced, the link
+    stays); a device or FIFO (``/dev/null``) is written in place, since
+    replacing it would destroy it. Failures to write are one-line
+    :class:`InputError` s that name ``path``.
     """
-    path = Path(path)
+    shown = Path(path)
+    if str(path) == STDOUT:
+        raise InputError(f"{shown}: this output cannot go to standard output; give a file name")
+    path = _target(path)
     if path.exists() and path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a file path")
+        raise InputError(f"{shown}: is a directory, expected a file path")
+    if _is_special(path):
+        try:
+            yield path
+        except OSError as exc:
+            raise InputError(f"{shown}: cannot write ({exc.strerror or exc})") from None
+        return
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{parent}: cannot create directory ({exc.strerror})") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=parent)
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -46,11 +80,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         # 0666 less the umask
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, InputError):
+            raise InputError(f"{shown}: cannot write ({exc.strerror or exc})") from None
         raise
 
 
@@ -60,13 +96,23 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
     ``writer`` receives an open file object (text mode for ``mode="w"``,
     binary for ``mode="wb"``). The data are flushed and fsynced to a temporary
     file in the same directory, which then replaces ``path`` in one rename.
+    ``"-"`` writes to standard output; a device or FIFO is written in place
+    and a symlink through to its target (see :func:`atomic_path`).
     """
     kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+    if str(path) == STDOUT:
+        import sys
+
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        writer(stream)
+        stream.flush()
+        return Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as fh:
             writer(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if not _is_special(tmp):
+                os.fsync(fh.fileno())
     return Path(path)
 
 
@@ -107,12 +153,31 @@ def read_csv(path: str | os.PathLike, dtype=None, label: str | None = None, what
     if path.is_dir():
         raise InputError(f"{label}: is a directory, expected a {what}")
     try:
-        return pd.read_csv(path, dtype=dtype)
+        frame = pd.read_csv(path, dtype=dtype)
     except pd.errors.EmptyDataError:
         raise InputError(f"{label}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise InputError(f"{label}: not a readable CSV ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas reads rows with more fields than the header by moving the first ones into the index,
+        # which silently shifts every column
+        raise InputError(f"{label}: some rows have more fields than the header "
+                         f"({len(frame.columns)} columns: {', '.join(map(str, frame.columns))})")
+    return frame
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -131,6 +196,12 @@ def read_json(path: str | os.PathLike) -> Any:
     if not text.strip():
         raise InputError(f"{path}: file is empty")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InputError(f"{path}: duplicate key {exc.args[0]!r} in a JSON object (which one would count?)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        raise InputError(f"{path}: unreadable JSON ({' '.join(str(exc).split())[:120]})") from None

@@ -57,3 +57,84 @@ def test_written_files_get_the_mode_a_plain_open_would_give(tmp_path):
         assert kept.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_a_symlink_is_written_through_and_kept(tmp_path):
+    target = tmp_path / "real.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_csv(link, pd.DataFrame({"a": [1]}))
+    assert link.is_symlink() and target.read_text() == "a\n1\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mknod"), reason="needs os.mknod")
+def test_a_device_is_written_in_place_not_replaced(tmp_path):
+    """`--out /dev/null` must not turn the device into a regular file (a null device made in tmp_path here)."""
+    import stat
+
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        pytest.skip("cannot make a device node here (not root)")
+    write_csv(dev, pd.DataFrame({"a": [1]}))
+    write_json(dev, {"a": 1})
+    assert stat.S_ISCHR(os.stat(dev).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_dash_writes_to_standard_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_csv("-", pd.DataFrame({"a": [1, 2]}))
+    assert capsys.readouterr().out == "a\n1\n2\n" and not (tmp_path / "-").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root can write anywhere")
+def test_an_unwritable_place_is_named_in_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match=r"ro/o\.csv: cannot write \(Permission denied\)"):
+            write_csv(ro / "o.csv", pd.DataFrame({"a": [1]}))
+    finally:
+        ro.chmod(0o755)
+
+
+def test_a_failed_write_is_named_by_its_path_not_the_temporary_file(tmp_path):
+    import errno
+
+    def full_disk(fh):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    from ipe.fileio import atomic_write
+
+    out = tmp_path / "o.csv"
+    out.write_text("good\n")
+    with pytest.raises(InputError) as exc:
+        atomic_write(out, full_disk)
+    assert str(exc.value) == f"{out}: cannot write (No space left on device)"
+    assert out.read_text() == "good\n" and sorted(p.name for p in tmp_path.iterdir()) == ["o.csv"]
+
+
+def test_rows_longer_than_the_header_are_refused_not_shifted(tmp_path):
+    """pandas would move the first fields into the index and shift every column by one."""
+    p = tmp_path / "r.csv"
+    p.write_text("participant,stimulus_id,response\np1,tower_000,1,9\np1,tower_001,2,9\n")
+    with pytest.raises(InputError, match="some rows have more fields than the header"):
+        read_csv(p)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"a": ' + "9" * 5001 + "}", "unreadable JSON"),
+])
+def test_read_json_refuses_what_json_would_misread_or_crash_on(tmp_path, text, message):
+    from ipe.fileio import read_json
+
+    p = tmp_path / "x.json"
+    p.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_json(p)
