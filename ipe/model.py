@@ -14,16 +14,16 @@ sample: :meth:`IPE.ground_truth`.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import pandas as pd
 
+from .estimator import ParamsMixin
 from .montecarlo import simulate, summarize
 from .noise import NoiseParams
 
 
-class IPE:
+class IPE(ParamsMixin):
     """A noisy-simulation observer.
 
     Parameters
@@ -70,25 +70,6 @@ class IPE:
         """The no-noise model: σ = φ = μ = 0 and a single sample per stimulus."""
         kwargs.setdefault("n_samples", 1)
         return cls(sigma=0.0, phi=0.0, mu=0.0, angle_sigma=0.0, **kwargs)
-
-    # scikit-learn style parameter access -------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._param_names()}
-
-    def set_params(self, **params: Any) -> "IPE":
-        for k, v in params.items():
-            if k not in self._param_names():
-                raise ValueError(f"unknown parameter {k!r} for IPE")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("sigma", "phi", "mu", "n_samples", "seed"))
-        return f"IPE({shown})"
 
     @property
     def noise(self) -> NoiseParams:

@@ -258,11 +258,22 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
         does not depend on the backend, the workers, the batches or the cache.
     """
     stimuli = as_stimulus_set(stimuli)
+    if len(stimuli) == 0:
+        raise InputError("no stimuli given")
+    if not isinstance(early_stop, (bool, np.bool_)):
+        raise InputError(f"early_stop must be True or False, got {early_stop!r}")
     points = [params] if isinstance(params, NoiseParams) else list(params)
     if not points:
         raise InputError("no parameter points given")
     if any(not isinstance(p, NoiseParams) for p in points):
         raise InputError("params must be NoiseParams or a list of NoiseParams")
+    seen: set[NoiseParams] = set()
+    for p in points:
+        if p in seen:  # its rows would be counted twice by summarize
+            changed = {k: v for k, v in p.as_dict().items() if v != getattr(NoiseParams(), k)}
+            text = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "no noise"
+            raise InputError(f"the parameter point ({text}) is given twice")
+        seen.add(p)
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -369,6 +380,16 @@ def _dask_client(scheduler: Any, workers: int):
     if hasattr(scheduler, "scheduler_address") or isinstance(scheduler, str):
         if isinstance(scheduler, str) and not scheduler.strip():
             raise InputError("the Dask scheduler address is empty")
+        if isinstance(scheduler, str):
+            # a malformed address fails here, before a Client exists (a half-made Client waits 60 s to close)
+            from distributed.comm import get_address_host_port
+
+            addr = scheduler.strip()
+            try:
+                get_address_host_port(addr if "://" in addr else "tcp://" + addr)
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"{scheduler!r} is not a Dask scheduler address ({exc}); expected e.g. "
+                                 "tcp://10.0.0.5:8786") from None
         try:
             client = distributed.Client(scheduler, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
@@ -497,11 +498,12 @@ class NoiseParams:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise InputError(f"noise parameter {f.name} must be a finite number, got {v!r}")
             if v < 0:
                 raise InputError(f"noise parameter {f.name} must be >= 0, got {v}")
-            object.__setattr__(self, f.name, float(v))
+            # a plain float, and -0.0 as 0.0: equal points must name the same seeds (key() reads repr)
+            object.__setattr__(self, f.name, float(v) + 0.0)
 
     def sources(self) -> list[NoiseSource]:
         """The active noise sources, in the order they are applied."""

@@ -324,13 +324,13 @@ def check_query(q: Query, scene: Scene | None = None) -> None:
         v = p["among"]
         if isinstance(v, str):
             v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise InputError("among must be a list of shape ids")
     if "bodies" in p and p["bodies"] is not None:
         v = p["bodies"]
         if isinstance(v, str):
             v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise InputError("bodies must be a list of body ids")
     if scene is None:
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -377,6 +378,8 @@ class Query:
 def _fmt_param(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "+".join(str(x) for x in v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(float(v))  # threshold=1 and threshold=1.0 (the CLI's "threshold=1") are one query
     return str(v)
 
 
@@ -747,21 +750,35 @@ def parse_stimulus(data: Any, where: str | None = None, check_overlap: bool = Tr
             raise InputError(f"must be an object, got {_jtype(metadata)}", "metadata")
         f.finish()
         stim = Stimulus(id=sid, scene=scene, query=query, interventions=interventions, metadata=metadata)
-        validate_stimulus(stim, check_overlap=check_overlap, where="")
+        validate_stimulus(stim, check_overlap=check_overlap, where="", check_fields=False)
     except InputError as exc:
         raise exc.prefixed(label) from None
+    if check_overlap:
+        _mark_valid(stim)
     return stim
 
 
-def validate_stimulus(stim: Stimulus, check_overlap: bool = True, where: str | None = None) -> None:
-    """Check cross-field rules: unique ids, references, the query, overlaps.
+def validate_stimulus(stim: Stimulus, check_overlap: bool = True, where: str | None = None,
+                      check_fields: bool = True) -> None:
+    """Run the checks that loading a file runs: every field, unique ids, references, the query, overlaps.
 
-    Raises :class:`InputError` prefixed with ``where`` (by default
-    ``stimulus '<id>'``).
+    For a stimulus built in Python, the field checks (finite positions,
+    positive sizes and masses, convex polygons, …) run on its JSON form, as
+    :func:`load_stimuli` would; ``check_fields=False`` skips them (the loader
+    has run them already). Raises :class:`InputError` prefixed with ``where``
+    (by default ``stimulus '<id>'``).
     """
     from . import queries
 
     where = f"stimulus {stim.id!r}" if where is None else where
+    if check_fields:
+        import json
+
+        try:
+            data = json.loads(json.dumps(stimulus_to_dict(stim), default=_json_default))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cannot be written as JSON ({exc})", where or None) from None
+        parse_stimulus(data, check_overlap=False)  # its errors name the stimulus already
     scene = stim.scene
     seen: dict[str, str] = {}
     for i, b in enumerate(scene.bodies):
@@ -936,15 +953,55 @@ def save_stimuli(stimuli: StimulusSet | Sequence[Stimulus], path: str | Path, na
     return write_json(path, stimulus_set_to_dict(stimuli))
 
 
+#: Stimuli known to pass :func:`validate_stimulus` (loaded from files or checked once already), by id().
+_VALIDATED: dict[int, "weakref.ref[Stimulus]"] = {}
+
+
+def _mark_valid(stim: Stimulus) -> None:
+    key = id(stim)
+    _VALIDATED[key] = weakref.ref(stim, lambda _ref, key=key: _VALIDATED.pop(key, None))
+
+
+def _checked(stim: Stimulus) -> Stimulus:
+    ref = _VALIDATED.get(id(stim))
+    if ref is None or ref() is not stim:
+        validate_stimulus(stim)
+        _mark_valid(stim)
+    return stim
+
+
+def _json_default(o: Any) -> Any:
+    """numpy numbers and arrays in a Python-built stimulus, as JSON would hold them."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON data")
+
+
 def as_stimulus_set(stimuli: StimulusSet | Stimulus | Sequence[Stimulus] | str | Path) -> StimulusSet:
-    """Accept a set, a single stimulus, a list of stimuli or a path, and return a set."""
-    if isinstance(stimuli, StimulusSet):
-        return stimuli
-    if isinstance(stimuli, Stimulus):
-        return StimulusSet(stimuli=(stimuli,))
+    """Accept a set, a single stimulus, a list of stimuli or a path, and return a set.
+
+    Stimuli built in Python are validated (once) as a file's would be, so a
+    negative size or a NaN position is a clear :class:`InputError`, not a
+    crash inside the physics engine.
+    """
     if isinstance(stimuli, (str, Path)):
         return load_stimuli(stimuli)
-    stimuli = tuple(stimuli)
+    if isinstance(stimuli, StimulusSet):
+        for s in stimuli:
+            _checked(s)
+        return stimuli
+    if isinstance(stimuli, Stimulus):
+        return StimulusSet(stimuli=(_checked(stimuli),))
+    try:
+        stimuli = tuple(stimuli)
+    except TypeError:
+        raise InputError(f"expected stimuli (a StimulusSet, a Stimulus, a list of them or a file path), got "
+                         f"{type(stimuli).__name__}") from None
+    bad = next((s for s in stimuli if not isinstance(s, Stimulus)), None)
+    if bad is not None:
+        raise InputError(f"expected Stimulus objects, got {type(bad).__name__} {bad!r:.60}")
+    for s in stimuli:
+        _checked(s)
     if not stimuli:
         raise InputError("no stimuli given")
     ids = [s.id for s in stimuli]

@@ -261,3 +261,14 @@ def test_empty_grid_and_bad_noise_raise_input_error(few):
         NoiseParams(sigma=-0.1)
     with pytest.raises(ipe.InputError):
         ipe.simulate([], NoiseParams(), n_samples=2)
+
+
+def test_a_point_given_twice_is_refused(few):
+    """Its rollouts would enter summarize twice: n_samples doubled and se understated."""
+    from ipe.errors import InputError
+
+    p = NoiseParams(sigma=0.2)
+    with pytest.raises(InputError, match=r"the parameter point \(sigma=0.2\) is given twice"):
+        ipe.simulate(few, [p, NoiseParams(phi=0.1), NoiseParams(sigma=0.2)], n_samples=2, progress=False)
+    with pytest.raises(InputError, match=r"\(no noise\) is given twice"):
+        ipe.simulate(few, [NoiseParams(), NoiseParams()], n_samples=2, progress=False)

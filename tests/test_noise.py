@@ -268,3 +268,15 @@ def test_removal_noise_is_seeded_and_leaves_scenes_without_a_removal_alone(demo)
     assert NoiseParams(removal_impulse=0.0).key() == NoiseParams().key()
     with pytest.raises(InputError):
         NoiseParams(removal_impulse=-1.0)
+
+
+def test_numpy_numbers_and_negative_zero_make_the_same_point():
+    """np.float32/np.int64 are numbers; -0.0 equals 0.0 and must name the same seeds (and print as 0.0)."""
+    import numpy as np
+
+    assert NoiseParams(sigma=np.float32(0.25)).sigma == 0.25
+    assert NoiseParams(sigma=np.int64(0)) == NoiseParams()
+    p = NoiseParams(sigma=-0.0, phi=0.2)
+    assert p.key() == NoiseParams(sigma=0.0, phi=0.2).key() and repr(p.sigma) == "0.0"
+    with pytest.raises(InputError, match="must be a finite number"):
+        NoiseParams(sigma=np.bool_(True))

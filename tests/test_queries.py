@@ -92,3 +92,14 @@ def test_parse_query_text():
     assert parse_query("body_falls:body=b3").key == "body_falls(body=b3)"
     with pytest.raises(InputError):
         parse_query("fall:threshold")
+
+
+def test_a_query_has_one_key_however_it_is_written():
+    from ipe.queries import parse_query
+    from ipe.scene import Query
+
+    assert Query("count_fallen", {"threshold": 1}).key == parse_query("count_fallen:threshold=1").key
+    assert Query("count_fallen", {"threshold": 1}).key == "count_fallen(threshold=1.0)"
+    from ipe.queries import check_query
+
+    check_query(Query("fall", {"bodies": ("b0", "b1")}))  # a tuple is a list of bodies too

@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import pytest
 
@@ -10,7 +11,9 @@ from ipe.scene import (
     Block,
     Scene,
     Simulation,
+    StaticBox,
     StaticRegularPolygon,
+    Stimulus,
     load_stimuli,
     parse_stimulus_set,
     save_stimuli,
@@ -98,3 +101,37 @@ def test_overlap_tolerance_allows_touching():
 def test_as_stimulus_set_rejects_duplicates(demo):
     with pytest.raises(InputError):
         ipe.IPE(n_samples=1).predict([demo[0], demo[0]])
+
+
+# --------------------------------------------------------------------------- stimuli built in Python
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"width": -0.3}, "scene.bodies[0].width: must be > 0"),
+    ({"density": -1.0}, "scene.bodies[0].density: must be > 0"),
+    ({"mass": 0.0}, "scene.bodies[0].mass: must be > 0"),
+    ({"position": (float("nan"), 0.05)}, "scene.bodies[0].position[0]: must be finite"),
+    ({"id": "bad id/x"}, "scene.bodies[0].id: invalid value"),
+])
+def test_python_built_stimuli_get_the_checks_of_a_file(change, message):
+    """A bad Block made in Python is a one-line InputError in validate_stimulus and simulate, not an abort
+    inside Chipmunk (a negative size or density used to kill the interpreter)."""
+    import ipe
+    from ipe.scene import validate_stimulus
+
+    ground = StaticBox(id="ground", position=(0, -0.05), width=2, height=0.1)
+    block = dict(id="b0", position=(0, 0.05), width=0.3, height=0.1) | change
+    stim = Stimulus(id="s", scene=Scene(bodies=(Block(**block),), statics=(ground,)))
+    with pytest.raises(InputError, match=re.escape(f"stimulus 's': {message}")):
+        validate_stimulus(stim)
+    with pytest.raises(InputError, match=re.escape(message)):
+        ipe.simulate(stim, n_samples=1, progress=False)
+
+
+def test_simulate_refuses_things_that_are_not_stimuli():
+    import ipe
+
+    with pytest.raises(InputError, match="expected Stimulus objects, got int"):
+        ipe.IPE(n_samples=1).predict([1])
+    with pytest.raises(InputError, match="expected stimuli"):
+        ipe.simulate(3.5, n_samples=1)

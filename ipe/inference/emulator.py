@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -34,6 +35,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..estimator import ParamsMixin
 from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
 from ..noise import INTERVENTION_FIELDS, MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
@@ -97,7 +99,7 @@ def bspline_basis(x: torch.Tensor, knots: torch.Tensor, degree: int = 3) -> torc
     return b
 
 
-class Emulator:
+class Emulator(ParamsMixin):
     """Smooth per-stimulus predictions of the IPE over its free noise parameters.
 
     Parameters
@@ -349,8 +351,17 @@ class Emulator:
                 sds = z["grid_sd"] if "grid_sd" in z.files else None
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{path}: not an emulator file ({exc})") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, expected an emulator file (.npz)") from None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            why = "empty file" if isinstance(exc, EOFError) else (
+                "not a NumPy .npz archive" if "allow_pickle" in str(exc)
+                else " ".join(str(exc).split())[:120])
+            raise InputError(f"{path}: not an emulator file written by ipe ({why})") from None
+        try:
+            meta["grid"], meta["stimulus_ids"], meta["queries"]
+        except (KeyError, TypeError):
+            raise InputError(f"{path}: not an emulator file written by ipe (its metadata is incomplete)") from None
         emu = cls(grid=meta["grid"], fixed=meta["fixed"], n_samples=meta["n_samples"], seed=meta["seed"],
                   query=meta["query"], n_basis=meta["n_basis"], smoothing=meta["smoothing"])
         emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in meta["grid"].items()}

@@ -81,6 +81,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..estimator import ParamsMixin
 from ..fileio import write_csv, write_json
 from .emulator import Emulator
 
@@ -381,7 +382,7 @@ def _seed_for(seed: int, *key: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=tuple(key)).generate_state(1)[0])
 
 
-class HierarchicalFit:
+class HierarchicalFit(ParamsMixin):
     """Fit the hierarchical IPE to a tidy response table (scikit-learn style).
 
     Parameters
@@ -391,7 +392,8 @@ class HierarchicalFit:
     ranges:
         ``{name: (lo, hi)}`` prior ranges; defaults from :data:`ipe.humans.RANGES`.
     scale:
-        A :class:`ipe.humans.ResponseScale`; ``None`` infers it when fitting.
+        The response scale: a :class:`ipe.humans.ResponseScale` or its text, e.g. ``"rating:1-7"``
+        (required; ``ipe.humans.scale_for_stimuli(stimuli)`` gives a stimulus set's default).
     num_warmup, num_samples, num_chains:
         NUTS settings; chains run one after another.
     seed:
@@ -461,7 +463,12 @@ class HierarchicalFit:
         ranges = _ranges(free, self.ranges)
         scale = self.scale
         if scale is None:
-            raise InputError("fit: a response scale is needed (e.g. rating:1-7)")
+            raise InputError("fit: a response scale is needed, e.g. HierarchicalFit(scale='rating:1-7') or "
+                             "scale=ipe.humans.scale_for_stimuli(stimuli)")
+        if isinstance(scale, str):
+            from ..humans import ResponseScale
+
+            scale = ResponseScale.parse(scale)
         data = _prepare(responses, emulator, scale)
         model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims, self.emulator_error,
                                   self.link)

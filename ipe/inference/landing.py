@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..estimator import ParamsMixin
 from ..noise import NoiseParams
 from ..scene import as_stimulus_set
 from .emulator import Emulator
@@ -50,7 +51,7 @@ LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 MEANS_COLUMNS = ("stimulus_id", "mean", "n")
 
 
-class LandingEmulator:
+class LandingEmulator(ParamsMixin):
     """Emulated mean and spread of a landing query over free noise parameters.
 
     Parameters
@@ -76,7 +77,7 @@ class LandingEmulator:
     def __init__(self, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, float] | None = None,
                  n_samples: int = 40, seed: int = 0, query: str | None = None, smoothing: float = 1e-3,
                  workers: int = 1, progress: bool | None = None):
-        self.grid = dict(grid)
+        self.grid = grid
         self.fixed = fixed
         self.n_samples = n_samples
         self.seed = seed
@@ -203,7 +204,7 @@ def _check_table(table: pd.DataFrame, cols: Sequence[str], where: str) -> pd.Dat
     return table
 
 
-class LandingFit:
+class LandingFit(ParamsMixin):
     """Bayesian fit of noise parameters to clicked landing positions (NUTS).
 
     Parameters
@@ -231,7 +232,7 @@ class LandingFit:
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
                  num_chains: int = 2, seed: int = 0, progress: bool | None = None):
-        self.free = tuple(free)
+        self.free = free
         self.ranges = ranges
         self.samples_per_judgment = samples_per_judgment
         self.motor_scale = motor_scale

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..estimator import ParamsMixin
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Stimulus, as_stimulus_set
@@ -91,7 +92,7 @@ def observe(stimuli, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stimulus_id", "body", "dx", "dy"])
 
 
-class MassInference:
+class MassInference(ParamsMixin):
     """Infer the heavy:light density ratio from observed outcomes, with the simulator inside Pyro.
 
     Parameters
