@@ -57,6 +57,9 @@ def landing_query(stim: Stimulus, query: str | Query | None = None) -> Query:
     """
     if query is not None:
         q = parse_query(query)
+        if q.name not in LANDING_QUERIES:
+            raise InputError(f"query {q.key!r} is not a landing query; expected one of "
+                             f"{', '.join(sorted(LANDING_QUERIES))}")
     elif stim.query.name in LANDING_QUERIES:
         q = stim.query
     else:

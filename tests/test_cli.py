@@ -118,6 +118,32 @@ def test_predict_with_several_queries(tmp_path, four):
     assert [r["query"] for r in rows] == ["fall", "count_fallen"] * 4
 
 
+def test_predict_noise_option_sets_any_noise_parameter(tmp_path, capsys):
+    """--noise NAME=VALUE gives the rollouts of ipe.simulate with that NoiseParams (motion noise on Plinko)."""
+    import pandas as pd
+
+    plinko = tmp_path / "plinko.json"
+    assert main(["stimuli", "plinko", "--n", "2", "--seed", "1", "--out", str(plinko)]) == 0
+    out, raw = tmp_path / "p.csv", tmp_path / "r.csv"
+    assert main(["predict", str(plinko), "--noise", "launch_position=0.2", "--noise", "collision-angle=0.1",
+                 "-n", "4", "--seed", "2", "--rollouts", str(raw), "--out", str(out)]) == 0
+    want = ipe.simulate(ipe.load_stimuli(plinko), ipe.NoiseParams(launch_position=0.2, collision_angle=0.1),
+                        n_samples=4, seed=2, progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(raw), want, check_exact=True, check_dtype=False)
+    assert set(pd.read_csv(out)["launch_position"]) == {0.2}
+    capsys.readouterr()
+    for args, message in ((["--noise", "bogus=1"], "unknown noise parameter 'bogus'"),
+                          (["--noise", "launch_position"], "expected NAME=VALUE"),
+                          (["--noise", "launch_position=x"], "'x' is not a number"),
+                          (["--noise", "launch_position=-1"], "--noise launch_position must be a finite number >= 0"),
+                          (["--noise", "sigma=0.1", "--sigma", "0.2"], "sigma is also given as --sigma"),
+                          (["--noise", "step_angle=0.1", "--noise", "step_angle=0.2"], "given twice")):
+        assert main(["predict", str(plinko), "-n", "1", "--out", str(tmp_path / "bad.csv"), *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "bad.csv").exists()
+
+
 # --------------------------------------------------------------------------- render / validate / demo
 
 

@@ -365,3 +365,100 @@ def test_help_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.lstrip().startswith("Usage: ipe predict"), proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_an_output_that_would_overwrite_an_input_or_another_output_is_refused(tmp_path, capsys):
+    """Every command: --out (and --rollouts, --scores, --figure, --truth, --videos-out) never clobbers a file
+    the command reads or another file it writes; nothing is written."""
+    stim = tmp_path / "t.json"
+    assert main(["stimuli", "towers", "--n", "2", "--seed", "1", "--blocks", "3", "--out", str(stim)]) == 0
+    before = stim.read_bytes()
+    people = tmp_path / "people.csv"
+    assert main(["humans", "synthesize", str(stim), "-p", "2", "--sigma", "0.2", "--phi", "0.2", "--seed", "1",
+                 "--out", str(people), "--no-progress"]) == 0
+    capsys.readouterr()
+    cases = [
+        (["predict", str(stim), "-n", "1", "--out", str(stim)], "--out", "STIMULI"),
+        (["predict", str(stim), "-n", "1", "--out", str(tmp_path / "x.csv"), "--rollouts", str(tmp_path / "x.csv")],
+         "--rollouts", "--out"),
+        (["predict", str(stim), "-n", "1", "--out", str(tmp_path / "sub" / ".." / "t.json")], "--out", "STIMULI"),
+        (["humans", "synthesize", str(stim), "-p", "2", "--sigma", "0.2", "--phi", "0.2", "--seed", "1",
+          "--out", str(tmp_path / "h.csv"), "--truth", str(tmp_path / "h.csv")], "--truth", "--out"),
+        (["humans", "summary", str(people), "--stimuli", str(stim), "--out", str(people)], "--out", "RESPONSES"),
+        (["sweep", str(stim), "--grid", "sigma=0,0.2", "-n", "1", "--humans", str(people), "--out",
+          str(tmp_path / "s.csv"), "--scores", str(people)], "--scores", "--humans"),
+    ]
+    for argv, what, other in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"ipe: error: {what} ") and f"the same file as {other} " in err, err
+        assert err.count("\n") == 1
+    assert stim.read_bytes() == before
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "h.csv").exists()
+    assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    """Two 3-block towers, two Plinko worlds and two synthetic participants' answers to the towers."""
+    d = tmp_path_factory.mktemp("qa")
+    assert main(["stimuli", "towers", "--n", "2", "--seed", "1", "--blocks", "3", "--out", str(d / "t.json")]) == 0
+    assert main(["stimuli", "plinko", "--n", "2", "--seed", "1", "--out", str(d / "p.json")]) == 0
+    assert main(["humans", "synthesize", str(d / "t.json"), "-p", "2", "--sigma", "0.2", "--phi", "0.2", "--seed",
+                 "1", "--out", str(d / "people.csv"), "--no-progress"]) == 0
+    return d
+
+
+LATE_CASES = {
+    # refused before the emulator is built (each used to run it first, or to run at all)
+    "fit range of a parameter that is not free": (
+        lambda d: ["fit", str(d / "people.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo"),
+                   "--range", "mu=0:1"], "'mu' is not a free parameter"),
+    "fit range backwards": (
+        lambda d: ["fit", str(d / "people.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo"),
+                   "--range", "sigma=1:0"], "expected finite LO < HI"),
+    "fit grid of one value": (
+        lambda d: ["fit", str(d / "people.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo"),
+                   "--grid", "sigma=0.1"], "at least 2 values"),
+    "fit empty emulator file": (
+        lambda d: (d / "e0.npz").write_bytes(b"") and None or
+        ["fit", str(d / "people.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo"),
+         "--emulator", str(d / "e0.npz")], "not an emulator file written by ipe (empty file)"),
+    "fit-landing on towers": (
+        lambda d: ["fit-landing", str(d / "people.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fl")],
+        "no landing query and no ball"),
+    "plot trajectories with a non-landing query": (
+        lambda d: ["plot", "trajectories", str(d / "p.json"), "--samples", "1", "--query", "fall", "--out",
+                   str(d / "pt")], "'fall' is not a landing query"),
+    "towers asking about a body they do not have": (
+        lambda d: ["stimuli", "towers", "--n", "1", "--blocks", "3", "--query", "body_falls:body=b9", "--out",
+                   str(d / "s.json")], "unknown body 'b9'"),
+    "towers of an impossible height": (
+        lambda d: ["stimuli", "towers", "--n", "1", "--blocks", "3", "--same-height", "--height", "1", "--out",
+                   str(d / "s.json")], "towers of 3 blocks are 0.1 to 0.9 m tall"),
+    "render video at 0 fps": (
+        lambda d: ["render", str(d / "t.json"), "--video", "--fps", "0", "--out", str(d / "rv")], "--fps 0"),
+    "a malformed scheduler address": (
+        lambda d: ["predict", str(d / "t.json"), "-n", "1", "--scheduler", "notaurl", "--out", str(d / "o.csv")],
+        "'notaurl' is not a Dask scheduler address"),
+    "a model table with text for a mean": (
+        lambda d: (d / "m.csv").write_text("stimulus_id,query,mean\ntower_000,fall,abc\n") and
+        ["compare", "--stimuli", str(d / "t.json"), "--humans", str(d / "people.csv"), "--no-ipe", "--model",
+         f"a={d / 'm.csv'}", "--out", str(d / "cr")], "row 2: mean 'abc' of 'tower_000' is not a number"),
+    "a response table whose rows are longer than its header": (
+        lambda d: (d / "long.csv").write_text("participant,stimulus_id,response\np1,tower_000,1,9\n") and
+        ["humans", "summary", str(d / "long.csv")], "some rows have more fields than the header"),
+}
+
+
+@pytest.mark.parametrize("name", list(LATE_CASES))
+def test_more_bad_input_is_one_line_and_nothing_is_left_behind(small_files, name, capsys):
+    build, fragment = LATE_CASES[name]
+    before = sorted(p.name for p in small_files.iterdir())
+    argv = build(small_files)
+    capsys.readouterr()
+    assert main(argv) == 2, name
+    err = capsys.readouterr().err
+    assert err.startswith(PREFIX) and fragment in err and err.count("\n") == 1, err
+    left = sorted(set(p.name for p in small_files.iterdir()) - set(before) - {"e0.npz", "m.csv", "long.csv"})
+    assert left == [], f"{name}: left {left}"

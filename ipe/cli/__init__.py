@@ -71,8 +71,8 @@ def stimuli_towers(
 
     _check_out(out)
     sh: bool | float = height if height is not None else same_height
-    if height is not None and height <= 0:
-        raise InputError(f"--height must be > 0, got {height}")
+    if height is not None and not (0 < height < float("inf")):
+        raise InputError(f"--height must be a finite number > 0, got {height}")
     stimuli = generate_towers(n, seed=seed, n_blocks=blocks, same_height=sh, mass_variants=mass_variants,
                               balanced=balanced, query=query)
     save_stimuli(stimuli, out)
@@ -81,6 +81,28 @@ def stimuli_towers(
 
 
 # --------------------------------------------------------------------------- predict
+
+
+def parse_noise_options(specs: list[str] | None) -> dict[str, float]:
+    """``["launch_position=0.2", "collision-angle=0.1"]`` → ``{"launch_position": 0.2, "collision_angle": 0.1}``."""
+    from ..noise import NoiseParams
+
+    names = NoiseParams.names()
+    out: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, text = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise InputError(f"--noise {spec!r}: expected NAME=VALUE, e.g. launch_position=0.2")
+        if name not in names:
+            raise InputError(f"--noise {spec!r}: unknown noise parameter {name!r}; expected one of {', '.join(names)}")
+        if name in out:
+            raise InputError(f"--noise {spec!r}: {name} is given twice")
+        try:
+            out[name] = float(text)
+        except ValueError:
+            raise InputError(f"--noise {spec!r}: {text.strip()!r} is not a number") from None
+    return out
 
 
 @app.command("predict")
@@ -98,6 +120,10 @@ def predict(
     removal_impulse: Annotated[Optional[float], typer.Option(
         "--removal-impulse", help="Removal noise: Gamma shape of the kick to what rested on a removed body "
                                   "(Mental Jenga's impulse noise); default 0.")] = None,
+    noise_values: Annotated[Optional[list[str]], typer.Option(
+        "--noise", help="Any other noise parameter, NAME=VALUE (repeatable): push_duration, launch_angle, "
+                        "launch_speed, launch_position, collision_angle, collision_speed, step_angle, "
+                        "obstacle_position, obstacle_angle (see docs/trajectories.md).")] = None,
     params: Annotated[Optional[Path], typer.Option(
         "--params", help="params.json from `ipe fit`: use the fitted group means (posterior means).")] = None,
     population: Annotated[bool, typer.Option(
@@ -131,6 +157,11 @@ def predict(
         _check_out(rollouts, "--rollouts")
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
     values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction, "removal_impulse": removal_impulse}
+    fitted: dict[str, float] = {}
+    for name, v in parse_noise_options(noise_values).items():
+        if values.get(name) is not None or (name == "angle_sigma" and angle_sigma):
+            raise InputError(f"--noise {name}=…: {name} is also given as --{name.replace('_', '-')}")
+        values[name] = v
     if params is not None:
         from ..inference.hierarchical import load_params
 
@@ -150,8 +181,12 @@ def predict(
     values = {k: (0.0 if v is None else v) for k, v in values.items()}
     for name, v in (*values.items(), ("angle_sigma", angle_sigma)):
         if not (v >= 0 and v < float("inf")):
-            raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+            what = f"--noise {name}" if name in (noise_values and parse_noise_options(noise_values) or {}) \
+                else f"--params {params}: {name}" if params is not None and name in fitted \
+                else f"--{name.replace('_', '-')}"
+            raise InputError(f"{what} must be a finite number >= 0, got {v}")
     stim = load_stimuli(stimuli)
+    angle_sigma = values.pop("angle_sigma", angle_sigma)
     model = IPE(sigma=values["sigma"], phi=values["phi"], mu=values["mu"], angle_sigma=angle_sigma, n_samples=samples, seed=seed,
                 workers=workers, early_stop=not no_early_stop, progress=progress)
     # fitted motion-noise parameters (ipe fit --free launch_position,… ) join the IPE's σ, φ, μ
@@ -257,9 +292,35 @@ from . import register  # noqa: E402,F401  (adds the commands of the later modul
 # --------------------------------------------------------------------------- entry point
 
 
+def _guard_paths(command) -> None:
+    """Make every command refuse outputs that would overwrite its inputs (see ``common.check_paths``)."""
+    import functools
+
+    from .common import check_paths
+
+    if hasattr(command, "commands"):
+        for sub in command.commands.values():
+            _guard_paths(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "_ipe_guarded", False):
+        return
+    labels = {p.name: (p.opts[0] if getattr(p, "param_type_name", "") == "option" else p.name.upper())
+              for p in command.params}
+
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        check_paths(kwargs, labels)
+        return callback(*args, **kwargs)
+
+    guarded._ipe_guarded = True
+    command.callback = guarded
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for bad input)."""
     cmd = typer.main.get_command(app)
+    _guard_paths(cmd)
     debug = bool(os.environ.get("IPE_DEBUG"))
     try:
         rv = cmd.main(args=argv, prog_name="ipe", standalone_mode=False)

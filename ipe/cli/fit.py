@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from . import app
 from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
-from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note
+from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note, output_dir
 
 
 def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float]] | None:
@@ -30,13 +30,17 @@ def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float
         if name not in free:
             raise InputError(f"--grid {spec!r}: {name!r} is not a free parameter ({', '.join(free)})")
         grid[name] = parse_values(values, f"--grid {name}")
+        if len(grid[name]) < 2:
+            raise InputError(f"--grid {spec!r}: the emulator needs at least 2 values per parameter")
     for name in free:
         grid.setdefault(name, list(DEFAULT_GRID[name]))
     return grid
 
 
-def parse_ranges(specs: list[str] | None) -> dict[str, tuple[float, float]] | None:
-    """``["sigma=0:0.8"]`` → ``{"sigma": (0.0, 0.8)}``."""
+def parse_ranges(specs: list[str] | None, free: list[str] | None = None) -> dict[str, tuple[float, float]] | None:
+    """``["sigma=0:0.8"]`` → ``{"sigma": (0.0, 0.8)}``; with ``free``, every name must be a free parameter."""
+    import math
+
     if not specs:
         return None
     out = {}
@@ -49,6 +53,11 @@ def parse_ranges(specs: list[str] | None) -> dict[str, tuple[float, float]] | No
             out[name.strip()] = (float(lo), float(hi))
         except ValueError:
             raise InputError(f"--range {spec!r}: expected NAME=LO:HI (e.g. sigma=0:1)") from None
+        a, b = out[name.strip()]
+        if not (math.isfinite(a) and math.isfinite(b) and 0 <= a < b):
+            raise InputError(f"--range {spec!r}: expected finite LO < HI with LO >= 0")
+        if free is not None and name.strip() not in free:
+            raise InputError(f"--range {spec!r}: {name.strip()!r} is not a free parameter ({', '.join(free)})")
     return out
 
 
@@ -133,16 +142,26 @@ def fit(
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS."""
+    with output_dir(out):
+        _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
+             chains, no_bias, sims, no_emulator_error, link, jspsych, seed, workers, progress, backend, scheduler,
+             cache, cache_dir)
+
+
+def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
+         chains, no_bias, sims, no_emulator_error, link, jspsych, seed, workers, progress, backend, scheduler, cache,
+         cache_dir) -> None:
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
     from ..inference import Emulator, HierarchicalFit
     from ..scene import as_stimulus_set, load_stimuli
 
-    check_out_dir(out)
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
     sims_value = parse_sims(sims)
     grid_map = parse_grid(grid, free_list)
-    range_map = parse_ranges(ranges)
+    range_map = parse_ranges(ranges, free_list)
+    if not (fixed_mu >= 0 and fixed_mu < float("inf")):
+        raise InputError(f"--mu must be a finite number >= 0, got {fixed_mu}")
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     check_link(link, sc)
@@ -170,7 +189,6 @@ def fit(
         emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, progress=progress,
                        **run_opts).fit(subset)
         cache_note(run_opts)
-    out.mkdir(parents=True, exist_ok=True)
     note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
          f"participants, {len(table)} trials, scale {sc}")
     est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
@@ -275,8 +293,28 @@ def _model_kind(name: str) -> str:
 def _read_judgments(name: str, path: Path):
     from ..fileio import read_csv
 
-    return read_csv(path, dtype={"stimulus_id": str, "query": str}, label=f"--model {name}={path}",
-                    what="judgments CSV")
+    import pandas as pd
+
+    label = f"--model {name}={path}"
+    table = read_csv(path, dtype={"stimulus_id": str, "query": str}, label=label, what="judgments CSV")
+    missing = [c for c in ("stimulus_id", "query", "mean") if c not in table.columns]
+    if missing:
+        raise InputError(f"{label}: missing column(s) {', '.join(missing)} (the columns of `ipe predict`)")
+    if table.empty:
+        raise InputError(f"{label}: no rows")
+    mean = pd.to_numeric(table["mean"], errors="coerce")
+    text = table["mean"].isna() | mean.notna()  # empty or NaN cells are missing judgments; text is an error
+    if not text.all():
+        i = table.index[~text][0]
+        raise InputError(f"{label}: row {i + 2}: mean {table.loc[i, 'mean']!r} of {table.loc[i, 'stimulus_id']!r} "
+                         "is not a number")
+    if not mean.abs().lt(float("inf")).any():
+        raise InputError(f"{label}: no finite mean in any row")
+    dup = table.duplicated(["stimulus_id", "query"])
+    if dup.any():
+        row = table[dup].iloc[0]
+        raise InputError(f"{label}: {row['stimulus_id']!r} ({row['query']}) has more than one row")
+    return table.assign(mean=mean)
 
 
 def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,

@@ -93,7 +93,8 @@ def summary_cmd(
         "--stimuli", "-s", help="Check stimulus ids against this stimulus set (and responses against its "
                                 "default scale unless --scale is given).")] = None,
     scale: Annotated[Optional[str], typer.Option(
-        "--scale", help="Check responses against this scale: rating:LOW-HIGH, count:0-N or probability:0-100.")] = None,
+        "--scale", help="Check responses against this scale: rating:LOW-HIGH, count:0-N, probability:0-100 "
+                         "or position:LOW-HIGH.")] = None,
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export "
                                                             "(non-judgment rows are dropped).")] = False,
     column: Annotated[Optional[list[str]], typer.Option(

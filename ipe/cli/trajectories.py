@@ -143,6 +143,19 @@ def fit_landing(
         raise InputError(f"{responses}: stimulus id {unknown[0]!r} is not in {stimuli}")
     used = set(table["stimulus_id"])
     subset = as_stimulus_set([s for s in stim if s.id in used])
+    from ..trajectories import landing_query
+
+    for s in subset:  # towers and other scenes without a landing query are refused before any rollout
+        landing_query(s)
+    import pandas as pd
+
+    for col in (("mean", "n") if means else ("response",)):
+        v = pd.to_numeric(table[col], errors="coerce")
+        ok = v.abs().lt(float("inf")) & (v.gt(0) if col == "n" else True)
+        if not ok.all():
+            i = table.index[~ok][0]
+            raise InputError(f"{responses}: row {i + 2}: {col} {table.loc[i, col]!r} is not "
+                             f"{'a positive number' if col == 'n' else 'a finite number'}")
     grid = {n: list(np.round(np.linspace(0.0, grid_max, grid_points), 6)) for n in names}
     note(f"emulator: {len(subset)} stimuli × {grid_points ** len(names)} grid points × {emulator_samples} rollouts")
     emu = LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed, workers=workers,

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app
-from .common import ProgressOption, check_out, check_out_dir, note
+from .common import ProgressOption, check_out, note, output_dir
 
 video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -19,15 +19,20 @@ app.add_typer(video_app, name="video")
 def _write_readout(summary, per_video, out: Path, videos_out: Optional[Path]) -> None:
     from ..fileio import write_csv
 
-    write_csv(out, summary)
     vpath = videos_out or out.with_name(out.stem + "_videos.csv")
-    write_csv(vpath, per_video)
     bad = per_video.drop_duplicates("video")
     counts = bad["status"].value_counts().to_dict()
     flagged = {k: v for k, v in counts.items() if k != "ok"}
     for _, row in bad[bad["status"].isin(["unreadable", "unknown_stimulus"])].head(5).iterrows():
-        note(f"flagged: {row['video']}: {row['status']}: {row['note']}")
+        why = " ".join(str(row["note"]).split("=== stderr ===")[0].split())  # not ffmpeg's banner
+        note(f"flagged: {row['video']}: {row['status']}: {why[:160] + ('…' if len(why) > 160 else '')}")
     extra = ", ".join(f"{v} {k}" for k, v in sorted(flagged.items()))
+    if summary.empty:
+        write_csv(vpath, per_video)
+        raise InputError(f"no usable video among {len(bad)} ({extra or 'none found'}); nothing written to {out}, "
+                         f"the per-video table {vpath} says why")
+    write_csv(out, summary)
+    write_csv(vpath, per_video)
     note(f"read {len(bad)} videos of {summary['stimulus_id'].nunique()} stimuli"
          f"{' (' + extra + ')' if extra else ''}; wrote {out} and {vpath}")
 
@@ -54,6 +59,8 @@ def readout_cmd(
     from ..video.readout import readout
 
     check_out(out)
+    if fps is not None and not (0 < fps < float("inf")):
+        raise InputError(f"--fps must be a finite number > 0, got {fps}")
     stim = load_stimuli(stimuli)
     summary, per_video = readout(videos, stim, colours=colours, queries=query or None, tolerance=tolerance,
                                  min_quality=min_quality, fps=fps, progress=progress)
@@ -80,11 +87,17 @@ def train_cmd(
     from ..video.baselines import CNNConfig, VideoConfig, save_model, train_cnn, train_video_model
 
     check_out(out)
+    if out.suffix.lower() == ".json":
+        raise InputError(f"--out {out}: the weights need a name of their own (e.g. .pt); the .json log is "
+                         "written beside them")
     if size % 16:
         raise InputError(f"--size {size}: must be a multiple of 16")
     if train_seed == test_seed:
         raise InputError("--train-seed and --test-seed must differ (training towers are kept apart from test towers)")
     if kind == "cnn":
+        for opt, v in (("--n-train", n_train), ("--n-test", n_test)):
+            if v is not None and v % 2:
+                raise InputError(f"{opt} {v}: must be even (the towers are half stable, half falling)")
         cfg = CNNConfig(seed=seed, train_seed=train_seed, test_seed=test_seed, size=size)
         cfg = replace(cfg, **{k: v for k, v in (("n_train", n_train), ("n_test", n_test), ("epochs", epochs))
                               if v is not None})
@@ -130,43 +143,42 @@ def generate_cmd(
     from ..scene import load_stimuli
     from ..video.baselines import cnn_judgments, generate_videos, load_model
 
-    check_out_dir(out)
-    torch.set_num_threads(threads)
-    kind, model, data = load_model(weights)
-    stim = load_stimuli(stimuli)
-    out.mkdir(parents=True, exist_ok=True)
-    if kind == "cnn":
-        frames = None
-        if renders is not None:
-            from PIL import Image
+    with output_dir(out):
+        torch.set_num_threads(threads)
+        kind, model, data = load_model(weights)
+        stim = load_stimuli(stimuli)
+        if kind == "cnn":
+            frames = None
+            if renders is not None:
+                from PIL import Image
 
-            frames = []
-            for s in stim:
-                p = renders / "first" / f"{s.id}.png"
-                if not p.is_file():
-                    raise InputError(f"--renders {renders}: no first frame {p.name} for stimulus {s.id!r}")
-                try:
-                    frames.append(np.asarray(Image.open(p).convert("RGB")))
-                except Exception:  # noqa: BLE001 - a broken PNG is bad input
-                    raise InputError(f"{p}: not a readable image") from None
-        table = cnn_judgments(model, stim, frames)
-        path = write_csv(out / "judgments.csv", table)
-        note(f"wrote CNN judgments of {len(table)} stimuli to {path}")
-        return
-    cond_dir = renders / "cond" if renders is not None else None
-    if cond_dir is not None and not cond_dir.is_dir():
-        raise InputError(f"--renders {renders}: no cond/ folder of conditioning clips")
-    made = generate_videos(model, data["config"], stim, out, cond_dir=cond_dir, progress=progress)
-    write_csv(out / "generated.csv", made)
-    bad = made[made["status"] != "ok"]
-    for _, row in bad.head(5).iterrows():
-        note(f"flagged: {row['stimulus_id']}: {row['status']}: {row['note']}")
-    note(f"generated {int((made['status'] == 'ok').sum())} videos in {out}")
-    if readout_flag and (made["status"] == "ok").any():
-        from ..video.readout import readout
+                frames = []
+                for s in stim:
+                    p = renders / "first" / f"{s.id}.png"
+                    if not p.is_file():
+                        raise InputError(f"--renders {renders}: no first frame {p.name} for stimulus {s.id!r}")
+                    try:
+                        frames.append(np.asarray(Image.open(p).convert("RGB")))
+                    except Exception:  # noqa: BLE001 - a broken PNG is bad input
+                        raise InputError(f"{p}: not a readable image") from None
+            table = cnn_judgments(model, stim, frames)
+            path = write_csv(out / "judgments.csv", table)
+            note(f"wrote CNN judgments of {len(table)} stimuli to {path}")
+            return
+        cond_dir = renders / "cond" if renders is not None else None
+        if cond_dir is not None and not cond_dir.is_dir():
+            raise InputError(f"--renders {renders}: no cond/ folder of conditioning clips")
+        made = generate_videos(model, data["config"], stim, out, cond_dir=cond_dir, progress=progress)
+        write_csv(out / "generated.csv", made)
+        bad = made[made["status"] != "ok"]
+        for _, row in bad.head(5).iterrows():
+            note(f"flagged: {row['stimulus_id']}: {row['status']}: {row['note']}")
+        note(f"generated {int((made['status'] == 'ok').sum())} videos in {out}")
+        if readout_flag and (made["status"] == "ok").any():
+            from ..video.readout import readout
 
-        summary, per_video = readout(out, stim, colours=out / "colours.json", progress=progress)
-        _write_readout(summary, per_video, out / "judgments.csv", None)
+            summary, per_video = readout(out, stim, colours=out / "colours.json", progress=progress)
+            _write_readout(summary, per_video, out / "judgments.csv", None)
 
 
 @video_app.command("import")

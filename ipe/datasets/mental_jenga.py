@@ -34,7 +34,7 @@ authors' ``fall`` labels exactly; see ``docs/mental-jenga.md``):
   written as a per-shape pymunk product unless all values are equal);
 * damping: box2dweb 2.1a scales linear velocity by ``1 − h·c`` every
   1/60 s step (``c = linearDamping = 1``; Box2D ≥ 2.2 uses ``1/(1 + h·c)``)
-  and leaves angular velocity alone: ``damping = (1 − 1/60)^60 = 0.3642``
+  and leaves angular velocity alone: ``damping = (1 − 1/60)^60 = 0.3648``
   of the linear velocity kept per second, ``angular_damping = 1``;
 * time: 1/60 s frames, 2 substeps, 15 solver iterations (Box2D's velocity
   iterations), ``collision_slop`` 0.005 m (Box2D's linear slop); the scene
@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus, StimulusSet
+from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus, StimulusSet, validate_stimulus
 
 WORLD_HEIGHT = 6.0
 BRICK_W, BRICK_H, BRICK_DENSITY = 0.8, 0.4, 10.0
@@ -176,10 +176,13 @@ def load_stimuli(root: str | Path, experiment: int) -> StimulusSet:
             if must is not None and must not in ids:
                 raise InputError(f"{folder / f'{t}.json'}: brick {must!r} is not in the tower")
         scene = Scene(bodies=tuple(bricks), statics=statics, gravity=(0.0, -10.0), simulation=sim)
-        stimuli.append(Stimulus(
+        stim = Stimulus(
             id=f"exp{experiment}-{t}", scene=scene, query=query,
             interventions=(Intervention("remove", SETTLE_FRAMES / FPS, (removed,)),),
-            metadata={"source": "mental_jenga", "experiment": experiment, "trial": t, "removed": removed, **meta}))
+            metadata={"source": "mental_jenga", "experiment": experiment, "trial": t, "removed": removed, **meta})
+        # the checks of a stimulus file (duplicate brick names, overlapping bricks, …) name the tower's file
+        validate_stimulus(stim, where=str(folder / f"{t}.json"))
+        stimuli.append(stim)
     return StimulusSet(tuple(stimuli), name=f"mental_jenga_exp{experiment}",
                        metadata={"source": "Zhou, Smith, Tenenbaum & Gerstenberg (2023), Mental Jenga",
                                  "experiment": experiment})
@@ -294,7 +297,8 @@ def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) 
 
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: no such directory")
+        raise InputError(f"{root}: {'is a file, expected' if root.exists() else 'no such directory, expected'} "
+                         "the folder of a Mental Jenga checkout (with data/exp1 …)")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")

@@ -266,8 +266,10 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) ->
     task = get_task(config.task)
     if task.name == "landing":
         for s in ordered:
-            if not s.scene.bodies:
-                raise InputError(f"stimulus {s.id!r}: the landing task needs a body")
+            has_ball = any(isinstance(b, Ball) for b in s.scene.bodies)
+            if not has_ball and not isinstance(s.query.params.get("body"), str):
+                raise InputError(f"stimulus {s.id!r}: the landing task asks where the ball ends up, and this "
+                                 "scene has no ball (and its query names no body)")
     results = []
     extents = []
     for s in ordered:

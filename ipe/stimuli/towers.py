@@ -178,6 +178,14 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
     opts = replace(options or TowerOptions(), n_blocks=n_blocks)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
     target: float | None = None if isinstance(same_height, bool) else float(same_height)
+    if target is not None:
+        lo, hi, step = opts.block_short, n_blocks * opts.block_long, opts.block_short
+        ratio = opts.block_long / step  # heights are sums of block sides: multiples of the short side when
+        # the long side is one
+        off_step = abs(ratio - round(ratio)) < 1e-9 and abs(target / step - round(target / step)) > 1e-6
+        if not math.isfinite(target) or target < lo - 1e-9 or target > hi + 1e-9 or off_step:
+            raise InputError(f"same height {target:g} m: towers of {n_blocks} blocks are {lo:g} to {hi:g} m tall, "
+                             f"in steps of {step:g} m")
     n_towers = n // 2 if mass_variants else n
     want_stable = n_towers // 2 if balanced and not mass_variants else None
     stimuli: list[Stimulus] = []
@@ -191,6 +199,13 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
         blocks = build_tower(rng, opts)
         heavy = _mass_assignment(rng, len(blocks)) if mass_variants else None
         scene = tower_scene(blocks)
+        if candidates == 1:  # the query names bodies every tower has (b0…b{n-1}) or none: one check will do
+            from ..queries import check_query
+
+            try:
+                check_query(q, scene)
+            except InputError as exc:
+                raise exc.prefixed(f"query {query!r}") from None
         h = tower_height(scene)
         if same_height is not False:
             if target is None:

@@ -442,6 +442,10 @@ def evaluate_cnn(model: PhysNetCNN, stimuli, size: int | None = None, progress: 
             "test_majority_baseline": float(max(falls.mean(), 1 - falls.mean())), "test_fall_rate": float(falls.mean())}
 
 
+#: The queries the CNN's two outputs (P(some block falls), how many fall) can answer.
+CNN_QUERIES = ("fall", "count_fallen", "off_table", "body_falls")
+
+
 def cnn_judgments(model: PhysNetCNN, stimuli, frames: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
     """The CNN's judgments of each stimulus's own query, as an ``ipe predict`` table.
 
@@ -464,6 +468,9 @@ def cnn_judgments(model: PhysNetCNN, stimuli, frames: Sequence[np.ndarray] | Non
     sdc = np.sqrt(np.maximum(pc @ k ** 2 - ec ** 2, 0.0))
     rows = []
     for s, pf, e, sd in zip(st, p, ec, sdc):
+        if s.query.name not in CNN_QUERIES:
+            raise InputError(f"stimulus {s.id!r}: the CNN judges whether blocks fall and how many; it cannot answer "
+                             f"{s.query.key!r} (it answers {', '.join(CNN_QUERIES)})")
         n = max(n_countable(s), 1)
         name = s.query.name
         if name == "fall":

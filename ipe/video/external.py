@@ -50,6 +50,34 @@ def read_judgments_csv(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _check_judgment_rows(df: pd.DataFrame, by_id: dict, path) -> None:
+    """Samples are distinct whole numbers ≥ 0 per stimulus; judgments lie on their query's range
+    (a fraction or probability in [0, 1], a count in 0..N)."""
+    from ..humans import n_countable
+    from ..queries import QUERIES
+
+    sample = df["sample"]
+    bad = df.index[~(sample.notna() & (sample >= 0) & (sample == sample.round()))]
+    if len(bad):
+        v = float(df["sample"][bad[0]])
+        raise InputError(f"{path}: row {int(bad[0]) + 2}: sample must be a whole number >= 0, got "
+                         f"{'no number' if v != v else format(v, 'g')}")
+    dup = df.duplicated(["stimulus_id", "sample"])
+    if dup.any():
+        i = df.index[dup][0]
+        raise InputError(f"{path}: row {int(i) + 2}: stimulus {df['stimulus_id'][i]!r} sample "
+                         f"{int(df['sample'][i])} appears twice")
+    for i, sid, v in zip(df.index, df["stimulus_id"].astype(str), df["judgment"]):
+        if not np.isfinite(v):
+            continue
+        stim = by_id[sid]
+        unit = QUERIES[stim.query.name].unit if stim.query.name in QUERIES else ""
+        hi = 1.0 if unit == "fraction" or unit.startswith("P(") else (n_countable(stim) if unit == "bodies" else None)
+        if hi is not None and not (0 <= v <= hi):
+            raise InputError(f"{path}: row {int(i) + 2}: judgment {v:g} of {sid!r} is outside its query's range "
+                             f"0..{hi:g} ({stim.query.key})")
+
+
 def import_judgments(path: str | Path, stimuli, model: str | None = None) -> pd.DataFrame:
     """A judgments CSV → an ``ipe predict``-style table for one model.
 
@@ -73,6 +101,7 @@ def import_judgments(path: str | Path, stimuli, model: str | None = None) -> pd.
     unknown = sorted(set(df["stimulus_id"].astype(str)) - set(by_id))
     if unknown:
         raise InputError(f"{path}: unknown stimulus id {unknown[0]!r} ({len(unknown)} not in the stimulus set)")
+    _check_judgment_rows(df, by_id, path)
     rows = []
     for sid, g in df.groupby("stimulus_id", sort=False):
         v = g["judgment"].to_numpy(dtype=float)

@@ -210,7 +210,7 @@ def frame_times(stim: Stimulus, fps: float) -> np.ndarray:
 def steps_per_frame(stim: Stimulus, fps: float) -> int:
     """Physics steps between two frames; ``fps`` must divide the physics rate."""
     dt = stim.scene.simulation.dt
-    k = 1.0 / (fps * dt)
+    k = 1.0 / (fps * dt) if fps > 0 else math.inf
     if fps <= 0 or not math.isfinite(k) or k < 1 - 1e-9 or abs(k - round(k)) > 1e-6:
         rate = 1.0 / dt
         raise InputError(f"--fps {fps:g}: must divide the physics rate of stimulus {stim.id!r} "
