@@ -429,7 +429,9 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
     Participants are split at random into two halves (⌊P/2⌋ and ⌈P/2⌉)
     ``n_splits`` times; each time the Pearson r between the halves'
     per-stimulus means (stimuli both halves answered) is Spearman–Brown
-    corrected, ``2r / (1 + r)``. Splits with fewer than 3 shared stimuli or
+    corrected, ``2r / (1 + |r|)`` (the usual ``2r / (1 + r)`` for r ≥ 0; for
+    halves that disagree, the same step towards −1, so the ceiling stays a
+    correlation in [−1, 1]). Splits with fewer than 3 shared stimuli or
     a constant half are skipped. Returns ``r`` (the mean corrected r),
     ``q025`` and ``q975`` (its 2.5 and 97.5 percentiles over splits),
     ``n_splits`` (splits used) and ``n_participants``; the r's are NaN when
@@ -456,7 +458,7 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
         if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
             continue
         r = float(np.corrcoef(a[ok], b[ok])[0, 1])
-        rs.append(2 * r / (1 + r) if r > -1 else -1.0)
+        rs.append(2 * r / (1 + abs(r)))
     if not rs:
         return {"r": math.nan, "q025": math.nan, "q975": math.nan, "n_splits": 0, "n_participants": len(parts)}
     rs_arr = np.array(rs)

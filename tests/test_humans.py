@@ -201,6 +201,18 @@ def test_split_half_reliability_tracks_agreement():
         split_half_reliability(pd.DataFrame(agree[:30], columns=cols))
 
 
+def test_split_half_reliability_of_disagreeing_halves_stays_a_correlation():
+    """Two participants who answer in opposite orders: the corrected r is -1 and every split in [-1, 1]."""
+    cols = ["participant", "stimulus_id", "response"]
+    rows = [("a", f"s{i}", i) for i in range(5)] + [("b", f"s{i}", 4 - i) for i in range(5)]
+    out = split_half_reliability(pd.DataFrame(rows, columns=cols))
+    assert out["r"] == pytest.approx(-1.0) and out["q025"] >= -1.0
+    # mild disagreement: r = -0.5 between the halves becomes 2r / (1 + |r|) = -2/3, not 2r / (1 + r) = -2
+    b = [2, 3, 4, 0, 1]  # Pearson r with 0..4 is -0.5
+    rows = [("a", f"s{i}", i) for i in range(5)] + [("b", f"s{i}", b[i]) for i in range(5)]
+    assert split_half_reliability(pd.DataFrame(rows, columns=cols))["r"] == pytest.approx(-2 / 3)
+
+
 # --------------------------------------------------------------------------- synthetic participants
 
 
