@@ -445,6 +445,12 @@ LATE_CASES = {
         lambda d: (d / "m.csv").write_text("stimulus_id,query,mean\ntower_000,fall,abc\n") and
         ["compare", "--stimuli", str(d / "t.json"), "--humans", str(d / "people.csv"), "--no-ipe", "--model",
          f"a={d / 'm.csv'}", "--out", str(d / "cr")], "row 2: mean 'abc' of 'tower_000' is not a number"),
+    "serve with a CORS origin that is not one": (
+        lambda d: ["experiment", "serve", str(d / "t.json"), "--task", "will-it-fall", "--db", str(d / "x.db"),
+                   "--cors-origin", "not a url"], "expected an origin such as"),
+    "serve with an empty completion code": (
+        lambda d: ["experiment", "serve", str(d / "t.json"), "--task", "will-it-fall", "--db", str(d / "x.db"),
+                   "--completion-code", " "], "--completion-code: empty"),
     "a response table whose rows are longer than its header": (
         lambda d: (d / "long.csv").write_text("participant,stimulus_id,response\np1,tower_000,1,9\n") and
         ["humans", "summary", str(d / "long.csv")], "some rows have more fields than the header"),

@@ -73,6 +73,14 @@ def serve_cmd(
         raise InputError(f"--db {db}: is a directory, expected a database file")
     if admin_token is not None and len(admin_token) < 16:
         raise InputError("--admin-token: at least 16 characters")
+    if completion_code is not None and not completion_code.strip():
+        raise InputError("--completion-code: empty; leave the option out for a code per participant")
+    import re
+
+    for origin in cors_origin or ():
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?", origin.strip()):
+            raise InputError(f"--cors-origin {origin!r}: expected an origin such as https://lab.example.org "
+                             "(scheme and host, optional port, no path)")
     labels = tuple(c.strip() for c in conditions.split(",")) if conditions else ()
     cfg = ExperimentConfig(task=task, practice=practice, seed=seed, title=title,
                            consent=_read_text(consent, "--consent") or DEFAULT_CONSENT,
