@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -73,3 +74,25 @@ def test_cli_infer_mass(towers, tmp_path, capsys):
                str(tmp_path / "o2")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("ipe: error:")
+
+
+def test_observation_tables_are_checked_row_by_row():
+    """Text for a displacement, a body the tower lacks, a body twice: each a one-line InputError naming it."""
+    import pandas as pd
+
+    from ipe.errors import InputError
+    from ipe.inference.latent import MassInference
+
+    import ipe
+
+    stim = ipe.generate_towers(2, seed=3, n_blocks=3, mass_variants=True)[0]
+    ids = list(stim.scene.body_ids)
+    good = pd.DataFrame({"stimulus_id": stim.id, "body": ids, "dx": 0.0, "dy": 0.0})
+    mi = MassInference()
+    assert len(mi._observed_arrays([stim], good)) == 1
+    for change, message in (
+            (lambda d: d.assign(dx=["abc"] + [0.0] * (len(ids) - 1)), "dx and dy must be numbers"),
+            (lambda d: d.assign(body=["b99"] + ids[1:]), "has no body 'b99'"),
+            (lambda d: pd.concat([d, d.iloc[:1]]), f"body {ids[0]!r} has more than one row")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            mi._observed_arrays([stim], change(good.copy()))

@@ -205,11 +205,23 @@ class MassInference(ParamsMixin):
             if sid not in by_id:
                 raise InputError(f"observations: unknown stimulus {sid!r}")
             stim = by_id[sid]
-            pos = {b: i for i, b in enumerate(g["body"].astype(str))}
+            bodies = list(g["body"].astype(str))
+            pos = {b: i for i, b in enumerate(bodies)}
             ids = list(stim.scene.body_ids)
+            dup = sorted({b for b in bodies if bodies.count(b) > 1})
+            if dup:
+                raise InputError(f"observations: stimulus {sid!r}: body {dup[0]!r} has more than one row")
+            unknown = [b for b in bodies if b not in ids]
+            if unknown:
+                raise InputError(f"observations: stimulus {sid!r} has no body {unknown[0]!r}")
             if set(pos) != set(ids):
-                raise InputError(f"observations: stimulus {sid!r} needs one row per body ({len(ids)})")
-            arr = np.array([[g["dx"].iloc[pos[b]], g["dy"].iloc[pos[b]]] for b in ids], dtype=float)
+                missing_b = [b for b in ids if b not in pos]
+                raise InputError(f"observations: stimulus {sid!r} needs one row per body ({len(ids)}); "
+                                 f"{missing_b[0]!r} has none")
+            dxy = g[["dx", "dy"]].apply(pd.to_numeric, errors="coerce")
+            if dxy.isna().to_numpy().any() and not g[["dx", "dy"]].isna().to_numpy().any():
+                raise InputError(f"observations: stimulus {sid!r}: dx and dy must be numbers")
+            arr = np.array([[dxy["dx"].iloc[pos[b]], dxy["dy"].iloc[pos[b]]] for b in ids], dtype=float)
             if not np.all(np.isfinite(arr)):
                 raise InputError(f"observations: stimulus {sid!r} has NaN or infinite displacements")
             out.append((stim, arr))
