@@ -270,7 +270,8 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
     seen: set[NoiseParams] = set()
     for p in points:
         if p in seen:  # its rows would be counted twice by summarize
-            changed = {k: v for k, v in p.as_dict().items() if v != getattr(NoiseParams(), k)}
+            default = NoiseParams().as_dict()
+            changed = {k: v for k, v in p.as_dict().items() if v != default[k]}
             text = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "no noise"
             raise InputError(f"the parameter point ({text}) is given twice")
         seen.add(p)

@@ -770,15 +770,19 @@ def validate_stimulus(stim: Stimulus, check_overlap: bool = True, where: str | N
     """
     from . import queries
 
-    where = f"stimulus {stim.id!r}" if where is None else where
     if check_fields:
+        # the loader's checks, all of them, on the stimulus's JSON form (its errors name the stimulus)
         import json
 
         try:
             data = json.loads(json.dumps(stimulus_to_dict(stim), default=_json_default))
+            parse_stimulus(data, check_overlap=check_overlap)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"cannot be written as JSON ({exc})", where or None) from None
-        parse_stimulus(data, check_overlap=False)  # its errors name the stimulus already
+            if not isinstance(exc, InputError):
+                exc = InputError(f"stimulus {stim.id!r}: cannot be written as JSON ({exc})")
+            raise (exc if where is None else exc.prefixed(where)) from None
+        return
+    where = f"stimulus {stim.id!r}" if where is None else where
     scene = stim.scene
     seen: dict[str, str] = {}
     for i, b in enumerate(scene.bodies):

@@ -158,7 +158,8 @@ def predict(
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
     values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction, "removal_impulse": removal_impulse}
     fitted: dict[str, float] = {}
-    for name, v in parse_noise_options(noise_values).items():
+    from_noise = parse_noise_options(noise_values)
+    for name, v in from_noise.items():
         if values.get(name) is not None or (name == "angle_sigma" and angle_sigma):
             raise InputError(f"--noise {name}=…: {name} is also given as --{name.replace('_', '-')}")
         values[name] = v
@@ -181,7 +182,7 @@ def predict(
     values = {k: (0.0 if v is None else v) for k, v in values.items()}
     for name, v in (*values.items(), ("angle_sigma", angle_sigma)):
         if not (v >= 0 and v < float("inf")):
-            what = f"--noise {name}" if name in (noise_values and parse_noise_options(noise_values) or {}) \
+            what = f"--noise {name}" if name in from_noise \
                 else f"--params {params}: {name}" if params is not None and name in fitted \
                 else f"--{name.replace('_', '-')}"
             raise InputError(f"{what} must be a finite number >= 0, got {v}")

@@ -142,10 +142,9 @@ def fit(
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS."""
+    args = dict(locals())  # the options, by name, for _fit
     with output_dir(out):
-        _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
-             chains, no_bias, sims, no_emulator_error, link, jspsych, seed, workers, progress, backend, scheduler,
-             cache, cache_dir)
+        _fit(**args)
 
 
 def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
