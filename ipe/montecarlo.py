@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -546,13 +544,9 @@ def predict_population(stimuli, group: NoiseParams, population: Sequence[dict[st
 
 
 def _progress_bar(total: int, progress: bool | None):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar  # a bar in a terminal; with progress=True, plain lines elsewhere
 
-    disable = (not sys.stderr.isatty()) if progress is None else (not progress)
-    if os.environ.get("IPE_NO_PROGRESS"):
-        disable = True
-    return tqdm(total=total, unit="rollout", desc="simulating", disable=disable, leave=False,
-                dynamic_ncols=True, mininterval=0.2)
+    return progress_bar(total, progress, desc="simulating", unit="rollout")
 
 
 def iter_points(sigma: Iterable[float] = (0.0,), phi: Iterable[float] = (0.0,), mu: Iterable[float] = (0.0,),

@@ -71,6 +71,7 @@ process pool. The posterior is returned as an ArviZ ``InferenceData``
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,16 +89,30 @@ from .emulator import Emulator
 DEFAULT_RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0)}
 
 
-def _ranges(free: Sequence[str], ranges: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+def _ranges(free: Sequence[str], ranges: Mapping[str, tuple[float, float]] | None,
+            emulator=None) -> dict[str, tuple[float, float]]:
+    """Prior ranges: given ones, else the emulator grid's range (else :data:`ipe.humans.RANGES`).
+
+    A prior reaching beyond the grid would let the posterior spill into the
+    region where the emulator is held flat (it clamps to its grid), so a given
+    range must lie inside the grid's.
+    """
     try:
         from ..humans import RANGES as base
     except ImportError:  # pragma: no cover
         base = DEFAULT_RANGES
+    grid = getattr(emulator, "grid_values_", None) or {}
     out = {}
     for name in free:
-        lo, hi = (ranges or {}).get(name, base.get(name, (None, None)))
+        default = (float(np.min(grid[name])), float(np.max(grid[name]))) if name in grid else \
+            base.get(name, (None, None))
+        lo, hi = (ranges or {}).get(name, default)
         if lo is None or not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
             raise InputError(f"parameter {name!r}: range must be two finite numbers lo < hi")
+        if name in grid and (lo < default[0] - 1e-12 or hi > default[1] + 1e-12):
+            raise InputError(f"parameter {name!r}: prior range {lo:g}:{hi:g} goes beyond the emulator's grid "
+                             f"({default[0]:g} to {default[1]:g}), where the emulator is held flat; widen the grid "
+                             "or narrow the range")
         out[name] = (float(lo), float(hi))
     return out
 
@@ -156,7 +171,8 @@ class HierarchicalModel:
 
     def __init__(self, data: _Data, emulator: Emulator, free: Sequence[str], ranges: dict[str, tuple[float, float]],
                  response_bias: bool = True, sims: float | str | None = "fit", emulator_error: bool = True,
-                 link: str = "linear"):
+                 link: str = "linear", hierarchical: bool = True):
+        self.hierarchical = bool(hierarchical)
         if link not in LINKS:
             raise InputError(f"link must be one of {', '.join(LINKS)}, got {link!r}")
         if link != "linear" and data.kind not in ("count", "probability"):
@@ -241,9 +257,20 @@ class HierarchicalModel:
         return power_link(q, s["link_gamma"])
 
     # -- likelihood
+    def _complete(self, s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Without the hierarchy, every participant sits at the group value: τ = 0, z = 0."""
+        if self.hierarchical:
+            return s
+        s = dict(s)
+        for n in self.free:
+            s.setdefault(f"tau_{n}", torch.zeros((), dtype=torch.float64))
+            s.setdefault(f"z_{n}", torch.zeros(self.n_participants, dtype=torch.float64))
+        return s
+
     def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log likelihood of every trial given one set of sampled values → (T,)."""
         d = self.data
+        s = self._complete(s)
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
         q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
@@ -285,6 +312,7 @@ class HierarchicalModel:
     def sample_responses(self, s: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
         """One posterior-predictive draw of every trial's response → (T,)."""
         d = self.data
+        s = self._complete(s)
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
         q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
@@ -321,8 +349,9 @@ class HierarchicalModel:
         for n in self.free:
             lo, hi = self.ranges[n]
             s[n] = pyro.sample(n, dist.Uniform(torch.tensor(lo, **f64), torch.tensor(hi, **f64)))
-            s[f"tau_{n}"] = pyro.sample(f"tau_{n}", dist.HalfNormal(torch.tensor(0.5, **f64)))
-            s[f"z_{n}"] = pyro.sample(f"z_{n}", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
+            if self.hierarchical:  # non-centred: participant j at logit⁻¹(logit(group) + τ · z_j), z_j ~ N(0, 1)
+                s[f"tau_{n}"] = pyro.sample(f"tau_{n}", dist.HalfNormal(torch.tensor(0.5, **f64)))
+                s[f"z_{n}"] = pyro.sample(f"z_{n}", dist.Normal(torch.zeros(P, **f64), 1.0).to_event(1))
         if self.response_bias:
             scale = 1.0 if d.kind == "rating" else 0.05 * (d.high - d.low) if d.kind == "position" else 0.1
             s["tau_bias"] = pyro.sample("tau_bias", dist.HalfNormal(torch.tensor(scale, **f64)))
@@ -369,6 +398,20 @@ def _best_start(model, candidates: int) -> dict[str, torch.Tensor] | None:
     return {k: v[best] for k, v in params.items()}
 
 
+def _constrained(model, unconstrained: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Constrained values of a point given in Pyro's unconstrained space (for ``init_to_value``)."""
+    from pyro.infer.mcmc.util import initialize_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, _, transforms, _ = initialize_model(model)
+    return {k: (transforms[k].inv(v) if k in transforms else v) for k, v in unconstrained.items()}
+
+
+class FitStopped(RuntimeError):
+    """``max_time`` ran out before the first draw: there is no posterior to save."""
+
+
 def _check_sims(sims):
     """``sims``: ``"fit"`` (estimate κ), a number ≥ 1 (fixed κ) or ``None`` (no sampling variance)."""
     if sims is None or sims == "fit":
@@ -382,6 +425,19 @@ def _seed_for(seed: int, *key: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=tuple(key)).generate_state(1)[0])
 
 
+#: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
+MIN_PARTICIPANTS = 3
+METHODS = ("nuts", "svi")
+INTERVAL = "90% equal-tailed interval (5% and 95% posterior quantiles)"
+"""The one kind of interval every fit output reports (printed tables, params.json, diagnostics.csv)."""
+
+
+def _check_hierarchy(value):
+    if value in ("auto", True, False):
+        return value
+    raise InputError(f"hierarchy must be 'auto', True or False, got {value!r}")
+
+
 class HierarchicalFit(ParamsMixin):
     """Fit the hierarchical IPE to a tidy response table (scikit-learn style).
 
@@ -390,12 +446,15 @@ class HierarchicalFit(ParamsMixin):
     free:
         The free noise parameters (among ``sigma``, ``phi``, ``mu``).
     ranges:
-        ``{name: (lo, hi)}`` prior ranges; defaults from :data:`ipe.humans.RANGES`.
+        ``{name: (lo, hi)}`` prior ranges; default: the emulator grid's range
+        for each parameter (a given range must lie inside it: outside, the
+        emulator is held flat).
     scale:
         The response scale: a :class:`ipe.humans.ResponseScale` or its text, e.g. ``"rating:1-7"``
         (required; ``ipe.humans.scale_for_stimuli(stimuli)`` gives a stimulus set's default).
     num_warmup, num_samples, num_chains:
-        NUTS settings; chains run one after another.
+        NUTS settings; chains run one after another. With ``method="svi"``,
+        ``num_samples × num_chains`` draws come from the fitted guide.
     seed:
         Seeds every chain and the posterior-predictive draws.
     response_bias:
@@ -414,26 +473,55 @@ class HierarchicalFit(ParamsMixin):
         ``a + b·q``) or ``"power"`` (``a + b·g(q)``, ``g`` a power law with
         a fitted exponent γ, :func:`power_link`: people's counts may grow
         more slowly than the simulated ones).
+    method:
+        ``"nuts"`` (default) or ``"svi"``: a quick approximate posterior from
+        an AutoNormal guide (no convergence diagnostics; see
+        ``docs/svi-vs-nuts.md``).
+    hierarchy:
+        ``"auto"`` (default): participant effects (non-centred) when there
+        are at least :data:`MIN_PARTICIPANTS` participants, else the
+        group-level model (one value per parameter for everyone, no
+        per-participant bias) with a warning; ``True``/``False`` force it.
+    init:
+        ``"svi"`` (default): each chain starts from its own draw of a quick
+        AutoNormal fit (``svi_steps`` Adam steps); ``"random"``: from the most
+        probable of ``init_candidates`` random points.
     init_candidates:
-        Each chain starts from the most probable of this many random points
-        (1: one random point, Pyro's default). With one, 2 of 20 recovery
-        fits had a chain stuck at σ, φ near 1 (R-hat ≈ 2).
+        With ``init="random"``, each chain starts from the most probable of
+        this many random points (1: one random point, Pyro's default).
+    svi_steps:
+        Adam steps of the AutoNormal fit (the NUTS start, or ``method="svi"``).
+    max_time:
+        Seconds after which sampling stops and the fit keeps the draws it has
+        (``stopped_early_``; the verdict says so). ``None``: no limit.
+    progress:
+        ``None``: a bar in a terminal; ``True``: also plain lines every few
+        seconds when stderr is not a terminal; ``False``: silent
+        (:mod:`ipe.progress`).
 
     Notes
     -----
     Fitted attributes: ``idata_`` (ArviZ InferenceData), ``params_``
     (``{name: {mean, sd, q05, q95}}``), ``summary_`` (diagnostics table with
-    R-hat and ESS), ``k_sims_`` (κ's ``{mean, sd, q05, q95}`` when it is
-    fitted), ``link_gamma_`` (γ's, with ``link="power"``), ``participants_``
-    (posterior means of each participant's values), ``ppc_`` (observed vs posterior-predictive stimulus means),
-    ``model_`` (the :class:`HierarchicalModel`).
+    mean, sd, the :data:`INTERVAL`, R-hat and ESS), ``verdict_`` (the
+    convergence :class:`~ipe.inference.diagnostics.Verdict`), ``k_sims_``
+    (κ's ``{mean, sd, q05, q95}`` when it is fitted), ``link_gamma_`` (γ's,
+    with ``link="power"``), ``participants_`` (posterior means of each
+    participant's values), ``ppc_`` (observed vs posterior-predictive
+    stimulus means), ``hierarchical_`` (whether participant effects were
+    fitted), ``stopped_early_``, ``model_`` (the :class:`HierarchicalModel`).
+    After fitting, a failed convergence check issues a
+    :class:`~ipe.inference.diagnostics.ConvergenceWarning` and a posterior
+    at the grid's edge an :class:`~ipe.inference.diagnostics.EdgeWarning`.
     """
 
     def __init__(self, free: Sequence[str] = ("sigma", "phi"), ranges: Mapping[str, tuple[float, float]] | None = None,
                  scale=None, num_warmup: int = 300, num_samples: int = 300, num_chains: int = 2, seed: int = 0,
                  response_bias: bool = True, target_accept: float = 0.85, max_tree_depth: int = 8,
                  jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
-                 emulator_error: bool = True, init_candidates: int = 20, link: str = "linear"):
+                 emulator_error: bool = True, init_candidates: int = 20, link: str = "linear",
+                 method: str = "nuts", hierarchy="auto", init: str = "svi", svi_steps: int = 500,
+                 max_time: float | None = None):
         self.free = free
         self.ranges = ranges
         self.scale = scale
@@ -450,17 +538,38 @@ class HierarchicalFit(ParamsMixin):
         self.emulator_error = emulator_error
         self.init_candidates = init_candidates
         self.link = link
+        self.method = method
+        self.hierarchy = hierarchy
+        self.init = init
+        self.svi_steps = svi_steps
+        self.max_time = max_time
 
-    def fit(self, responses: pd.DataFrame, emulator: Emulator) -> "HierarchicalFit":
-        import pyro
-        from pyro.infer import MCMC, NUTS
-
-        free = tuple(self.free)
-        for n in ("num_warmup", "num_samples", "num_chains", "init_candidates"):
+    def _check_options(self) -> None:
+        for n in ("num_warmup", "num_samples", "num_chains", "init_candidates", "svi_steps"):
             v = getattr(self, n)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"{n} must be a positive integer, got {v!r}")
-        ranges = _ranges(free, self.ranges)
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.init not in ("svi", "random"):
+            raise InputError(f"init must be 'svi' or 'random', got {self.init!r}")
+        _check_hierarchy(self.hierarchy)
+        t = self.max_time
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0
+                              or not math.isfinite(t)):
+            raise InputError(f"max_time must be a positive number of seconds or None, got {t!r}")
+
+    def fit(self, responses: pd.DataFrame, emulator: Emulator) -> "HierarchicalFit":
+        import pyro
+
+        from ..progress import progress_bar
+        from . import diagnostics
+        from .sampling import run_nuts_chain, run_svi
+
+        started = time.monotonic()
+        free = tuple(self.free)
+        self._check_options()
+        deadline = started + self.max_time if self.max_time is not None else None
         scale = self.scale
         if scale is None:
             raise InputError("fit: a response scale is needed, e.g. HierarchicalFit(scale='rating:1-7') or "
@@ -470,31 +579,91 @@ class HierarchicalFit(ParamsMixin):
 
             scale = ResponseScale.parse(scale)
         data = _prepare(responses, emulator, scale)
-        model = HierarchicalModel(data, emulator, free, ranges, self.response_bias, self.sims, self.emulator_error,
-                                  self.link)
+        ranges = _ranges(free, self.ranges, emulator)
+        n_people = len(data.participants)
+        hierarchical = self.hierarchy if isinstance(self.hierarchy, bool) else n_people >= MIN_PARTICIPANTS
+        self.notes_ = []
+        if not free:
+            hierarchical = True  # no noise parameters: only the response bias is per participant
+        elif self.hierarchy == "auto" and not hierarchical:
+            self.notes_.append(
+                f"{n_people} participant{'s' if n_people != 1 else ''} barely identif{'y' if n_people != 1 else 'ies'}"
+                f" the hierarchy (a spread across participants needs at least {MIN_PARTICIPANTS}, better 10 or "
+                "more): fitting the group-level model instead (one value of each parameter for everyone, no "
+                "per-participant bias); hierarchy=True forces participant effects")
+            warnings.warn(self.notes_[-1], UserWarning, stacklevel=2)
+        bias = self.response_bias and (hierarchical or not free)
+        model = HierarchicalModel(data, emulator, free, ranges, bias, self.sims, self.emulator_error,
+                                  self.link, hierarchical=hierarchical)
         self.model_ = model
         self.emulator_ = emulator
-        chains = []
-        diverging = []
-        show = self.progress if self.progress is not None else False
-        for c in range(self.num_chains):
-            pyro.clear_param_store()
-            pyro.set_rng_seed(_seed_for(self.seed, 1, c) % (2 ** 32))
-            start = _best_start(model.model, self.init_candidates)
-            kernel = NUTS(model.model, target_accept_prob=self.target_accept, max_tree_depth=self.max_tree_depth,
-                          full_mass=False, jit_compile=self.jit, ignore_jit_warnings=True)
-            mcmc = MCMC(kernel, num_samples=self.num_samples, warmup_steps=self.num_warmup, num_chains=1,
-                        disable_progbar=not show, initial_params=start)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                mcmc.run()
-            chains.append({k: v.detach().numpy() for k, v in mcmc.get_samples().items()})
-            extra = mcmc.diagnostics()
-            div = extra.get("divergences", {}).get("chain 0", [])
-            flags = np.zeros(self.num_samples, dtype=bool)
-            flags[np.asarray(div, dtype=int)] = True
-            diverging.append(flags)
-        self._build_outputs(chains, np.stack(diverging), responses)
+        self.hierarchical_ = hierarchical
+        show = self.progress
+        chains: list[dict[str, np.ndarray]] = []
+        diverging, depths = [], []
+        stopped = False
+        steps = self.num_chains * (self.num_warmup + self.num_samples) if self.method == "nuts" else 0
+        bar = progress_bar(self.svi_steps + steps, show, desc="fit", unit="step")
+        try:
+            if self.method == "svi":
+                pyro.set_rng_seed(_seed_for(self.seed, 3) % (2 ** 32))
+                bar.set_description("SVI (AutoNormal)")
+                svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
+                stopped = svi.stopped
+                self.svi_losses_ = svi.losses
+                draws = svi.draw(self.num_samples * self.num_chains)
+                chains = [draws]
+                diverging = [np.zeros(len(next(iter(draws.values()))), dtype=bool)]
+            else:
+                starts: list = [None] * self.num_chains
+                if self.init == "svi":
+                    pyro.set_rng_seed(_seed_for(self.seed, 3) % (2 ** 32))
+                    bar.set_description("start (SVI)")
+                    svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
+                    self.svi_losses_ = svi.losses
+                    for c in range(self.num_chains):
+                        pyro.set_rng_seed(_seed_for(self.seed, 4, c) % (2 ** 32))
+                        starts[c] = svi.one_draw()
+                else:
+                    bar.update(self.svi_steps)
+                for c in range(self.num_chains):
+                    pyro.clear_param_store()
+                    pyro.set_rng_seed(_seed_for(self.seed, 1, c) % (2 ** 32))
+                    if self.init == "random":
+                        best = _best_start(model.model, self.init_candidates)
+                        starts[c] = _constrained(model.model, best) if best is not None else None
+                    bar.set_description(f"NUTS chain {c + 1}/{self.num_chains}")
+                    res = run_nuts_chain(model.model, starts[c], self.num_warmup, self.num_samples,
+                                         target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
+                                         jit=self.jit, bar=bar, deadline=deadline,
+                                         label=f"chain {c + 1}/{self.num_chains}")
+                    if res.n_draws:
+                        chains.append(res.samples)
+                        diverging.append(res.diverging)
+                        depths.append(res.tree_depth)
+                    if res.stopped:
+                        stopped = True
+                        break
+        finally:
+            bar.close()
+        self.stopped_early_ = stopped
+        self.elapsed_ = time.monotonic() - started
+        if not chains:
+            self.verdict_ = diagnostics.check_convergence(pd.DataFrame(columns=["parameter"]), 0, 0, np.zeros(0),
+                                                          stopped_early=stopped, method=self.method)
+            raise FitStopped(f"stopped by max_time={self.max_time:g} s before the first draw "
+                             f"(after {self.elapsed_:.0f} s): nothing to save but the emulator")
+        n = min(len(d) for d in diverging)  # a stopped chain is cut to the shortest
+        chains = [{k: v[:n] for k, v in ch.items()} for ch in chains]
+        self._build_outputs(chains, np.stack([d[:n] for d in diverging]), responses)
+        tree = np.concatenate([t[:n] for t in depths]) if depths else None
+        verdict = diagnostics.check_convergence(
+            self.diagnostics_table_, len(chains), n, np.stack([d[:n] for d in diverging]), tree,
+            self.max_tree_depth, hierarchical=hierarchical, free=free, stopped_early=stopped, method=self.method)
+        grid = {k: (float(np.min(v)), float(np.max(v))) for k, v in getattr(emulator, "grid_values_", {}).items()}
+        verdict.edges = diagnostics.edge_problems({k: self.idata_.posterior[k].values for k in free}, grid)
+        self.verdict_ = verdict
+        diagnostics.warn(verdict)
         return self
 
     # ------------------------------------------------------------------ outputs
@@ -522,6 +691,7 @@ class HierarchicalFit(ParamsMixin):
             for c, i, s in self._draws(posterior):
                 loglik[c, i] = model.trial_log_lik(s).numpy()
                 ppc[c, i] = model.sample_responses(s, gen).numpy()
+                s = model._complete(s)
                 vals = model.participant_values({n: s[n] for n in model.free}, {n: s[f"tau_{n}"] for n in model.free},
                                                 {n: s[f"z_{n}"] for n in model.free})
                 for n in model.free:
@@ -530,7 +700,7 @@ class HierarchicalFit(ParamsMixin):
         for n in model.free:
             post[f"{n}_participant"] = theta[n]
         coords = {"participant": data.participants, "trial": np.arange(T), "stimulus": data.stimulus_ids}
-        dims = {f"z_{n}": ["participant"] for n in model.free}
+        dims = {f"z_{n}": ["participant"] for n in model.free if model.hierarchical}
         dims.update({f"{n}_participant": ["participant"] for n in model.free})
         if model.response_bias:
             dims["z_bias"] = ["participant"]
@@ -552,11 +722,12 @@ class HierarchicalFit(ParamsMixin):
                 v = posterior[name].ravel()
                 setattr(self, f"{name}_", {"mean": float(v.mean()), "sd": float(v.std(ddof=1)),
                                            "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))})
-        names = [n for n in posterior if posterior[n].ndim == 2]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            summ = az.summary(self.idata_, var_names=names, hdi_prob=0.9)
-        self.summary_ = summ.reset_index().rename(columns={"index": "parameter"})
+        # one table for every sampled quantity (vector ones element by element): mean, sd, the one interval
+        # kind (INTERVAL), MCSE, bulk and tail ESS, R-hat; summary_ is its scalar rows
+        self.diagnostics_table_ = _summary_table(self.idata_, list(posterior))
+        scalars = {n for n in posterior if posterior[n].ndim == 2}
+        self.summary_ = self.diagnostics_table_[self.diagnostics_table_["parameter"].isin(scalars)] \
+            .reset_index(drop=True)
         self.n_divergent_ = int(diverging.sum())
         self.participants_ = pd.DataFrame({"participant": data.participants,
                                            **{n: theta[n].mean(axis=(0, 1)) for n in model.free},
@@ -597,6 +768,7 @@ class HierarchicalFit(ParamsMixin):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         scale = self.model_.data
+        verdict = self.verdict_.as_dict() if getattr(self, "verdict_", None) is not None else {}
         params = {
             **self.params_,
             "_meta": {"free": list(self.model_.free), "ranges": {k: list(v) for k, v in self.model_.ranges.items()},
@@ -608,10 +780,16 @@ class HierarchicalFit(ParamsMixin):
                       "emulator_error": self.model_.emulator_error, "link": self.model_.link,
                       "link_gamma": getattr(self, "link_gamma_", None),
                       # R-hat needs two chains: with one it is NaN, written as null
-                      "max_r_hat": _finite_or_none(self.summary_["r_hat"].max()),
-                      "min_ess_bulk": _finite_or_none(self.summary_["ess_bulk"].min())},
+                      "max_r_hat": _finite_or_none(self.diagnostics_table_["r_hat"].max()),
+                      "min_ess_bulk": _finite_or_none(self.diagnostics_table_["ess_bulk"].min()),
+                      "interval": INTERVAL, "method": self.method,
+                      "hierarchical": bool(getattr(self, "hierarchical_", True)),
+                      "stopped_early": bool(getattr(self, "stopped_early_", False)),
+                      "notes": list(getattr(self, "notes_", [])),
+                      "converged": verdict.get("converged"), "convergence": verdict},
         }
         paths = {"params": write_json(out / "params.json", params)}
+        paths["convergence"] = write_json(out / "convergence.json", verdict)
         if isinstance(self.emulator_, Emulator):
             paths["emulator"] = self.emulator_.save(out / "emulator.npz")
 
@@ -619,7 +797,7 @@ class HierarchicalFit(ParamsMixin):
         self.idata_.to_netcdf(str(tmp))
         tmp.replace(out / "posterior.nc")
         paths["posterior"] = out / "posterior.nc"
-        paths["diagnostics"] = write_csv(out / "diagnostics.csv", self.summary_)
+        paths["diagnostics"] = write_csv(out / "diagnostics.csv", self.diagnostics_table_)
         paths["participants"] = write_csv(out / "participants.csv", self.participants_)
         paths["ppc"] = write_csv(out / "ppc.csv", self.ppc_)
         if figures:
@@ -627,6 +805,30 @@ class HierarchicalFit(ParamsMixin):
 
             paths.update(plot_fit(self, out))
         return paths
+
+
+def _summary_table(idata, names: list[str]) -> pd.DataFrame:
+    """mean, sd, q5%, q95% (:data:`INTERVAL`), MCSE, bulk/tail ESS and R-hat of ``names``, one row per element."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diag = az.summary(idata, var_names=names, kind="diagnostics")
+    diag = diag.reset_index().rename(columns={"index": "parameter"})
+    post = idata.posterior
+    rows = []
+    for n in names:
+        v = np.asarray(post[n].values, dtype=float)
+        flat = v.reshape(v.shape[0] * v.shape[1], -1)
+        labels = [n] if v.ndim == 2 else [f"{n}[{c}]" for c in np.asarray(post[n][post[n].dims[2]].values)]
+        for k, label in enumerate(labels):
+            x = flat[:, k]
+            rows.append({"parameter": label, "mean": x.mean(), "sd": x.std(ddof=1) if len(x) > 1 else math.nan,
+                         "q5%": np.quantile(x, 0.05), "q95%": np.quantile(x, 0.95)})
+    stats = pd.DataFrame(rows)
+    if len(stats) == len(diag) and list(stats["parameter"]) == list(diag["parameter"]):
+        return pd.concat([stats, diag.drop(columns="parameter")], axis=1)
+    return stats.merge(diag, on="parameter", how="left")
 
 
 def _finite_or_none(v) -> float | None:

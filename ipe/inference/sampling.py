@@ -1,0 +1,178 @@
+"""Running the samplers: NUTS chains with live progress and a deadline, and SVI (AutoNormal).
+
+:func:`run_nuts_chain` drives a Pyro :class:`~pyro.infer.NUTS` kernel step by
+step (what :class:`pyro.infer.MCMC` does inside) so that it can
+
+* report every step to a progress bar: the stage (warm-up or draws), the
+  chain, the adapted step size, the tree depth and the divergences so far,
+  with tqdm's ETA (or a plain line every few seconds, :mod:`ipe.progress`);
+* stop at a deadline and return the draws it has (``--max-time``);
+* record each draw's tree depth, which Pyro does not keep, for the
+  saturation check of :mod:`ipe.inference.diagnostics`.
+
+:func:`run_svi` fits an :class:`~pyro.infer.autoguide.AutoNormal` guide with
+Adam: the start of every NUTS chain (a draw from it, so chains start apart)
+and the ``method="svi"`` quick answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ChainResult:
+    """The draws of one chain (constrained values), its divergences, tree depths and adapted step size."""
+
+    samples: dict[str, np.ndarray]
+    diverging: np.ndarray
+    tree_depth: np.ndarray
+    step_size: float
+    stopped: bool = False  # True when the deadline cut it short
+    warmup_done: int = 0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        return len(self.diverging)
+
+
+def _nuts_class():
+    from pyro.infer import NUTS
+
+    class DepthNUTS(NUTS):
+        """NUTS that remembers the tree depth of its last step (``last_depth``)."""
+
+        def sample(self, params):
+            self._depth = 0
+            out = super().sample(params)
+            self.last_depth = self._depth
+            return out
+
+        def _build_tree(self, z, r, z_grads, log_slice, direction, tree_depth, energy_current):
+            self._depth = max(self._depth, tree_depth + 1)
+            return super()._build_tree(z, r, z_grads, log_slice, direction, tree_depth, energy_current)
+
+    return DepthNUTS
+
+
+def run_nuts_chain(model, init_values: dict[str, torch.Tensor] | None, num_warmup: int, num_samples: int, *,
+                   target_accept: float = 0.85, max_tree_depth: int = 8, jit: bool = True, bar=None,
+                   deadline: float | None = None, label: str = "") -> ChainResult:
+    """One NUTS chain of ``num_warmup`` + ``num_samples`` steps (seed Pyro's RNG first).
+
+    ``init_values`` (constrained values per site) start the chain; ``bar`` is
+    a tqdm-shaped counter advanced once per step; ``deadline`` a
+    :func:`time.monotonic` time after which the chain stops and returns the
+    draws it has (``stopped=True``).
+    """
+    from pyro.infer.autoguide.initialization import init_to_uniform, init_to_value
+
+    init = init_to_value(values=init_values) if init_values else init_to_uniform
+    kernel = _nuts_class()(model, target_accept_prob=target_accept, max_tree_depth=max_tree_depth, full_mass=False,
+                           jit_compile=jit, ignore_jit_warnings=True, init_strategy=init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kernel.setup(num_warmup)
+        params = kernel.initial_params
+        names = sorted(params)
+        draws: dict[str, list] = {n: [] for n in names}
+        depths: list[int] = []
+        stopped = False
+        warm = 0
+        for i in range(num_warmup + num_samples):
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = True
+                break
+            params = kernel.sample(params)
+            if i < num_warmup:
+                warm = i + 1
+            else:
+                for n in names:
+                    draws[n].append(params[n].detach().clone())
+                depths.append(getattr(kernel, "last_depth", 0))
+            if bar is not None:
+                stage = "warm-up" if i < num_warmup else "draws"
+                n_div = len(kernel._divergences)
+                bar.set_postfix_str(f"{label} {stage}, step size {float(kernel.step_size):.3g}, "
+                                    f"tree depth {getattr(kernel, 'last_depth', 0)}, divergences {n_div}",
+                                    refresh=False)
+                bar.update(1)
+        transforms = kernel.transforms
+        samples = {}
+        for n in names:
+            if not draws[n]:
+                samples[n] = np.empty((0,) + tuple(params[n].shape))
+                continue
+            stacked = torch.stack(draws[n])
+            if n in transforms:
+                stacked = transforms[n].inv(stacked)
+            samples[n] = stacked.detach().numpy()
+        n_draws = len(depths)
+        diverging = np.zeros(n_draws, dtype=bool)
+        div = [d for d in kernel._divergences if 0 <= d < n_draws]
+        diverging[np.asarray(div, dtype=int)] = True
+        step = float(kernel.step_size)
+        kernel.cleanup()
+    return ChainResult(samples=samples, diverging=diverging, tree_depth=np.asarray(depths, dtype=int),
+                       step_size=step, stopped=stopped, warmup_done=warm)
+
+
+@dataclass
+class SVIResult:
+    """A fitted AutoNormal guide and its loss (negative ELBO) per step."""
+
+    guide: object
+    losses: np.ndarray
+    stopped: bool = False
+
+    def draw(self, n: int) -> dict[str, np.ndarray]:
+        """``n`` draws from the guide (constrained values), ``{site: array (n, ...)}``."""
+        out: dict[str, list] = {}
+        with torch.no_grad():
+            for _ in range(n):
+                for k, v in self.guide().items():
+                    out.setdefault(k, []).append(v.detach().clone())
+        return {k: torch.stack(v).numpy() for k, v in out.items()}
+
+    def one_draw(self) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {k: v.detach().clone() for k, v in self.guide().items()}
+
+
+def run_svi(model, steps: int = 500, lr: float = 0.03, bar=None, deadline: float | None = None,
+            label: str = "SVI") -> SVIResult:
+    """Fit an AutoNormal guide to ``model`` with Adam for ``steps`` steps (seed Pyro's RNG first).
+
+    The guide starts at the prior medians with a small scale; the loss is
+    one-sample Trace_ELBO. Stops early at ``deadline``.
+    """
+    import pyro
+    from pyro.infer import SVI, Trace_ELBO
+    from pyro.infer.autoguide import AutoNormal
+    from pyro.infer.autoguide.initialization import init_to_median
+    from pyro.optim import ClippedAdam
+
+    pyro.clear_param_store()
+    guide = AutoNormal(model, init_loc_fn=init_to_median(num_samples=15), init_scale=0.05)
+    svi = SVI(model, guide, ClippedAdam({"lr": lr, "lrd": 0.1 ** (1 / max(steps, 1))}), Trace_ELBO())
+    losses = []
+    stopped = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(steps):
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = True
+                break
+            loss = svi.step()
+            losses.append(loss if math.isfinite(loss) else math.nan)
+            if bar is not None:
+                bar.set_postfix_str(f"{label}, loss {loss:.4g}", refresh=False)
+                bar.update(1)
+    return SVIResult(guide=guide, losses=np.asarray(losses, dtype=float), stopped=stopped)
