@@ -46,3 +46,12 @@ __all__ = [
     "Stimulus", "StimulusSet", "Query", "Intervention", "load_stimuli", "save_stimuli", "generate_towers",
     "load_demo", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # the fit workflow imports torch and Pyro: loaded on first use, not with ``import ipe``
+    if name in ("fit_responses", "FitResult"):
+        from .inference import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'ipe' has no attribute {name!r}")

@@ -97,6 +97,61 @@ def parse_free(text: str) -> list[str]:
     return free
 
 
+def parse_max_time(text: str | None) -> float | None:
+    """``--max-time``: seconds, or a number with s, m or h (``90``, ``90s``, ``10m``, ``1.5h``)."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    mult = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:], None)
+    try:
+        v = float(t[:-1] if mult else t) * (mult or 1.0)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise InputError(f"--max-time {text!r}: expected a positive duration, e.g. 600, 90s, 10m or 1.5h")
+    return v
+
+
+def parse_hierarchy(text: str):
+    """``--hierarchy``: auto, on or off."""
+    t = text.strip().lower()
+    if t not in ("auto", "on", "off"):
+        raise InputError(f"--hierarchy {text!r}: expected auto, on or off")
+    return "auto" if t == "auto" else t == "on"
+
+
+def parse_method(text: str) -> str:
+    from ..inference.hierarchical import METHODS
+
+    t = text.strip().lower()
+    if t not in METHODS:
+        raise InputError(f"--method {text!r}: expected one of {', '.join(METHODS)}")
+    return t
+
+
+MaxTimeOption = Annotated[Optional[str], typer.Option(
+    "--max-time", help="Stop sampling after this long (seconds, or e.g. 90s, 10m, 1.5h), keep the draws so far, "
+                       "save them and say so.")]
+MethodOption = Annotated[str, typer.Option(
+    "--method", help="nuts (default: full posterior, convergence checked) or svi (quick approximate posterior "
+                     "from an AutoNormal guide).")]
+HierarchyOption = Annotated[str, typer.Option(
+    "--hierarchy", help="Participant effects: auto (on with 3 or more participants, else a group-level fit, "
+                        "said so), on or off.")]
+
+
+def report_verdict(verdict) -> None:
+    """Print the convergence verdict (loud when the fit has not converged) on stderr."""
+    text = verdict.message()
+    if text:
+        bar = "!" * 72
+        note(f"{bar}\n{text}\n{bar}")
+    else:
+        note(f"converged: R-hat <= 1.01 (max {verdict.max_r_hat:.3f}), bulk ESS >= 400 (min "
+             f"{verdict.min_ess_bulk:.0f}), tail ESS >= 400 (min {verdict.min_ess_tail:.0f}), no divergences, "
+             "tree depth not saturated")
+
+
 @app.command("fit")
 def fit(
     responses: Annotated[Path, typer.Argument(help="Tidy response table (.csv or .parquet): participant, "
@@ -113,7 +168,8 @@ def fit(
         "--grid", help="Emulator grid for one parameter, NAME=V1,V2,... or NAME=START:STOP:N "
                        "(repeatable).")] = None,
     ranges: Annotated[Optional[list[str]], typer.Option(
-        "--range", help="Prior range for one parameter, NAME=LO:HI (repeatable).")] = None,
+        "--range", help="Prior range for one parameter, NAME=LO:HI (repeatable; default and limit: the emulator "
+                        "grid's range).")] = None,
     fixed_mu: Annotated[float, typer.Option("--mu", help="μ when it is not free.")] = 0.0,
     emulator_samples: Annotated[int, typer.Option("--emulator-samples", min=1,
                                                   help="Rollouts per stimulus and grid point.")] = 40,
@@ -132,6 +188,9 @@ def fit(
     link: Annotated[str, typer.Option(
         "--link", help="Count and probability scales: 'linear' (mean answer a + b·q) or 'power' (a + b·g(q), "
                        "g a power law with a fitted exponent γ).")] = "linear",
+    method: MethodOption = "nuts",
+    hierarchy: HierarchyOption = "auto",
+    max_time: MaxTimeOption = None,
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: WorkersOption = 1,
@@ -141,74 +200,99 @@ def fit(
     cache: CacheOption = False,
     cache_dir: CacheDirOption = None,
 ) -> None:
-    """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS."""
+    """Fit σ, φ (and μ) to human responses: hierarchical Bayes with NUTS, convergence checked."""
     args = dict(locals())  # the options, by name, for _fit
     with output_dir(out):
         _fit(**args)
 
 
 def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
-         chains, no_bias, sims, no_emulator_error, link, jspsych, seed, workers, progress, backend, scheduler, cache,
-         cache_dir) -> None:
-    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
-    from ..inference import Emulator, HierarchicalFit
-    from ..scene import as_stimulus_set, load_stimuli
+         chains, no_bias, sims, no_emulator_error, link, method, hierarchy, max_time, jspsych, seed, workers,
+         progress, backend, scheduler, cache, cache_dir) -> None:
+    import warnings
+
+    from ..humans import ResponseScale, scale_for_stimuli
+    from ..inference import Emulator, fit_responses
+    from ..inference.diagnostics import ConvergenceWarning, EdgeWarning
+    from ..inference.hierarchical import INTERVAL, FitStopped
+    from ..scene import load_stimuli
 
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
     sims_value = parse_sims(sims)
     grid_map = parse_grid(grid, free_list)
     range_map = parse_ranges(ranges, free_list)
+    method_value = parse_method(method)
+    hierarchy_value = parse_hierarchy(hierarchy)
+    seconds = parse_max_time(max_time)
     if not (fixed_mu >= 0 and fixed_mu < float("inf")):
         raise InputError(f"--mu must be a finite number >= 0, got {fixed_mu}")
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     check_link(link, sc)
-    table = load_jspsych(responses) if jspsych else load_responses(responses)
-    table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
-    used = set(table["stimulus_id"])
-    subset = as_stimulus_set([s for s in stim if s.id in used])
-    fixed = {"mu": fixed_mu} if "mu" not in free_list else None
     emu = None
     if emulator is not None:
         emu = Emulator.load(emulator)
-        if not emu.matches(subset):
-            raise InputError(f"--emulator {emulator}: built for other stimuli than those in the responses")
-        missing = [f for f in free_list if f not in emu.names_]
-        if missing:
-            raise InputError(f"--emulator {emulator}: does not vary {', '.join(missing)}")
-    if emu is None:
-        from ..inference.emulator import DEFAULT_GRID
+    show = progress if progress is not None else True  # a bar in a terminal, plain lines elsewhere
 
-        g = grid_map or {k: list(DEFAULT_GRID[k]) for k in free_list}
-        n_pts = 1
-        for v in g.values():
-            n_pts *= len(v)
-        note(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts")
-        emu = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, progress=progress,
-                       **run_opts).fit(subset)
-        cache_note(run_opts)
-    note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws), {table['participant'].nunique()} "
-         f"participants, {len(table)} trials, scale {sc}")
-    est = HierarchicalFit(free=free_list, ranges=range_map, scale=sc, num_warmup=warmup, num_samples=draws,
-                          num_chains=chains, seed=seed, response_bias=not no_bias, progress=progress,
-                          sims=sims_value, emulator_error=not no_emulator_error, link=link)
-    est.fit(table, emu)
-    paths = est.save(out)
-    cols = [c for c in ("parameter", "mean", "sd", "hdi_5%", "hdi_95%", "ess_bulk", "r_hat") if c in est.summary_]
-    shown = est.summary_[est.summary_["parameter"].isin(free_list + [f"tau_{f}" for f in free_list])][cols]
-    print(shown.to_string(index=False))
-    crit = est.criteria()
+    def on_emulator(e, path, reused):
+        n_pts = len(getattr(e, "grid_points_", [])) or 1
+        where = f" (stored as {path})" if path is not None and not reused else ""
+        if reused:
+            note(f"emulator: reused {path} ({len(e.stimulus_ids_)} stimuli × {n_pts} grid points)")
+        elif emulator is None:
+            note(f"emulator: built, {len(e.stimulus_ids_)} stimuli × {n_pts} grid points × {emulator_samples} "
+                 f"rollouts{where}")
+            cache_note(run_opts)
+        note(f"{method_value.upper()}: "
+             + (f"{chains} chain(s) × ({warmup} warm-up + {draws} draws)" if method_value == "nuts" else
+                f"AutoNormal guide, {draws * chains} draws") + f", scale {sc}")
+
+    if emu is None:
+        note(f"emulator: {len(free_list)} free parameter(s), {emulator_samples} rollouts per stimulus and grid point "
+             "(reused when an identical one is stored)")
+    store = cache_dir if cache_dir is not None else True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fit_responses(
+                responses, stim, free_list, sc, grid=grid_map, ranges=range_map,
+                fixed={"mu": fixed_mu} if "mu" not in free_list else None, emulator=emu,
+                emulator_samples=emulator_samples, emulator_store=store, seed=seed, progress=show,
+                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), on_emulator=on_emulator,
+                num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
+                sims=sims_value, emulator_error=not no_emulator_error, link=link, method=method_value,
+                hierarchy=hierarchy_value, **run_opts)
+        except FitStopped as exc:
+            note(f"{exc}; rerun to sample (the emulator is stored and reused: it restarts in seconds)")
+            raise typer.Exit(1) from None
+        except InputError as exc:
+            if emulator is not None and str(exc).startswith("emulator:"):
+                raise InputError(f"--emulator {emulator}: {str(exc).split(': ', 1)[1]}") from None
+            raise
+    for w in caught:  # the verdict is printed below; other warnings (e.g. the group-level fallback) here
+        if issubclass(w.category, UserWarning) and not issubclass(w.category, (ConvergenceWarning, EdgeWarning)):
+            note(f"warning: {w.message}")
+    est = result.estimator
+    shown = result.summary()
+    cols = [c for c in ("parameter", "mean", "sd", "q5%", "q95%", "ess_bulk", "ess_tail", "r_hat") if c in shown]
+    print(shown[cols].to_string(index=False))
+    print(f"(q5%, q95%: the {INTERVAL}; every interval ipe prints or saves is of this kind)")
     if getattr(est, "k_sims_", None):
         k = est.k_sims_
-        print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% interval)")
+        print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% equal-tailed)")
     if getattr(est, "link_gamma_", None):
         g = est.link_gamma_
-        print(f"power link γ = {g['mean']:.3f} [{g['q05']:.3f}, {g['q95']:.3f}] (90% interval)")
+        print(f"power link γ = {g['mean']:.3f} [{g['q05']:.3f}, {g['q95']:.3f}] (90% equal-tailed)")
+    crit = est.criteria()
     print(f"\nLOO elpd = {crit['elpd_loo']:.1f} (se {crit['se_loo']:.1f}); WAIC elpd = {crit['elpd_waic']:.1f}; "
           f"divergences: {est.n_divergent_}; posterior-predictive 90% intervals hold "
           f"{est.ppc_['inside_90'].mean():.0%} of stimulus means")
-    print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")
+    if est.stopped_early_:
+        note(f"stopped by --max-time {max_time} after {est.idata_.posterior.sizes['draw']} draws per chain; "
+             "what was drawn is saved")
+    report_verdict(est.verdict_)
+    print(f"\nwrote params.json, posterior.nc, diagnostics.csv, convergence.json and the rest to {out}")
 
 
 @app.command("compare")

@@ -443,3 +443,74 @@ class FixedPredictions:
 
     def matches(self, stimuli) -> bool:
         return [s.id for s in as_stimulus_set(stimuli)] == self.stimulus_ids_
+
+
+# --------------------------------------------------------------------------- the emulator store
+
+#: Bump when what a saved emulator holds changes.
+EMULATOR_STORE_FORMAT = 1
+
+
+def emulator_key(emulator: Emulator, stimuli) -> str:
+    """The SHA-256 (hex) naming an emulator built for ``stimuli`` with ``emulator``'s settings.
+
+    Like a simulation-cache key (:mod:`ipe.cache`), it covers everything that
+    decides the grid's Monte Carlo means: every stimulus as canonical JSON (in
+    order), the grid, the fixed parameters, the rollouts per point, the seed,
+    the query, early stopping and the physics version; and the surface
+    settings (``n_basis``, ``smoothing``). Workers, backend and progress do
+    not change the result and are not in it.
+    """
+    import hashlib
+
+    from ..cache import SimulationCache, _canonical, physics_version
+
+    grid = {k: [repr(float(x)) for x in v] for k, v in emulator._grid().items()}
+    material = {
+        "format": EMULATOR_STORE_FORMAT, "physics": physics_version(),
+        "stimuli": [SimulationCache.stimulus_text(s) for s in as_stimulus_set(stimuli)],
+        "grid": grid, "fixed": {k: repr(float(v)) for k, v in sorted((emulator.fixed or {}).items())},
+        "n_samples": int(emulator.n_samples), "seed": int(emulator.seed), "query": emulator.query,
+        "early_stop": bool(emulator.early_stop), "n_basis": emulator.n_basis, "smoothing": repr(float(emulator.smoothing)),
+    }
+    return hashlib.sha256(_canonical(material).encode()).hexdigest()
+
+
+def emulator_store_path(key: str, root=None) -> Path:
+    """Where the emulator ``key`` lives: ``<cache root>/physics-<tag>/emulators/<key>.npz``."""
+    from ..cache import default_cache_dir, physics_tag
+
+    base = Path(root) if root is not None else default_cache_dir()
+    return base / f"physics-{physics_tag()}" / "emulators" / f"{key}.npz"
+
+
+def fit_or_load(emulator: Emulator, stimuli, store=True) -> tuple[Emulator, Path | None, bool]:
+    """``emulator`` fitted to ``stimuli``, or the identical one saved by an earlier run: ``(emulator, path, reused)``.
+
+    ``store``: ``True`` (the simulation cache's directory, ``$IPE_CACHE_DIR``
+    or ``~/.cache/ipe/simulations``), a directory, or ``False`` (build, do not
+    store). A freshly built emulator is saved the moment it is built, so a fit
+    stopped during sampling, or run again, restarts in seconds. A stored file
+    that does not load is rebuilt and replaced.
+    """
+    stimuli = as_stimulus_set(stimuli)
+    if store is False or store is None:
+        return emulator.fit(stimuli), None, False
+    root = None if store is True else getattr(store, "root", store)
+    path = emulator_store_path(emulator_key(emulator, stimuli), root)
+    if path.is_file():
+        try:
+            loaded = Emulator.load(path)
+        except InputError:
+            loaded = None
+        if loaded is not None and loaded.matches(stimuli):
+            loaded.set_params(workers=emulator.workers, progress=emulator.progress, backend=emulator.backend,
+                              scheduler=emulator.scheduler, cache=emulator.cache, early_stop=emulator.early_stop)
+            return loaded, path, True
+    emulator.fit(stimuli)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        emulator.save(path)
+    except OSError:  # a read-only cache must not cost the fit
+        return emulator, None, False
+    return emulator, path, False

@@ -100,7 +100,7 @@ def run_nuts_chain(model, init_values: dict[str, torch.Tensor] | None, num_warmu
             if bar is not None:
                 stage = "warm-up" if i < num_warmup else "draws"
                 n_div = len(kernel._divergences)
-                bar.set_postfix_str(f"{label} {stage}, step size {float(kernel.step_size):.3g}, "
+                bar.set_postfix_str(f"{stage}, step size {float(kernel.step_size):.3g}, "
                                     f"tree depth {getattr(kernel, 'last_depth', 0)}, divergences {n_div}",
                                     refresh=False)
                 bar.update(1)
