@@ -248,9 +248,6 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
              + (f"{chains} chain(s) × ({warmup} warm-up + {draws} draws)" if method_value == "nuts" else
                 f"AutoNormal guide, {draws * chains} draws") + f", scale {sc}")
 
-    if emu is None:
-        note(f"emulator: {len(free_list)} free parameter(s), {emulator_samples} rollouts per stimulus and grid point "
-             "(reused when an identical one is stored)")
     store = cache_dir if cache_dir is not None else True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -259,7 +256,7 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
                 responses, stim, free_list, sc, grid=grid_map, ranges=range_map,
                 fixed={"mu": fixed_mu} if "mu" not in free_list else None, emulator=emu,
                 emulator_samples=emulator_samples, emulator_store=store, seed=seed, progress=show,
-                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), on_emulator=on_emulator,
+                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), on_emulator=on_emulator, report=note,
                 num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
                 sims=sims_value, emulator_error=not no_emulator_error, link=link, method=method_value,
                 hierarchy=hierarchy_value, **run_opts)

@@ -496,7 +496,9 @@ def fit_or_load(emulator: Emulator, stimuli, store=True) -> tuple[Emulator, Path
     stimuli = as_stimulus_set(stimuli)
     if store is False or store is None:
         return emulator.fit(stimuli), None, False
-    root = None if store is True else getattr(store, "root", store)
+    from ..cache import SimulationCache
+
+    root = None if store is True else store.root if isinstance(store, SimulationCache) else Path(store)
     path = emulator_store_path(emulator_key(emulator, stimuli), root)
     if path.is_file():
         try:

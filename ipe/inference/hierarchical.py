@@ -337,6 +337,22 @@ class HierarchicalModel:
         noise = torch.randn(m.shape, generator=gen, dtype=torch.float64) * sd
         return torch.round(m + noise).clamp(d.low, d.high)
 
+    def global_sites(self) -> tuple[str, ...]:
+        """The sample sites shared by every trial (group values, spreads, response map): NUTS adapts a dense mass
+        matrix over them (they trade off against each other, e.g. σ against the slope b), a diagonal one over the
+        per-participant and per-stimulus effects."""
+        names = list(self.free)
+        if self.hierarchical:
+            names += [f"tau_{n}" for n in self.free]
+        if self.response_bias:
+            names.append("tau_bias")
+        if self.sims == "fit" and self.data.kind != "position":
+            names.append("k_sims")
+        kind = self.data.kind
+        names += (["beta", "cut_first", "cut_gaps"] if kind == "rating" else ["motor_sd"] if kind == "position"
+                  else ["a", "b", "s0"] + (["link_gamma"] if self.link == "power" else []))
+        return tuple(names)
+
     # -- the Pyro model
     def model(self):
         import pyro
@@ -425,6 +441,8 @@ def _seed_for(seed: int, *key: int) -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=tuple(key)).generate_state(1)[0])
 
 
+#: Chains shorter than this run without the JIT: tracing costs seconds that a short chain never wins back.
+JIT_MIN_STEPS = 200
 #: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
 MIN_PARTICIPANTS = 3
 METHODS = ("nuts", "svi")
@@ -460,7 +478,8 @@ class HierarchicalFit(ParamsMixin):
     response_bias:
         Per-participant response bias.
     jit:
-        Compile the potential energy with the PyTorch JIT (about 4× faster).
+        Compile the potential energy with the PyTorch JIT (faster per step; chains of fewer than
+        :data:`JIT_MIN_STEPS` steps skip it, as tracing would cost more than it saves).
     sims:
         How many simulations a judgment rests on: ``"fit"`` (estimate κ),
         a number ≥ 1 (fixed κ), or ``None`` (no sampling variance; see the
@@ -491,6 +510,10 @@ class HierarchicalFit(ParamsMixin):
         this many random points (1: one random point, Pyro's default).
     svi_steps:
         Adam steps of the AutoNormal fit (the NUTS start, or ``method="svi"``).
+    dense_mass:
+        Adapt a dense mass matrix over the parameters every trial shares
+        (:meth:`HierarchicalModel.global_sites`), a diagonal one over the
+        rest; ``False`` (default): diagonal throughout.
     max_time:
         Seconds after which sampling stops and the fit keeps the draws it has
         (``stopped_early_``; the verdict says so). ``None``: no limit.
@@ -521,8 +544,9 @@ class HierarchicalFit(ParamsMixin):
                  jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
                  emulator_error: bool = True, init_candidates: int = 20, link: str = "linear",
                  method: str = "nuts", hierarchy="auto", init: str = "svi", svi_steps: int = 500,
-                 max_time: float | None = None):
+                 max_time: float | None = None, dense_mass: bool = False):
         self.free = free
+        self.dense_mass = dense_mass
         self.ranges = ranges
         self.scale = scale
         self.num_warmup = num_warmup
@@ -635,8 +659,10 @@ class HierarchicalFit(ParamsMixin):
                     bar.set_description(f"NUTS chain {c + 1}/{self.num_chains}")
                     res = run_nuts_chain(model.model, starts[c], self.num_warmup, self.num_samples,
                                          target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
-                                         jit=self.jit, bar=bar, deadline=deadline,
-                                         label=f"chain {c + 1}/{self.num_chains}")
+                                         jit=self.jit and self.num_warmup + self.num_samples >= JIT_MIN_STEPS,
+                                         bar=bar, deadline=deadline,
+                                         label=f"chain {c + 1}/{self.num_chains}",
+                                         full_mass=[model.global_sites()] if self.dense_mass else False)
                     if res.n_draws:
                         chains.append(res.samples)
                         diverging.append(res.diverging)
@@ -724,7 +750,7 @@ class HierarchicalFit(ParamsMixin):
                                            "q05": float(np.quantile(v, 0.05)), "q95": float(np.quantile(v, 0.95))})
         # one table for every sampled quantity (vector ones element by element): mean, sd, the one interval
         # kind (INTERVAL), MCSE, bulk and tail ESS, R-hat; summary_ is its scalar rows
-        self.diagnostics_table_ = _summary_table(self.idata_, list(posterior))
+        self.diagnostics_table_ = _summary_table(self.idata_, list(posterior), diagnostics=self.method == "nuts")
         scalars = {n for n in posterior if posterior[n].ndim == 2}
         self.summary_ = self.diagnostics_table_[self.diagnostics_table_["parameter"].isin(scalars)] \
             .reset_index(drop=True)
@@ -807,14 +833,26 @@ class HierarchicalFit(ParamsMixin):
         return paths
 
 
-def _summary_table(idata, names: list[str]) -> pd.DataFrame:
-    """mean, sd, q5%, q95% (:data:`INTERVAL`), MCSE, bulk/tail ESS and R-hat of ``names``, one row per element."""
+def _summary_table(idata, names: list[str], diagnostics: bool = True) -> pd.DataFrame:
+    """mean, sd, q5%, q95% (:data:`INTERVAL`), MCSE, bulk/tail ESS and R-hat of ``names``, one row per element
+    (without ``diagnostics``, e.g. for SVI draws, those columns are NaN)."""
     import arviz as az
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        diag = az.summary(idata, var_names=names, kind="diagnostics")
-    diag = diag.reset_index().rename(columns={"index": "parameter"})
+    if diagnostics:
+        import logging
+
+        log = logging.getLogger("arviz")
+        level = log.level
+        log.setLevel(logging.ERROR)  # "Shape validation failed" for one chain: the verdict says it instead
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                diag = az.summary(idata, var_names=names, kind="diagnostics")
+        finally:
+            log.setLevel(level)
+        diag = diag.reset_index().rename(columns={"index": "parameter"})
+    else:
+        diag = pd.DataFrame(columns=["parameter", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"])
     post = idata.posterior
     rows = []
     for n in names:
@@ -876,12 +914,34 @@ def _noise_fields() -> tuple[str, ...]:
 
 
 def load_params(path: str | Path) -> dict[str, float]:
-    """Posterior means of the group parameters from a ``params.json`` written by :meth:`HierarchicalFit.save`."""
+    """Posterior means of the group parameters from the ``params.json`` of any fit command.
+
+    ``ipe fit`` (:meth:`HierarchicalFit.save`) writes ``{name: {mean, sd, q05,
+    q95}, "_meta": …}``; ``ipe fit-landing`` writes ``{"params": {name: mean},
+    "free": [names], …}``, whose noise parameters are the ``free`` ones (its
+    other entries, such as the click noise ``motor_sd``, describe the
+    response model, not the simulator).
+    """
     from ..fileio import read_json
 
     data = read_json(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object of parameters")
+    if isinstance(data.get("params"), dict) and isinstance(data.get("free"), list):  # a fit-landing params.json
+        means, free = data["params"], data["free"]
+        out = {}
+        for name in free:
+            if not isinstance(name, str) or name not in _noise_fields():
+                raise InputError(f"{path}: free: unknown parameter {name!r}")
+            v = means.get(name)
+            if isinstance(v, dict):
+                v = v.get("mean")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise InputError(f"{path}: params: {name}: expected a finite number")
+            out[name] = float(v)
+        if not out:
+            raise InputError(f"{path}: no parameters found")
+        return out
     out = {}
     for name, v in data.items():
         if name.startswith("_"):

@@ -122,7 +122,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
                   emulator_samples: int = 40, emulator_store=True, seed: int = 0, workers: int = 1,
                   backend: str | None = None, scheduler=None, cache=None, progress: bool | None = None,
                   max_time: float | None = None, out=None, figures: bool = True, jspsych: bool = False,
-                  where: str | None = None, on_emulator=None, **fit_options) -> FitResult:
+                  where: str | None = None, on_emulator=None, report=None, **fit_options) -> FitResult:
     """Fit the hierarchical IPE to human ``responses`` on ``stimuli`` and return a :class:`FitResult`.
 
     Parameters
@@ -154,6 +154,8 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     out:
         A directory: the emulator is written there as soon as it exists,
         and every output at the end.
+    report:
+        Called with a status line before each long step (the CLI prints them).
     on_emulator:
         Called as ``on_emulator(emulator, path, reused)`` once the emulator
         is ready (the CLI reports it).
@@ -199,6 +201,12 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
                             progress=progress, backend=backend, scheduler=scheduler, cache=cache)
         t0 = time.monotonic()
+        if report is not None:
+            n_pts = 1
+            for v in g.values():
+                n_pts *= len(set(v))
+            report(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts "
+                   "(or the identical stored one)")
         emulator, path, reused = fit_or_load(emulator, subset, emulator_store)
         timings["emulator_s"] = time.monotonic() - t0
     if out is not None:

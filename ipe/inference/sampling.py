@@ -64,7 +64,7 @@ def _nuts_class():
 
 def run_nuts_chain(model, init_values: dict[str, torch.Tensor] | None, num_warmup: int, num_samples: int, *,
                    target_accept: float = 0.85, max_tree_depth: int = 8, jit: bool = True, bar=None,
-                   deadline: float | None = None, label: str = "") -> ChainResult:
+                   deadline: float | None = None, label: str = "", full_mass=False) -> ChainResult:
     """One NUTS chain of ``num_warmup`` + ``num_samples`` steps (seed Pyro's RNG first).
 
     ``init_values`` (constrained values per site) start the chain; ``bar`` is
@@ -75,7 +75,7 @@ def run_nuts_chain(model, init_values: dict[str, torch.Tensor] | None, num_warmu
     from pyro.infer.autoguide.initialization import init_to_uniform, init_to_value
 
     init = init_to_value(values=init_values) if init_values else init_to_uniform
-    kernel = _nuts_class()(model, target_accept_prob=target_accept, max_tree_depth=max_tree_depth, full_mass=False,
+    kernel = _nuts_class()(model, target_accept_prob=target_accept, max_tree_depth=max_tree_depth, full_mass=full_mass,
                            jit_compile=jit, ignore_jit_warnings=True, init_strategy=init)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
