@@ -65,6 +65,7 @@ def one_dataset(job, emulator=None) -> list[dict]:
                      "covered": p["q05"] <= true <= p["q95"], "abs_error": abs(p["mean"] - true),
                      "k_sims": getattr(fit, "k_sims_", {}).get("mean", float("nan")),
                      "max_r_hat": float(fit.summary_["r_hat"].max()), "divergences": fit.n_divergent_,
+                     "converged": fit.verdict_.converged,
                      "seconds": time.time() - t1})
     print(f"data set {d}: " + "; ".join(
         f"{r['parameter']} {r['mean']:.3f} [{r['q05']:.3f}, {r['q95']:.3f}]{'' if r['covered'] else ' MISSED'}"

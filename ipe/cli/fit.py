@@ -318,6 +318,7 @@ def compare(
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
+    progress: ProgressOption = None,
 ) -> None:
     """Compare models with people.
 
@@ -331,7 +332,7 @@ def compare(
         if humans is not None and responses is not None:
             raise InputError("give the response table once: as RESPONSES or with --humans")
         _compare_judgments(humans or responses, stimuli, out, model or [], sigma, phi, samples, no_ipe, scale,
-                           jspsych, seed, workers)
+                           jspsych, seed, workers, True if progress is None else progress)
         return
     if fit_dir is None:
         raise InputError("give --fit FIT_DIR (the fitted comparison) or --humans RESPONSES --model NAME=CSV ... "
@@ -352,7 +353,8 @@ def compare(
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=fit.scale, where=str(responses))
     result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
-                            num_samples=draws, num_chains=chains)
+                            num_samples=draws, num_chains=chains, progress=True if progress is None else progress,
+                            report=note)
     write_csv(out, result)
     fig = plot_comparison(result, out.with_suffix(".png"))
     print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -398,7 +400,8 @@ def _read_judgments(name: str, path: Path):
 
 
 def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,
-                       samples: int, no_ipe: bool, scale: str | None, jspsych: bool, seed: int, workers: int) -> None:
+                       samples: int, no_ipe: bool, scale: str | None, jspsych: bool, seed: int, workers: int,
+                       progress: bool | None = None) -> None:
     from ..baselines import feature_table
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
     from ..model import IPE
@@ -436,7 +439,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
         from ..report import p_falls
 
         rollouts = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
-                       progress=False).simulate(subset)
+                       progress=progress).simulate(subset)
         pred = summarize(rollouts)
         pred["p_falls"] = pred["stimulus_id"].map(p_falls(rollouts, subset))
         built[name] = pred

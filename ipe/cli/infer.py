@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import app
-from .common import SeedOption, check_out_dir, note
+from .common import ProgressOption, SeedOption, check_out_dir, note
 
 infer_app = typer.Typer(help="Infer latent physical properties from what was seen.", no_args_is_help=True,
                         rich_markup_mode=None)
@@ -29,6 +29,7 @@ def infer_mass(
     kernel_width: Annotated[float, typer.Option("--kernel-width", help="Outcome kernel width (block scales).")] = 1.0,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="Prior: ratio between 1/R and R.")] = 10.0,
     seed: SeedOption = 0,
+    progress: ProgressOption = None,
 ) -> None:
     """Which material is heavier, and by how much? A learning observer, trial by trial (Hamrick et al. 2016)."""
 
@@ -42,7 +43,8 @@ def infer_mass(
     if observations is not None:
         obs = read_csv(observations, what="observations CSV")
     est = MassInference(sigma=sigma, n_particles=particles, n_sims=sims, kernel_width=kernel_width,
-                        max_ratio=max_ratio, seed=seed).fit(stim, obs)
+                        max_ratio=max_ratio, seed=seed,
+                        progress=True if progress is None else progress).fit(stim, obs)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "posterior.csv", est.particles_)
     write_csv(out / "learning.csv", est.learning_)

@@ -131,11 +131,13 @@ def population_prediction(fit) -> np.ndarray:
 
 def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
                    num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
-                   features: Sequence[str] = FEATURES, progress: bool | None = None) -> pd.DataFrame:
+                   features: Sequence[str] = FEATURES, progress: bool | None = None, report=None) -> pd.DataFrame:
     """The comparison table (one row per model, then the noise ceiling).
 
     ``fit`` is a fitted :class:`~ipe.inference.HierarchicalFit` of the IPE on
-    ``responses``; its emulator supplies the IPE's predictions.
+    ``responses``; its emulator supplies the IPE's predictions. ``progress``
+    shows each baseline fit's sampling (:mod:`ipe.progress`); ``report`` is
+    called with a status line before each long step.
     """
     from ..humans import split_half_reliability
     from ..scene import as_stimulus_set
@@ -151,6 +153,8 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
         raise InputError(f"compare: no responses for stimulus {missing[0]!r}")
     y = means.loc[ids].to_numpy(dtype=float)
     by_id = {s.id: s for s in stimuli}
+    say = report or (lambda msg: None)
+    say(f"compare: the no-noise model and features on {len(ids)} stimuli")
     base = baseline_table([by_id[s] for s in ids], workers=workers).set_index("stimulus_id").loc[ids]
     predictors = {"no-noise model": base["no_noise"].to_numpy(dtype=float)}
     for f in features:
@@ -167,6 +171,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
         if fit.scale.kind == "count":
             q = q * (fit.scale.high - fit.scale.low)  # the response model divides counts by the range again
         wrapped = FixedPredictions(ids, q, name=name)
+        say(f"compare: fitting the response model of {name} ({len(rows)}/{len(predictors)})")
         # a feature model has no simulations behind it, hence no sampling variance
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,

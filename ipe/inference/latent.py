@@ -173,6 +173,9 @@ class MassInference(ParamsMixin):
         trials = self._observed_arrays(stimuli, observations)
         bound = math.log(self.max_ratio)
         cache: dict[tuple[int, float], float] = {}
+        from ..progress import progress_bar
+
+        bar = progress_bar(self.n_particles, self.progress, desc="mass inference", unit="particle")
 
         def model():
             kappa = pyro.sample("log_ratio", dist.Uniform(torch.tensor(-bound, dtype=torch.float64),
@@ -183,10 +186,14 @@ class MassInference(ParamsMixin):
                 if ll is None:
                     ll = cache[(t, kv)] = self.trial_log_lik(stim, obs, kv)
                 pyro.factor(f"trial_{t}", torch.tensor(ll, dtype=torch.float64))
+            bar.update(1)
 
         pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11,)).generate_state(1)[0]))
         imp = Importance(model, guide=None, num_samples=self.n_particles)
-        imp.run()
+        try:
+            imp.run()
+        finally:
+            bar.close()
         kappas = np.array([float(tr.nodes["log_ratio"]["value"]) for tr in imp.exec_traces])
         per_trial = np.array([[cache[(t, float(k))] for t in range(len(trials))] for k in kappas])
         self._summarise(kappas, per_trial, [s.id for s, _ in trials])

@@ -1,0 +1,134 @@
+"""Wall time of the documented fits, at any ipe tree (this one, or a checkout of an older commit).
+
+    python benchmarks/bench_fit.py --runs fit-your-data,course-lab-fit,course-lab-compare,first-experiment
+    python benchmarks/bench_fit.py --root /tmp/ipe-before --runs course-lab-fit   # an older checkout
+
+Each run is the command a page documents, on the inputs that page makes:
+
+* ``fit-your-data`` — docs/how-to/fit-your-data.md step 3: ``ipe fit responses.csv --stimuli stimuli.json
+  --scale rating:1-7 --out fit --workers 2`` on its 8 answers of 2 participants to 4 demo towers;
+* ``course-lab-fit`` / ``course-lab-compare`` — docs/tutorials/course-lab.md steps 6 and 7, on 12 towers
+  (``--n 12 --balanced --seed 3``) and 12 participants made with ``ipe humans synthesize`` at σ = φ = 0.2,
+  seed 1 (the page's class comes through the browser experiment; the synthetic class has the same size);
+* ``first-experiment`` — docs/tutorials/first-experiment.md steps 1–3 (8 towers, 6 participants, a 3 × 3
+  emulator of 4 rollouts, NUTS 2 × (40 + 40)) as one Python process.
+
+Every run starts with an empty simulation cache and emulator store (``IPE_CACHE_DIR`` in a fresh temporary
+directory), so a stored emulator never shortens it; ``--repeat`` runs each fit a second time on the same
+store, which is what a stopped or repeated fit costs. Prints one line per run, with the load average
+before and after (the machine may be shared), and writes ``benchmarks/results/fit.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = ("fit-your-data", "course-lab-fit", "course-lab-compare", "first-experiment")
+
+FIT_YOUR_DATA_PREP = """
+import pandas as pd, ipe
+from ipe.humans import load_responses, validate_responses, ResponseScale
+stimuli = ipe.load_demo()
+ipe.save_stimuli(stimuli, "stimuli.json")
+pd.DataFrame({"subject": ["s1"] * 4 + ["s2"] * 4,
+              "item": ["tower_000", "tower_001", "tower_002", "tower_003"] * 2,
+              "answer": [3, 6, 1, 7, 4, 7, 2, 6]}).to_csv("my_export.csv", index=False)
+raw = load_responses("my_export.csv", mapping={"participant": "subject", "stimulus_id": "item", "response": "answer"})
+validate_responses(raw, stimuli=stimuli, scale=ResponseScale.parse("rating:1-7")).to_csv("responses.csv", index=False)
+"""
+
+FIRST_EXPERIMENT = """
+import ipe
+from ipe.humans import ResponseScale, synthesize
+from ipe.inference import Emulator, HierarchicalFit
+towers = ipe.generate_towers(8, seed=3, balanced=True)
+scale = ResponseScale.parse("rating:1-7")
+responses, truth = synthesize(towers, 6, sigma=0.2, phi=0.2, scale=scale, seed=1)
+emulator = Emulator(grid={"sigma": [0.0, 0.2, 0.4], "phi": [0.0, 0.2, 0.4]}, n_samples=4, seed=0).fit(towers)
+fit = HierarchicalFit(free=("sigma", "phi"), scale=scale, num_warmup=40, num_samples=40, num_chains=2,
+                      seed=0).fit(responses, emulator)
+print({k: round(v["mean"], 3) for k, v in fit.params_.items()})
+"""
+
+
+def _run(argv, env, cwd, label, log):
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    log.write(f"### {label}: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}\n")
+    if proc.returncode != 0:
+        raise SystemExit(f"{label}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+    return dt, proc.stdout
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", default=str(HERE.parent), help="The ipe tree to time (default: this one).")
+    ap.add_argument("--runs", default="fit-your-data,course-lab-fit,course-lab-compare",
+                    help=f"Comma-separated, among {', '.join(RUNS)}.")
+    ap.add_argument("--repeat", action="store_true", help="Time each fit again on the same emulator store.")
+    ap.add_argument("--out", default=str(HERE / "results" / "fit.json"))
+    args = ap.parse_args(argv)
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    bad = [r for r in runs if r not in RUNS]
+    if bad:
+        ap.error(f"unknown run {bad[0]!r}")
+    root = Path(args.root).resolve()
+    py = sys.executable
+    results = []
+    work = Path(tempfile.mkdtemp(prefix="bench-fit-"))
+    env = dict(os.environ, PYTHONPATH=str(root), IPE_NO_PROGRESS="1", IPE_CACHE_DIR=str(work / "cache"))
+    ipe = [py, "-m", "ipe.cli"]
+    with open(work / "log.txt", "w") as log:
+        def timed(label, argv, cwd, repeatable=False):
+            load0 = os.getloadavg()[0]
+            dt, out = _run(argv, env, cwd, label, log)
+            row = {"run": label, "seconds": round(dt, 1), "load_before": round(load0, 2),
+                   "load_after": round(os.getloadavg()[0], 2)}
+            if repeatable and args.repeat:
+                row["repeat_seconds"] = round(_run(argv, env, cwd, label + " (repeat)", log)[0], 1)
+            results.append(row)
+            print(json.dumps(row), flush=True)
+
+        if "fit-your-data" in runs:
+            d = work / "fit-your-data"
+            d.mkdir()
+            _run([py, "-c", FIT_YOUR_DATA_PREP], env, d, "prepare", log)
+            timed("fit-your-data", ipe + ["fit", "responses.csv", "--stimuli", "stimuli.json", "--scale",
+                                          "rating:1-7", "--out", "fit", "--workers", "2"], d, repeatable=True)
+        if "course-lab-fit" in runs or "course-lab-compare" in runs:
+            d = work / "course-lab"
+            d.mkdir()
+            _run(ipe + ["stimuli", "towers", "--n", "12", "--balanced", "--seed", "3", "--out", "towers.json"], env, d,
+                 "prepare", log)
+            _run(ipe + ["humans", "synthesize", "towers.json", "-p", "12", "--sigma", "0.2", "--phi", "0.2", "--seed",
+                        "1", "--out", "responses.csv"], env, d, "prepare", log)
+            timed("course-lab-fit", ipe + ["fit", "responses.csv", "--stimuli", "towers.json", "--scale", "rating:1-7",
+                                           "--grid", "sigma=0,0.2,0.4", "--grid", "phi=0,0.2,0.4",
+                                           "--emulator-samples", "4", "--warmup", "50", "--draws", "50",
+                                           "--out", "fit/"], d, repeatable=True)
+            if "course-lab-compare" in runs:
+                timed("course-lab-compare", ipe + ["compare", "responses.csv", "--stimuli", "towers.json", "--fit",
+                                                   "fit/", "--folds", "5", "--warmup", "30", "--draws", "30",
+                                                   "--out", "comparison.csv"], d)
+        if "first-experiment" in runs:
+            d = work / "first-experiment"
+            d.mkdir()
+            timed("first-experiment", [py, "-c", FIRST_EXPERIMENT], d)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"root": str(root), "results": results, "log": str(work / "log.txt")}, indent=1))
+    print(f"log: {work / 'log.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
