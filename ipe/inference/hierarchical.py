@@ -442,7 +442,7 @@ def _seed_for(seed: int, *key: int) -> int:
 
 
 #: Chains shorter than this run without the JIT: tracing costs seconds that a short chain never wins back.
-JIT_MIN_STEPS = 200
+JIT_MIN_STEPS = 50
 #: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
 MIN_PARTICIPANTS = 3
 METHODS = ("nuts", "svi")
@@ -588,7 +588,7 @@ class HierarchicalFit(ParamsMixin):
 
         from ..progress import progress_bar
         from . import diagnostics
-        from .sampling import run_nuts_chain, run_svi
+        from .sampling import one_torch_thread, run_nuts_chain, run_svi
 
         started = time.monotonic()
         free = tuple(self.free)
@@ -628,6 +628,8 @@ class HierarchicalFit(ParamsMixin):
         stopped = False
         steps = self.num_chains * (self.num_warmup + self.num_samples) if self.method == "nuts" else 0
         bar = progress_bar(self.svi_steps + steps, show, desc="fit", unit="step")
+        threads = one_torch_thread()
+        threads.__enter__()
         try:
             if self.method == "svi":
                 pyro.set_rng_seed(_seed_for(self.seed, 3) % (2 ** 32))
@@ -672,6 +674,7 @@ class HierarchicalFit(ParamsMixin):
                         break
         finally:
             bar.close()
+            threads.__exit__(None, None, None)
         self.stopped_early_ = stopped
         self.elapsed_ = time.monotonic() - started
         if not chains:
@@ -681,7 +684,8 @@ class HierarchicalFit(ParamsMixin):
                              f"(after {self.elapsed_:.0f} s): nothing to save but the emulator")
         n = min(len(d) for d in diverging)  # a stopped chain is cut to the shortest
         chains = [{k: v[:n] for k, v in ch.items()} for ch in chains]
-        self._build_outputs(chains, np.stack([d[:n] for d in diverging]), responses)
+        with one_torch_thread():
+            self._build_outputs(chains, np.stack([d[:n] for d in diverging]), responses)
         tree = np.concatenate([t[:n] for t in depths]) if depths else None
         verdict = diagnostics.check_convergence(
             self.diagnostics_table_, len(chains), n, np.stack([d[:n] for d in diverging]), tree,

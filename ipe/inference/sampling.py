@@ -17,6 +17,7 @@ and the ``method="svi"`` quick answer.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -24,6 +25,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run the block with one torch intra-op thread, then restore the setting.
+
+    The sampler's tensors are tiny (participants × stimuli): splitting each
+    operation over threads costs more than it saves, and on a machine whose
+    cores are busy with other work the threads wait for each other. On the
+    2-core test machine under load, one NUTS gradient of the course-lab fit
+    took 20 ms with one thread and 150 ms with two
+    (``benchmarks/README.md``, "Fitting").
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
