@@ -15,8 +15,9 @@ Each run is the command a page documents, on the inputs that page makes:
 
 Every run starts with an empty simulation cache and emulator store (``IPE_CACHE_DIR`` in a fresh temporary
 directory), so a stored emulator never shortens it; ``--repeat`` runs each fit a second time on the same
-store, which is what a stopped or repeated fit costs. Prints one line per run, with the load average
-before and after (the machine may be shared), and writes ``benchmarks/results/fit.json``.
+store, which is what a stopped or repeated fit costs. Prints one line per run: wall seconds, CPU seconds
+(user + system of the command and its workers: less sensitive than wall time to other work on a shared
+machine) and the load average before and after; writes ``benchmarks/results/fit.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,14 +61,21 @@ print({k: round(v["mean"], 3) for k, v in fit.params_.items()})
 """
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _run(argv, env, cwd, label, log):
-    t0 = time.perf_counter()
+    """Wall and CPU seconds (user + system, the command and its worker processes) of one command."""
+    t0, c0 = time.perf_counter(), _cpu()
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _cpu() - c0
     log.write(f"### {label}: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}\n")
+    log.flush()
     if proc.returncode != 0:
         raise SystemExit(f"{label}: exit {proc.returncode}\n{proc.stderr[-2000:]}")
-    return dt, proc.stdout
+    return dt, proc.stdout, cpu
 
 
 def main(argv=None) -> int:
@@ -90,11 +99,12 @@ def main(argv=None) -> int:
     with open(work / "log.txt", "w") as log:
         def timed(label, argv, cwd, repeatable=False):
             load0 = os.getloadavg()[0]
-            dt, out = _run(argv, env, cwd, label, log)
-            row = {"run": label, "seconds": round(dt, 1), "load_before": round(load0, 2),
+            dt, out, cpu = _run(argv, env, cwd, label, log)
+            row = {"run": label, "seconds": round(dt, 1), "cpu_seconds": round(cpu, 1), "load_before": round(load0, 2),
                    "load_after": round(os.getloadavg()[0], 2)}
             if repeatable and args.repeat:
-                row["repeat_seconds"] = round(_run(argv, env, cwd, label + " (repeat)", log)[0], 1)
+                again = _run(argv, env, cwd, label + " (repeat)", log)
+                row["repeat_seconds"], row["repeat_cpu_seconds"] = round(again[0], 1), round(again[2], 1)
             results.append(row)
             print(json.dumps(row), flush=True)
 

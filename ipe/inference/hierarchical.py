@@ -805,7 +805,7 @@ class HierarchicalFit(ParamsMixin):
                       "scale": f"{scale.kind}:{scale.low:g}-{scale.high:g}",
                       "n_participants": len(scale.participants), "n_trials": int(len(scale.y)),
                       "num_chains": self.num_chains, "num_samples": self.num_samples, "num_warmup": self.num_warmup,
-                      "seed": self.seed, "response_bias": self.response_bias, "n_divergent": self.n_divergent_,
+                      "seed": self.seed, "response_bias": self.model_.response_bias, "n_divergent": self.n_divergent_,
                       "sims": self.model_.sims, "k_sims": getattr(self, "k_sims_", None),
                       "emulator_error": self.model_.emulator_error, "link": self.model_.link,
                       "link_gamma": getattr(self, "link_gamma_", None),
