@@ -312,7 +312,8 @@ class ExperimentApp:
 
     async def static(self, request: Request):
         name = request.path_params["name"]
-        if not _STATIC_NAME.match(name):
+        # Starlette's route pattern ends in "$", which also matches before a trailing newline: check the whole path.
+        if not _STATIC_NAME.fullmatch(name) or request.scope.get("path") != "/static/" + name:
             raise HTTPError(404, "not found")
         path = (STATIC_DIR / name).resolve()
         if path.parent != STATIC_DIR.resolve() or not path.is_file():
