@@ -492,7 +492,7 @@ class _Fields:
 
     def size(self, key: str, default: Any = None, required: bool = False, zero: bool = False) -> Any:
         """A width, height or radius: within :data:`SIZE_RANGE` (``zero``: 0 is allowed too)."""
-        v = self.number(key, default, required=required, nonneg=True)
+        v = self.number(key, default, required=required, positive=not zero, nonneg=zero)
         if v is not None and not (zero and v == 0) and not SIZE_RANGE[0] <= v <= SIZE_RANGE[1]:
             raise InputError(f"must be within {SIZE_RANGE[0]:g}..{SIZE_RANGE[1]:g} m, got {v:g}", self._at(key))
         return v

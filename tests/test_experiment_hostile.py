@@ -351,3 +351,137 @@ def test_export_of_an_old_database_never_merges_a_near_miss_id(materials, tmp_pa
     with pytest.warns(UserWarning, match="left out 4 test response"):
         table = export_responses(tmp_path / "lab.db", tmp_path / "out.csv")
     assert table["participant"].tolist() == ["alice"] * 4 and (table["response"] == 2).all()
+
+
+# --------------------------------------------------------------------------- the command line and the files
+
+
+def test_links_prints_signed_urls_the_server_accepts(materials, tmp_path, capsys):
+    from ipe.cli import main
+
+    client, store = _new(materials, tmp_path, signed_links=True)
+    capsys.readouterr()
+    assert main(["experiment", "links", "--db", str(tmp_path / "lab.db"), "--ids", "1-3,alice",
+                 "--url", "https://lab.example.org/study/"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("https://lab.example.org/study/?id=1&sig=")
+    for pid, line in zip(["1", "2", "3", "alice"], lines):
+        sig = line.rsplit("sig=", 1)[1]
+        assert sig == store.link_signature(pid)
+        assert client.post("/api/session", json={"participant": pid, "sig": sig}).status_code == 200
+    for bad in ["1-3\n", "3-1", "al ice", "1-200000"]:
+        assert main(["experiment", "links", "--db", str(tmp_path / "lab.db"), "--ids", bad]) == 2
+    assert main(["experiment", "links", "--db", str(tmp_path / "lab.db"), "--ids", "1", "--url", "x"]) == 2
+    client.close()
+    store.close()
+
+
+def test_export_reads_while_another_process_holds_the_write_lock(materials, tmp_path):
+    """``export`` opens the database read-only (SQLite mode=ro): it needs no write lock, so it runs while the
+    server is mid-commit (a read-write open would wait for the lock, 30 s, and then fail)."""
+    import sqlite3
+    import time
+
+    client, store = _new(materials, tmp_path)
+    s = client.post("/api/session", json={"participant": "p1"}).json()
+    assert client.post("/api/responses", json=_body(s, "test", 0)).status_code == 200
+    client.close()
+    store.close()
+    writer = sqlite3.connect(tmp_path / "lab.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE meta SET value = value WHERE key = 'created'")
+    try:
+        t0 = time.perf_counter()
+        table = export_responses(tmp_path / "lab.db", tmp_path / "out.csv")
+        assert time.perf_counter() - t0 < 10
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert table["participant"].tolist() == ["p1"]
+
+
+_FULL_DISK = r"""
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from ipe.errors import InputError
+from ipe.experiment.store import Store
+db = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # "the disk is full" after 2 KiB
+try:
+    Store(db, design="x" * 20000, fingerprint="f")
+except InputError as exc:
+    print("REFUSED", exc)
+"""
+
+
+def test_a_full_disk_at_start_is_one_line_and_leaves_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    d = tmp_path / "lab"
+    d.mkdir()
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK, str(d / "x.db")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("REFUSED --db ") and proc.stdout.count("\n") == 1, proc.stdout
+    assert "not an experiment database" not in proc.stdout
+    assert list(d.iterdir()) == [], "nothing may be left behind"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_read_only_folder_at_start_is_one_line_and_leaves_nothing(tmp_path):
+    from ipe.errors import InputError
+
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match="not writable"):
+            Store(d / "x.db", design="{}", fingerprint="f")
+        assert list(d.iterdir()) == []
+    finally:
+        d.chmod(0o755)
+
+
+_UNWRITABLE = r"""
+import json, resource, signal, sys, warnings
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+warnings.simplefilter("ignore")
+from pathlib import Path
+from starlette.testclient import TestClient
+from ipe.experiment import ExperimentConfig, Store, build_materials, create_app, design_json
+from ipe.stimuli.towers import generate_towers
+m = build_materials(list(generate_towers(4, seed=1, n_blocks=3)), ExperimentConfig(task="will-it-fall", practice=0))
+db = Path(sys.argv[1])
+store = Store(db, design=design_json(m), fingerprint=m.fingerprint)
+client = TestClient(create_app(m, store, rates={"sessions": None, "sessions_total": None}),
+                    raise_server_exceptions=False)
+size = max(p.stat().st_size for p in db.parent.iterdir())
+resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))  # no file may grow any more
+codes = [client.post("/api/session", json={"participant": f"p{i}"}) for i in range(40)]
+statuses = sorted({r.status_code for r in codes})
+bad = [r for r in codes if r.status_code == 503]
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space again
+after = client.post("/api/session", json={"participant": "later"}).status_code
+print(json.dumps({"statuses": statuses, "error": bad[0].json()["error"] if bad else None, "after": after,
+                  "stored": [p["participant"] for p in store.participants()],
+                  "ok": [f"p{i}" for i, r in enumerate(codes) if r.status_code == 200]}))
+"""
+
+
+def test_the_server_survives_its_disk_filling_up(tmp_path):
+    """Writes that fail (full disk, file no longer writable) get a 503 with one JSON line and store nothing;
+    the server goes on, and takes answers again once it can write."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _UNWRITABLE, str(tmp_path / "lab.db")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert 503 in res["statuses"] and all(s in (200, 503) for s in res["statuses"]), res
+    assert "cannot store" in res["error"] and "\n" not in res["error"]
+    assert res["after"] == 200
+    assert sorted(res["stored"]) == sorted(res["ok"] + ["later"]), "stored exactly what was acknowledged"

@@ -49,17 +49,21 @@ def _inside(path: Path, directory: Path) -> bool:
 
 
 def check_not_input(path: Path, label: str, inputs: list[tuple[str, Path]]) -> None:
-    """Refuse ``path`` (an output) when it is one of ``inputs`` (``(label, path)``) or lies inside an input
-    directory: writing it could overwrite what the command reads."""
+    """Refuse ``path`` (an output) when it is one of ``inputs`` (``(label, path)``), is an input directory,
+    or is something that exists inside an input directory (part of what the command reads).
+
+    A new file inside an input directory is allowed (``ipe compare --fit fit/ --out fit/comparison.csv``):
+    it overwrites nothing the command reads.
+    """
     for other_label, other in inputs:
         if str(other) == "-":
             continue
         if _same_file(path, other):
             raise InputError(f"{label} {path}: the same file as {other_label} {other}; writing it would destroy "
                              "the input")
-        if other.is_dir() and _inside(path, other):
+        if other.is_dir() and _inside(path, other) and (path.exists() or path.is_symlink()):
             raise InputError(f"{label} {path}: lies inside {other_label} {other}, which this command reads; "
-                             "write the output somewhere else")
+                             "writing it would overwrite an input")
 
 
 def check_paths(params: dict, labels: dict[str, str]) -> None:
@@ -68,7 +72,7 @@ def check_paths(params: dict, labels: dict[str, str]) -> None:
     ``params`` are the command's arguments by name; paths among them (and the
     PATH of ``NAME=PATH`` model specs) are inputs unless their name is in
     :data:`OUTPUT_PARAMS`. ``labels`` gives each name's option (``--out``).
-    An output may not be an input file, nor be or lie inside an input directory.
+    An output may not be an input file or directory, nor overwrite anything inside an input directory.
     """
     paths: list[tuple[str, Path, bool]] = []
     for name, value in params.items():
