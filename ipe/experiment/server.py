@@ -147,11 +147,10 @@ async def read_json(request: Request) -> dict:
         raise HTTPError(415, "Content-Type must be application/json")
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > MAX_BODY:
-                raise HTTPError(413, f"body larger than {MAX_BODY} bytes")
-        except ValueError:
-            raise HTTPError(400, "bad Content-Length") from None
+        if not re.fullmatch(r"[0-9]{1,18}", declared):  # ASCII digits only, bounded before int()
+            raise HTTPError(400, "bad Content-Length")
+        if int(declared) > MAX_BODY:
+            raise HTTPError(413, f"body larger than {MAX_BODY} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
