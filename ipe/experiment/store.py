@@ -19,7 +19,15 @@ Tables
 ------
 ``meta(key, value)``
     ``design`` (the experiment as JSON), ``fingerprint``, ``admin_token``,
-    ``secret`` (for completion codes), ``schema_version``.
+    ``secret`` (for completion codes and signed links), ``schema_version``.
+
+Start-up failures (a read-only folder, a full disk, not a database) are one
+line naming the cause, and a database this start created is removed again.
+Neither connection memory-maps the database (``mmap_size=0``). A commit
+that fails while serving raises :class:`StoreUnavailable` for the waiting
+requests (the server answers 503) and the writer goes on. Exports and
+``ipe experiment links`` open the file read-only (``readonly=True``: SQLite
+``mode=ro``).
 ``participants(participant, token_hash, condition, created, completed, completion_code)``
 ``responses(id, key, participant, phase, stimulus_id, response, rt, trial_index, condition, received)``
 """
