@@ -8,8 +8,10 @@ malformed bodies, wrong types, NaN, forged tokens and admin tokens. The
 acceptance checks: no request gets a 5xx, every hostile one gets a 4xx with
 a one-line JSON error, the database holds exactly the honest rows, and the
 export of the attacked database holds exactly the honest answers.
-Rate limits and signed links have their own tests below. The whole file
-runs in a few seconds.
+A seeded mutation test adds 300 more requests (a forbidden character in a
+text field, a bad number, a cut or padded body). Rate limits, signed links,
+the ``links`` command, read-only export and full or unwritable disks have
+their own tests below. The whole file runs in about 10 s on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -485,3 +487,46 @@ def test_the_server_survives_its_disk_filling_up(tmp_path):
     assert "cannot store" in res["error"] and "\n" not in res["error"]
     assert res["after"] == 200
     assert sorted(res["stored"]) == sorted(res["ok"] + ["later"]), "stored exactly what was acknowledged"
+
+
+_FORBIDDEN = ["\n", "\r", "\t", " ", "\x00", "\x7f", "/", "\\", "%", "'", '"', "<", "é", "ß", "²", "①", "\u2028",
+              "\ufeff", "\U0001f600", "İ"]
+
+
+def test_seeded_mutations_of_an_honest_answer_are_all_refused(materials, tmp_path, monkeypatch):
+    """300 more requests, deterministic: one field of an honest answer gets a forbidden character inserted
+    (text fields), a bad value (numbers), or the body is cut or padded with junk. All 4xx, nothing stored."""
+    import random
+
+    client, store = _new(materials, tmp_path, monkeypatch)
+    sess = client.post("/api/session", json={"participant": "carol"}).json()
+    rng = random.Random(20)
+    good = _body(sess, "test", 1)
+    codes = []
+    for n in range(300):
+        body = dict(good, key=f"fuzz-{n:04d}-key")
+        kind = rng.choice(["text", "text", "number", "raw"])
+        if kind == "text":
+            field = rng.choice(["key", "participant", "token", "stimulus_id", "phase"])
+            v = body[field]
+            i = rng.randrange(len(v) + 1)
+            body[field] = v[:i] + rng.choice(_FORBIDDEN) + v[i:]
+            r = client.post("/api/responses", json=body)
+        elif kind == "number":
+            field = rng.choice(["response", "rt", "trial_index"])
+            body[field] = rng.choice([HUGE, -HUGE, -1, 1e308, -1e308, 0.5, "1", [1], {"$gt": 0}, True, 10 ** 20])
+            if field == "response" and body[field] in (-1, 0.5) or field == "rt" and body[field] == 0.5:
+                body[field] = HUGE  # -1 rt and 0.5 ms are fine values; keep every mutation invalid
+            r = client.post("/api/responses", json=body)
+        else:
+            text = json.dumps(body)
+            cut = rng.randrange(1, len(text) - 1)
+            r = _raw(client, "/api/responses", rng.choice([text[:cut], text[:cut] + "\x00" + text[cut:],
+                                                           text + "}" * rng.randrange(1, 5), "{" * cut]))
+        codes.append((kind, r.status_code, r.text[:80]))
+    bad = [c for c in codes if not 400 <= c[1] < 500]
+    assert not bad, bad[:10]
+    assert store.count() == 0
+    assert client.post("/api/responses", json=good).status_code == 200  # the honest answer still goes in
+    client.close()
+    store.close()
