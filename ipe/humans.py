@@ -331,7 +331,9 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         if isna.any():
             row = int(np.flatnonzero(isna)[0])
             raise InputError(f"{where}: row {row}: {c} is missing")
-        out[c] = _text_column([_as_id(v) for v in out[c]], out.index)
+        ids = [_as_id(v) for v in out[c]]
+        _refuse_merged_ids(out[c], ids, c, where)
+        out[c] = _text_column(ids, out.index)
     resp = _numeric(out["response"], "response", where).astype(float)
     bad = ~np.isfinite(resp.to_numpy())
     if bad.any():
@@ -377,6 +379,18 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
                 raise InputError(f"{where}: row {row}: response {y[row]:g} is not a whole number ({scale.kind})")
     cols = [c for c in RESPONSE_COLUMNS + OPTIONAL_COLUMNS if c in out.columns]
     return out[cols]
+
+
+def _refuse_merged_ids(raw: pd.Series, ids: list[str], column: str, where: str) -> None:
+    """Refuse two different ids that would become one once their surrounding whitespace is gone
+    (``"alice"`` and ``"alice\\n"``): their rows would merge into one participant or stimulus."""
+    seen: dict[str, str] = {}
+    for v, clean in zip(raw, ids):
+        text = v if isinstance(v, str) else clean
+        first = seen.setdefault(clean, text)
+        if first != text:
+            raise InputError(f"{where}: {column} ids {first!r} and {text!r} differ only by surrounding whitespace; "
+                             "they would merge into one, so fix the file")
 
 
 def _numeric(col: pd.Series, name: str, where: str) -> pd.Series:

@@ -507,6 +507,11 @@ ISSUE20_CASES = {
     "a 400-digit trial index in a CSV (fit)": (
         lambda d: ["fit", str(_big_csv(d, "trial_index")), "--stimuli", str(d / "t.json"), "--out", str(d / "fo")],
         "trial_index 999999999999… (400 digits) is too large"),
+    "two ids that differ only by a trailing newline (fit)": (
+        lambda d: (d / "merge.csv").write_text('participant,stimulus_id,response,trial_index\nalice,tower_000,3,0\n'
+                                               '"alice\n",tower_001,5,1\n') and
+        ["fit", str(d / "merge.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo")],
+        "participant ids 'alice' and 'alice\\n' differ only by surrounding whitespace"),
     "readout --out onto an input video": (
         lambda d: ["video", "readout", str(_videos_dir(d)), "--stimuli", str(d / "t.json"), "--out",
                    str(d / "vids" / "tower_000.mp4")], "lies inside VIDEOS"),
