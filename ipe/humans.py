@@ -331,17 +331,19 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         if isna.any():
             row = int(np.flatnonzero(isna)[0])
             raise InputError(f"{where}: row {row}: {c} is missing")
-        out[c] = _text_column([_as_id(v) for v in out[c]], out.index)
-    resp = pd.to_numeric(out["response"], errors="coerce").astype(float)
+        ids = [_as_id(v) for v in out[c]]
+        _refuse_merged_ids(out[c], ids, c, where)
+        out[c] = _text_column(ids, out.index)
+    resp = _numeric(out["response"], "response", where).astype(float)
     bad = ~np.isfinite(resp.to_numpy())
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(f"{where}: row {row}: response {_show(out['response'].iloc[row])} is not a finite number")
     out["response"] = resp
     if "rt" in out:
-        out["rt"] = pd.to_numeric(out["rt"], errors="coerce").astype(float)
+        out["rt"] = _numeric(out["rt"], "rt", where).astype(float)
     if "trial_index" in out:
-        ti = pd.to_numeric(out["trial_index"], errors="coerce").astype(float)
+        ti = _numeric(out["trial_index"], "trial_index", where).astype(float)
         badti = ~np.isfinite(ti.to_numpy()) | (ti.to_numpy() != np.round(ti.to_numpy()))
         if badti.any():
             row = int(np.flatnonzero(badti)[0])
@@ -379,10 +381,38 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
     return out[cols]
 
 
+def _refuse_merged_ids(raw: pd.Series, ids: list[str], column: str, where: str) -> None:
+    """Refuse two different ids that would become one once their surrounding whitespace is gone
+    (``"alice"`` and ``"alice\\n"``): their rows would merge into one participant or stimulus."""
+    seen: dict[str, str] = {}
+    for v, clean in zip(raw, ids):
+        text = v if isinstance(v, str) else clean
+        first = seen.setdefault(clean, text)
+        if first != text:
+            raise InputError(f"{where}: {column} ids {first!r} and {text!r} differ only by surrounding whitespace; "
+                             "they would merge into one, so fix the file")
+
+
+def _numeric(col: pd.Series, name: str, where: str) -> pd.Series:
+    """``pd.to_numeric(col, errors="coerce")``, but a number too large for a float (a 400-digit integer) is a
+    one-line :class:`~ipe.errors.InputError` naming its row instead of an OverflowError."""
+    try:
+        return pd.to_numeric(col, errors="coerce")
+    except OverflowError:
+        for row, v in enumerate(col):
+            try:
+                pd.to_numeric(pd.Series([v], dtype=object), errors="coerce")
+            except OverflowError:
+                raise InputError(f"{where}: row {row}: {name} {_show(v)} is too large a number") from None
+        raise InputError(f"{where}: {name}: a number is too large") from None
+
+
 def _show(v) -> str:
     """A cell value for an error message: text quoted, numbers plain, missing as NaN."""
     if isinstance(v, str):
-        return repr(v)
+        return repr(v) if len(v) <= 40 else repr(v[:20]) + f"… ({len(v)} characters)"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 15:
+        return f"{str(v)[:12]}… ({len(str(abs(v)))} digits)"
     if _isna(v):
         return "NaN"
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):

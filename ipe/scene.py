@@ -31,6 +31,13 @@ Vec2 = tuple[float, float]
 
 DEFAULT_GRAVITY: Vec2 = (0.0, -9.81)
 DEFAULT_FRICTION = 0.7
+COORD_LIMIT = 1e4
+"""Largest ``|x|`` or ``|y|`` (m) of a position, vertex or segment end: beyond ~1e4 m, float rounding eats the
+per-step fall of a body (at 1e308 gravity is lost entirely and nothing falls)."""
+SIZE_RANGE = (1e-4, 1e4)
+"""Smallest and largest width, height or radius (m) of a body or static shape."""
+VELOCITY_LIMIT = 1e4
+"""Largest ``|vx|`` or ``|vy|`` (m/s) of an initial velocity."""
 DEFAULT_DENSITY = 1.0
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -477,11 +484,18 @@ class _Fields:
             return default
         return _number(v, self._at(key), positive=positive, nonneg=nonneg, integer=integer)
 
-    def vec2(self, key: str, default: Any = None, required: bool = False) -> Any:
+    def vec2(self, key: str, default: Any = None, required: bool = False, limit: float = COORD_LIMIT) -> Any:
         v = self.raw(key, default=None, required=required)
         if v is None:
             return default
-        return _vec2(v, self._at(key))
+        return _vec2(v, self._at(key), limit)
+
+    def size(self, key: str, default: Any = None, required: bool = False, zero: bool = False) -> Any:
+        """A width, height or radius: within :data:`SIZE_RANGE` (``zero``: 0 is allowed too)."""
+        v = self.number(key, default, required=required, positive=not zero, nonneg=zero)
+        if v is not None and not (zero and v == 0) and not SIZE_RANGE[0] <= v <= SIZE_RANGE[1]:
+            raise InputError(f"must be within {SIZE_RANGE[0]:g}..{SIZE_RANGE[1]:g} m, got {v:g}", self._at(key))
+        return v
 
     def string(self, key: str, default: Any = None, required: bool = False, pattern: re.Pattern | None = None,
                choices: Sequence[str] | None = None) -> Any:
@@ -532,11 +546,15 @@ def _number(v: Any, where: str, positive: bool = False, nonneg: bool = False, in
     return v
 
 
-def _vec2(v: Any, where: str) -> Vec2:
+def _vec2(v: Any, where: str, limit: float = COORD_LIMIT) -> Vec2:
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise InputError(f"must be a pair [x, y], got {_jtype(v) if not isinstance(v, list) else f'{len(v)} values'}",
                          where)
-    return (_number(v[0], f"{where}[0]"), _number(v[1], f"{where}[1]"))
+    out = (_number(v[0], f"{where}[0]"), _number(v[1], f"{where}[1]"))
+    for i, x in enumerate(out):
+        if abs(x) > limit:
+            raise InputError(f"must be within -{limit:g}..{limit:g}, got {x:g}", f"{where}[{i}]")
+    return out
 
 
 def _common_material(f: _Fields) -> dict[str, Any]:
@@ -558,7 +576,7 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
         angle=f.number("angle", 0.0),
         density=f.number("density", None, positive=True),
         mass=f.number("mass", None, positive=True),
-        velocity=f.vec2("velocity", (0.0, 0.0)),
+        velocity=f.vec2("velocity", (0.0, 0.0), limit=VELOCITY_LIMIT),
         angular_velocity=f.number("angular_velocity", 0.0),
         material=f.string("material"),
         **_common_material(f),
@@ -566,8 +584,8 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
     if common["density"] is not None and common["mass"] is not None:
         raise InputError("give either 'density' or 'mass', not both", where)
     if kind == "block":
-        body: DynamicBody = Block(width=f.number("width", required=True, positive=True),
-                                  height=f.number("height", required=True, positive=True),
+        body: DynamicBody = Block(width=f.size("width", required=True),
+                                  height=f.size("height", required=True),
                                   corner_radius=f.number("corner_radius", 0.0, nonneg=True),
                                   skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * body.corner_radius >= min(body.width, body.height):
@@ -575,7 +593,7 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
                              f"{where}.corner_radius")
         _check_skin(body.skin, body, f"{where}.skin")
     else:
-        body = Ball(radius=f.number("radius", required=True, positive=True), **common)
+        body = Ball(radius=f.size("radius", required=True), **common)
     f.finish()
     return body
 
@@ -588,8 +606,8 @@ def _parse_static(data: Any, where: str) -> StaticShape:
     shape: StaticShape
     if kind == "box":
         shape = StaticBox(id=sid, position=f.vec2("position", required=True),
-                          width=f.number("width", required=True, positive=True),
-                          height=f.number("height", required=True, positive=True),
+                          width=f.size("width", required=True),
+                          height=f.size("height", required=True),
                           angle=f.number("angle", 0.0), corner_radius=f.number("corner_radius", 0.0, nonneg=True),
                           skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * shape.corner_radius >= min(shape.width, shape.height):
@@ -608,14 +626,14 @@ def _parse_static(data: Any, where: str) -> StaticShape:
         sides = f.number("sides", required=True, integer=True)
         if sides < 3:
             raise InputError(f"must be >= 3, got {sides}", f"{where}.sides")
-        shape = StaticRegularPolygon(id=sid, sides=sides, radius=f.number("radius", required=True, positive=True),
+        shape = StaticRegularPolygon(id=sid, sides=sides, radius=f.size("radius", required=True),
                                      position=f.vec2("position", required=True), angle=f.number("angle", 0.0),
                                      **common)
     else:
         a, b = f.vec2("a", required=True), f.vec2("b", required=True)
         if a == b:
             raise InputError("segment end points 'a' and 'b' are the same point", where)
-        shape = StaticSegment(id=sid, a=a, b=b, radius=f.number("radius", 0.0, nonneg=True), **common)
+        shape = StaticSegment(id=sid, a=a, b=b, radius=f.size("radius", 0.0, zero=True), **common)
     f.finish()
     return shape
 

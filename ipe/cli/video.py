@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app
-from .common import ProgressOption, check_out, note, output_dir
+from .common import ProgressOption, check_not_input, check_out, note, output_dir
 
 video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -59,6 +59,9 @@ def readout_cmd(
     from ..video.readout import readout
 
     check_out(out)
+    if videos_out is None:  # the default per-video table may not land on an input either
+        check_not_input(out.with_name(out.stem + "_videos.csv"), "--videos-out (default)",
+                        [("VIDEOS", videos), ("--stimuli", stimuli)] + ([("--colours", colours)] if colours else []))
     if fps is not None and not (0 < fps < float("inf")):
         raise InputError(f"--fps must be a finite number > 0, got {fps}")
     stim = load_stimuli(stimuli)

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..fileio import atomic_write, write_csv, write_json
 from ..humans import OPTIONAL_COLUMNS, RESPONSE_COLUMNS, validate_responses
-from .materials import Materials, materials_from_design
+from .materials import PARTICIPANT_RE, Materials, materials_from_design
 from .store import Store, open_store
 
 COLUMNS = list(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)
-_SAFE = re.compile(r"^[A-Za-z0-9_\-.]{1,100}$")
+_SAFE = re.compile(r"[A-Za-z0-9_\-.]{1,100}")
 
 
 def response_table(store: Store, materials: Materials, phase: str = "test", validate: bool = True) -> pd.DataFrame:
@@ -35,6 +36,15 @@ def response_table(store: Store, materials: Materials, phase: str = "test", vali
     with the schema's columns.
     """
     rows = store.rows(phase)
+    bad = [r for r in rows if not PARTICIPANT_RE.fullmatch(str(r["participant"]))
+           or (r["condition"] is not None and not PARTICIPANT_RE.fullmatch(str(r["condition"])))]
+    if bad:
+        # Only a database written by an older server can hold these (it took "alice\n"); they are never
+        # stripped into another participant's rows, but left out, loudly.
+        shown = ", ".join(sorted({repr(r["participant"]) for r in bad})[:3])
+        warnings.warn(f"{store.path}: left out {len(bad)} {phase} response(s) of participant id(s) that are "
+                      f"not valid ids ({shown}); they were stored by an older server", stacklevel=2)
+        rows = [r for r in rows if r not in bad]
     df = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
     df["trial_index"] = df["trial_index"].astype("int64")
     df["response"] = df["response"].astype(float)
@@ -42,9 +52,14 @@ def response_table(store: Store, materials: Materials, phase: str = "test", vali
     if df.empty or not validate:
         return df
     if phase == "test":
-        return validate_responses(df, stimuli=materials.test_set(), scale=materials.task.scale(materials.test_set()),
-                                  where=f"{store.path}")
-    return validate_responses(df, where=f"{store.path}")
+        out = validate_responses(df, stimuli=materials.test_set(), scale=materials.task.scale(materials.test_set()),
+                                 where=f"{store.path}")
+    else:
+        out = validate_responses(df, where=f"{store.path}")
+    # Ids leave exactly as they were stored (validation's copy is in the same row order).
+    for c in ("participant", "stimulus_id", "condition"):
+        out[c] = df[c].to_numpy(dtype=object)
+    return out
 
 
 def load_experiment(db: str | Path) -> tuple[Store, Materials]:
@@ -67,7 +82,7 @@ def export_responses(db: str | Path, out: str | Path, phase: str = "test") -> pd
 def image_name(materials: Materials, i: int) -> str:
     """File name of stimulus ``i``'s image: ``<id>.png`` when the id is file-safe, else ``stimulus_<i>.png``."""
     sid = materials.stimuli[i].id
-    return f"{sid}.png" if _SAFE.match(sid) and sid not in (".", "..") else f"stimulus_{i:04d}.png"
+    return f"{sid}.png" if _SAFE.fullmatch(sid) and sid not in (".", "..") else f"stimulus_{i:04d}.png"
 
 
 def export_materials(db: str | Path, out_dir: str | Path) -> pd.DataFrame:

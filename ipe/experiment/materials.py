@@ -31,8 +31,8 @@ from .tasks import Task, get_task
 RECORD_EVERY = 8
 """Physics steps between animation frames (8 × 1/240 s = 30 frames per second by default)."""
 
-PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-"""Allowed participant ids: 1–64 letters, digits, ``_``, ``.``, ``-``."""
+PARTICIPANT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+"""Allowed participant ids: 1–64 letters, digits, ``_``, ``.``, ``-`` (always matched in full: ``fullmatch``)."""
 
 DEFAULT_CONSENT = (
     "This is a short study about how people judge physical scenes. You will see pictures of objects and answer "
@@ -84,7 +84,7 @@ class ExperimentConfig:
         if not 100 <= int(self.image_size) <= 2000:
             raise InputError(f"--image-size must be in 100..2000, got {self.image_size}")
         for c in self.conditions:
-            if not PARTICIPANT_RE.match(c):
+            if not isinstance(c, str) or not PARTICIPANT_RE.fullmatch(c):
                 raise InputError(f"--conditions: {c!r} is not a valid label (1-64 letters, digits, _ . -)")
         if len(set(self.conditions)) != len(self.conditions):
             raise InputError("--conditions: a label is given twice")
