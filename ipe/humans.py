@@ -11,6 +11,7 @@ column          type     meaning
 ``rt``          float    response time in ms (optional)
 ``trial_index`` int      the trial's position in the participant's session (optional)
 ``condition``   str      between- or within-subject condition (optional)
+``stimulus_set`` str     fingerprint of the stimulus set it was collected with (optional; :mod:`ipe.fingerprint`)
 =============== ======== ==========================================================
 
 Response scales (:class:`ResponseScale`): ``rating`` (integers ``low..high``,
@@ -40,7 +41,7 @@ from .seeding import text_key
 
 RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
-OPTIONAL_COLUMNS = ("rt", "trial_index", "condition")
+OPTIONAL_COLUMNS = ("rt", "trial_index", "condition", "stimulus_set")
 """Optional columns, in schema order (after the required ones)."""
 RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0), "friction": (0.0, 1.5),
           "removal_impulse": (0.0, 6.0),
@@ -52,7 +53,7 @@ span them."""
 
 SCALE_KINDS = ("rating", "count", "probability", "position")
 _SCALE_RE = re.compile(r"^\s*(rating|count|probability|position)\s*:\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
-_ID_COLUMNS = ("participant", "stimulus_id", "condition")
+_ID_COLUMNS = ("participant", "stimulus_id", "condition", "stimulus_set")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ JSPSYCH_DEFAULTS = {
     "rt": ("rt",),
     "trial_index": ("trial_index",),
     "condition": ("condition",),
+    "stimulus_set": ("stimulus_set",),
 }
 """Column names :func:`load_jspsych` looks for, first match wins."""
 
@@ -354,6 +356,9 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
                              f"{out['stimulus_id'].iloc[row]!r} twice at trial_index {out['trial_index'].iloc[row]}")
     if "condition" in out:
         out["condition"] = _text_column([None if _isna(v) else _as_id(v) for v in out["condition"]], out.index)
+    if "stimulus_set" in out:
+        out["stimulus_set"] = _text_column([None if _isna(v) else str(v).strip() for v in out["stimulus_set"]],
+                                           out.index)
     if stimuli is not None:
         from .scene import as_stimulus_set
 

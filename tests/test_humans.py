@@ -71,7 +71,8 @@ def test_default_scales(few):
 
 def test_csv_and_parquet_roundtrip(tmp_path):
     df = validate_responses(table(participant=["007", "007", "b", "b"], rt=[812.5, 640.0, np.nan, 700.0],
-                                  condition=["heavy", "heavy", "light", None]))
+                                  condition=["heavy", "heavy", "light", None],
+                                  stimulus_set=["0012345678901234"] * 4))  # digits only: stays text
     assert list(df.columns) == list(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)
     df.to_csv(tmp_path / "r.csv", index=False)
     df.to_parquet(tmp_path / "r.parquet", index=False)

@@ -104,6 +104,7 @@ def summary_cmd(
 ) -> None:
     """Validate a response table; print per-stimulus means and the split-half reliability."""
     from ..fileio import write_csv
+    from ..fingerprint import check_stimulus_set
     from ..humans import ResponseScale, aggregate, load_jspsych, load_responses, scale_for_stimuli, \
         split_half_reliability, validate_responses
     from ..scene import load_stimuli
@@ -126,6 +127,8 @@ def summary_cmd(
         if defaulted and ("outside the scale" in str(exc) or "whole number" in str(exc)):
             raise InputError(f"{exc} (the stimuli's default scale; pass --scale if the data use another)") from None
         raise
+    if stim is not None:
+        check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses), warn=note)
     print(f"scale: {sc}" if sc is not None else "scale: not checked (no --scale)")
     agg = aggregate(table)
     print(agg.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

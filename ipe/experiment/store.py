@@ -19,7 +19,8 @@ Tables
 ------
 ``meta(key, value)``
     ``design`` (the experiment as JSON), ``fingerprint``, ``admin_token``,
-    ``secret`` (for completion codes), ``schema_version``.
+    ``secret`` (for completion codes), ``schema_version``, ``stimulus_set``
+    (the served stimulus set's :func:`ipe.fingerprint.stimulus_fingerprint`).
 ``participants(participant, token_hash, condition, created, completed, completion_code)``
 ``responses(id, key, participant, phase, stimulus_id, response, rt, trial_index, condition, received)``
 """
@@ -92,7 +93,7 @@ class Store:
     """
 
     def __init__(self, path: str | Path, design: str | None = None, fingerprint: str | None = None,
-                 admin_token: str | None = None, synchronous: str = "FULL"):
+                 admin_token: str | None = None, synchronous: str = "FULL", stimulus_set: str | None = None):
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
             raise InputError(f"--db {self.path}: is a directory, expected a database file")
@@ -130,6 +131,10 @@ class Store:
             elif admin_token is not None and admin_token != meta.get("admin_token"):
                 self._conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token'", (admin_token,))
                 meta["admin_token"] = admin_token
+            if stimulus_set and not meta.get("stimulus_set"):  # also fills it in for a database made before
+                self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('stimulus_set', ?)",
+                                   (stimulus_set,))
+                meta = {**meta, "stimulus_set": stimulus_set}
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
@@ -217,6 +222,11 @@ class Store:
     @property
     def design(self) -> str:
         return self.meta["design"]
+
+    @property
+    def stimulus_set(self) -> str:
+        """Fingerprint of the stimulus set served (``""`` for a database made before it was recorded)."""
+        return self.meta.get("stimulus_set", "")
 
     def check_admin(self, token: str | None) -> bool:
         """Whether ``token`` is the admin token (constant-time comparison)."""
