@@ -213,6 +213,10 @@ def test_phone_layout_scale_on_one_line_centred(browser, tmp_path):
     page = browser.new_page(viewport={"width": 390, "height": 844})
     try:
         page.goto(f"{server.base}/?id=phone1")
+        # The page names its icon; without one a browser asks for /favicon.ico and gets a 404 on first load
+        # (headless chromium does not, so the icon is checked here).
+        icon = page.get_attribute('link[rel="icon"]', "href")
+        assert icon and page.request.get(server.base + icon).status == 200
         page.click("#consent-agree")
         assert "1 practice trial and" in page.inner_text("#instructions-note")
         page.click("#instructions-start")
