@@ -44,7 +44,9 @@ def check_stimulus_set(table, stimuli, stimuli_label: str, where: str, warn=None
 
     Raises :class:`~ipe.errors.InputError` when the table's ``stimulus_set``
     column names another fingerprint. When the table records none, ``warn``
-    (default: a line on stderr) gets a warning that names ``stimuli_label``.
+    gets a warning that names ``stimuli_label`` (default: :func:`warn_later`,
+    so that the command's own output comes first and a command that then
+    fails on bad input still prints one line).
     """
     import pandas as pd
 
@@ -55,10 +57,28 @@ def check_stimulus_set(table, stimuli, stimuli_label: str, where: str, warn=None
     if not recorded:
         msg = (f"warning: {where} does not record which stimulus set it was collected with (no {COLUMN} "
                f"column); check that {stimuli_label} is the set the participants saw")
-        (warn or (lambda m: print(m, file=sys.stderr)))(msg)
+        (warn or warn_later)(msg)
         return expected
     other = [v for v in recorded if v != expected]
     if other:
         raise InputError(f"{where} was collected with stimulus set {other[0]}, but {stimuli_label} is set "
                          f"{expected} (same ids, other towers?); pass the stimulus file the experiment used")
     return expected
+
+
+_PENDING: list[str] = []
+
+
+def warn_later(msg: str) -> None:
+    """Keep a warning for :func:`flush_warnings` (the CLI prints it after a command that succeeded)."""
+    if msg not in _PENDING:
+        _PENDING.append(msg)
+
+
+def flush_warnings(show: bool = True, stream=None) -> None:
+    """Print the kept warnings on stderr (``show=False``: drop them, as after an error)."""
+    pending = list(_PENDING)
+    _PENDING.clear()
+    if show:
+        for msg in pending:
+            print(msg, file=stream or sys.stderr)
