@@ -2,9 +2,9 @@
 
 Every generated set names its stimuli ``tower_000``, ``tower_001``, …, so a
 response table matches the ids of any other set of the same size. The
-fingerprint is a hash of the set's *content* (every stimulus's scene,
+fingerprint is a hash of the set's *content* (every stimulus's id, scene,
 query and interventions, as :func:`ipe.scene.stimulus_to_dict` writes
-them, sorted by id): the same towers give the same fingerprint whatever
+them, sorted by id; metadata such as a generator's notes is left out): the same towers give the same fingerprint whatever
 the file's layout, order, name or metadata; one block moved gives another.
 
 The browser experiment records the fingerprint of the set it serves in its
@@ -34,7 +34,8 @@ def stimulus_fingerprint(stimuli) -> str:
     """The fingerprint (16 hex digits) of a stimulus set, a list of stimuli or a path to one."""
     from .scene import as_stimulus_set, stimulus_to_dict
 
-    items = sorted((stimulus_to_dict(s) for s in as_stimulus_set(stimuli)), key=lambda d: d["id"])
+    items = sorted(({k: v for k, v in stimulus_to_dict(s).items() if k != "metadata"}
+                    for s in as_stimulus_set(stimuli)), key=lambda d: d["id"])
     text = json.dumps(items, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:LENGTH]
 
