@@ -235,3 +235,35 @@ def test_phone_layout_scale_on_one_line_centred(browser, tmp_path):
     finally:
         page.close()
         server.kill()
+
+
+def test_direction_task_answers_with_arrow_keys(browser, tmp_path):
+    """The direction task: ← answers "left" (stored 1), → answers "right" (stored 0)."""
+    stim = tmp_path / "towers.json"
+    save_stimuli(generate_towers(3, seed=4, n_blocks=3), stim)
+    db = tmp_path / "dir.db"
+    server = ServerProcess(stim, db, task="direction", extra=["--practice", "1"])
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.base}/?id=arrows1")
+        page.click("#consent-agree")
+        page.click("#instructions-start")
+        _wait_text(page, "progress-text", "Practice 1 of 1")
+        page.wait_for_selector('#widget button[data-value="left"]:enabled', timeout=TIMEOUT_MS)
+        assert "←" in page.inner_text("#keys-hint")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_selector("#feedback-continue:enabled", timeout=TIMEOUT_MS)
+        assert page.inner_text("#feedback-text").startswith("Your answer: right.")
+        page.keyboard.press("Enter")
+        for i, key in enumerate(("ArrowLeft", "ArrowRight")):
+            _wait_text(page, "progress-text", f"Trial {i + 1} of 2")
+            page.wait_for_selector('#widget button[data-value="left"]:enabled', timeout=TIMEOUT_MS)
+            page.keyboard.press("7")  # not an answer for this task
+            page.keyboard.press(key)
+        _visible(page, "screen-done")
+    finally:
+        page.close()
+        server.kill()
+    out = tmp_path / "dir.csv"
+    assert main(["experiment", "export", str(db), "--out", str(out)]) == 0
+    assert load_responses(out)["response"].tolist() == [1.0, 0.0]

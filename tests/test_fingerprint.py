@@ -176,3 +176,13 @@ def test_check_helper(sets):
     seen = []
     check_stimulus_set(pd.DataFrame({"x": [1]}), a, "A", "t.csv", warn=seen.append)
     assert len(seen) == 1 and "A" in seen[0]
+
+
+def test_direction_feedback_for_a_tower_that_stays_up_is_valid_json():
+    """Which way did it fall, when nothing fell: the truth is NaN, which JSON cannot carry (was a 500 forever)."""
+    import json
+
+    m = build_materials(generate_towers(2, seed=4, n_blocks=3), ExperimentConfig(task="direction", practice=1))
+    anim = m.animations[0]
+    assert anim["feedback"] == "Nothing fell." and anim["truth"] is None
+    json.dumps(anim, allow_nan=False)

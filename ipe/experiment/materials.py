@@ -242,9 +242,11 @@ def _animation(stim: Stimulus, result, task: Task) -> dict:
             statics.append({"kind": "poly", "pts": [list(p) for p in world_vertices(s)],
                             "color": s.color or STATIC_COLOR})
     traj = np.round(result.trajectory, 5).tolist()
+    truth = task.truth(stim, result)
+    # NaN (a direction question where nothing fell) is not JSON: the page's feedback request would fail with 500
     return {"bodies": bodies, "statics": statics, "frames": traj,
             "times": [round(float(t), 5) for t in result.times], "feedback": task.feedback(stim, result),
-            "truth": task.truth(stim, result)}
+            "truth": truth if math.isfinite(truth) else None}
 
 
 def choose_practice(outcomes: list[bool | None], n: int) -> list[int]:
