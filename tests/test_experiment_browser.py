@@ -116,6 +116,7 @@ def test_whole_session_with_reload_and_server_kill(browser, tmp_path):
         _wait_text(page, "save-status", "All answers saved.")
         page.reload()
         _wait_text(page, "progress-text", "Trial 2 of 4")
+        _wait_text(page, "save-status", "All answers saved.")  # saved before the reload: still says so
         # The server dies; the participant goes on; the answers wait in the page's outbox.
         server.kill()
         for i in (1, 2, 3):
@@ -218,7 +219,8 @@ def test_phone_layout_scale_on_one_line_centred(browser, tmp_path):
         icon = page.get_attribute('link[rel="icon"]', "href")
         assert icon and page.request.get(server.base + icon).status == 200
         page.click("#consent-agree")
-        assert "1 practice trial and" in page.inner_text("#instructions-note")
+        sync_api.expect(page.locator("#instructions-note")).to_contain_text("1 practice trial and",
+                                                                          timeout=TIMEOUT_MS)
         page.click("#instructions-start")
         _wait_text(page, "progress-text", "Practice 1 of 1")
         page.wait_for_selector('#widget button[data-value="7"]', timeout=TIMEOUT_MS)

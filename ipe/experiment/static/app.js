@@ -412,6 +412,7 @@
     for (const i of session.answered.practice) state.done.add("practice:" + i);
     for (const i of session.answered.test) state.done.add("test:" + i);
     state.saved += session.answered.practice.length + session.answered.test.length;
+    updateStatus();
     for (const item of state.outbox) state.done.add(item.phase + ":" + item.trial_index);
     state.pos = state.trials.findIndex((t) => !state.done.has(t.phase + ":" + t.trial_index));
     if (state.pos < 0) state.pos = state.trials.length;
