@@ -387,3 +387,18 @@ def test_docs_examples(tmp_path, demo):
     for c in csvs[:export]:
         (tmp_path / "t.csv").write_text(c)
         validate_responses(load_responses(tmp_path / "t.csv"))
+
+
+def test_jspsych_errors_name_the_files_row(tmp_path, demo):
+    """Rows dropped on reading (instructions, fixation) do not shift the row an error names."""
+    from ipe.humans import load_jspsych
+
+    p = tmp_path / "js.csv"
+    p.write_text("subject,stimulus,response,rt\n"
+                 "a,,,\n"                       # row 2: instructions
+                 "a,tower_000,3,800\n"          # row 3
+                 "a,,,\n"                       # row 4: fixation
+                 "a,tower_001,9,700\n")         # row 5: off the scale
+    df = load_jspsych(p)
+    with pytest.raises(InputError, match=r"js\.csv: row 5: response 9 is outside the scale rating:1-7"):
+        validate_responses(df, stimuli=demo, scale=ResponseScale("rating", 1, 7), where=str(p))
