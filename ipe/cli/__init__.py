@@ -38,6 +38,32 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from .. import __version__
+
+        def _v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        print(f"ipe {__version__} (Python {sys.version.split()[0]}, pymunk {_v('pymunk')}, torch {_v('torch')}, "
+              f"pyro-ppl {_v('pyro-ppl')})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                help="Print ipe's version (and Python's, pymunk's, torch's) and "
+                                                     "exit.")] = False) -> None:
+    """The intuitive physics engine: noisy 2D simulations that judge physical scenes like people do."""
+
+
 stimuli_app = typer.Typer(help="Generate stimulus sets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(stimuli_app, name="stimuli")
 
@@ -323,8 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     cmd = typer.main.get_command(app)
     _guard_paths(cmd)
     debug = bool(os.environ.get("IPE_DEBUG"))
+    from ..fingerprint import flush_warnings
+
+    flush_warnings(show=False)  # nothing left over from an earlier call in this process
     try:
         rv = cmd.main(args=argv, prog_name="ipe", standalone_mode=False)
+        flush_warnings()  # warnings kept for the end of a command that went through (e.g. no stimulus_set)
         return rv if isinstance(rv, int) else 0
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
@@ -332,9 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         _note("ipe: aborted")
         return 130
     except _USAGE as exc:
+        flush_warnings(show=False)
         _note(f"ipe: error: {' '.join(exc.format_message().split())}")
         return 2
     except InputError as exc:
+        flush_warnings(show=False)
         if debug:
             raise
         _note(f"ipe: error: {exc}")

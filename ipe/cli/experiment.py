@@ -153,7 +153,8 @@ def serve_cmd(
     prac = load_stimuli(practice_stimuli) if practice_stimuli is not None else None
     note(f"preparing {len(stim) + (len(prac) if prac else 0)} stimuli (noise-free rollouts, images)…")
     materials = build_materials(stim, cfg, practice_stimuli=prac)
-    store = Store(db, design=design_json(materials), fingerprint=materials.fingerprint, admin_token=admin_token)
+    store = Store(db, design=design_json(materials), fingerprint=materials.fingerprint, admin_token=admin_token,
+                  stimulus_set=materials.stimulus_set)
     app_ = create_app(materials, store, tuple(cors_origin or ()), rates=rates, signed_links=signed_links)
     if signed_links:
         note("signed links only: make them with `ipe experiment links --db " + str(db) + " --ids ...`")

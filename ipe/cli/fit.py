@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..fingerprint import check_stimulus_set
 from . import app
 from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
 from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note, output_dir
@@ -166,6 +167,7 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     check_link(link, sc)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     used = set(table["stimulus_id"])
     subset = as_stimulus_set([s for s in stim if s.id in used])
     fixed = {"mu": fixed_mu} if "mu" not in free_list else None
@@ -270,6 +272,7 @@ def compare(
     stim = load_stimuli(stimuli)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=fit.scale, where=str(responses))
+    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
                             num_samples=draws, num_chains=chains)
     write_csv(out, result)
@@ -344,6 +347,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     used = set(table["stimulus_id"].astype(str))
     subset = as_stimulus_set([s for s in stim if s.id in used])
     truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)

@@ -152,7 +152,7 @@ def _print_best(per_point, people) -> None:
     """The five best points on stdout, and the noise ceiling they are to be read against."""
     import math
 
-    from ..metrics import split_half_ceiling
+    from ..metrics import format_ceiling, split_half_ceiling
     from ..sweep import varying_parameters
 
     shown = varying_parameters(per_point) or ["sigma"]
@@ -162,6 +162,4 @@ def _print_best(per_point, people) -> None:
         r = "     nan" if not math.isfinite(row["r"]) else f"{row['r']:8.3f}"
         print(f"{int(row['rank']):>4}  " + "  ".join(f"{row[p]:8.4g}" for p in shown) + f"{r}  {row['rmse']:6.3f}")
     if people["participant"].nunique() >= 2:
-        ceil = split_half_ceiling(people)
-        print(f"noise ceiling (split-half r of the human means): {ceil['r']:.3f} "
-              f"[{ceil['q025']:.3f}, {ceil['q975']:.3f}]")
+        print(format_ceiling(split_half_ceiling(people)))

@@ -16,6 +16,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..fileio import atomic_write, write_csv, write_json
@@ -45,7 +46,8 @@ def response_table(store: Store, materials: Materials, phase: str = "test", vali
         warnings.warn(f"{store.path}: left out {len(bad)} {phase} response(s) of participant id(s) that are "
                       f"not valid ids ({shown}); they were stored by an older server", stacklevel=2)
         rows = [r for r in rows if r not in bad]
-    df = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    df = pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], columns=COLUMNS)
+    df["stimulus_set"] = store.stimulus_set or None
     df["trial_index"] = df["trial_index"].astype("int64")
     df["response"] = df["response"].astype(float)
     df["rt"] = df["rt"].astype(float)
@@ -62,6 +64,31 @@ def response_table(store: Store, materials: Materials, phase: str = "test", vali
     return out
 
 
+def integers_when_whole(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy for writing: each float column whose values are all whole numbers becomes integers (``4``, not ``4.0``).
+
+    Missing values stay missing (pandas' nullable ``Int64``, written as an empty cell).
+    """
+    out = table.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c].dtype):
+            v = out[c].to_numpy(dtype=float)
+            ok = np.isfinite(v)
+            if ok.any() and (np.isnan(v) | ok).all() and (v[ok] == np.round(v[ok])).all() \
+                    and (np.abs(v[ok]) < 2 ** 53).all():
+                out[c] = out[c].round().astype("Int64")
+    return out
+
+
+def iso_times(table: pd.DataFrame, columns) -> pd.DataFrame:
+    """A copy with Unix-epoch seconds in ``columns`` as ISO 8601 UTC text (``2026-12-06T18:13:17.699Z``)."""
+    out = table.copy()
+    for c in columns:
+        t = pd.to_datetime(pd.to_numeric(out[c], errors="coerce"), unit="s", utc=True)
+        out[c] = [None if pd.isna(x) else x.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" for x in t]
+    return out
+
+
 def load_experiment(db: str | Path) -> tuple[Store, Materials]:
     """Open an experiment database and rebuild its materials from the design stored in it."""
     store = open_store(db)
@@ -75,7 +102,7 @@ def export_responses(db: str | Path, out: str | Path, phase: str = "test") -> pd
         table = response_table(store, materials, phase)
     finally:
         store.close()
-    write_csv(out, table)
+    write_csv(out, integers_when_whole(table))
     return table
 
 
@@ -109,7 +136,8 @@ def export_materials(db: str | Path, out_dir: str | Path) -> pd.DataFrame:
                      "task": m.task.name, "prompt": cfg["prompt"], "low": lo, "high": hi,
                      "x0": x0, "x1": x1, "y0": y0, "y1": y1, "truth": m.truths[i] if practice else None})
     table = pd.DataFrame(rows)
-    write_csv(out / "conditions.csv", table)
+    tidy = integers_when_whole(table)
+    write_csv(out / "conditions.csv", tidy)
     write_json(out / "timeline_variables.json",
-               json.loads(table.to_json(orient="records")))
+               json.loads(tidy.to_json(orient="records")))
     return table

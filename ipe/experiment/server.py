@@ -465,7 +465,7 @@ class ExperimentApp:
                              "task": self.materials.task.name})
 
     async def admin_responses(self, request: Request):
-        from .export import response_table
+        from .export import integers_when_whole, response_table
 
         self._admin(request)
         phase = request.query_params.get("phase", "test")
@@ -473,17 +473,19 @@ class ExperimentApp:
             raise HTTPError(422, "phase must be test or practice")
         table = await run_in_threadpool(response_table, self.store, self.materials, phase, False)
         buf = io.StringIO()
-        table.to_csv(buf, index=False, lineterminator="\n")
+        integers_when_whole(table).to_csv(buf, index=False, lineterminator="\n")
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
 
     async def admin_participants(self, request: Request):
         import pandas as pd
 
+        from .export import iso_times
+
         self._admin(request)
         parts = await run_in_threadpool(self.store.participants)
         buf = io.StringIO()
-        pd.DataFrame(parts, columns=["participant", "condition", "created", "completed", "completion_code"]) \
-            .to_csv(buf, index=False, lineterminator="\n")
+        table = pd.DataFrame(parts, columns=["participant", "condition", "created", "completed", "completion_code"])
+        iso_times(table, ("created", "completed")).to_csv(buf, index=False, lineterminator="\n")
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
 
 

@@ -19,7 +19,8 @@ Tables
 ------
 ``meta(key, value)``
     ``design`` (the experiment as JSON), ``fingerprint``, ``admin_token``,
-    ``secret`` (for completion codes and signed links), ``schema_version``.
+    ``secret`` (for completion codes and signed links), ``schema_version``, ``stimulus_set``
+    (the served stimulus set's :func:`ipe.fingerprint.stimulus_fingerprint`).
 
 Start-up failures (a read-only folder, a full disk, not a database) are one
 line naming the cause, and a database this start created is removed again.
@@ -130,7 +131,8 @@ class Store:
     """
 
     def __init__(self, path: str | Path, design: str | None = None, fingerprint: str | None = None,
-                 admin_token: str | None = None, synchronous: str = "FULL", readonly: bool = False):
+                 admin_token: str | None = None, synchronous: str = "FULL", readonly: bool = False,
+                 stimulus_set: str | None = None):
         self.path = Path(path)
         self.readonly = readonly
         if self.path.exists() and self.path.is_dir():
@@ -147,7 +149,7 @@ class Store:
             return
         made = self._made = [p for p in (self.path, *self._sidecars()) if not p.exists()]
         try:
-            self._setup(design, fingerprint, admin_token, synchronous)
+            self._setup(design, fingerprint, admin_token, synchronous, stimulus_set)
         except BaseException as exc:
             for conn in ("_conn", "_reader"):
                 c = getattr(self, conn, None)
@@ -188,7 +190,7 @@ class Store:
             self._reader.close()
             raise InputError(f"{self.path}: not an experiment database (no design stored)")
 
-    def _setup(self, design, fingerprint, admin_token, synchronous) -> None:
+    def _setup(self, design, fingerprint, admin_token, synchronous, stimulus_set) -> None:
         parent = self.path.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +227,10 @@ class Store:
             elif admin_token is not None and admin_token != meta.get("admin_token"):
                 self._conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token'", (admin_token,))
                 meta["admin_token"] = admin_token
+            if stimulus_set and not meta.get("stimulus_set"):  # also fills it in for a database made before
+                self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('stimulus_set', ?)",
+                                   (stimulus_set,))
+                meta = {**meta, "stimulus_set": stimulus_set}
             self._conn.execute("COMMIT")
         except BaseException:
             try:
@@ -313,6 +319,11 @@ class Store:
     @property
     def design(self) -> str:
         return self.meta["design"]
+
+    @property
+    def stimulus_set(self) -> str:
+        """Fingerprint of the stimulus set served (``""`` for a database made before it was recorded)."""
+        return self.meta.get("stimulus_set", "")
 
     def check_admin(self, token: str | None) -> bool:
         """Whether ``token`` is the admin token (constant-time comparison)."""
