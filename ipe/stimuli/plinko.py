@@ -145,8 +145,8 @@ def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None)
         stim = Stimulus(sid, plinko_scene(obstacles, hole, opt), query, metadata={})
         validate_stimulus(stim)
         vals, res = run_sample(stim, NoiseParams(), 0, 0, [query, t_land, first])
-        if not math.isfinite(vals[0]):
-            continue  # the ball came to rest on an obstacle
+        if not math.isfinite(vals[1]):
+            continue  # the ball never reached the ground (it rests, or is wedged, on an obstacle)
         ids = [o.id for o in obstacles]
         first_obstacle = res.events.first_contact("ball", ids)
         if opt.require_obstacle and first_obstacle is None:
