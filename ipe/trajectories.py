@@ -21,7 +21,8 @@ Tables (tidy):
 *landings* — ``stimulus_id, sample, noise_free, query, value``: the value
 of the landing query (by default the stimulus's own query if it is
 ``landing_x``, otherwise ``landing_x`` of the first ball on the ``ground``
-static) in each rollout; NaN when the body never landed.
+static) in each rollout; a ball that never lands answers its x at the end of
+the rollout (:func:`ipe.queries.landing`).
 
 Fall direction (towers): :func:`fall_directions` asks the ``fall_angle``
 query and summarises it per stimulus with circular statistics
@@ -86,11 +87,14 @@ def _bar(total: int, progress: bool | None, desc: str):
 
 def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 50, seed: int = 0,
                  every: int | None = None, query: str | Query | None = None, bodies: Sequence[str] | None = None,
-                 progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 progress: bool | None = None, early_stop: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run and record the noise-free and ``n_samples`` noisy rollouts of each stimulus.
 
     ``every``: keep one pose every this many physics steps (default: one
     per frame). ``bodies``: record only these body ids (default: all).
+    ``early_stop=False`` records every rollout to its horizon (with it, a
+    path ends once the scene is at rest; paths are drawn past the landing,
+    so the landing stop is not used here).
     Returns the *paths* and *landings* tables described in the module
     docstring.
     """
@@ -118,7 +122,8 @@ def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 
                 keep = [stim.scene.body_ids.index(b) for b in bodies]
             for sample in range(-1, n_samples):
                 p = NoiseParams() if sample < 0 else params
-                vals, res = run_sample(stim, p, seed, max(sample, 0), [q], record_every=step)
+                vals, res = run_sample(stim, p, seed, max(sample, 0), [q], record_every=step,
+                                       early_stop=bool(early_stop))
                 traj = res.trajectory[:, keep, :]
                 nf, nb = traj.shape[0], traj.shape[1]
                 paths.append(pd.DataFrame({

@@ -55,6 +55,8 @@ def test_click_noise_is_recovered_on_a_bimodal_world(bimodal):
     assert old_tau.q95 - old_tau.q05 > 20.0, old_tau
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")
+@pytest.mark.filterwarnings("ignore:landing fit:UserWarning")
 def test_means_with_and_without_n(bimodal):
     _, clicks, emu = bimodal
     means = stimulus_means(clicks)

@@ -396,7 +396,8 @@ class LandingFit(ParamsMixin):
     Fitted attributes: ``posterior_`` (``{name: (chains, draws)}``),
     ``summary_`` (one row per parameter: mean, sd, q05, q50, q95, r_hat,
     ess_bulk), ``params_`` (posterior means), ``n_divergent_``, ``n_used_``
-    (the n per mean, when fitted to means).
+    (the n per mean, when fitted to means), ``problems_`` (convergence
+    problems, each also raised as a ``UserWarning`` saying what to do).
     """
 
     def __init__(self, free: Sequence[str] | None = None,
@@ -508,7 +509,29 @@ class LandingFit(ParamsMixin):
         self._loglik = loglik
         self.summary_ = self._summary()
         self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
+        self.problems_ = self._problems()
+        for msg in self.problems_:
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return self
+
+    def _problems(self) -> list[str]:
+        """Convergence problems, each with what to do (ArviZ's thresholds: R-hat 1.01, bulk ESS 100 per chain)."""
+        out = []
+        s = self.summary_
+        bad = s[s["r_hat"] > 1.01]
+        if len(bad):
+            worst = bad.loc[bad["r_hat"].idxmax()]
+            out.append(f"landing fit: R-hat {worst.r_hat:.3f} for {worst.parameter} (> 1.01): the chains disagree; "
+                       "run more --warmup/--draws or more --chains")
+        low = s[s["ess_bulk"] < 100 * self.num_chains]
+        if len(low):
+            worst = low.loc[low["ess_bulk"].idxmin()]
+            out.append(f"landing fit: bulk ESS {worst.ess_bulk:.0f} for {worst.parameter} (< {100 * self.num_chains}):"
+                       " too few effective draws for a 90 % interval; run more --draws")
+        if self.n_divergent_:
+            out.append(f"landing fit: {self.n_divergent_} divergent transitions: the intervals may be wrong; "
+                       "run more --warmup or a finer emulator grid (--grid-points)")
+        return out
 
     def _run(self, model, pyro, MCMC, NUTS):
         chains, divergent = [], 0
