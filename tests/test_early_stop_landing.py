@@ -59,6 +59,12 @@ def test_a_ball_resting_on_an_obstacle_answers_where_it_rests():
     (xf, tf), full = run_sample(stim, NoiseParams(), 0, 0, [LAND, WHEN], early_stop=False)
     assert early.steps < full.steps / 2  # it came to rest, and the rollout stopped
     assert xe == xf == 100.0 and math.isnan(te) and math.isnan(tf)
+    # the recorded landings say it did not land; the summary counts it as such
+    from ipe.trajectories import landing_summary, record_paths
+
+    _, land = record_paths([stim], NoiseParams(), n_samples=1, seed=0, progress=False)
+    assert land["value"].tolist() == [100.0, 100.0] and not land["landed"].any()
+    assert landing_summary(land)["n_landed"].tolist() == [0]
 
 
 def plinko_slice(n_worlds: int, n_samples: int, seed: int = 21):
