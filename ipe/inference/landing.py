@@ -197,7 +197,8 @@ def synthesize_landings(stimuli, n_participants: int, params: NoiseParams, motor
     Participant ``j`` judges each stimulus once: the mean landing x of
     ``samples_per_judgment`` noisy rollouts at ``params`` (their own
     rollouts: samples ``j·k … j·k+k−1``) plus Normal(0, ``motor_sd``) click
-    noise. Judgments whose rollouts never land are left out. Returns the
+    noise. (A ball that never lands answers where it ended, so no judgment is
+    lost; non-finite values of other queries are left out.) Returns the
     tidy table ``participant, stimulus_id, response, trial_index``.
     """
     from ..montecarlo import simulate
