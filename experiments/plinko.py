@@ -65,10 +65,10 @@ FREE = ("collision_speed_loss", "collision_speed_sd")
 GRIDS = {"collision_speed_loss": (0.0, 0.6), "collision_speed_sd": (0.0, 0.4)}
 MOTOR_SD = 8.0
 
-TINY = dict(n_worlds=1, n_participants=4, emulator_samples=4, grid_points=3, warmup=15, draws=15, chains=1,
-            compare_samples=6)
+TINY = dict(n_worlds=1, n_participants=4, emulator_samples=4, grid_points=3, warmup=10, draws=10, chains=1,
+            compare_samples=4, n_factors=(None,))
 FULL = dict(n_worlds=4, n_participants=30, emulator_samples=40, grid_points=5, warmup=300, draws=300, chains=2,
-            compare_samples=100)
+            compare_samples=100, n_factors=(0.25, 0.5, None, 2.0))
 
 
 def all_holes(worlds: StimulusSet) -> StimulusSet:
@@ -224,7 +224,7 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
                          "q05": r.q05, "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95),
                          "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": f.n_divergent_, "fit_s": secs})
     sens = []
-    for factor in (0.25, 0.5, None, 2.0):
+    for factor in cfg["n_factors"]:
         n_assumed = DEFAULT_N if factor is None else max(1, int(round(factor * n_true)))
         f, secs = fit(means, True, n_assumed)
         for r in f.summary_.itertuples():
