@@ -86,3 +86,15 @@ def test_default_free_parameters_follow_how_the_ball_starts():
     thrown = Stimulus("t", stim.scene.with_bodies([Ball("ball", (300.0, 420.0), 20.0, velocity=(50.0, 0.0))]),
                       stim.query)
     assert default_free([stim, thrown]) == ("launch_angle", "collision_angle")
+
+
+def test_variance_corrected_centres_keep_mean_and_variance():
+    from ipe.inference.landing import variance_corrected
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(100.0, 20.0, 40)
+    h = kde_bandwidth(x, 1e-3)
+    c = variance_corrected(x, h)
+    assert c.mean() == pytest.approx(x.mean()) and c.var() + h * h == pytest.approx(x.var())
+    assert np.all(variance_corrected(np.full(5, 2.0), 1.0) == 2.0)
+    assert np.allclose(variance_corrected(np.array([0.0, 1.0]), 10.0), 0.5)  # h wider than the spread: onto the mean

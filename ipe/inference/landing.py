@@ -18,7 +18,9 @@ the landings ``x_icr`` at the corners c of the grid cell that holds θ,
 mixed with the multilinear weights ``w_c(θ)`` (the density is interpolated,
 never the positions: between two modes it stays two modes), each landing
 a Gaussian kernel of bandwidth ``h`` (chosen by leave-one-out likelihood on
-those landings) convolved with the click noise τ. With ``k`` simulations
+those landings, centres variance-corrected so that the density has the
+landings' own variance: :func:`variance_corrected`) convolved with the
+click noise τ. With ``k`` simulations
 behind each judgment (``samples_per_judgment``) the x's are means of ``k``
 landings.
 
@@ -298,6 +300,22 @@ def kde_bandwidth(x: np.ndarray, floor: float) -> float:
     return best_h
 
 
+def variance_corrected(x: np.ndarray, h: float) -> np.ndarray:
+    """Kernel centres whose Gaussian KDE of bandwidth ``h`` has the variance of ``x`` itself (Jones 1991).
+
+    A kernel density adds ``h²`` to the variance of its sample; left in, a
+    fit reads that extra spread as less noise. The centres are pulled
+    towards their mean by ``sqrt(1 − h² / var(x))`` (all onto the mean when
+    ``h² ≥ var(x)``), which keeps the mean and the variance and barely moves
+    well-separated modes (there ``h`` is small beside the spread).
+    """
+    m = float(np.mean(x))
+    v = float(np.var(x))
+    if v <= 0:
+        return x
+    return m + (x - m) * math.sqrt(max(0.0, 1.0 - h * h / v))
+
+
 class _Mixture:
     """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood."""
 
@@ -322,6 +340,7 @@ class _Mixture:
                     raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
                 base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
                 h = kde_bandwidth(base, self.floor)
+                base = variance_corrected(base, h)
                 if n == 1:
                     c = rng.choice(base, size=self.rows) if len(base) != self.rows else base
                     centres[gi, g] = c
@@ -329,7 +348,7 @@ class _Mixture:
                 else:
                     b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
                     hb = kde_bandwidth(b, self.floor / math.sqrt(n))
-                    centres[gi, g] = b
+                    centres[gi, g] = variance_corrected(b, hb)
                     var[gi, g] = hb * hb + h * h / n
         self.centres = torch.as_tensor(centres, dtype=torch.float64)
         self.var = torch.as_tensor(var, dtype=torch.float64)
@@ -583,4 +602,4 @@ class LandingFit(ParamsMixin):
 
 
 __all__ = ["DEFAULT_N", "LandingEmulator", "LandingFit", "default_free", "kde_bandwidth", "stimulus_means",
-           "synthesize_landings"]
+           "synthesize_landings", "variance_corrected"]
