@@ -14,7 +14,7 @@ import pytest
 from ipe.montecarlo import run_sample
 from ipe.noise import NoiseParams
 from ipe.queries import parse_query
-from ipe.scene import Ball, Query, Scene, Simulation, StaticBox, Stimulus
+from ipe.scene import Ball, Scene, Simulation, StaticBox, Stimulus
 from ipe.stimuli.plinko import generate_plinko, plinko_scene
 
 LAND = parse_query("landing_x:body=ball,target=ground")
