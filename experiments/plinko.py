@@ -266,11 +266,14 @@ def main(argv=None) -> int:
     ap = parser(__doc__, "plinko")
     ap.set_defaults(seed=21)
     ap.add_argument("--emulator-samples", type=int, default=None, help="rollouts per stimulus and grid point")
-    ap.add_argument("--skip-compare", action="store_true", help="only the recovery parts (2 and 3)")
+    ap.add_argument("--skip-compare", action="store_true", help="leave out part 1 (the engine check)")
+    ap.add_argument("--skip-n", action="store_true", help="leave out part 3 (unknown n)")
     a = ap.parse_args(argv)
     cfg = dict(TINY if a.tiny else FULL)
     if a.emulator_samples is not None:
         cfg["emulator_samples"] = a.emulator_samples
+    if a.skip_n:
+        cfg["n_factors"] = ()
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
     stimuli = all_holes(generate_plinko(cfg["n_worlds"], seed=a.seed))
