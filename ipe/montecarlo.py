@@ -62,7 +62,7 @@ import pandas as pd
 
 from .errors import InputError
 from .noise import NoiseParams, apply_noise
-from .queries import evaluate, needs_tracking, parse_query
+from .queries import evaluate, needs_tracking, parse_query, stop_condition
 from .scene import Query, Stimulus, StimulusSet, as_stimulus_set
 from .seeding import sample_seed
 from .world import rollout
@@ -94,6 +94,8 @@ def run_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, quer
     ss = sample_seed(seed, stim.id, key, sample)
     scene, schedule = apply_noise(stim, params.sources(), ss)
     schedule.track = schedule.track or needs_tracking(queries)
+    if schedule.track and early_stop and record_every is None:
+        schedule.stop_when = stop_condition(queries, stim)  # a landing ends the rollout: same answer, less time
     result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
     values = [evaluate(q, result, stim) for q in queries]
     return values, result
