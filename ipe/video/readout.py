@@ -260,8 +260,8 @@ _SQUARE = np.ones((3, 3), dtype=bool)
 _PURE = 40.0
 
 
-def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray
-                     ) -> tuple[float, float]:
+def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray,
+                     with_area: bool = False) -> tuple[float, ...]:
     """Centre (row, col) of a body's region with anti-aliased edges unmixed.
 
     Pixels well inside the region weigh 1. Pixels on its edge and in a
@@ -274,6 +274,8 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     against the actual neighbour matters: two colours blended at a shared
     edge can look like a third reference colour (blue and yellow make
     grey), and a hard assignment of such a row would flip as a whole.
+    With ``with_area`` the total weight (the region's area in pixels, edges
+    counted by their share) comes third.
     """
     from scipy import ndimage
 
@@ -303,9 +305,11 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     tot = w.sum()
     if tot <= 0:
         rows, cols = np.nonzero(mask)
-        return float(rows.mean()), float(cols.mean())
+        out = (float(rows.mean()), float(cols.mean()))
+        return out + (float(mask.sum()),) if with_area else out
     rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    return float((w * rr).sum() / tot), float((w * cc).sum() / tot)
+    out = (float((w * rr).sum() / tot), float((w * cc).sum() / tot))
+    return out + (float(tot),) if with_area else out
 
 
 def _regions(frame: np.ndarray, refs: np.ndarray, tolerance: float, need: np.ndarray):
