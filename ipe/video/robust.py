@@ -128,6 +128,7 @@ class FirstFrame:
     missing: list[str]          # bodies not at their known position
     labels: np.ndarray          # the stimulus's label image
     notes: list[str] = field(default_factory=list)
+    static_like: list[int] = field(default_factory=list)  # bodies in the ground's colour
 
 
 def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
@@ -156,6 +157,10 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
         present[k] = True
         vals = pix[inner]
         refs[k] = np.median(vals, axis=0)
+        nominal = np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
+                           dtype=float)
+        if np.sqrt(((refs[k] - nominal) ** 2).sum()) < 30:  # the colour it should have: keep it exact
+            refs[k] = nominal
         d = np.sqrt(((vals - refs[k]) ** 2).sum(-1))
         tol[k] = max(MIN_TOLERANCE, 1.5 * float(np.quantile(d, 0.9)))
     # groups of bodies whose colours cannot be told apart
@@ -171,6 +176,9 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
     group_of = {i: g for g in groups for i in g}
     agreement = np.ones(n)
     missing = []
+    bad = []
+    static_like: list[int] = []
+    notes_pre: list[str] = []
     for i in range(n):
         inner = interiors[2 + i]
         if not inner.any():
@@ -181,9 +189,33 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
         near = d.argmin(1)
         own = np.isin(near, [2 + j for j in group_of[i]])
         agreement[i] = float(own.mean())
-        distinct = min(np.sqrt(((refs[2 + i] - refs[k]) ** 2).sum()) for k in (0, 1) if present[k])
+        if present[1] and np.sqrt(((refs[2 + i] - refs[1]) ** 2).sum()) < SAME_COLOUR and agreement[i] >= 0.6:
+            static_like.append(i)  # the ground's colour: visible against the background, read by motion
+            continue
+        distinct = np.sqrt(((refs[2 + i] - refs[0]) ** 2).sum()) if present[0] else 999.0
         if agreement[i] < 0.6 or distinct < SAME_COLOUR:
+            bad.append(i)
+    if bad:
+        # not where the stimulus puts it: found nearby in its own colour (a perturbed start), or missing
+        lab0 = label_frame(frame, np.array([hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else
+                                                       colours[bodies[k - 2].id]) for k in range(K)], dtype=float),
+                           np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
+        mpp = camera.metres_per_pixel
+        moved = []
+        for i in bad:
+            m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
+            area_px = bodies[i].area / mpp ** 2
+            if m is not None and m.sum() >= 0.4 * area_px:
+                rr, cc = np.nonzero(m)
+                xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
+                if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
+                    refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
+                    agreement[i] = 1.0
+                    moved.append(bodies[i].id)
+                    continue
             missing.append(bodies[i].id)
+        if moved:
+            notes_pre.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
     # colour identity against colours.json, after the overall hue drift
     exp = np.array([hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
     h_got, s_got = _hue_sat(refs[2:])
@@ -191,7 +223,7 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
     sat = (s_got > 0.25) & (s_exp > 0.25)
     hue_shift = 0.0
     mixups = []
-    notes = []
+    notes = notes_pre
     if sat.sum() >= 2:
         diff = (h_got - h_exp + 180.0) % 360.0 - 180.0
         ang = np.deg2rad(diff[sat])
@@ -216,7 +248,11 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
         notes.append(f"{shared} bodies share a colour; read by shape and motion")
     if missing:
         notes.append(f"first frame does not match the stimulus: {', '.join(missing[:4])} not at its known position")
-    return FirstFrame(refs, tol, present, groups, agreement, hue_shift, mixups, missing, labels, notes)
+    if static_like:
+        notes.append(f"{', '.join(bodies[i].id for i in static_like[:4])} in the ground's colour; read by motion")
+        groups = [[j for j in g if j not in static_like] for g in groups]
+        groups = [g for g in groups if g]
+    return FirstFrame(refs, tol, present, groups, agreement, hue_shift, mixups, missing, labels, notes, static_like)
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -252,7 +288,7 @@ def ground_edge(lab: np.ndarray, frame: np.ndarray | None = None, refs: np.ndarr
     only background and ground meet; else from the labels.
     """
     frac = (lab == 1).mean(1)
-    full = np.nonzero(frac > 0.9)[0]
+    full = np.nonzero(frac > 0.6)[0]
     if not len(full):
         return math.nan
     r1 = int(full[0])
@@ -435,7 +471,8 @@ def _region_stats(lab: np.ndarray, k: int, need: float):
         return None
     rows, cols = np.nonzero(m)
     H, W = lab.shape
-    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    r0, r1 = max(rows.min() - 3, 0), min(rows.max() + 4, H)  # a margin: edges and their ring are weighed
+    c0, c1 = max(cols.min() - 3, 0), min(cols.max() + 4, W)
     sub = _largest(m[r0:r1, c0:c1])
     if sub.sum() < need:
         return None
@@ -459,6 +496,7 @@ def _unexplained(lab: np.ndarray) -> int:
 def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str],
                  fps: float | None = None, max_frames: int = 160) -> RobustTrack:
     """Read one video of ``stim`` into initial and final body positions, with flags (see the module)."""
+    from scipy import ndimage
     from ..queries import fall_threshold
     from .readout import _subpixel_centre
 
@@ -481,15 +519,22 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     solo = [g[0] for g in ff.groups if len(g) == 1]
     shared = [g for g in ff.groups if len(g) > 1]
     label_of = np.arange(n + 2)
+    group_label = {}
     for g in shared:
         label_of[[2 + i for i in g]] = 2 + g[0]
+        group_label[g[0]] = 2 + g[0]
     active = ff.present.copy()
     for g in shared:
         active[[2 + i for i in g[1:]]] = False
+    if ff.static_like:
+        label_of[[2 + i for i in ff.static_like]] = 1
+        active[[2 + i for i in ff.static_like]] = False
+        shared = shared + [list(ff.static_like)]
+        group_label[ff.static_like[0]] = 1
     refs = ff.refs.copy()
     tols = ff.tolerances.copy()
     px_area = np.array([b.area for b in bodies]) / cam0.metres_per_pixel ** 2
-    need = np.maximum(2.0, 0.2 * px_area)
+    need = np.maximum(1.0, 0.2 * px_area)
     centre = np.array([W / 2.0, H / 2.0])
     C = np.full((F, n, 2), np.nan)
     area = np.full((F, n), np.nan)
@@ -518,12 +563,17 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             area[f, i] = rc[2]
             border[f, i] = st[3]
             found[f, i] = True
-            new = np.median(pix[r0:r0 + sub.shape[0], c0:c0 + sub.shape[1]][sub], axis=0)
-            refs[2 + i] = 0.5 * refs[2 + i] + 0.5 * new
+            inner = ndimage.binary_erosion(sub, _SQ, border_value=0)
+            if inner.sum() >= 6:  # follow slow colour drift from the region's interior (edges are blends)
+                new = np.median(pix[r0:r0 + sub.shape[0], c0:c0 + sub.shape[1]][inner], axis=0)
+                if np.sqrt(((new - refs[2 + i]) ** 2).sum()) > 8:
+                    refs[2 + i] = 0.5 * refs[2 + i] + 0.5 * new
         for k in (0, 1):
             m = lab == k
             if m.sum() > 50:
-                refs[k] = 0.5 * refs[k] + 0.5 * np.median(pix[m][::7], axis=0)
+                new = np.median(pix[m][::7], axis=0)
+                if np.sqrt(((new - refs[k]) ** 2).sum()) > 8:
+                    refs[k] = 0.5 * refs[k] + 0.5 * new
     # registration of every frame to the first
     tol = max(0.5, 0.005 * W)
     T = np.tile([1.0, 0.0, 0.0], (F, 1))
@@ -533,9 +583,11 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     whole = found & ~border
     # a fixed camera first: the ground's edge stays put and the bodies that did not drop did not move sideways
     still = True
-    if np.isfinite(ground).all():
+    if min(W, H) < 96:
+        pass  # too coarse to tell a camera's motion from pixel noise: the camera is taken as fixed
+    elif np.isfinite(ground).all():
         still = float(np.abs(ground - ground[0]).max()) < 0.35
-    for f in range(1, F):
+    for f in range(1, F if min(W, H) >= 96 else 1):
         if not still:
             break
         ok = whole0 & whole[f]
@@ -598,12 +650,14 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                                   2 + i, refs)
             initial[i, :2] = cam0.to_world(np.array([rc[1] + c0, rc[0] + r0]))
     exited = np.zeros((F, n), dtype=bool)
+    lost = [i for i in solo if not found[0, i]]  # too small or blended away in the first frame: read by motion
+    if lost:
+        notes.append(f"{', '.join(bodies[i].id for i in lost[:4])} not found by colour; read by motion")
+        solo = [i for i in solo if found[0, i]]
+        shared = shared + [[i] for i in lost]
+        group_label.update({i: 2 + i for i in lost})
     for i in solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
-        if not len(seen):
-            notes.append(f"{bodies[i].id} not found")
-            unreadable = True
-            continue
         last = int(seen[-1])
         whole = np.nonzero(found[:f_end + 1, i] & ~border[:f_end + 1, i])[0]
         lw = int(whole[-1]) if len(whole) else last
@@ -657,7 +711,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         stayed_cover = np.zeros((H, W), dtype=bool)
         moved = []
         for grp in shared:
-            gm = lab_end == 2 + grp[0]
+            gm = lab_end == group_label[grp[0]]
             for i in grp:
                 fr, fc = np.nonzero(ff.labels == 2 + i)
                 if not len(fr):
@@ -676,7 +730,10 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                 else:
                     moved.append((i, grp[0]))
         for i, g0 in moved:
-            left = (lab_end == 2 + g0) & ~stayed_cover
+            left = (lab_end == group_label[g0]) & ~stayed_cover
+            if group_label[g0] == 1:  # the ground's colour: only what stands above the ground's edge
+                ge = ground[f_end] if math.isfinite(ground[f_end]) else H
+                left &= rr < ge - 0.5
             x0, y0 = bodies[i].position
             if left.any():
                 p = _apply(np.stack([cc[left] + 0.5, rr[left] + 0.5], 1), 1.0 / s,
