@@ -181,10 +181,40 @@ def generate_cmd(
             _write_readout(summary, per_video, out / "judgments.csv", None)
 
 
+@video_app.command("prompts")
+def prompts_cmd(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (prompts.csv, one folder per size).")],
+    size: Annotated[Optional[list[str]], typer.Option(
+        "--size", help="Frame size WIDTHxHEIGHT (repeatable; default: 1280x720 1024x576 848x480 720x480 "
+                       "512x512).")] = None,
+    cond_frames: Annotated[int, typer.Option("--cond-frames", min=1, help="Frames of the conditioning clip "
+                                                                          "(1: a first frame only).")] = 1,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Continuations to ask for per stimulus.")] = 1,
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips and of the continuations.")] = 30.0,
+    progress: ProgressOption = None,
+) -> None:
+    """Write conditioning inputs for image/video-to-video generators: first frames, a text prompt, a manifest."""
+    from ..scene import load_stimuli
+    from ..video.prompts import GENERATOR_SIZES, parse_size, write_prompts
+
+    sizes = [parse_size(x) for x in (size or GENERATOR_SIZES)]
+    if not (0 < fps < float("inf")):
+        raise InputError(f"--fps must be a finite number > 0, got {fps}")
+    stim = load_stimuli(stimuli)
+    with output_dir(out):
+        manifest = write_prompts(stim, out, sizes=sizes, cond_frames=cond_frames, samples=samples, fps=fps,
+                                 progress=progress)
+    note(f"wrote prompts for {manifest['stimulus_id'].nunique()} stimuli at {len(sizes)} sizes "
+         f"({len(manifest)} continuations to generate) and {out / 'prompts.csv'}; put each continuation at its "
+         "'continuation' path, then run `ipe video import " + str(out / "prompts.csv") + " --stimuli ...`")
+
+
 @video_app.command("import")
 def import_cmd(
-    source: Annotated[Path, typer.Argument(help="A judgments CSV (stimulus_id, model, sample, judgment) or a "
-                                                "folder of generated videos.")],
+    source: Annotated[Path, typer.Argument(help="A judgments CSV (stimulus_id, model, sample, judgment), a "
+                                                "prompts.csv of `ipe video prompts` (or its folder) with the "
+                                                "continuations in place, or a folder of generated videos.")],
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Judgments CSV (the columns of `ipe predict`).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Which model's rows, when the CSV has several.")] = None,
@@ -197,6 +227,12 @@ def import_cmd(
 
     check_out(out)
     stim = load_stimuli(stimuli)
+    from ..video.prompts import import_continuations, is_manifest
+
+    if is_manifest(source):
+        summary, per_video = import_continuations(source, stim, progress=progress)
+        _write_readout(summary, per_video, out, None)
+        return
     if source.is_dir():
         from ..video.readout import readout
 
