@@ -87,3 +87,33 @@ def test_prompts_cli_and_bad_input(tmp_path, towers, capsys):
     (tmp_path / "broken.csv").write_text("format,stimulus_id\nipe-video-prompts,a\n")
     with pytest.raises(InputError, match="missing column"):
         read_manifest(tmp_path / "broken.csv")
+
+
+def test_physics_iq_scores_against_the_simulators_render(tmp_path, towers):
+    from ipe.video.physics_iq import physics_iq_scores, score_videos
+    from ipe.video.render import render_videos
+
+    render_videos(list(towers)[:3], tmp_path / "r", size=48, fps=15)
+    ref = tmp_path / "r" / "gt"
+    from ipe.video.readout import read_video
+
+    vids = {s.id: read_video(ref / f"{s.id}.mp4") for s in list(towers)[:3]}
+    falls = next(s for s in list(towers)[:3] if (np.abs(np.diff(vids[s.id].astype(int), axis=0)) > 30).any())
+    a = vids[falls.id]
+    perfect = physics_iq_scores(a, a)
+    assert perfect["spatial_iou"] == 1 and perfect["spatiotemporal_iou"] == 1 and perfect["mse"] == 0
+    frozen = np.repeat(a[:1], len(a), 0)  # a "generator" that shows nothing happening
+    still = physics_iq_scores(frozen, a)
+    moving = (np.abs(np.diff(a.astype(int), axis=0)).max(-1) > 30).any()
+    assert moving and still["spatial_iou"] == 0 and still["weighted_spatial_iou"] == 0 and still["mse"] > 0
+    big = np.repeat(np.repeat(a, 2, 1), 2, 2)  # another size: compared on the reference's grid
+    assert physics_iq_scores(big, a)["spatial_iou"] == 1
+    (tmp_path / "gen").mkdir()
+    write_mp4(tmp_path / "gen" / f"{falls.id}__s000.mp4", frozen, 15)
+    (tmp_path / "gen" / f"{towers[3].id}.mp4").write_bytes((ref / f"{falls.id}.mp4").read_bytes())
+    table = score_videos(tmp_path / "gen", ref, towers)
+    assert table.set_index("stimulus_id")["status"].to_dict() == {falls.id: "ok", towers[3].id: "no_reference"}
+    s = ipe.save_stimuli(towers, tmp_path / "s.json")
+    assert main(["video", "physics-iq", str(tmp_path / "gen"), "--stimuli", str(s), "--reference", str(ref),
+                 "--out", str(tmp_path / "piq.csv")]) == 0
+    assert pd.read_csv(tmp_path / "piq.csv")["spatial_iou"].iloc[0] == 0

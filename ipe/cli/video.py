@@ -181,6 +181,35 @@ def generate_cmd(
             _write_readout(summary, per_video, out / "judgments.csv", None)
 
 
+@video_app.command("physics-iq")
+def physics_iq_cmd(
+    videos: Annotated[Path, typer.Argument(help="Folder of generated videos (or one video); names carry stimulus ids.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    reference: Annotated[Path, typer.Option(
+        "--reference", help="Folder of the simulator's own renders, <id>.mp4 (the gt/ folder of "
+                            "`ipe render --video`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scores CSV: one row per video.")],
+    threshold: Annotated[float, typer.Option("--threshold", min=1.0, max=255.0,
+                                             help="Motion threshold (largest channel change, 0-255).")] = 30.0,
+    progress: ProgressOption = None,
+) -> None:
+    """Physics-IQ-style motion-mask scores (spatial IoU, spatiotemporal IoU, weighted spatial IoU, MSE)."""
+    from ..fileio import write_csv
+    from ..scene import load_stimuli
+    from ..video.physics_iq import score_videos
+
+    check_out(out)
+    table = score_videos(videos, reference, load_stimuli(stimuli), threshold=threshold, progress=progress)
+    ok = table[table["status"] == "ok"]
+    if ok.empty:
+        write_csv(out, table)
+        raise InputError(f"no video could be scored ({', '.join(sorted(set(table['status'])))}); see {out}")
+    write_csv(out, table)
+    means = ", ".join(f"{c} {ok[c].mean():.3f}" for c in ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou",
+                                                          "mse"))
+    note(f"scored {len(ok)} of {len(table)} videos: mean {means}; wrote {out}")
+
+
 @video_app.command("prompts")
 def prompts_cmd(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
