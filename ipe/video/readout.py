@@ -589,11 +589,15 @@ def summarize_videos(per_video: pd.DataFrame, stimuli=None, min_quality: float =
 
     ``p_falls`` (for the stimulus's own query, given ``stimuli``) is the
     share of its videos in which something fell (:func:`ipe.report.p_falls`).
+    Videos the robust readout declared unreadable count in ``n_samples`` but
+    not in ``n_valid``: a stimulus whose videos were all unreadable keeps a
+    row with ``mean`` NaN (flagged, not guessed, and not silently dropped).
     """
     from ..report import judgment_says_falls
 
     by_id = {s.id: s for s in as_stimulus_set(stimuli)} if stimuli is not None else {}
-    ok = per_video[per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality)]
+    ok = per_video[(per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality))
+                   | ((per_video["status"] == "unreadable") & (per_video["query"] != ""))]
     out = []
     for (sid, q), g in ok.groupby(["stimulus_id", "query"], sort=False):
         v = g["value"].to_numpy(dtype=float)

@@ -30,10 +30,10 @@ without mistaking any of these for physics:
 4. **Time scale** (:func:`time_scale`), from the motion: the steepest
    downward acceleration seen on any body (free fall) against the scene's
    gravity gives frames per simulated second. A video whose motion runs at
-   half speed shows half the horizon: it is flagged, and bodies still
-   falling at its end are carried forward at their last velocity to the
-   horizon (never below the ground); a longer video is read at the frame
-   where the horizon falls.
+   half speed shows half the horizon: it is noted, and read only if every
+   body has come to rest by its end (else unreadable: where they land is
+   not shown); a longer video is read at the frame where the horizon
+   falls.
 5. **Flags**: bodies that vanish (not through a picture edge), objects that
    appear (unexplained regions the size of a body), bodies the camera, not
    physics, took out of the picture. A body whose end cannot be seen is not
@@ -636,8 +636,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         notes.append(f"read at frame {use[f_end]} (the horizon), not the last frame")
     elif f_h > (F - 1) * 1.1:
         truncated = horizon - use[-1] / fps_eff
-        notes.append(f"the video shows about {use[-1] / fps_eff:.1f} s of the {horizon:g} s horizon; "
-                     "bodies still falling at its end are carried forward")
+        notes.append(f"the video shows about {use[-1] / fps_eff:.1f} s of the {horizon:g} s horizon")
     initial = init_world.copy()
     final = init_world.copy()
     unreadable = False
@@ -650,6 +649,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                                   2 + i, refs)
             initial[i, :2] = cam0.to_world(np.array([rc[1] + c0, rc[0] + r0]))
     exited = np.zeros((F, n), dtype=bool)
+    moving_at_end: list[str] = []
     lost = [i for i in solo if not found[0, i]]  # too small or blended away in the first frame: read by motion
     if lost:
         notes.append(f"{', '.join(bodies[i].id for i in lost[:4])} not found by colour; read by motion")
@@ -682,12 +682,14 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                     notes.append(f"{bodies[i].id} vanished at frame {use[last + 1]}")
                     unreadable = True
         elif truncated > 0 and last >= 3:
-            # still moving at the end: carry forward at the last velocity, not below the ground
+            # the video ends before the horizon: its end is the horizon's only if nothing is still moving
             v = (Wd[last, i] - Wd[last - 3, i]) / (3 * step) * fps_eff
-            if v[1] < -max(0.15, thr / max(truncated, 1e-9)):  # m/s: falling, not settling
-                dest = Wd[last, i] + v * truncated
-                final[i, 0] = dest[0]
-                final[i, 1] = max(dest[1], min(final[i, 1], bodies[i].short_side / 2))
+            if np.hypot(*v) > 0.05:  # m/s
+                moving_at_end.append(bodies[i].id)
+    if moving_at_end:
+        notes.append(f"{', '.join(moving_at_end[:4])} still moving where the video ends, before the horizon: "
+                     "where they come to rest is not shown")
+        unreadable = True
     # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
     if f_end == F - 1 and F - 1 in labs:
         for i in solo:
@@ -698,8 +700,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                                       sub, 2 + i, refs)
                 p = (np.array([rc[1] + c0, rc[0] + r0]) - centre - T[f_end, 1:]) / T[f_end, 0] + centre
                 w = cam0.to_world(p)
-                if truncated <= 0 or final[i, 1] == Wd[f_end, i, 1]:
-                    final[i, :2] = w
+                final[i, :2] = w
     # bodies that share a colour: motion masks at the frame read
     if shared:
         lab_end = labs.get(f_end)
