@@ -118,3 +118,27 @@ def test_degradations_are_seeded():
     assert np.array_equal(a, degraded_video(s, "noise", size=32, fps=FPS, seed=3).frames)
     assert not np.array_equal(a, degraded_video(s, "noise", size=32, fps=FPS, seed=4).frames)
     assert set(CONDITIONS) >= {"clean", "hue", "half_speed", "pan", "zoom", "drift"}
+
+
+@pytest.mark.slow
+def test_degradation_table(tmp_path):
+    """The table in docs/video-models.md: 12 towers at 128 px, every degradation (about 5 min on 2 cores).
+
+    Fell agreement >= 98 % and exact count >= 90 % where the readout meets the issue's acceptance; a drifting
+    camera that loses the scene is flagged every time. The conditions that do not yet meet it (reframe,
+    half speed, own colours, one colour) are measured, not asserted: see the docs.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "video_readout_degraded.py"
+    spec = importlib.util.spec_from_file_location("video_readout_degraded", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table, _ = mod.run(12, 128, seed=2026, out=tmp_path)
+    t = table.set_index("condition")
+    met = ["clean", "noise", "lighting", "black_bg", "hue", "pan", "zoom", "pan_zoom"]
+    assert (t.loc[met, "fell_agreement"] >= 0.98).all(), t
+    assert (t.loc[met, "count_exact"] >= 0.90).all(), t
+    assert (t.loc[met, "flagged"] == 0).all(), t
+    assert t.loc["drift", "flagged"] >= 0.9, t
