@@ -714,7 +714,9 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         for grp in shared:
             gm = lab_end == group_label[grp[0]]
             for i in grp:
-                fr, fc = np.nonzero(ff.labels == 2 + i)
+                foot = ff.labels == 2 + i
+                inner = ndimage.binary_erosion(foot, _SQ, border_value=0)  # edges blend as bodies settle
+                fr, fc = np.nonzero(inner if inner.sum() >= 0.3 * foot.sum() else foot)
                 if not len(fr):
                     continue
                 q = _apply(np.stack([fc + 0.5, fr + 0.5], 1), s, np.array([tx, ty]), centre)
