@@ -282,13 +282,15 @@ def _largest(mask: np.ndarray) -> np.ndarray:
 def ground_edge(lab: np.ndarray, frame: np.ndarray | None = None, refs: np.ndarray | None = None) -> float:
     """Row (continuous, rows down) of the top edge of the static ground: NaN when no static row spans the frame.
 
-    The first row that is ground across 90 % of the frame, less the share of
+    The first row that is ground across 60 % of the widest ground row, less the share of
     ground in the row above it: from the colours (between background and
     ground) where ``frame`` and ``refs`` are given, in the columns where
     only background and ground meet; else from the labels.
     """
     frac = (lab == 1).mean(1)
-    full = np.nonzero(frac > 0.6)[0]
+    if frac.max() < 0.2:
+        return math.nan
+    full = np.nonzero(frac > 0.6 * frac.max())[0]  # the ground may not span a padded frame
     if not len(full):
         return math.nan
     r1 = int(full[0])
