@@ -142,3 +142,30 @@ def test_degradation_table(tmp_path):
     assert (t.loc[met, "count_exact"] >= 0.90).all(), t
     assert (t.loc[met, "flagged"] == 0).all(), t
     assert t.loc["drift", "flagged"] >= 0.9, t
+
+
+def test_an_object_that_appears_is_flagged(towers):
+    """A generator that invents an object: a body-sized patch of a colour no body has, from frame 10 on."""
+    s = towers[1]
+    d = degraded_video(s, "clean", size=96, fps=FPS)
+    frames = d.frames.copy()
+    frames[10:, 8:24, 8:24] = (20, 20, 20)
+    tr = track_robust(frames, s, d.camera, d.colours, fps=FPS)
+    assert any("unexplained object" in n for n in tr.notes), tr.notes
+    clean = track_robust(d.frames, s, d.camera, d.colours, fps=FPS)
+    assert not any("unexplained object" in n for n in clean.notes) and tr.quality < clean.quality
+
+
+def test_a_body_that_vanishes_is_flagged_not_guessed(towers):
+    """A standing tower whose top block disappears mid-video: unreadable (it might have fallen or not)."""
+    s = towers[1]
+    cols = body_colours(s)
+    cam = Camera.for_stimulus(s, 96)
+    states, visible = video_trajectory(s, FPS)
+    top = int(np.argmax(states[0, :, 1]))
+    visible = visible.copy()
+    visible[10:, top] = False
+    frames = np.stack([draw_frame(s, states[f], visible[f], cam, cols) for f in range(len(states))])
+    tr = track_robust(frames, s, cam, cols, fps=FPS)
+    assert tr.unreadable
+    assert any(f"{s.scene.bodies[top].id} vanished" in n for n in tr.notes), tr.notes
