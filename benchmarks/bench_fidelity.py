@@ -94,9 +94,12 @@ def _grid(name: str, quick: bool) -> tuple[dict, list[dict]]:
             sub, its = (1, 2, 4, 8), (10, 20, 30)
             extra = [{"substeps": 4, "iterations": 30, "slop": 0.25}, {"substeps": 4, "iterations": 30, "slop": 5.0},
                      {"substeps": 2, "iterations": 20, "slop": 5.0}, {"substeps": 4, "iterations": 10, "slop": 5.0}]
-    settings = [default] + [{"substeps": s, "iterations": i, "slop": 1.0} for s in sub for i in its
-                            if (s, i) != (default["substeps"], default["iterations"])] + extra
-    return default, settings
+    grid = [{"substeps": s, "iterations": i, "slop": 1.0} for s in sub for i in its
+            if (s, i) != (default["substeps"], default["iterations"])]
+    # the dearest settings last, so that an interrupted run keeps the informative ones
+    grid.sort(key=lambda c: c["substeps"] * (10 + c["iterations"]))
+    cheap = [c for c in grid if c["substeps"] <= default["substeps"]]
+    return default, [default] + cheap + extra + [c for c in grid if c not in cheap]
 
 
 def _stimuli(name: str, n: int, quick: bool):
