@@ -50,7 +50,7 @@ def check_target_se(value: Any, what: str = "target_se") -> float:
 
 
 def query_se(values: np.ndarray) -> np.ndarray:
-    """Per query (column) standard error of the mean, as :func:`~ipe.montecarlo.summarize` computes it; NaN below 2 values."""
+    """Per-query (column) standard error of the mean, as ``summarize`` computes it; NaN below 2 values."""
     out = np.full(values.shape[1], math.nan)
     for j in range(values.shape[1]):
         v = values[:, j]

@@ -144,8 +144,8 @@ def sweep(
         else:
             write_csv(rollouts, table)
     if target_se is not None:
-        note(f"--target-se {target_se:g}: {len(table.drop_duplicates(['stimulus_id', 'sample'] + list(points[0].as_dict()))):,} "
-             f"of {total:,} rollouts run")
+        used = table.drop_duplicates([*points[0].as_dict(), "stimulus_id", "sample"]).shape[0]
+        note(f"--target-se {target_se:g}: {used:,} of at most {total:,} rollouts used")
     note(f"wrote {len(summary)} rows ({len(points)} points × {len(stim)} stimuli) to {out}")
     if scores is None and figure is None:
         return
