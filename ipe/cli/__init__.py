@@ -158,6 +158,9 @@ def predict(
                              "participant gets ceil(samples / participants) rollouts.")] = False,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
+    target_se: Annotated[Optional[float], typer.Option(
+        "--target-se", help="Adaptive: rollouts in rounds until every query's standard error is at most this, "
+                            "--samples at most (see ipe.adaptive).")] = None,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
     query: Annotated[Optional[list[str]], typer.Option(
@@ -181,6 +184,13 @@ def predict(
     _check_out(out)
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
+    if target_se is not None:
+        from ..adaptive import check_target_se
+
+        check_target_se(target_se, "--target-se")
+        if population:
+            raise InputError("--target-se and --population cannot be combined (the population gives every "
+                             "participant the same number of rollouts)")
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
     values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction, "removal_impulse": removal_impulse}
     fitted: dict[str, float] = {}
@@ -226,7 +236,7 @@ def predict(
                                             progress=model.progress, **run_opts)
     else:
         table = simulate(stim, noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
-                         early_stop=model.early_stop, progress=model.progress, **run_opts)
+                         early_stop=model.early_stop, progress=model.progress, target_se=target_se, **run_opts)
         summary = summarize(table)
     _cache_note(run_opts)
     write_csv(out, summary)
