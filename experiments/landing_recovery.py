@@ -4,7 +4,9 @@ Synthetic participants (``ipe.inference.landing.synthesize_landings``) judge
 Plinko worlds (``ipe stimuli plinko``) by one noisy simulation each, at a
 known launch-position noise and collision-angle noise, and click with
 Gaussian motor noise. The landing emulator is built on a grid over both
-parameters, and the Gaussian landing-x likelihood is fitted with NUTS twice:
+parameters, and the landing-x likelihood (``LandingFit``'s default, the KDE
+over the simulated landings; the dated table in docs/trajectories.md was
+measured with the earlier Gaussian one) is fitted with NUTS twice:
 to the trial-level clicks and to the per-stimulus means only. The script
 reports, for each fit, the posterior mean and the 90 % interval of each
 parameter and whether the true value lies inside.

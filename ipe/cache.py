@@ -29,11 +29,16 @@ directory and moved into place with :func:`os.replace`, which is atomic:
 readers see no file or a complete one, and two processes writing the same
 key write the same bytes.
 
-*Corruption.* Every entry carries a SHA-256 checksum of its data (and its
-key, sample range and queries) in the Parquet metadata. A file that does not
-parse, whose key or checksum does not match, or whose rows are not the
-requested samples and queries is counted as corrupt, deleted and recomputed;
-it is never served.
+*Corruption and forgery.* Every entry carries a keyed checksum of its data
+(and its key, sample range and queries) in the Parquet metadata: an
+HMAC-SHA256 under the cache's own secret, 32 random bytes kept in
+``<root>/SECRET`` (mode 0600, made on first use, never inside an entry). A
+file that does not parse, whose key or checksum does not match, or whose rows
+are not the requested samples and queries is counted as corrupt, deleted and
+recomputed; it is never served. So somebody who can write into a shared
+cache directory but cannot read the secret cannot forge an entry that is
+served. A secret file that others may read or write, that is not a plain
+file, or that belongs to another user is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -42,8 +47,12 @@ import functools
 import hashlib
 import importlib.util
 import json
+import hmac
 import os
+import re
+import secrets
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -104,9 +113,59 @@ def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _checksum(key: str, start: int, stop: int, query_keys: Sequence[str], sample: np.ndarray, value: np.ndarray,
-              steps: np.ndarray) -> str:
-    h = hashlib.sha256()
+SECRET_NAME = "SECRET"
+"""File name of a cache's secret (in its root directory)."""
+
+
+def _secret_path(root: Path) -> Path:
+    return root / SECRET_NAME
+
+
+def load_secret(root: str | os.PathLike, create: bool = True) -> bytes | None:
+    """The cache's HMAC secret from ``<root>/SECRET``; made (mode 0600) when missing and ``create``.
+
+    Returns ``None`` when there is none and ``create`` is false. Raises a
+    one-line :class:`~ipe.errors.InputError` when the file is not a plain file
+    of this user with mode 0600, or does not hold 64 hex digits.
+    """
+    root = Path(root)
+    p = _secret_path(root)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        if not create:
+            return None
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".SECRET.", suffix=".tmp", dir=root)  # mkstemp: mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, p)  # never replaces a secret another process made a moment ago
+            except FileExistsError:
+                pass
+        finally:
+            _unlink(Path(tmp))
+        st = os.lstat(p)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"cache secret {p}: not a plain file; remove it (entries are then recomputed)")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise InputError(f"cache secret {p}: belongs to another user; use a cache directory of your own "
+                         "(--cache DIR or $IPE_CACHE_DIR)")
+    if st.st_mode & 0o077:
+        raise InputError(f"cache secret {p}: others may read or change it (mode {stat.S_IMODE(st.st_mode):04o}); "
+                         f"run `chmod 600 {p}` if nobody else could have read it, else remove it")
+    text = p.read_text(encoding="ascii", errors="replace").strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise InputError(f"cache secret {p}: not 64 hex digits; remove it (entries are then recomputed)")
+    return bytes.fromhex(text)
+
+
+def _checksum(secret: bytes, key: str, start: int, stop: int, query_keys: Sequence[str], sample: np.ndarray,
+              value: np.ndarray, steps: np.ndarray) -> str:
+    h = hmac.new(secret, digestmod=hashlib.sha256)
     h.update(f"{key}\0{start}\0{stop}\0".encode())
     h.update("\x1f".join(query_keys).encode() + b"\0")
     h.update(np.ascontiguousarray(sample, dtype="<i8").tobytes())
@@ -197,6 +256,13 @@ class SimulationCache:
         self.version = physics_version()
         self.tag = physics_tag(self.version)
         self.stats = CacheStats()
+        self._secret: bytes | None = None
+
+    def secret(self, create: bool = True) -> bytes | None:
+        """This cache's HMAC secret (see :func:`load_secret`), read once."""
+        if self._secret is None:
+            self._secret = load_secret(self.root, create=create)
+        return self._secret
 
     def __repr__(self) -> str:
         return f"SimulationCache({str(self.root)!r})"
@@ -246,7 +312,12 @@ class SimulationCache:
             self.stats.misses += 1
             return None
         try:
-            vals, steps = _decode(data, key, start, stop, list(query_keys))
+            secret = self.secret()
+        except OSError:  # no secret and none can be made (read-only cache): nothing can be trusted
+            self.stats.misses += 1
+            return None
+        try:
+            vals, steps = _decode(data, key, start, stop, list(query_keys), secret)
         except CorruptEntry:
             self.stats.corrupt += 1
             self.stats.misses += 1
@@ -274,7 +345,7 @@ class SimulationCache:
         meta = {
             "key": key, "format": str(CACHE_FORMAT), "physics": self.version, "start": str(start),
             "stop": str(stop), "queries": json.dumps(query_keys),
-            "checksum": _checksum(key, start, stop, query_keys, sample, value, steps_rows),
+            "checksum": _checksum(self._put_secret(), key, start, stop, query_keys, sample, value, steps_rows),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if info:
@@ -303,6 +374,13 @@ class SimulationCache:
         self.stats.rollouts_written += n
         return p
 
+    def _put_secret(self) -> bytes:
+        try:
+            return self.secret()
+        except OSError as exc:
+            raise InputError(f"cannot write to the simulation cache ({exc.strerror or exc})", str(self.root)) \
+                from None
+
     def _write_version_file(self) -> None:
         vf = self.root / f"physics-{self.tag}" / "VERSION"
         if not vf.exists():
@@ -321,6 +399,7 @@ class SimulationCache:
     def info(self, verify: bool = False) -> CacheInfo:
         """Count entries and bytes (this physics version and others); ``verify`` checks every checksum."""
         out = CacheInfo(root=self.root, physics_version=self.version, corrupt=[] if verify else None)
+        secret = self.secret(create=False) if verify else None
         for d in self._version_dirs():
             current = d.name == f"physics-{self.tag}"
             if not current:
@@ -336,7 +415,7 @@ class SimulationCache:
                 if current:
                     out.entries += 1
                     out.bytes += size
-                    if verify and not verify_entry(f):
+                    if verify and (secret is None or not verify_entry(f, secret)):
                         out.corrupt.append(f)
                 else:
                     out.stale_entries += 1
@@ -374,8 +453,8 @@ def _unlink(p: Path) -> None:
         pass
 
 
-def _decode(data: bytes, key: str, start: int | None, stop: int | None, query_keys: list[str] | None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _decode(data: bytes, key: str, start: int | None, stop: int | None, query_keys: list[str] | None,
+            secret: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Parse and check one entry; raise :class:`CorruptEntry` on any mismatch."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -403,20 +482,29 @@ def _decode(data: bytes, key: str, start: int | None, stop: int | None, query_ke
     if (not np.array_equal(sample, np.repeat(np.arange(m_start, m_stop), nq))
             or queries != m_queries * n):
         raise CorruptEntry("rows are not the stored samples and queries")
-    if _checksum(key, m_start, m_stop, m_queries, sample, value, steps) != meta.get("checksum"):
-        raise CorruptEntry("checksum mismatch")
+    if not hmac.compare_digest(_checksum(secret, key, m_start, m_stop, m_queries, sample, value, steps),
+                               str(meta.get("checksum", ""))):
+        raise CorruptEntry("checksum mismatch (damaged or forged)")
     steps2 = steps.reshape(n, nq)
     if not (steps2 == steps2[:, :1]).all():
         raise CorruptEntry("steps differ between the queries of one sample")
     return value.astype(float).reshape(n, nq), steps2[:, 0].astype(np.int64)
 
 
-def verify_entry(path: str | os.PathLike) -> bool:
-    """True when the entry file parses and its checksum and key (the file name) match."""
+def verify_entry(path: str | os.PathLike, secret: bytes | None = None) -> bool:
+    """True when the entry file parses and its keyed checksum and key (the file name) match.
+
+    ``secret``: the cache's (default: read from the cache root the entry lives in,
+    ``<root>/physics-<tag>/<ab>/<key>.parquet``; no secret there means False).
+    """
     path = Path(path)
     try:
-        _decode(path.read_bytes(), path.name.removesuffix(".parquet"), None, None, None)
-    except (CorruptEntry, OSError):
+        if secret is None:
+            secret = load_secret(path.parents[2], create=False)
+            if secret is None:
+                return False
+        _decode(path.read_bytes(), path.name.removesuffix(".parquet"), None, None, None, secret)
+    except (CorruptEntry, OSError, IndexError):
         return False
     return True
 
@@ -435,4 +523,4 @@ def as_cache(cache) -> SimulationCache | None:
 
 
 __all__ = ["SimulationCache", "CacheStats", "CacheInfo", "physics_version", "physics_tag", "default_cache_dir",
-           "verify_entry", "as_cache", "PHYSICS_REVISION", "PHYSICS_MODULES"]
+           "verify_entry", "load_secret", "as_cache", "PHYSICS_REVISION", "PHYSICS_MODULES"]

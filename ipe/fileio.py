@@ -136,12 +136,39 @@ def write_csv(path: str | os.PathLike, frame) -> Path:
     return atomic_write(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
 
 
+SEPARATORS = (",", ";", "\t", "|")
+"""Field separators :func:`sniff_separator` recognises (comma first: the default)."""
+
+
+def sniff_separator(path: str | os.PathLike) -> str:
+    """The field separator of a CSV file, from its header line: ``,`` unless the header has none and has ``;``,
+    a tab or ``|`` (as a spreadsheet in a comma-decimal locale saves CSV). Quoted text is skipped."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = fh.readline(65536)
+    except OSError:
+        return ","
+    counts = dict.fromkeys(SEPARATORS, 0)
+    quoted = False
+    for ch in header:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    if counts[","]:
+        return ","
+    best = max(SEPARATORS[1:], key=lambda c: counts[c])
+    return best if counts[best] else ","
+
+
 def read_csv(path: str | os.PathLike, dtype=None, label: str | None = None, what: str = "CSV file"):
     """Read a CSV with pandas, turning every failure into a one-line :class:`InputError`.
 
     ``label`` names the file in messages (default: the path; a CLI passes
     e.g. ``"--model X=path"``); ``what`` says what was expected when the
-    path is a directory. Messages: ``no such file``, ``is a directory``,
+    path is a directory. The separator is sniffed from the header line
+    (:func:`sniff_separator`: a spreadsheet saved with ``;`` or tabs reads
+    as well as one with commas). Messages: ``no such file``, ``is a directory``,
     ``the file is empty``, ``not a readable CSV (…)``.
     """
     import pandas as pd
@@ -152,8 +179,10 @@ def read_csv(path: str | os.PathLike, dtype=None, label: str | None = None, what
         raise InputError(f"{label}: no such file")
     if path.is_dir():
         raise InputError(f"{label}: is a directory, expected a {what}")
+    sep = sniff_separator(path)
     try:
-        frame = pd.read_csv(path, dtype=dtype)
+        # a ';' file comes from a spreadsheet in a comma-decimal locale: 4,5 is four and a half
+        frame = pd.read_csv(path, dtype=dtype, sep=sep, decimal="," if sep == ";" else ".")
     except pd.errors.EmptyDataError:
         raise InputError(f"{label}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:

@@ -11,6 +11,7 @@ column          type     meaning
 ``rt``          float    response time in ms (optional)
 ``trial_index`` int      the trial's position in the participant's session (optional)
 ``condition``   str      between- or within-subject condition (optional)
+``stimulus_set`` str     fingerprint of the stimulus set it was collected with (optional; :mod:`ipe.fingerprint`)
 =============== ======== ==========================================================
 
 Response scales (:class:`ResponseScale`): ``rating`` (integers ``low..high``,
@@ -40,7 +41,7 @@ from .seeding import text_key
 
 RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
-OPTIONAL_COLUMNS = ("rt", "trial_index", "condition")
+OPTIONAL_COLUMNS = ("rt", "trial_index", "condition", "stimulus_set")
 """Optional columns, in schema order (after the required ones)."""
 RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0), "friction": (0.0, 1.5),
           "removal_impulse": (0.0, 6.0),
@@ -52,7 +53,7 @@ span them."""
 
 SCALE_KINDS = ("rating", "count", "probability", "position")
 _SCALE_RE = re.compile(r"^\s*(rating|count|probability|position)\s*:\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
-_ID_COLUMNS = ("participant", "stimulus_id", "condition")
+_ID_COLUMNS = ("participant", "stimulus_id", "condition", "stimulus_set")
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ JSPSYCH_DEFAULTS = {
     "rt": ("rt",),
     "trial_index": ("trial_index",),
     "condition": ("condition",),
+    "stimulus_set": ("stimulus_set",),
 }
 """Column names :func:`load_jspsych` looks for, first match wins."""
 
@@ -277,15 +279,18 @@ def load_jspsych(path: str | Path, mapping: Mapping[str, str] | None = None) -> 
     missing = [c for c in RESPONSE_COLUMNS if c not in chosen]
     if missing:
         raise InputError(f"{path}: no column for {', '.join(missing)} in the jsPsych export "
-                         f"(looked for {', '.join(n for c in missing for n in JSPSYCH_DEFAULTS[c])}); give a mapping")
+                         f"(looked for {', '.join(n for c in missing for n in JSPSYCH_DEFAULTS[c])}); map it: "
+                         + " ".join(f"--column {c}={_COLUMN_EXAMPLES[c]}" for c in missing))
     df = pd.DataFrame({c: raw[n] for c, n in chosen.items()})
     df["response"] = df["response"].map(_jspsych_number).astype(float)
     sid = df["stimulus_id"].astype("string").str.strip()
     df["stimulus_id"] = sid
     keep = sid.notna().to_numpy() & (sid.fillna("") != "").to_numpy() & df["response"].notna().to_numpy()
+    file_rows = [int(i) + 2 for i in np.flatnonzero(keep)]  # spreadsheet rows of the kept trials
     df = df[keep].reset_index(drop=True)
     if df.empty:
         raise InputError(f"{path}: no judgment trials (rows with a stimulus and a numeric response)")
+    df.attrs["ipe_file_rows"] = file_rows
     df["stimulus_id"] = df["stimulus_id"].astype(str)
     for c in ("rt", "trial_index"):
         if c in df:
@@ -307,8 +312,10 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
     missing or unknown columns, missing ids, non-numeric or missing responses,
     unknown stimulus ids (when ``stimuli`` is given), responses outside
     ``scale`` or not whole numbers on a rating/count scale, and repeated
-    ``(participant, stimulus_id, trial_index)``. Rows are counted from 0,
-    the first data row.
+    ``(participant, stimulus_id, trial_index)``. Rows are numbered as a
+    spreadsheet shows the file: the header is row 1, the first data row row 2
+    (for a jsPsych export, the row of the file the trial came from).
+    A missing required column names the ``--column`` mapping that fixes it.
     """
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"{where}: expected a table (pandas DataFrame), got {type(df).__name__}")
@@ -316,7 +323,7 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         raise InputError(f"{where}: the table is empty (no columns)")
     missing = [c for c in RESPONSE_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{where}: missing required column(s) {', '.join(missing)}")
+        raise InputError(_missing_message(df, missing, where))
     unknown = [c for c in df.columns if c not in RESPONSE_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise InputError(f"{where}: unknown column(s) {', '.join(map(str, unknown))}; expected "
@@ -325,35 +332,49 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         raise InputError(f"{where}: duplicated column(s) {', '.join(map(str, df.columns[df.columns.duplicated()]))}")
     if df.empty:
         raise InputError(f"{where}: the table is empty")
+    file_rows = df.attrs.get("ipe_file_rows")
+    if file_rows is None or len(file_rows) != len(df):
+        file_rows = None
+
+    def rownum(i) -> int:  # spreadsheet numbering: header = row 1
+        return int(file_rows[int(i)]) if file_rows is not None else int(i) + 2
+
     out = df.copy().reset_index(drop=True)
     for c in ("participant", "stimulus_id"):
         isna = out[c].isna().to_numpy() | (out[c].map(lambda v: str(v).strip()) == "").to_numpy()
         if isna.any():
             row = int(np.flatnonzero(isna)[0])
-            raise InputError(f"{where}: row {row}: {c} is missing")
-        out[c] = _text_column([_as_id(v) for v in out[c]], out.index)
-    resp = pd.to_numeric(out["response"], errors="coerce").astype(float)
+            raise InputError(f"{where}: row {rownum(row)}: {c} is missing")
+        ids = [_as_id(v) for v in out[c]]
+        _refuse_merged_ids(out[c], ids, c, where)
+        out[c] = _text_column(ids, out.index)
+    resp = _numeric(out["response"], "response", where, rownum).astype(float)
     bad = ~np.isfinite(resp.to_numpy())
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{where}: row {row}: response {_show(out['response'].iloc[row])} is not a finite number")
+        raise InputError(f"{where}: row {rownum(row)}: response {_show(out['response'].iloc[row])} is not a finite "
+                         "number")
     out["response"] = resp
     if "rt" in out:
-        out["rt"] = pd.to_numeric(out["rt"], errors="coerce").astype(float)
+        out["rt"] = _numeric(out["rt"], "rt", where, rownum).astype(float)
     if "trial_index" in out:
-        ti = pd.to_numeric(out["trial_index"], errors="coerce").astype(float)
+        ti = _numeric(out["trial_index"], "trial_index", where, rownum).astype(float)
         badti = ~np.isfinite(ti.to_numpy()) | (ti.to_numpy() != np.round(ti.to_numpy()))
         if badti.any():
             row = int(np.flatnonzero(badti)[0])
-            raise InputError(f"{where}: row {row}: trial_index {_show(out['trial_index'].iloc[row])} is not an integer")
+            raise InputError(f"{where}: row {rownum(row)}: trial_index {_show(out['trial_index'].iloc[row])} is not "
+                             "an integer")
         out["trial_index"] = ti.astype("int64")
         dup = out.duplicated(["participant", "stimulus_id", "trial_index"])
         if dup.any():
             row = int(np.flatnonzero(dup.to_numpy())[0])
-            raise InputError(f"{where}: row {row}: participant {out['participant'].iloc[row]!r} answered stimulus "
+            raise InputError(f"{where}: row {rownum(row)}: participant {out['participant'].iloc[row]!r} answered stimulus "
                              f"{out['stimulus_id'].iloc[row]!r} twice at trial_index {out['trial_index'].iloc[row]}")
     if "condition" in out:
         out["condition"] = _text_column([None if _isna(v) else _as_id(v) for v in out["condition"]], out.index)
+    if "stimulus_set" in out:
+        out["stimulus_set"] = _text_column([None if _isna(v) else str(v).strip() for v in out["stimulus_set"]],
+                                           out.index)
     if stimuli is not None:
         from .scene import as_stimulus_set
 
@@ -369,20 +390,74 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         outside = (y < scale.low) | (y > scale.high)
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
-            raise InputError(f"{where}: row {row}: response {y[row]:g} is outside the scale {scale}")
+            raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is outside the scale {scale}")
         if scale.kind in ("rating", "count"):
             frac = y != np.round(y)
             if frac.any():
                 row = int(np.flatnonzero(frac)[0])
-                raise InputError(f"{where}: row {row}: response {y[row]:g} is not a whole number ({scale.kind})")
+                raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is not a whole number ({scale.kind})")
     cols = [c for c in RESPONSE_COLUMNS + OPTIONAL_COLUMNS if c in out.columns]
     return out[cols]
+
+
+def _refuse_merged_ids(raw: pd.Series, ids: list[str], column: str, where: str) -> None:
+    """Refuse two different ids that would become one once their surrounding whitespace is gone
+    (``"alice"`` and ``"alice\\n"``): their rows would merge into one participant or stimulus."""
+    seen: dict[str, str] = {}
+    for v, clean in zip(raw, ids):
+        text = v if isinstance(v, str) else clean
+        first = seen.setdefault(clean, text)
+        if first != text:
+            raise InputError(f"{where}: {column} ids {first!r} and {text!r} differ only by surrounding whitespace; "
+                             "they would merge into one, so fix the file")
+
+
+def _numeric(col: pd.Series, name: str, where: str, rownum=lambda i: i + 2) -> pd.Series:
+    """``pd.to_numeric(col, errors="coerce")``, but a number too large for a float (a 400-digit integer) is a
+    one-line :class:`~ipe.errors.InputError` naming its row instead of an OverflowError."""
+    try:
+        return pd.to_numeric(col, errors="coerce")
+    except OverflowError:
+        for row, v in enumerate(col):
+            try:
+                pd.to_numeric(pd.Series([v], dtype=object), errors="coerce")
+            except OverflowError:
+                raise InputError(f"{where}: row {rownum(row)}: {name} {_show(v)} is too large a number") from None
+        raise InputError(f"{where}: {name}: a number is too large") from None
+
+
+_COLUMN_SYNONYMS = {
+    "participant": ("subject", "subject_id", "participant_id", "worker_id", "workerid", "pid", "prolific_pid", "sona_id",
+                    "sub", "id"),
+    "stimulus_id": ("stimulus", "stim", "stim_id", "item", "item_id", "tower", "scene", "trial_stimulus"),
+    "response": ("rating", "answer", "resp", "judgment", "judgement", "button_pressed", "value"),
+}
+"""Column names that often hold a schema column: the missing-column message suggests them as ``--column``."""
+_COLUMN_EXAMPLES = {"participant": "subject", "stimulus_id": "item", "response": "rating"}
+
+
+def _missing_message(df: pd.DataFrame, missing: list[str], where: str) -> str:
+    """``missing required column(s) …`` with the file's columns and the ``--column`` mapping that would fix it."""
+    have = [str(c) for c in df.columns]
+    lower = {c.strip().lower(): c for c in have}
+    fixes = []
+    for c in missing:
+        guess = next((lower[n] for n in _COLUMN_SYNONYMS[c] if n in lower), None)
+        fixes.append(f"--column {c}={guess or _COLUMN_EXAMPLES[c]}")
+    shown = ", ".join(have[:8]) + (f" and {len(have) - 8} more" if len(have) > 8 else "")
+    sep = ""
+    if len(have) == 1 and any(ch in have[0] for ch in ";\t|"):
+        sep = " (the file seems to use another separator than commas)"
+    return (f"{where}: missing required column(s) {', '.join(missing)} (the file has: {shown}){sep}; if the file "
+            f"names them otherwise, map them: {' '.join(fixes)}")
 
 
 def _show(v) -> str:
     """A cell value for an error message: text quoted, numbers plain, missing as NaN."""
     if isinstance(v, str):
-        return repr(v)
+        return repr(v) if len(v) <= 40 else repr(v[:20]) + f"… ({len(v)} characters)"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 15:
+        return f"{str(v)[:12]}… ({len(str(abs(v)))} digits)"
     if _isna(v):
         return "NaN"
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
@@ -434,8 +509,15 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
     correlation in [−1, 1]). Splits with fewer than 3 shared stimuli or
     a constant half are skipped. Returns ``r`` (the mean corrected r),
     ``q025`` and ``q975`` (its 2.5 and 97.5 percentiles over splits),
-    ``n_splits`` (splits used) and ``n_participants``; the r's are NaN when
-    no split could be used.
+    ``n_splits`` (splits used), ``n_distinct`` (distinct splits among them)
+    and ``n_participants``; the r's are NaN when no split could be used.
+    With only one distinct split (2 participants: one in each half) there
+    is no range over splits: ``q025`` and ``q975`` are NaN, not a
+    zero-width interval.
+
+    This is what ipe calls the **noise ceiling** everywhere (``ipe humans
+    summary``, ``ipe sweep``, ``ipe compare``, the report; see
+    :data:`ipe.metrics.NOISE_CEILING`).
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
         raise InputError(f"n_splits must be a positive integer, got {n_splits!r}")
@@ -447,9 +529,11 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
         index="participant", columns="stimulus_id", values="response", aggfunc="mean").reindex(parts)
     values = pivot.to_numpy(dtype=float)
     rs = []
+    distinct = set()
     half = len(parts) // 2
     for _ in range(n_splits):
         perm = rng.permutation(len(parts))
+        split = frozenset((frozenset(perm[:half].tolist()), frozenset(perm[half:].tolist())))
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             a = np.nanmean(values[perm[:half]], axis=0)
@@ -459,11 +543,15 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
             continue
         r = float(np.corrcoef(a[ok], b[ok])[0, 1])
         rs.append(2 * r / (1 + abs(r)))
+        distinct.add(split)
     if not rs:
-        return {"r": math.nan, "q025": math.nan, "q975": math.nan, "n_splits": 0, "n_participants": len(parts)}
+        return {"r": math.nan, "q025": math.nan, "q975": math.nan, "n_splits": 0, "n_distinct": 0,
+                "n_participants": len(parts)}
     rs_arr = np.array(rs)
-    return {"r": float(rs_arr.mean()), "q025": float(np.quantile(rs_arr, 0.025)),
-            "q975": float(np.quantile(rs_arr, 0.975)), "n_splits": len(rs), "n_participants": len(parts)}
+    one = len(distinct) < 2
+    return {"r": float(rs_arr.mean()), "q025": math.nan if one else float(np.quantile(rs_arr, 0.025)),
+            "q975": math.nan if one else float(np.quantile(rs_arr, 0.975)), "n_splits": len(rs),
+            "n_distinct": len(distinct), "n_participants": len(parts)}
 
 
 # --------------------------------------------------------------------------- synthetic participants

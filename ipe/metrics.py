@@ -6,7 +6,8 @@
 * :func:`rmse` — root-mean-square error;
 * :func:`split_half_ceiling` — the human noise ceiling (split-half r of the
   stimulus means, Spearman–Brown corrected), from
-  :func:`ipe.humans.split_half_reliability`;
+  :func:`ipe.humans.split_half_reliability`; :data:`NOISE_CEILING` says what
+  it means and :func:`format_ceiling` prints it the same way everywhere;
 * :func:`kappa_with_humans` / :func:`human_human_kappa` — Physion's
   protocol: κ of a model with each participant, beside the κ between pairs
   of participants.
@@ -116,11 +117,49 @@ def rmse(pred, truth) -> float:
     return float(np.sqrt(np.mean((x - y) ** 2)))
 
 
+NOISE_CEILING = "noise ceiling (split-half r of the human means)"
+"""The one name of the noise ceiling, as every command prints it.
+
+What it is: the split-half reliability of the per-stimulus human means
+(:func:`ipe.humans.split_half_reliability`: the class split at random into
+halves, the halves' means correlated, Spearman–Brown corrected to the whole
+class), with its 2.5–97.5 % range over splits. What it means: how well these
+people's means can be predicted *from the same kind of data*; a model whose r
+with the means reaches it does as well as the data can show. It is an
+estimate, not a hard limit: a model that predicted the true means exactly
+would be expected to reach about its square root, and with few stimuli or
+participants — or for the best of many grid points, as in ``ipe sweep`` — a
+model's r can land above it by chance. Read a model's r against the whole
+range, not the point.
+"""
+
+CEILING_HINT = ("A model at or above it does as well as these data can show. It is an estimate, not a hard limit: "
+                "a model of the true means would reach about its square root, and with few stimuli a model can "
+                "land above it by chance.")
+"""One line saying how to read the noise ceiling (printed by ``ipe humans summary``)."""
+
+
 def split_half_ceiling(responses: pd.DataFrame, n_splits: int = 100, seed: int = 0) -> dict[str, float]:
-    """The human noise ceiling: :func:`ipe.humans.split_half_reliability` (r, q025, q975, …)."""
+    """The human noise ceiling (:data:`NOISE_CEILING`): :func:`ipe.humans.split_half_reliability` (r, q025, q975, …)."""
     from .humans import split_half_reliability
 
     return split_half_reliability(responses, n_splits=n_splits, seed=seed)
+
+
+def format_ceiling(ceiling: dict) -> str:
+    """``noise ceiling (split-half r of the human means): 0.936 [0.902, 0.961]`` — the line every command prints.
+
+    Without a range (2 participants: one way to split them) it says so instead of a zero-width interval.
+    """
+    r = ceiling.get("r", math.nan)
+    lo, hi = ceiling.get("q025", math.nan), ceiling.get("q975", math.nan)
+    if not math.isfinite(r):
+        return f"{NOISE_CEILING}: not available (no usable split of the participants)"
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{NOISE_CEILING}: {r:.3f} [{lo:.3f}, {hi:.3f}]"
+    n = ceiling.get("n_participants")
+    who = f"{n} participants" if n else "these participants"
+    return f"{NOISE_CEILING}: {r:.3f} (no range: {who} split only one way; more participants give one)"
 
 
 def kappa_with_humans(model: pd.Series, human_binary: pd.DataFrame) -> dict[str, float]:
@@ -193,4 +232,5 @@ def normalise_responses(values, scale) -> np.ndarray:
 
 
 __all__: Sequence[str] = ["pearson", "pearson_ci", "cohen_kappa", "accuracy", "rmse", "split_half_ceiling",
+                           "NOISE_CEILING", "format_ceiling",
                           "kappa_with_humans", "human_human_kappa", "binary_responses", "normalise_responses"]

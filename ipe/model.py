@@ -48,11 +48,16 @@ class IPE(ParamsMixin):
         Progress bar (``None``: when stderr is a terminal).
     push_duration:
         How long the φ push lasts (s).
+    target_se:
+        Adaptive sample counts (opt-in): simulate each stimulus until every
+        query's standard error is at most this, ``n_samples`` at most (see
+        :mod:`ipe.adaptive`). ``None``: exactly ``n_samples``.
     """
 
     def __init__(self, sigma: float = 0.0, phi: float = 0.0, mu: float = 0.0, angle_sigma: float = 0.0,
                  n_samples: int = 100, seed: int = 0, workers: int = 1, backend: str | None = None,
-                 early_stop: bool = True, progress: bool | None = None, push_duration: float = 0.2):
+                 early_stop: bool = True, progress: bool | None = None, push_duration: float = 0.2,
+                 target_se: float | None = None):
         self.sigma = sigma
         self.phi = phi
         self.mu = mu
@@ -64,6 +69,7 @@ class IPE(ParamsMixin):
         self.early_stop = early_stop
         self.progress = progress
         self.push_duration = push_duration
+        self.target_se = target_se
 
     @classmethod
     def ground_truth(cls, **kwargs: Any) -> "IPE":
@@ -82,7 +88,7 @@ class IPE(ParamsMixin):
         """One row per rollout (and query): see :mod:`ipe.montecarlo`."""
         return simulate(stimuli, self.noise, n_samples=self.n_samples, seed=self.seed, queries=queries,
                         workers=self.workers, backend=self.backend, early_stop=self.early_stop,
-                        progress=self.progress)
+                        progress=self.progress, target_se=self.target_se)
 
     def predict(self, stimuli, queries=None) -> pd.DataFrame:
         """One row per stimulus (and query): ``stimulus_id, query, n_samples, mean, sd, se, …``.

@@ -60,7 +60,7 @@ import pandas as pd
 
 from .errors import InputError
 from .noise import NoiseParams, apply_noise
-from .queries import evaluate, needs_tracking, parse_query
+from .queries import evaluate, needs_tracking, parse_query, stop_condition
 from .scene import Query, Stimulus, StimulusSet, as_stimulus_set
 from .seeding import sample_seed
 from .world import rollout
@@ -92,6 +92,8 @@ def run_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, quer
     ss = sample_seed(seed, stim.id, key, sample)
     scene, schedule = apply_noise(stim, params.sources(), ss)
     schedule.track = schedule.track or needs_tracking(queries)
+    if schedule.track and early_stop and record_every is None:
+        schedule.stop_when = stop_condition(queries, stim)  # a landing ends the rollout: same answer, less time
     result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
     values = [evaluate(q, result, stim) for q in queries]
     return values, result
@@ -158,14 +160,19 @@ def plan_tasks(pairs: Sequence[tuple[int, int]], n_samples: int, batch_size: int
     Each task holds ``batch_size`` consecutive rollouts (the last may hold
     fewer) as one or more :class:`Batch` pieces; a task may span stimuli.
     """
+    return plan_range_tasks([Batch(p, s, 0, n_samples) for p, s in pairs], batch_size)
+
+
+def plan_range_tasks(ranges: Sequence[Batch], batch_size: int) -> list[tuple[Batch, ...]]:
+    """Cut sample ranges (one :class:`Batch` per (point, stimulus), in order) into tasks of ``batch_size``."""
     tasks: list[tuple[Batch, ...]] = []
     cur: list[Batch] = []
     room = batch_size
-    for p, s in pairs:
-        a = 0
-        while a < n_samples:
-            k = min(room, n_samples - a)
-            cur.append(Batch(p, s, a, a + k))
+    for r in ranges:
+        a = r.start
+        while a < r.stop:
+            k = min(room, r.stop - a)
+            cur.append(Batch(r.point, r.stimulus, a, a + k))
             a += k
             room -= k
             if room == 0:
@@ -217,7 +224,8 @@ def dask_batch_size(total: int, workers: int) -> int:
 def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(), n_samples: int = 100,
              seed: int = 0, queries=None, workers: int = 1, backend: str | None = None,
              batch_size: int | None = None, early_stop: bool = True, progress: bool | None = None,
-             common_random_numbers: bool = False, scheduler: Any = None, cache: Any = None) -> pd.DataFrame:
+             common_random_numbers: bool = False, scheduler: Any = None, cache: Any = None,
+             target_se: float | None = None) -> pd.DataFrame:
     """Run ``n_samples`` noisy rollouts of every stimulus at every parameter point.
 
     Parameters
@@ -248,6 +256,12 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
         Use the same seeds at every parameter point (for emulators on grids).
     progress:
         Show a progress bar; ``None`` shows one when stderr is a terminal.
+    target_se:
+        Adaptive sample counts (opt-in): draw samples for each stimulus and
+        point in rounds until every query's Monte Carlo standard error is at
+        most ``target_se``, with ``n_samples`` as the cap; see
+        :func:`ipe.adaptive.simulate_adaptive`. ``None`` (the default) runs
+        exactly ``n_samples``.
 
     Returns
     -------
@@ -255,39 +269,15 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
         The tidy rollouts table described in the module docstring; it
         does not depend on the backend, the workers, the batches or the cache.
     """
-    stimuli = as_stimulus_set(stimuli)
-    if len(stimuli) == 0:
-        raise InputError("no stimuli given")
-    if not isinstance(early_stop, (bool, np.bool_)):
-        raise InputError(f"early_stop must be True or False, got {early_stop!r}")
-    points = [params] if isinstance(params, NoiseParams) else list(params)
-    if not points:
-        raise InputError("no parameter points given")
-    if any(not isinstance(p, NoiseParams) for p in points):
-        raise InputError("params must be NoiseParams or a list of NoiseParams")
-    seen: set[NoiseParams] = set()
-    for p in points:
-        if p in seen:  # its rows would be counted twice by summarize
-            default = NoiseParams().as_dict()
-            changed = {k: v for k, v in p.as_dict().items() if v != default[k]}
-            text = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "no noise"
-            raise InputError(f"the parameter point ({text}) is given twice")
-        seen.add(p)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise InputError(f"workers must be a positive integer, got {workers!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    backend = backend or ("serial" if workers == 1 else "process")
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if scheduler is not None and backend != "dask":
-        raise InputError(f"a scheduler is only used by the dask backend, not {backend!r}")
-    n_samples, seed = int(n_samples), int(seed)
+    if target_se is not None:
+        from .adaptive import simulate_adaptive
+
+        return simulate_adaptive(stimuli, params, target_se=target_se, max_samples=n_samples, seed=seed,
+                                 queries=queries, workers=workers, backend=backend, batch_size=batch_size,
+                                 early_stop=early_stop, progress=progress,
+                                 common_random_numbers=common_random_numbers, scheduler=scheduler, cache=cache)
+    stimuli, points, n_samples, seed, backend = check_run_args(stimuli, params, n_samples, seed, workers, backend,
+                                                               batch_size, scheduler, early_stop)
     qs = _resolve_queries(stimuli, queries)
     from .cache import as_cache
 
@@ -323,30 +313,140 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
                                 "seed": seed})
 
         ctx = _Context(tuple(stimuli), points, seed, qs, early_stop, common_random_numbers)
-        total = len(todo) * n_samples
-        bar = _progress_bar(total, progress)
+        bar = _progress_bar(len(todo) * n_samples, progress)
         try:
-            if backend == "serial":
-                for task in plan_tasks(todo, n_samples, batch_size or n_samples):
-                    for b, vals, steps in _run_task(task, ctx):
-                        collect(b, vals, steps)
-                        bar.update(b.stop - b.start)
-            elif backend == "process":
-                bs = batch_size or default_batch_size(n_samples, len(todo), workers)
-                tasks = plan_tasks(todo, n_samples, bs)
-                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(ctx,)) as pool:
-                    pending = {pool.submit(_run_task, t) for t in tasks}
-                    while pending:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            for b, vals, steps in fut.result():
-                                collect(b, vals, steps)
-                                bar.update(b.stop - b.start)
-            else:
-                _run_dask(todo, n_samples, ctx, workers, scheduler, batch_size, collect, bar)
+            with Runner(ctx, backend, workers, scheduler, batch_size) as runner:
+                runner.run([Batch(p, s, 0, n_samples) for p, s in todo], collect, bar)
         finally:
             bar.close()
     return _assemble(stimuli, points, qs, pairs, results, n_samples)
+
+
+def check_run_args(stimuli, params, n_samples, seed, workers, backend, batch_size, scheduler, early_stop):
+    """Check the arguments every simulation entry point shares, once, where they enter.
+
+    Returns ``(stimuli as a StimulusSet, points as a list, n_samples, seed, backend)``.
+    """
+    stimuli = as_stimulus_set(stimuli)
+    if len(stimuli) == 0:
+        raise InputError("no stimuli given")
+    if not isinstance(early_stop, (bool, np.bool_)):
+        raise InputError(f"early_stop must be True or False, got {early_stop!r}")
+    points = [params] if isinstance(params, NoiseParams) else list(params)
+    if not points:
+        raise InputError("no parameter points given")
+    if any(not isinstance(p, NoiseParams) for p in points):
+        raise InputError("params must be NoiseParams or a list of NoiseParams")
+    seen: set[NoiseParams] = set()
+    for p in points:
+        if p in seen:  # its rows would be counted twice by summarize
+            default = NoiseParams().as_dict()
+            changed = {k: v for k, v in p.as_dict().items() if v != default[k]}
+            text = ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "no noise"
+            raise InputError(f"the parameter point ({text}) is given twice")
+        seen.add(p)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise InputError(f"workers must be a positive integer, got {workers!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    backend = backend or ("serial" if workers == 1 else "process")
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if scheduler is not None and backend != "dask":
+        raise InputError(f"a scheduler is only used by the dask backend, not {backend!r}")
+    return stimuli, points, int(n_samples), int(seed), backend
+
+
+class Runner:
+    """Runs ranges of rollouts on one backend, which starts at the first :meth:`run` and stays up until closed.
+
+    :func:`simulate` runs once; :func:`ipe.adaptive.simulate_adaptive` runs
+    round after round on the same process pool or Dask cluster. ``collect(batch,
+    values, steps)`` receives every finished batch, in whatever order the
+    backend finishes them.
+    """
+
+    def __init__(self, ctx: _Context, backend: str, workers: int, scheduler: Any = None,
+                 batch_size: int | None = None):
+        self.ctx, self.backend, self.workers = ctx, backend, int(workers)
+        self.scheduler, self.batch_size = scheduler, batch_size
+        self._pool: ProcessPoolExecutor | None = None
+        self._client = None
+        self._owned: list = []
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for thing in self._owned:
+            try:
+                thing.close()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                pass
+        self._owned, self._client = [], None
+
+    def run(self, ranges: Sequence[Batch], collect, bar) -> None:
+        """Run the rollouts of ``ranges`` (one :class:`Batch` per (point, stimulus)); never changes results."""
+        ranges = [r for r in ranges if r.stop > r.start]
+        if not ranges:
+            return
+        total = sum(r.stop - r.start for r in ranges)
+        if self.backend == "serial":
+            bs = self.batch_size or max(r.stop - r.start for r in ranges)
+            for task in plan_range_tasks(ranges, bs):
+                for b, vals, steps in _run_task(task, self.ctx):
+                    collect(b, vals, steps)
+                    bar.update(b.stop - b.start)
+        elif self.backend == "process":
+            bs = self.batch_size or default_batch_size(math.ceil(total / len(ranges)), len(ranges), self.workers)
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_init_worker,
+                                                 initargs=(self.ctx,))
+            pending = {self._pool.submit(_run_task, t) for t in plan_range_tasks(ranges, bs)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    for b, vals, steps in fut.result():
+                        collect(b, vals, steps)
+                        bar.update(b.stop - b.start)
+        else:
+            self._run_dask(ranges, total, collect, bar)
+
+    def _run_dask(self, ranges: Sequence[Batch], total: int, collect, bar) -> None:
+        from distributed import as_completed
+
+        from .cache import physics_version
+
+        if self._client is None:
+            self._client, self._owned = _dask_client(self.scheduler, self.workers)
+        client = self._client
+        n_workers = max(1, sum(client.nthreads().values())) if self.scheduler is not None else self.workers
+        bs = max(DASK_MIN_BATCH, self.batch_size or dask_batch_size(total, n_workers))
+        tasks = plan_range_tasks(ranges, bs)
+        run = uuid.uuid4().hex[:12]
+        c = self.ctx
+        ctx = _Context(c.stimuli, c.points, c.seed, c.queries, c.early_stop, c.crn, physics_version())
+        # The context is a task (not scattered data): if the worker holding it dies, the scheduler recomputes it.
+        ctx_future = client.submit(_dask_context, ctx, key=f"ipe-context-{run}", pure=False)
+        futures = [client.submit(_run_task, t, ctx_future, key=f"ipe-rollouts-{run}-{i}", pure=False)
+                   for i, t in enumerate(tasks)]
+        for fut in as_completed(futures, loop=client.loop):
+            for b, vals, steps in fut.result():
+                collect(b, vals, steps)
+                bar.update(b.stop - b.start)
+            fut.release()
+        ctx_future.release()
 
 
 #: Dask settings for the LocalCluster ipe starts: slower housekeeping timers and no statistical profiler.
@@ -399,42 +499,18 @@ def _dask_client(scheduler: Any, workers: int):
                      f"{type(scheduler).__name__}")
 
 
-def _run_dask(todo, n_samples: int, ctx: _Context, workers: int, scheduler, batch_size, collect, bar) -> None:
-    from distributed import as_completed
+def _assemble(stimuli: StimulusSet, points, qs, pairs, results, n_samples) -> pd.DataFrame:
+    """The tidy rollouts table, rows in (point, stimulus, sample, query) order.
 
-    from .cache import physics_version
-
-    client, owned = _dask_client(scheduler, workers)
-    try:
-        n_workers = max(1, sum(client.nthreads().values())) if scheduler is not None else workers
-        bs = max(DASK_MIN_BATCH, batch_size or dask_batch_size(len(todo) * n_samples, n_workers))
-        tasks = plan_tasks(todo, n_samples, bs)
-        run = uuid.uuid4().hex[:12]
-        ctx = _Context(ctx.stimuli, ctx.points, ctx.seed, ctx.queries, ctx.early_stop, ctx.crn, physics_version())
-        # The context is a task (not scattered data): if the worker holding it dies, the scheduler recomputes it.
-        ctx_future = client.submit(_dask_context, ctx, key=f"ipe-context-{run}", pure=False)
-        futures = [client.submit(_run_task, t, ctx_future, key=f"ipe-rollouts-{run}-{i}", pure=False)
-                   for i, t in enumerate(tasks)]
-        for fut in as_completed(futures, loop=client.loop):
-            for b, vals, steps in fut.result():
-                collect(b, vals, steps)
-                bar.update(b.stop - b.start)
-            fut.release()
-        ctx_future.release()
-    finally:
-        for thing in owned:
-            try:
-                thing.close()
-            except Exception:  # pragma: no cover - best effort on shutdown
-                pass
-
-
-def _assemble(stimuli: StimulusSet, points, qs, pairs, results, n_samples: int) -> pd.DataFrame:
-    """The tidy rollouts table, rows in (point, stimulus, sample, query) order."""
+    ``n_samples`` is one count for every pair or a dict (point, stimulus) → count (adaptive runs); a pair's
+    arrays in ``results`` may be longer than its count.
+    """
     if not pairs:  # pragma: no cover - simulate always has pairs
         return pd.DataFrame({c: [] for c in ROLLOUT_COLUMNS})
+    counts = np.array([n_samples[pair] if isinstance(n_samples, dict) else n_samples for pair in pairs],
+                      dtype=np.int64)
     nq = np.array([len(qs[s]) for _, s in pairs])
-    rows = n_samples * nq
+    rows = counts * nq
     point_idx = np.repeat([p for p, _ in pairs], rows)
     stim_idx = np.repeat([s for _, s in pairs], rows)
     cols: dict[str, Any] = {}
@@ -443,16 +519,17 @@ def _assemble(stimuli: StimulusSet, points, qs, pairs, results, n_samples: int) 
     ids = np.empty(len(stimuli), dtype=object)
     ids[:] = [s.id for s in stimuli]
     cols["stimulus_id"] = ids[stim_idx]
-    cols["sample"] = np.concatenate([np.repeat(np.arange(n_samples, dtype=np.int64), k) for k in nq])
+    cols["sample"] = np.concatenate([np.repeat(np.arange(n, dtype=np.int64), k) for n, k in zip(counts, nq)])
     qkeys = [[q.key for q in qs[s]] for s in range(len(stimuli))]
     query = np.empty(int(rows.sum()), dtype=object)
     pos = 0
-    for (_, s), r in zip(pairs, rows):
-        query[pos:pos + r] = qkeys[s] * n_samples
+    for (_, s), n, r in zip(pairs, counts, rows):
+        query[pos:pos + r] = qkeys[s] * int(n)
         pos += r
     cols["query"] = query
-    cols["value"] = np.concatenate([results[pair][0].reshape(-1) for pair in pairs]).astype(float)
-    cols["steps"] = np.concatenate([np.repeat(results[pair][1], k) for pair, k in zip(pairs, nq)]).astype(np.int64)
+    cols["value"] = np.concatenate([results[pair][0][:n].reshape(-1) for pair, n in zip(pairs, counts)]).astype(float)
+    cols["steps"] = np.concatenate([np.repeat(results[pair][1][:n], k)
+                                    for pair, n, k in zip(pairs, counts, nq)]).astype(np.int64)
     return pd.DataFrame(cols, columns=ROLLOUT_COLUMNS)
 
 
@@ -510,6 +587,8 @@ def predict_population(stimuli, group: NoiseParams, population: Sequence[dict[st
     population = list(population)
     if not population:
         raise InputError("the population is empty")
+    if simulate_kwargs.get("target_se") is not None:
+        raise InputError("target_se does not work with a population (every participant gets the same rollouts)")
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
     weights: dict[NoiseParams, int] = {}

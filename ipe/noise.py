@@ -58,6 +58,24 @@ simulation model of Gerstenberg et al. 2021) — each 0 by default:
     rotated by ``collision_angle · ε`` and its speed multiplied by
     ``exp(collision_speed · ε')`` before the next physics step.
 
+``collision_speed_loss``, ``collision_speed_sd`` (fractions of the speed) — the published Plinko speed noise
+    At the same moment the speed is also multiplied by a factor
+    ``c ~ Normal(1 − collision_speed_loss, collision_speed_sd)`` truncated
+    at 0 (drawn by inverse CDF; with sd 0, ``c = max(1 − loss, 0)``). The
+    Plinko model of Gerstenberg et al. draws its collision speed factor from
+    such a truncated normal with a mean near 0.56 (``collision_speed_loss``
+    ≈ 0.44). When the scene sets ``simulation.collision_noise_labels``
+    (e.g. ``["obstacle"]``), collision noise — angle and speed alike — acts
+    only when a body leaves a shape with one of these labels: walls, ground
+    and lid then bounce the ball without noise.
+
+``drop_angle`` (rad) — drop noise (the published Plinko model's drop noise)
+    A ball released at rest has no velocity to turn at release, so its
+    direction of motion is turned once, when its centre has first moved one
+    ball diameter from where it started (for a Plinko ball: as it leaves
+    the hole): its velocity is rotated by ``drop_angle · ε``. Balls that
+    start moving are turned by ``launch_angle`` instead.
+
 ``step_angle`` (rad/√s) — per-step direction noise
     Before every physics step of length ``dt`` every dynamic body's velocity
     is rotated by ``step_angle · √dt · ε``: the direction of motion diffuses
@@ -254,21 +272,28 @@ class LaunchNoise(NoiseSource):
 class _CollisionKick:
     """The per-rollout state of :class:`CollisionNoise`: bodies that just left a contact get a kick."""
 
-    def __init__(self, source: "CollisionNoise", rng: np.random.Generator):
+    def __init__(self, source: "CollisionNoise", rng: np.random.Generator, labels: Sequence[str] | None = None):
         self.source = source
         self.rng = rng
+        self.labels = None if labels is None else frozenset(labels)
         self.pending: set[int] = set()
         self.index: dict[int, int] | None = None
+        self.noisy: set[int] | None = None  # id() of the shapes whose contacts count (labels given)
 
     def _separate(self, arbiter) -> None:
-        for shape in arbiter.shapes:
-            k = self.index.get(id(shape.body)) if self.index is not None else None
-            if k is not None:
+        a, b = arbiter.shapes
+        for me, other in ((a, b), (b, a)):
+            k = self.index.get(id(me.body)) if self.index is not None else None
+            if k is not None and (self.noisy is None or id(other) in self.noisy):
                 self.pending.add(k)
 
     def __call__(self, world) -> None:
         if self.index is None:
             self.index = {id(b): k for k, b in enumerate(world.bodies)}
+            if self.labels is not None:
+                sc = world.scene
+                self.noisy = {id(sh) for sh, st in zip(world.static_shapes, sc.statics) if st.label in self.labels}
+                self.noisy |= {id(sh) for sh, bd in zip(world.shapes, sc.bodies) if bd.label in self.labels}
             world.on_contact(separate=self._separate)
             return
         if not self.pending:
@@ -279,30 +304,100 @@ class _CollisionKick:
                 continue
             body = world.bodies[k]
             e = self.rng.standard_normal(2)
+            factor = math.exp(src.speed * float(e[1]))
+            if src.loss or src.speed_sd:
+                factor *= truncated_speed_factor(self.rng, 1.0 - src.loss, src.speed_sd)
             vx, vy = body.velocity
-            body.velocity = _rotate(vx, vy, src.angle * float(e[0]), math.exp(src.speed * float(e[1])))
+            body.velocity = _rotate(vx, vy, src.angle * float(e[0]), factor)
         self.pending.clear()
+
+
+class _DropTurn:
+    """The per-rollout state of :class:`DropNoise`: turn each ball once, one diameter after its release."""
+
+    def __init__(self, balls: list[tuple[int, float, float, float]], turns: np.ndarray):
+        self.waiting = {k: (x, y, d * d, float(t)) for (k, x, y, d), t in zip(balls, turns)}
+
+    def __call__(self, world) -> None:
+        if not self.waiting:
+            return
+        for k in list(self.waiting):
+            x0, y0, d2, turn = self.waiting[k]
+            if world.removed[k] or world.culled[k]:
+                del self.waiting[k]
+                continue
+            body = world.bodies[k]
+            p = body.position
+            if (p.x - x0) ** 2 + (p.y - y0) ** 2 >= d2:
+                vx, vy = body.velocity
+                body.velocity = _rotate(vx, vy, turn)
+                del self.waiting[k]
+
+
+@dataclass(frozen=True)
+class DropNoise(NoiseSource):
+    """Drop noise of the published Plinko model: a ball released at rest has its direction turned once.
+
+    ``angle`` (rad): s.d. of the rotation of the velocity, applied when the
+    ball's centre has first moved one diameter from where it started (see
+    the module docstring). Balls that start moving are left to
+    :class:`LaunchNoise`.
+    """
+
+    angle: float = 0.0
+    name = "drop"
+
+    def is_null(self) -> bool:
+        return self.angle == 0
+
+    def add_to_schedule(self, scene: Scene, rng: np.random.Generator, schedule: Schedule) -> None:
+        if self.is_null():
+            return
+        balls = [(k, b.position[0], b.position[1], 2 * b.radius) for k, b in enumerate(scene.bodies)
+                 if isinstance(b, Ball) and b.velocity == (0.0, 0.0)]
+        if balls:
+            schedule.hooks.append(_DropTurn(balls, rng.standard_normal(len(balls)) * self.angle))
+
+
+def truncated_speed_factor(rng: np.random.Generator, mean: float, sd: float) -> float:
+    """One draw of ``Normal(mean, sd)`` truncated to ``[0, ∞)`` (inverse CDF: one uniform per draw)."""
+    if sd == 0:
+        return max(mean, 0.0)
+    from scipy.special import ndtr, ndtri
+
+    lo = float(ndtr(-mean / sd))
+    u = lo + (1.0 - lo) * float(rng.random())
+    return max(0.0, mean + sd * float(ndtri(min(u, 1.0 - 1e-16))))
 
 
 @dataclass(frozen=True)
 class CollisionNoise(NoiseSource):
-    """Noise on the velocity of a body as it leaves a contact (Smith & Vul 2013).
+    """Noise on the velocity of a body as it leaves a contact (Smith & Vul 2013; Gerstenberg et al.'s Plinko).
 
     ``angle``: s.d. of the rotation of the velocity (rad); ``speed``: s.d.
-    of the log of the speed factor. Applied before the physics step after
-    chipmunk reports that the body stopped touching another shape.
+    of the log of the speed factor; ``loss`` and ``speed_sd``: the speed is
+    also multiplied by ``Normal(1 − loss, speed_sd)`` truncated at 0 (the
+    published Plinko collision noise). ``labels``: act only when the body
+    leaves a shape with one of these labels (default: the scene's
+    ``simulation.collision_noise_labels``; ``None`` there means every
+    contact). Applied before the physics step after chipmunk reports that
+    the body stopped touching another shape.
     """
 
     angle: float = 0.0
     speed: float = 0.0
+    loss: float = 0.0
+    speed_sd: float = 0.0
+    labels: tuple[str, ...] | None = None
     name = "collision"
 
     def is_null(self) -> bool:
-        return self.angle == 0 and self.speed == 0
+        return self.angle == 0 and self.speed == 0 and self.loss == 0 and self.speed_sd == 0
 
     def add_to_schedule(self, scene: Scene, rng: np.random.Generator, schedule: Schedule) -> None:
         if not self.is_null():
-            schedule.hooks.append(_CollisionKick(self, rng))
+            labels = self.labels if self.labels is not None else scene.simulation.collision_noise_labels
+            schedule.hooks.append(_CollisionKick(self, rng, labels))
 
 
 class _StepTurn:
@@ -444,8 +539,13 @@ REMOVAL_PROBE = 0.025
 """How far above/below a contact point :meth:`ipe.world.World.resting_on` looks, in short sides (1 cm on 0.4 m)."""
 
 MOTION_FIELDS = ("launch_angle", "launch_speed", "launch_position", "collision_angle", "collision_speed",
-                 "step_angle", "obstacle_position", "obstacle_angle")
+                 "step_angle", "obstacle_position", "obstacle_angle", "drop_angle", "collision_speed_loss",
+                 "collision_speed_sd")
 """The motion-noise fields of :class:`NoiseParams` (all 0 by default)."""
+
+PLINKO_FIELDS = ("drop_angle", "collision_angle", "collision_speed_loss", "collision_speed_sd")
+"""The published Plinko noise family (Gerstenberg et al.): drop noise, collision angle noise and the truncated
+normal collision speed factor."""
 
 PROPERTY_FIELDS = ("friction",)
 """Property-uncertainty fields besides μ (0 by default)."""
@@ -460,7 +560,8 @@ NOISE_UNITS = {
     "push_duration": "s", "launch_angle": "rad", "launch_speed": "log speed", "launch_position": "short sides",
     "collision_angle": "rad", "collision_speed": "log speed", "step_angle": "rad/sqrt(s)",
     "obstacle_position": "short sides", "obstacle_angle": "rad", "friction": "log friction",
-    "removal_impulse": "gamma shape",
+    "removal_impulse": "gamma shape", "drop_angle": "rad", "collision_speed_loss": "fraction of speed",
+    "collision_speed_sd": "fraction of speed",
 }
 """The unit of every noise parameter."""
 
@@ -494,6 +595,9 @@ class NoiseParams:
     obstacle_angle: float = 0.0
     friction: float = 0.0
     removal_impulse: float = 0.0
+    drop_angle: float = 0.0
+    collision_speed_loss: float = 0.0
+    collision_speed_sd: float = 0.0
 
     def __post_init__(self):
         for f in fields(self):
@@ -515,7 +619,9 @@ class NoiseParams:
             RemovalNoise(self.removal_impulse),
             ObstacleNoise(self.obstacle_position, self.obstacle_angle),
             LaunchNoise(self.launch_angle, self.launch_speed, self.launch_position),
-            CollisionNoise(self.collision_angle, self.collision_speed),
+            DropNoise(self.drop_angle),
+            CollisionNoise(self.collision_angle, self.collision_speed, self.collision_speed_loss,
+                           self.collision_speed_sd),
             StepNoise(self.step_angle),
         ]
         return [s for s in out if not s.is_null()]
@@ -573,6 +679,9 @@ __all__ = [
     "REMOVAL_SPEED",
     "LaunchNoise",
     "CollisionNoise",
+    "DropNoise",
+    "PLINKO_FIELDS",
+    "truncated_speed_factor",
     "StepNoise",
     "ObstacleNoise",
     "OBSTACLE_LABEL",

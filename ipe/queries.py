@@ -24,7 +24,8 @@ name            value of one rollout                                           u
                 below that height), else 0
 ``landing_x``   x of ``body``'s centre when it first touches static            m
                 ``target`` (or first crosses height ``level``, downwards);
-                NaN if it never does within the horizon
+                if it never does, its x at the end of the rollout (the
+                horizon, or the rest it came to: see :func:`landing`)
 ``time_to_land`` time (s) of that first touch or crossing; NaN if never       s
 ``first_contact`` 1 if the first shape ``body`` touches (among ``among``,     P(first)
                 or among all shapes) is ``target``, 0 if another, NaN if
@@ -38,7 +39,11 @@ name            value of one rollout                                           u
 The landing queries (``landing_x``, ``time_to_land``, ``first_contact``)
 need a *tracked* rollout (:attr:`ipe.world.Schedule.track`: every step's pose
 and the first contacts); :func:`ipe.montecarlo.run_sample` turns tracking on
-when one of its queries needs it (:func:`needs_tracking`).
+when one of its queries needs it (:func:`needs_tracking`). Their answers are
+final once the target has been touched (or the level crossed; for
+``first_contact`` once the body touches anything among ``among``):
+:func:`stop_condition` turns that into the test
+:attr:`ipe.world.Schedule.stop_when` that ends such a rollout there.
 
 Common parameters: ``bodies`` (a list of body ids to count; default all
 that were not removed), ``label`` (count only bodies with this label),
@@ -202,22 +207,28 @@ def landing(r, body: str, target: str | None = None, level: float | None = None)
 
     With ``target``, x is the body's centre in the physics step in which the
     contact began. With ``level``, the crossing is interpolated linearly
-    between the two physics steps around it. ``(nan, nan)`` if it never
-    happens within the rollout.
+    between the two physics steps around it.
+
+    If it never happens within the rollout, ``x`` is the body's x at the
+    end of the rollout and ``t`` is NaN: the position at the horizon, as the
+    published Plinko engine answers, never NaN. A rollout that stopped early
+    ended because the scene was at rest (no body moving, see
+    :mod:`ipe.world`), so its end position is the one the horizon would give
+    (to within the rest tolerance).
     """
     ev = _events(r, "landing_x")
     idx = r.body_ids.index(body)
     if target is not None:
         hit = ev.contacts.get((body, target))
         if hit is None:
-            return math.nan, math.nan
+            return float(r.final[idx, 0]), math.nan
         step, x, _ = hit
         return x, step * ev.dt
     lv = float(level)
     ys = ev.path[:, idx, 1]
     below = np.nonzero(ys < lv)[0]
     if not len(below):
-        return math.nan, math.nan
+        return float(r.final[idx, 0]), math.nan
     k = int(below[0])
     if k == 0:
         return float(ev.path[0, idx, 0]), 0.0
@@ -227,9 +238,41 @@ def landing(r, body: str, target: str | None = None, level: float | None = None)
     return float(x0 + f * (x1 - x0)), float((k - 1 + f) * ev.dt)
 
 
+def stop_condition(queries, stim: Stimulus):
+    """A test ``f(contacts, path) -> bool`` that is True once every query in ``queries`` has its final answer.
+
+    Only the landing queries have one (``landing_x`` and ``time_to_land``:
+    the target touched or the level crossed; ``first_contact``: the body
+    touched one of the shapes it asks about); ``None`` when any other query
+    is asked (it reads the end of the rollout) or none is.
+    """
+    tests = []
+    for q in queries:
+        p = q.params
+        if q.name not in TRACKED_QUERIES:
+            return None
+        body = p["body"]
+        if q.name in ("landing_x", "time_to_land") and p.get("target") is not None:
+            key = (body, p["target"])
+            tests.append(lambda c, path, key=key: key in c)
+        elif q.name in ("landing_x", "time_to_land"):
+            idx, lv = stim.scene.body_ids.index(body), float(p["level"])
+            tests.append(lambda c, path, idx=idx, lv=lv: path[-1][idx, 1] < lv)
+        else:
+            among = p.get("among")
+            wanted = None if among is None else ({among} if isinstance(among, str) else set(among))
+            tests.append(lambda c, path, body=body, wanted=wanted:
+                         any(b == body and (wanted is None or o in wanted) for b, o in c))
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda c, path: all(t(c, path) for t in tests)
+
+
 @_register("landing_x", ("body", "target", "level"), "m", required=("body",))
 def q_landing_x(r, stim, body, target=None, level=None) -> float:
-    """x of the body's centre when it first touches ``target`` (or crosses ``level``); NaN if never."""
+    """x of the body's centre when it first touches ``target`` (or crosses ``level``); if never, its x at the end."""
     return landing(r, body, target, level)[0]
 
 

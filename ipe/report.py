@@ -32,6 +32,16 @@ Inputs are plain tables:
     mean, both on [0, 1]: counts divided by the number of countable bodies,
     responses by the span of their scale.
 
+``kappa_matched``, ``auc``, ``error_consistency``, ``accuracy_matched`` (each with ``_lo``/``_hi``)
+    the fair versions (:mod:`ipe.agreement`): the model's value made yes/no
+    by the people's own rule, a threshold-free AUC, Geirhos' error
+    consistency; percentile bootstrap intervals over stimuli. Paired
+    bootstrap differences between every two models are in
+    ``summary.attrs["differences"]`` (``differences.csv``).
+``low_quality``
+    for a video readout's table (it has a ``quality`` column): the share of
+    stimuli read at low quality.
+
 The ``humans`` row carries the split-half noise ceiling in ``r`` (with its
 2.5–97.5 % range over splits in ``r_lo``/``r_hi``), the human–human κ and the
 accuracy of the majority answer.
@@ -64,7 +74,10 @@ from .metrics import (
     split_half_ceiling,
 )
 
-SUMMARY_COLUMNS = ["model", "kind", "n_stimuli", "accuracy", "r", "r_lo", "r_hi", "kappa", "kappa_sd", "rmse"]
+SUMMARY_COLUMNS = ["model", "kind", "n_stimuli", "accuracy", "r", "r_lo", "r_hi", "kappa", "kappa_sd", "rmse",
+                   "kappa_matched", "kappa_matched_lo", "kappa_matched_hi", "auc", "auc_lo", "auc_hi",
+                   "error_consistency", "error_consistency_lo", "error_consistency_hi", "accuracy_matched",
+                   "accuracy_matched_lo", "accuracy_matched_hi", "low_quality"]
 COUNT_QUERIES = ("count_fallen", "off_table")
 PROBABILITY_QUERIES = ("body_falls", "falls_left")
 
@@ -218,9 +231,14 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
         models = {"no-noise": ground_truth, **models}
         kinds.setdefault("no-noise", "simulator")
 
+    from .agreement import bootstrap_scores, human_human_interval, human_matrix, matched_labels, paired_differences
+
+    H = human_matrix(hb, ids)
     per = pd.DataFrame({"stimulus_id": ids, "human_mean": means.to_numpy(), "human_01": human01.to_numpy(),
-                        "ground_truth": gt.reindex(ids).to_numpy(), "ground_truth_falls": gt_bin.to_numpy()})
+                        "ground_truth": gt.reindex(ids).to_numpy(), "ground_truth_falls": gt_bin.to_numpy(),
+                        "humans_say_falls": np.nanmean(H, axis=0) if H.size else np.nan})
     rows = []
+    values01 = {}
     for name, table in models.items():
         col = judgment_column(table, [by_id[i] for i in ids], name).reindex(ids)
         v01 = np.array([normalise_judgment(col[i], by_id[i], scale) for i in ids])
@@ -230,11 +248,21 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
         ok = np.isfinite(col.to_numpy())
         ci = pearson_ci(v01, human01.to_numpy(), n_boot=n_boot, seed=seed)
         kap = kappa_with_humans(falls.dropna(), hb)
+        fair = bootstrap_scores(v01, H, gt_bin.to_numpy(), scale, n_boot=n_boot, seed=seed)
+        low = math.nan
+        if "quality" in table.columns:  # a video readout: the share of its stimuli read at low quality
+            from .video.readout import LOW_QUALITY
+
+            q = table.assign(stimulus_id=table["stimulus_id"].astype(str)).groupby("stimulus_id")["quality"].mean()
+            q = pd.to_numeric(q.reindex(ids), errors="coerce")
+            low = float((q[q.notna()] < LOW_QUALITY).mean()) if q.notna().any() else math.nan
         rows.append({"model": name, "kind": kinds.get(name, "model"), "n_stimuli": int(ok.sum()),
                      "accuracy": accuracy(falls.to_numpy(), gt_bin.to_numpy()), "r": ci["r"], "r_lo": ci["lo"],
                      "r_hi": ci["hi"], "kappa": kap["kappa"], "kappa_sd": kap["kappa_sd"],
-                     "rmse": rmse(v01, human01.to_numpy())})
+                     "rmse": rmse(v01, human01.to_numpy()), **fair, "low_quality": low})
         per[name] = v01
+        per[f"{name}: says falls"] = matched_labels(v01, scale)
+        values01[name] = v01
     for name, series in (features or {}).items():
         x = pd.Series(series).reindex(ids).to_numpy(dtype=float)
         ci = pearson_ci(x, human01.to_numpy(), n_boot=n_boot, seed=seed)
@@ -247,11 +275,17 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
     hh = human_human_kappa(hb, seed=seed)
     majority = hb.groupby("stimulus_id")["label"].mean().reindex(ids)
     maj = (majority > 0.5).astype(float).where(majority.notna())
+    hh_lo, hh_hi = human_human_interval(H, seed=seed)
     rows.append({"model": "humans (noise ceiling)", "kind": "humans", "n_stimuli": len(ids),
                  "accuracy": accuracy(maj.to_numpy(), gt_bin.to_numpy()), "r": ceiling["r"],
                  "r_lo": ceiling.get("q025", math.nan), "r_hi": ceiling.get("q975", math.nan), "kappa": hh["kappa"],
-                 "kappa_sd": hh["kappa_sd"], "rmse": math.nan})
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), per
+                 "kappa_sd": hh["kappa_sd"], "rmse": math.nan, "kappa_matched": hh["kappa"],
+                 "kappa_matched_lo": hh_lo, "kappa_matched_hi": hh_hi})
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    # paired bootstrap differences between models, on the same resampled stimuli
+    summary.attrs["differences"] = paired_differences(values01, H, gt_bin.to_numpy(), scale, n_boot=n_boot,
+                                                      seed=seed)
+    return summary, per
 
 
 # --------------------------------------------------------------------------- figures
@@ -364,6 +398,8 @@ def write_report(out_dir, summary: pd.DataFrame, per_stimulus: pd.DataFrame, tit
     out.mkdir(parents=True, exist_ok=True)
     paths = {"summary": write_csv(out / "summary.csv", summary),
              "per_stimulus": write_csv(out / "per_stimulus.csv", per_stimulus)}
+    if isinstance(summary.attrs.get("differences"), pd.DataFrame):
+        paths["differences"] = write_csv(out / "differences.csv", summary.attrs["differences"])
     model_cols = [m for m in summary.loc[~summary["kind"].isin(["humans", "feature"]), "model"]
                   if m in per_stimulus.columns]
     paths["scatter"] = plot_scatter(per_stimulus, model_cols, out / "scatter.png")
@@ -376,7 +412,13 @@ def write_report(out_dir, summary: pd.DataFrame, per_stimulus: pd.DataFrame, tit
              "for the humans row, the split-half noise ceiling (Spearman–Brown) and its 2.5–97.5% range over splits.",
              "* **kappa** ± kappa_sd: Cohen's κ of the model's yes/no judgment with each participant's; humans row: "
              "human–human κ.",
-             "* **rmse**: model against human means, both on [0, 1].", ""]
+             "* **rmse**: model against human means, both on [0, 1].",
+             "* **kappa_matched** [lo, hi]: κ with each participant when the model's value is made yes/no by the "
+             "people's own rule (its expected answer on their scale; `ipe.agreement`); humans row: human–human κ. "
+             "**auc**: the same without any threshold. **error_consistency**: κ of being right or wrong on the same "
+             "stimuli. **accuracy_matched**: matched yes/no against the no-noise simulation. Every [lo, hi] is a "
+             "95% percentile bootstrap over stimuli; differences between models on the same resamples are in "
+             "differences.csv. **low_quality**: share of a video model's stimuli read at low quality.", ""]
     for note in notes or []:
         lines.append(f"* {note}")
     lines += ["", "![bars](bars.png)", "", "![scatter](scatter.png)", ""]

@@ -31,6 +31,13 @@ Vec2 = tuple[float, float]
 
 DEFAULT_GRAVITY: Vec2 = (0.0, -9.81)
 DEFAULT_FRICTION = 0.7
+COORD_LIMIT = 1e4
+"""Largest ``|x|`` or ``|y|`` (m) of a position, vertex or segment end: beyond ~1e4 m, float rounding eats the
+per-step fall of a body (at 1e308 gravity is lost entirely and nothing falls)."""
+SIZE_RANGE = (1e-4, 1e4)
+"""Smallest and largest width, height or radius (m) of a body or static shape."""
+VELOCITY_LIMIT = 1e4
+"""Largest ``|vx|`` or ``|vy|`` (m/s) of an initial velocity."""
 DEFAULT_DENSITY = 1.0
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -282,6 +289,14 @@ class Simulation:
     checked once per frame, as Box2D Mental Jenga does with bricks that fell
     off the table; such a body keeps the state it had then (so it counts as
     fallen) and can no longer hit anything.
+
+    ``collision_bias`` is pymunk's ``Space.collision_bias``: the fraction of
+    an overlap left uncorrected after one second (default ``(1 - 0.2) ** 60``,
+    20 % corrected per 1/60 s; pymunk's own default is ``(1 - 0.1) ** 60``).
+    ``collision_noise_labels``, when set, limits collision noise
+    (:class:`ipe.noise.CollisionNoise`) to contacts with shapes whose
+    ``label`` is one of these (e.g. ``["obstacle"]``); by default every
+    contact counts.
     """
 
     time_step: float = 1.0 / 60.0
@@ -293,6 +308,8 @@ class Simulation:
     damping: float = 1.0
     angular_damping: float | None = None
     remove_below: float | None = None
+    collision_bias: float | None = None
+    collision_noise_labels: tuple[str, ...] | None = None
 
     @property
     def dt(self) -> float:
@@ -477,11 +494,18 @@ class _Fields:
             return default
         return _number(v, self._at(key), positive=positive, nonneg=nonneg, integer=integer)
 
-    def vec2(self, key: str, default: Any = None, required: bool = False) -> Any:
+    def vec2(self, key: str, default: Any = None, required: bool = False, limit: float = COORD_LIMIT) -> Any:
         v = self.raw(key, default=None, required=required)
         if v is None:
             return default
-        return _vec2(v, self._at(key))
+        return _vec2(v, self._at(key), limit)
+
+    def size(self, key: str, default: Any = None, required: bool = False, zero: bool = False) -> Any:
+        """A width, height or radius: within :data:`SIZE_RANGE` (``zero``: 0 is allowed too)."""
+        v = self.number(key, default, required=required, positive=not zero, nonneg=zero)
+        if v is not None and not (zero and v == 0) and not SIZE_RANGE[0] <= v <= SIZE_RANGE[1]:
+            raise InputError(f"must be within {SIZE_RANGE[0]:g}..{SIZE_RANGE[1]:g} m, got {v:g}", self._at(key))
+        return v
 
     def string(self, key: str, default: Any = None, required: bool = False, pattern: re.Pattern | None = None,
                choices: Sequence[str] | None = None) -> Any:
@@ -532,11 +556,15 @@ def _number(v: Any, where: str, positive: bool = False, nonneg: bool = False, in
     return v
 
 
-def _vec2(v: Any, where: str) -> Vec2:
+def _vec2(v: Any, where: str, limit: float = COORD_LIMIT) -> Vec2:
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise InputError(f"must be a pair [x, y], got {_jtype(v) if not isinstance(v, list) else f'{len(v)} values'}",
                          where)
-    return (_number(v[0], f"{where}[0]"), _number(v[1], f"{where}[1]"))
+    out = (_number(v[0], f"{where}[0]"), _number(v[1], f"{where}[1]"))
+    for i, x in enumerate(out):
+        if abs(x) > limit:
+            raise InputError(f"must be within -{limit:g}..{limit:g}, got {x:g}", f"{where}[{i}]")
+    return out
 
 
 def _common_material(f: _Fields) -> dict[str, Any]:
@@ -558,7 +586,7 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
         angle=f.number("angle", 0.0),
         density=f.number("density", None, positive=True),
         mass=f.number("mass", None, positive=True),
-        velocity=f.vec2("velocity", (0.0, 0.0)),
+        velocity=f.vec2("velocity", (0.0, 0.0), limit=VELOCITY_LIMIT),
         angular_velocity=f.number("angular_velocity", 0.0),
         material=f.string("material"),
         **_common_material(f),
@@ -566,8 +594,8 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
     if common["density"] is not None and common["mass"] is not None:
         raise InputError("give either 'density' or 'mass', not both", where)
     if kind == "block":
-        body: DynamicBody = Block(width=f.number("width", required=True, positive=True),
-                                  height=f.number("height", required=True, positive=True),
+        body: DynamicBody = Block(width=f.size("width", required=True),
+                                  height=f.size("height", required=True),
                                   corner_radius=f.number("corner_radius", 0.0, nonneg=True),
                                   skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * body.corner_radius >= min(body.width, body.height):
@@ -575,7 +603,7 @@ def _parse_body(data: Any, where: str) -> DynamicBody:
                              f"{where}.corner_radius")
         _check_skin(body.skin, body, f"{where}.skin")
     else:
-        body = Ball(radius=f.number("radius", required=True, positive=True), **common)
+        body = Ball(radius=f.size("radius", required=True), **common)
     f.finish()
     return body
 
@@ -588,8 +616,8 @@ def _parse_static(data: Any, where: str) -> StaticShape:
     shape: StaticShape
     if kind == "box":
         shape = StaticBox(id=sid, position=f.vec2("position", required=True),
-                          width=f.number("width", required=True, positive=True),
-                          height=f.number("height", required=True, positive=True),
+                          width=f.size("width", required=True),
+                          height=f.size("height", required=True),
                           angle=f.number("angle", 0.0), corner_radius=f.number("corner_radius", 0.0, nonneg=True),
                           skin=f.number("skin", 0.0, nonneg=True), **common)
         if 2 * shape.corner_radius >= min(shape.width, shape.height):
@@ -608,14 +636,14 @@ def _parse_static(data: Any, where: str) -> StaticShape:
         sides = f.number("sides", required=True, integer=True)
         if sides < 3:
             raise InputError(f"must be >= 3, got {sides}", f"{where}.sides")
-        shape = StaticRegularPolygon(id=sid, sides=sides, radius=f.number("radius", required=True, positive=True),
+        shape = StaticRegularPolygon(id=sid, sides=sides, radius=f.size("radius", required=True),
                                      position=f.vec2("position", required=True), angle=f.number("angle", 0.0),
                                      **common)
     else:
         a, b = f.vec2("a", required=True), f.vec2("b", required=True)
         if a == b:
             raise InputError("segment end points 'a' and 'b' are the same point", where)
-        shape = StaticSegment(id=sid, a=a, b=b, radius=f.number("radius", 0.0, nonneg=True), **common)
+        shape = StaticSegment(id=sid, a=a, b=b, radius=f.size("radius", 0.0, zero=True), **common)
     f.finish()
     return shape
 
@@ -643,6 +671,14 @@ def _check_convex(verts: Sequence[Vec2], where: str) -> None:
         raise InputError("polygon has zero area", where)
 
 
+def _label_list(v: Any, where: str) -> tuple[str, ...] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
+        raise InputError(f"must be a non-empty list of labels (strings), got {v!r}", where)
+    return tuple(v)
+
+
 def _parse_simulation(data: Any, where: str) -> Simulation:
     if data is None:
         return Simulation()
@@ -657,8 +693,13 @@ def _parse_simulation(data: Any, where: str) -> Simulation:
         damping=f.number("damping", 1.0, positive=True),
         angular_damping=f.number("angular_damping", None, positive=True),
         remove_below=f.number("remove_below", None),
+        collision_bias=f.number("collision_bias", None, positive=True),
+        collision_noise_labels=_label_list(f.raw("collision_noise_labels"), f"{where}.collision_noise_labels"),
     )
     f.finish()
+    if sim.collision_bias is not None and sim.collision_bias > 1:
+        raise InputError(f"must be in (0, 1] (fraction of an overlap left after one second), "
+                         f"got {sim.collision_bias}", _w(where, "collision_bias"))
     for key in ("damping", "angular_damping"):
         v = getattr(sim, key)
         if v is not None and v > 1:
@@ -881,9 +922,11 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
             simd[key] = getattr(sim, key)
     if sim.damping != 1.0:
         simd["damping"] = sim.damping
-    for key in ("angular_damping", "remove_below"):
+    for key in ("angular_damping", "remove_below", "collision_bias"):
         if getattr(sim, key) is not None:
             simd[key] = getattr(sim, key)
+    if sim.collision_noise_labels is not None:
+        simd["collision_noise_labels"] = list(sim.collision_noise_labels)
     return {
         "gravity": list(scene.gravity),
         "simulation": simd,

@@ -18,10 +18,12 @@ Tables (tidy):
 *paths* — ``stimulus_id, sample, noise_free, frame, t, body, x, y, angle``;
 ``sample`` is −1 for the noise-free rollout.
 
-*landings* — ``stimulus_id, sample, noise_free, query, value``: the value
+*landings* — ``stimulus_id, sample, noise_free, query, value, landed``: the value
 of the landing query (by default the stimulus's own query if it is
 ``landing_x``, otherwise ``landing_x`` of the first ball on the ``ground``
-static) in each rollout; NaN when the body never landed.
+static) in each rollout; a ball that never lands answers its x at the end of
+the rollout (:func:`ipe.queries.landing`), and ``landed`` says whether it
+landed.
 
 Fall direction (towers): :func:`fall_directions` asks the ``fall_angle``
 query and summarises it per stimulus with circular statistics
@@ -41,11 +43,11 @@ import pandas as pd
 
 from .errors import InputError
 from .noise import NoiseParams
-from .queries import check_query, circular_summary, parse_query
+from .queries import check_query, circular_summary, evaluate, parse_query
 from .scene import Ball, Query, Stimulus, StaticSegment, as_stimulus_set, world_vertices
 
 PATH_COLUMNS = ["stimulus_id", "sample", "noise_free", "frame", "t", "body", "x", "y", "angle"]
-LANDING_COLUMNS = ["stimulus_id", "sample", "noise_free", "query", "value"]
+LANDING_COLUMNS = ["stimulus_id", "sample", "noise_free", "query", "value", "landed"]
 LANDING_QUERIES = ("landing_x", "time_to_land")
 
 
@@ -86,11 +88,14 @@ def _bar(total: int, progress: bool | None, desc: str):
 
 def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 50, seed: int = 0,
                  every: int | None = None, query: str | Query | None = None, bodies: Sequence[str] | None = None,
-                 progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 progress: bool | None = None, early_stop: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run and record the noise-free and ``n_samples`` noisy rollouts of each stimulus.
 
     ``every``: keep one pose every this many physics steps (default: one
     per frame). ``bodies``: record only these body ids (default: all).
+    ``early_stop=False`` records every rollout to its horizon (with it, a
+    path ends once the scene is at rest; paths are drawn past the landing,
+    so the landing stop is not used here).
     Returns the *paths* and *landings* tables described in the module
     docstring.
     """
@@ -118,7 +123,9 @@ def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 
                 keep = [stim.scene.body_ids.index(b) for b in bodies]
             for sample in range(-1, n_samples):
                 p = NoiseParams() if sample < 0 else params
-                vals, res = run_sample(stim, p, seed, max(sample, 0), [q], record_every=step)
+                vals, res = run_sample(stim, p, seed, max(sample, 0), [q], record_every=step,
+                                       early_stop=bool(early_stop))
+                landed = math.isfinite(evaluate(Query("time_to_land", dict(q.params)), res, stim))
                 traj = res.trajectory[:, keep, :]
                 nf, nb = traj.shape[0], traj.shape[1]
                 paths.append(pd.DataFrame({
@@ -131,6 +138,7 @@ def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 
                 land["noise_free"].append(sample < 0)
                 land["query"].append(q.key)
                 land["value"].append(float(vals[0]))
+                land["landed"].append(landed)
                 bar.update(1)
     finally:
         bar.close()
@@ -163,8 +171,10 @@ def landing_density(values, grid, bandwidth: float | None = None) -> np.ndarray:
 
 def landing_summary(landings: pd.DataFrame) -> pd.DataFrame:
     """Per stimulus and query: ``n``, ``n_landed``, ``mean``, ``sd``, ``q05``, ``q50``, ``q95`` of the noisy
-    rollouts and ``no_noise`` (the noise-free value)."""
-    missing = [c for c in LANDING_COLUMNS if c not in landings.columns]
+    rollouts and ``no_noise`` (the noise-free value). ``n_landed`` counts the rollouts whose ball reached
+    its target (the ``landed`` column; tables without it: the finite values); the statistics cover every
+    finite value, landed or not (a ball that never lands answers where it ended)."""
+    missing = [c for c in LANDING_COLUMNS if c not in landings.columns and c != "landed"]
     if missing:
         raise InputError(f"landings table lacks column(s) {', '.join(missing)}")
     rows = []
@@ -172,7 +182,9 @@ def landing_summary(landings: pd.DataFrame) -> pd.DataFrame:
         noisy = g.loc[~g["noise_free"].astype(bool), "value"].to_numpy(float)
         ok = noisy[np.isfinite(noisy)]
         nf = g.loc[g["noise_free"].astype(bool), "value"]
-        row = {"stimulus_id": sid, "query": q, "n": len(noisy), "n_landed": len(ok),
+        n_landed = (int(g.loc[~g["noise_free"].astype(bool), "landed"].astype(bool).sum()) if "landed" in g
+                    else len(ok))
+        row = {"stimulus_id": sid, "query": q, "n": len(noisy), "n_landed": n_landed,
                "no_noise": float(nf.iloc[0]) if len(nf) else math.nan,
                "mean": float(ok.mean()) if len(ok) else math.nan,
                "sd": float(ok.std(ddof=1)) if len(ok) > 1 else math.nan}
@@ -276,7 +288,8 @@ def plot_landings(ax, stim: Stimulus, landings: pd.DataFrame, bins: int = 30, xl
     ax.set_xlim(lo, hi)
     ax.set_yticks([])
     q = str(g["query"].iloc[0]) if len(g) else "landing"
-    ax.set_xlabel(f"{q}  ({len(ok)} of {len(noisy)} landed)", fontsize=8)
+    n_landed = int(g.loc[~g["noise_free"].astype(bool), "landed"].astype(bool).sum()) if "landed" in g else len(ok)
+    ax.set_xlabel(f"{q}  ({n_landed} of {len(noisy)} landed)", fontsize=8)
     ax.tick_params(labelsize=7)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)

@@ -28,7 +28,8 @@ units (blocks of ~0.1–1 m under g = 9.81 m/s²):
   has drifted more than half of it over the last :data:`DRIFT_WINDOW`
   (4/15 s, or the rest window if that is longer). Once it is at rest and no
   intervention or push is still to come, :func:`rollout` stops: the rest of
-  the horizon would only replay the same resting state. Net displacement
+  the horizon would only replay the same resting state. (Scenes with a
+  ball add a test of motion itself: see *Balls* below.) Net displacement
   over a window, unlike pymunk's speed-based sleeping, tells a stack's
   solver jitter (velocities of ~g·dt that average out) from a tower that
   has begun to tip (displacement that grows). The drift test is there for
@@ -41,7 +42,33 @@ units (blocks of ~0.1–1 m under g = 9.81 m/s²):
   random towers, on the demo set and on noisy rollouts (``tests/test_world.py``)
   the fall counts equal those of the full horizon.
 
-Each of these can be overridden per scene in ``scene.simulation``.
+Each of these can be overridden per scene in ``scene.simulation``
+(``collision_bias`` too).
+
+Balls: rest is no motion, and a landing ends a rollout
+--------------------------------------------------------
+Displacement over a window cannot tell rest from motion that is symmetric
+about a turning point: a ball that slides up a nearly flat obstacle top and
+back passes both windows at its turning point. In a scene with a
+:class:`~ipe.scene.Ball` the scene is at rest only when, besides the
+displacement tests, every ball's speed — linear ``|v|`` and rotational
+``|ω| · r`` — has stayed below :data:`REST_SPEED` (0.1 % of the scale per
+second) at every rest check over the whole drift window (4/15 s). (Blocks
+keep the displacement tests alone: a resting stack's solver jitter has
+speeds of order g·dt.) A ball at
+a turning point has zero speed for an instant only; to pass, it would need
+an acceleration below about 2 · :data:`REST_SPEED` · s / (4/15 s), i.e. a
+slope under 0.02° at g = 1500 px/s². A resting pymunk ball has a speed of
+exactly 0 here, so the test costs no true rest. A ball wedged between
+obstacles that spins in place is *moving* (its ``ω`` is large) and runs to
+the horizon. Scenes without a ball (towers) keep exactly the rule above.
+
+A tracked rollout can also be given :attr:`Schedule.stop_when`: a test of
+the contacts and path so far, checked after every physics step, that ends
+the rollout once every landing query asked of it has its answer (the
+landing target touched, the level crossed). Up to that step the physics is
+the same as over the full horizon, so a landing is bit for bit that of the
+full horizon. ``early_stop=False`` turns off both stops.
 """
 
 from __future__ import annotations
@@ -57,6 +84,7 @@ import pymunk.batch
 from pymunk._chipmunk_cffi import lib as _cp
 
 from .scene import (
+    Ball,
     Block,
     Intervention,
     Scene,
@@ -75,6 +103,9 @@ REST_CHECK_EVERY = 8  # physics steps between rest checks
 DRIFT_WINDOW = 4.0 / 15.0
 DRIFT_TOLERANCE = 0.5  # in rest tolerances
 MOVING_FACTOR = 20.0  # beyond this many tolerances per window, checks pause for a window
+#: Scenes with a ball: at rest also needs every ball's speed (|v| and |ω|·radius) below this many
+#: scales per second at every rest check over the drift window (see "Balls" in the module docstring).
+REST_SPEED = 0.001
 
 _POSE_FIELDS = pymunk.batch.BodyFields.POSITION | pymunk.batch.BodyFields.ANGLE
 _BATCH_FIELDS = pymunk.batch.BodyFields.BODY_ID | _POSE_FIELDS
@@ -101,7 +132,7 @@ class SolverSettings:
             n_steps=sim.n_steps,
             iterations=sim.iterations or DEFAULT_ITERATIONS,
             collision_slop=SLOP_FRACTION * scale if sim.collision_slop is None else sim.collision_slop,
-            collision_bias=COLLISION_BIAS,
+            collision_bias=COLLISION_BIAS if sim.collision_bias is None else sim.collision_bias,
             rest_window=DEFAULT_REST_WINDOW if sim.rest_window is None else sim.rest_window,
             rest_tolerance=REST_TOLERANCE,
         )
@@ -360,6 +391,20 @@ class World:
         pymunk.batch.get_space_bodies(self.space, _POSE_FIELDS, buf)
         return np.frombuffer(buf.float_buf(), dtype=np.float64).copy()
 
+    def max_speed(self, indices: Sequence[int] | None = None) -> float:
+        """The largest speed ``max(|v|, |ω| · r)`` of the bodies ``indices`` (default all; scene order), in
+        scales per second (``r``: a ball's radius, else half the scale). Removed and culled bodies are skipped."""
+        s = self.scene.short_scale
+        best = 0.0
+        for k in range(len(self.bodies)) if indices is None else indices:
+            if self.removed[k] or self.culled[k]:
+                continue
+            body = self.bodies[k]
+            r = getattr(self.scene.bodies[k], "radius", s / 2)
+            vx, vy = body.velocity
+            best = max(best, math.hypot(vx, vy), abs(body.angular_velocity) * r)
+        return best / s
+
     def rest_tolerance_vector(self, n: int) -> np.ndarray:
         st = self.settings
         tol_xy = st.rest_tolerance * self.scene.short_scale
@@ -477,6 +522,11 @@ class Schedule:
     hooks: list[Callable[[World], None]] = field(default_factory=list)
     track: bool = False
     on_remove: list[Callable[[World, list[int]], None]] = field(default_factory=list)
+    stop_when: Callable[[dict, list], bool] | None = None
+    """With ``track``: ``stop_when(contacts, path)`` is asked after every physics step (``contacts``
+    and ``path`` as in :class:`RolloutEvents`, the path so far as a list of arrays); when it says
+    True the rollout ends there (with ``early_stop`` only). :func:`ipe.montecarlo.run_sample` sets it
+    when every query asked has a final answer once its landing target is touched."""
 
 
 def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = True,
@@ -484,8 +534,10 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
     """Simulate ``scene`` from rest to its horizon in a fresh world.
 
     With ``early_stop`` the rollout ends as soon as the scene is at rest
-    (see the module docstring) and nothing is scheduled any more. ``record_every`` (in physics steps)
-    records a downsampled trajectory.
+    (see the module docstring) and nothing is scheduled any more, or, on a
+    tracked rollout, as soon as ``schedule.stop_when`` says every landing
+    asked of it has happened. ``record_every`` (in physics steps) records a
+    downsampled trajectory.
     """
     schedule = schedule or Schedule()
     world = World(scene)
@@ -535,6 +587,11 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
     history: dict[int, np.ndarray] = {}
     next_check = check_every
     tol_vec: np.ndarray | None = None
+    # Scenes with a ball: rest also needs no speed at every check over the drift window.
+    balls = [k for k, b in enumerate(scene.bodies) if isinstance(b, Ball)]
+    motion_rule = bool(balls)
+    calm_since: int | None = None
+    stop_when = schedule.stop_when if (early_stop and log is not None) else None
     while i < n_steps:
         while ev < len(events) and events[ev][0] <= i:
             _, kind, payload = events[ev]
@@ -570,6 +627,8 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
         world.step_index = i = nxt
         if log is not None:
             path.append(world.state())
+            if stop_when is not None and stop_when(log.contacts, path):
+                break
         if cull_level is not None and i % cull_every == 0 and world.cull_below(cull_level):
             history.clear()  # the raw poses changed shape; rest detection starts a new window
             tol_vec = None
@@ -579,6 +638,11 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
         if early_stop and i >= next_check:
             next_check = i + check_every
             if i > last_event:
+                if motion_rule:
+                    if world.max_speed(balls) >= REST_SPEED:
+                        calm_since = None
+                    elif calm_since is None:
+                        calm_since = i
                 now = world.raw_poses()
                 history[i] = now
                 before = history.get(i - window)
@@ -589,7 +653,8 @@ def rollout(scene: Scene, schedule: Schedule | None = None, early_stop: bool = T
                     excess = float(np.max(np.abs(now - before) / tol_vec))
                     # At rest: still over the rest window, and no drift over the longer one.
                     if excess < 1.0 and start is not None and \
-                            float(np.max(np.abs(now - start) / tol_vec)) < DRIFT_TOLERANCE:
+                            float(np.max(np.abs(now - start) / tol_vec)) < DRIFT_TOLERANCE and \
+                            (not motion_rule or (calm_since is not None and i - calm_since >= drift)):
                         break
                     if excess > MOVING_FACTOR:
                         # Clearly moving: skip a window, then look again.

@@ -75,3 +75,36 @@ def test_ceiling_benchmark_quick_bounds_are_ordered(tmp_path):
     assert 0 < rates["ipe"] < rates["stepping_only"] <= rates["stepping_only_oracle_stop"]
     assert 0 < res["stepping_share"] < 1
     assert 0 <= res["mean_steps_until_answer_settles"] <= res["mean_steps_run"] <= 480
+
+
+def test_fidelity_benchmark_quick_compares_settings_with_the_reference(tmp_path):
+    """``benchmarks/bench_fidelity.py --quick``: every setting gets a cost, r, |Δ| against 2 se, and a frontier mark."""
+    out = tmp_path / "fidelity.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_fidelity.py"), "--quick", "--set", "towers",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["complete"] is True and res["stimuli"] == 3 and res["samples"] == 4
+    rows = res["settings"]
+    assert [r["is_default"] for r in rows].count(True) == 1
+    default = next(r for r in rows if r["is_default"])
+    assert (default["substeps"], default["iterations"], default["slop"]) == (4, 30, 1.0)
+    assert res["reference"]["steps_per_rollout"] > default["steps_per_rollout"]
+    for r in rows:
+        assert r["cpu_ms_per_rollout"] > 0 and 0 <= r["within_2se"] <= r["n_stimuli"] == 3
+        assert r["passes"] == (r["within_2se"] == 3 and r["r"] >= 0.995)
+    assert any(r["on_frontier"] for r in rows)
+    assert "| reference" in proc.stdout
+
+
+def test_savings_benchmark_quick_reads_adaptive_counts_off_the_fixed_run(tmp_path):
+    """``benchmarks/bench_savings.py --quick``: the read-off adaptive counts equal a real adaptive run's."""
+    out = tmp_path / "savings.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_savings.py"), "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["adaptive_run"]["counts_match_read_off"] is True
+    for r in res["adaptive"]:
+        assert 0 <= r["rollouts_saved"] < 1 and r["pairs_meeting_target_or_cap"] == r["pairs"]
+    assert all(r["sample_factor"] > 0 for r in res["crn"])

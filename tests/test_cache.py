@@ -270,3 +270,74 @@ def test_bench_sweep_quick_runs_and_its_tables_agree(tmp_path):
     assert res["scaling"]["identical"] and res["cache_hit_identical"]
     assert res["sweep_process"]["rollouts"] == res["sweep_cache_hit"]["rollouts"] == 4 * 3 * 3
     assert res["plain_rollouts_per_cpu_s"] > 0 and res["projection_full_sweep"]["rollouts"] == 506_880
+
+
+# --------------------------------------------------------------------------- keyed checksums (issue 20)
+
+
+def _forge(p: Path, checksum) -> None:
+    """Change an entry's first value and give it the checksum ``checksum(meta, sample, value, steps)``."""
+    t = pq.read_table(p)
+    meta = {k.decode(): v.decode() for k, v in t.schema.metadata.items()}
+    v = t.column("value").to_numpy().copy()
+    v[0] = 0.5 if v[0] != 0.5 else 0.25
+    t = t.set_column(t.schema.get_field_index("value"), "value", pa.array(v))
+    sample, steps = t.column("sample").to_numpy(), t.column("steps").to_numpy()
+    meta["ipe.checksum"] = checksum(meta, sample, v, steps)
+    pq.write_table(t.replace_schema_metadata({k.encode(): x.encode() for k, x in meta.items()}), p)
+
+
+def _plain_sha256(meta, sample, value, steps):  # the checksum of the old, unkeyed format
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(f"{meta['ipe.key']}\0{meta['ipe.start']}\0{meta['ipe.stop']}\0".encode())
+    h.update("\x1f".join(json.loads(meta["ipe.queries"])).encode() + b"\0")
+    for a, dt in ((sample, "<i8"), (value, "<f8"), (steps, "<i8")):
+        h.update(np.ascontiguousarray(a, dtype=dt).tobytes())
+    return h.hexdigest()
+
+
+def _other_secret(meta, sample, value, steps):  # a well-formed HMAC under a key the forger chose
+    import json
+
+    return cache_mod._checksum(b"\x01" * 32, meta["ipe.key"], int(meta["ipe.start"]), int(meta["ipe.stop"]),
+                               json.loads(meta["ipe.queries"]), sample, value, steps)
+
+
+@pytest.mark.parametrize("checksum", [_plain_sha256, _other_secret], ids=["unkeyed-sha256", "other-secret"])
+def test_a_forged_entry_is_recomputed_never_served(three, tmp_path, checksum):
+    clean = simulate(three, NOISY, n_samples=5, seed=8, cache=tmp_path)
+    secret = tmp_path / "SECRET"
+    assert secret.is_file() and (secret.stat().st_mode & 0o777) == 0o600
+    victim = _entries(tmp_path)[0]
+    _forge(victim, checksum)
+    assert not verify_entry(victim)
+    c = SimulationCache(tmp_path)
+    assert c.info(verify=True).corrupt == [victim]
+    assert simulate(three, NOISY, n_samples=5, seed=8, cache=c).equals(clean)
+    assert c.stats.corrupt == 1 and verify_entry(victim)
+
+
+def test_the_secret_must_be_private_and_ours(tmp_path):
+    k = "ab" * 32
+    SimulationCache(tmp_path).put(k, 0, 2, ["fall"], np.zeros((2, 1)), np.ones(2, dtype=np.int64))
+    secret = tmp_path / "SECRET"
+    secret.chmod(0o644)
+    with pytest.raises(InputError, match="others may read or change it"):
+        SimulationCache(tmp_path).get(k, 0, 2, ["fall"])
+    secret.chmod(0o600)
+    assert SimulationCache(tmp_path).get(k, 0, 2, ["fall"]) is not None
+    secret.write_text("not hex\n")
+    with pytest.raises(InputError, match="not 64 hex digits"):
+        SimulationCache(tmp_path).get(k, 0, 2, ["fall"])
+    secret.unlink()
+    secret.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(InputError, match="not a plain file"):
+        SimulationCache(tmp_path).get(k, 0, 2, ["fall"])
+    secret.unlink()  # a new secret: the old entries cannot be verified, so they are recomputed, never served
+    c = SimulationCache(tmp_path)
+    assert c.get(k, 0, 2, ["fall"]) is None and c.stats.corrupt == 1
+    n, _ = c.clear()
+    assert (tmp_path / "SECRET").is_file(), "clearing the entries keeps the secret"

@@ -468,3 +468,71 @@ def test_more_bad_input_is_one_line_and_nothing_is_left_behind(small_files, name
     assert err.startswith(PREFIX) and fragment in err and err.count("\n") == 1, err
     left = sorted(set(p.name for p in small_files.iterdir()) - set(before) - {"e0.npz", "m.csv", "long.csv"})
     assert left == [], f"{name}: left {left}"
+
+
+# --------------------------------------------------------------------------- issue 20: inputs never overwritten, huge numbers,
+# absurd geometry
+
+
+def _far_tower(d, x: float):
+    data = json.loads((d / "t.json").read_text())
+    data["stimuli"][0]["scene"]["bodies"][0]["position"] = [x, x]
+    (d / "far.json").write_text(json.dumps(data))
+    return d / "far.json"
+
+
+def _big_csv(d, column: str):
+    cols = {"response": "3", "rt": "100", "trial_index": "0", column: "9" * 400}
+    (d / "big.csv").write_text("participant,stimulus_id,response,rt,trial_index\n"
+                               f"p1,tower_000,{cols['response']},{cols['rt']},{cols['trial_index']}\n")
+    return d / "big.csv"
+
+
+def _videos_dir(d):
+    v = d / "vids"
+    v.mkdir(exist_ok=True)
+    (v / "tower_000.mp4").write_bytes(b"not really a video")
+    return v
+
+
+ISSUE20_CASES = {
+    "a body at 1e308": (lambda d: ["predict", str(_far_tower(d, 1e308)), "-n", "1", "--out", str(d / "o.csv")],
+                        "must be within -10000..10000"),
+    "a body at 2e4 m": (lambda d: ["predict", str(_far_tower(d, 2e4)), "-n", "1", "--out", str(d / "o.csv")],
+                        "must be within -10000..10000"),
+    "a 400-digit response in a CSV (summary)": (
+        lambda d: ["humans", "summary", str(_big_csv(d, "response"))], "response 999999999999… (400 digits) is too"),
+    "a 400-digit rt in a CSV (summary)": (
+        lambda d: ["humans", "summary", str(_big_csv(d, "rt"))], "rt 999999999999… (400 digits) is too large"),
+    "a 400-digit trial index in a CSV (fit)": (
+        lambda d: ["fit", str(_big_csv(d, "trial_index")), "--stimuli", str(d / "t.json"), "--out", str(d / "fo")],
+        "trial_index 999999999999… (400 digits) is too large"),
+    "two ids that differ only by a trailing newline (fit)": (
+        lambda d: (d / "merge.csv").write_text('participant,stimulus_id,response,trial_index\nalice,tower_000,3,0\n'
+                                               '"alice\n",tower_001,5,1\n') and
+        ["fit", str(d / "merge.csv"), "--stimuli", str(d / "t.json"), "--out", str(d / "fo")],
+        "participant ids 'alice' and 'alice\\n' differ only by surrounding whitespace"),
+    "readout --out onto an input video": (
+        lambda d: ["video", "readout", str(_videos_dir(d)), "--stimuli", str(d / "t.json"), "--out",
+                   str(d / "vids" / "tower_000.mp4")], "lies inside VIDEOS"),
+    "readout --videos-out inside the input folder": (
+        lambda d: ["video", "readout", str(_videos_dir(d)), "--stimuli", str(d / "t.json"), "--out",
+                   str(d / "j.csv"), "--videos-out", str(d / "vids" / "tower_000.mp4")], "lies inside VIDEOS"),
+    "readout --out is the input folder": (
+        lambda d: ["video", "readout", str(_videos_dir(d)), "--stimuli", str(d / "t.json"), "--out",
+                   str(d / "vids")], "vids"),
+    "predict --out onto its stimuli": (
+        lambda d: ["predict", str(d / "t.json"), "-n", "1", "--out", str(d / "t.json")], "destroy the input"),
+}
+
+
+@pytest.mark.parametrize("name", list(ISSUE20_CASES))
+def test_inputs_are_never_overwritten_and_absurd_numbers_are_one_line(small_files, name, capsys):
+    build, fragment = ISSUE20_CASES[name]
+    argv = build(small_files)
+    before = {p: p.read_bytes() for p in small_files.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(argv) == 2, name
+    err = capsys.readouterr().err
+    assert err.startswith(PREFIX) and fragment in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in before} == before, f"{name}: an input changed"

@@ -111,7 +111,8 @@ def test_responses_store_once_resume_and_complete(server, materials):
     again = client.post("/api/session", json={"participant": "p1", "token": s["token"]}).json()
     assert again["completed"] and again["completion_code"] == code
     table = response_table(store, materials)
-    assert list(table.columns) == ["participant", "stimulus_id", "response", "rt", "trial_index", "condition"]
+    assert list(table.columns) == ["participant", "stimulus_id", "response", "rt", "trial_index", "condition",
+                                   "stimulus_set"]
     assert table["trial_index"].tolist() == list(range(len(s["test"])))
     assert table["stimulus_id"].tolist() == [t["stimulus_id"] for t in s["test"]]
     assert table["response"].tolist() == [float(i % 7 + 1) for i in range(len(s["test"]))]
@@ -291,8 +292,8 @@ def test_admin_routes_with_the_token(server, materials):
     st = client.get("/admin/status", headers=h).json()
     assert st["responses"] == {"test": 1, "practice": 0} and st["participants"] == 1
     csv = client.get("/admin/responses.csv", headers=h).text
-    assert csv.splitlines()[0] == "participant,stimulus_id,response,rt,trial_index,condition"
-    assert csv.splitlines()[1].startswith(f"p9,{s['test'][0]['stimulus_id']},5.0,812.0,0,")
+    assert csv.splitlines()[0] == "participant,stimulus_id,response,rt,trial_index,condition,stimulus_set"
+    assert csv.splitlines()[1].startswith(f"p9,{s['test'][0]['stimulus_id']},5,812,0,")
     assert "p9" in client.get("/admin/participants.csv", headers=h).text
 
 

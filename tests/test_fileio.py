@@ -138,3 +138,28 @@ def test_read_json_refuses_what_json_would_misread_or_crash_on(tmp_path, text, m
     p.write_text(text)
     with pytest.raises(InputError, match=message):
         read_json(p)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_spreadsheet_separator_is_sniffed(tmp_path, sep):
+    """A CSV saved with ';' (a comma-decimal locale), tabs or '|' reads like one with commas."""
+    from ipe.fileio import read_csv, sniff_separator
+
+    p = tmp_path / "r.csv"
+    dec = "," if sep == ";" else "."
+    p.write_text(sep.join(["participant", "stimulus_id", "response", "note"]) + "\n"
+                 + sep.join(["p1", "tower_000", f"4{dec}5", '"a, quoted; text"']) + "\n")
+    assert sniff_separator(p) == sep
+    df = read_csv(p)
+    assert list(df.columns) == ["participant", "stimulus_id", "response", "note"]
+    assert df["response"].tolist() == [4.5] and df["note"].tolist() == ["a, quoted; text"]
+
+
+def test_commas_win_and_quoted_separators_do_not_count(tmp_path):
+    from ipe.fileio import sniff_separator
+
+    p = tmp_path / "r.csv"
+    p.write_text('"a;b";"c;d"\n1;2\n')
+    assert sniff_separator(p) == ";"
+    p.write_text('participant,"stimulus;id",response\n')
+    assert sniff_separator(p) == ","

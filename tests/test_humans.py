@@ -71,7 +71,8 @@ def test_default_scales(few):
 
 def test_csv_and_parquet_roundtrip(tmp_path):
     df = validate_responses(table(participant=["007", "007", "b", "b"], rt=[812.5, 640.0, np.nan, 700.0],
-                                  condition=["heavy", "heavy", "light", None]))
+                                  condition=["heavy", "heavy", "light", None],
+                                  stimulus_set=["0012345678901234"] * 4))  # digits only: stays text
     assert list(df.columns) == list(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)
     df.to_csv(tmp_path / "r.csv", index=False)
     df.to_parquet(tmp_path / "r.parquet", index=False)
@@ -138,19 +139,22 @@ def test_bad_files(tmp_path):
 @pytest.mark.parametrize("mutate,match", [
     (lambda d: d.iloc[0:0], "the table is empty"),
     (lambda d: pd.DataFrame(), "the table is empty"),
-    (lambda d: d.drop(columns=["response", "participant"]), "missing required column.s. participant, response$"),
+    (lambda d: d.drop(columns=["response", "participant"]),
+     r"missing required column.s. participant, response \(the file has: stimulus_id, trial_index\); .*map them: "
+     r"--column participant=subject --column response=rating$"),
+    (lambda d: d.rename(columns={"participant": "Subject"}), r"map them: --column participant=Subject$"),
     (lambda d: d.assign(mood=1, rtt=2), r"unknown column\(s\) mood, rtt;"),
-    (lambda d: d.assign(response=["1", "x", "2", "3"]), "row 1: response 'x' is not a finite number"),
-    (lambda d: d.assign(response=[1.0, 2.0, np.nan, 3.0]), "row 2: response NaN is not a finite number"),
+    (lambda d: d.assign(response=["1", "x", "2", "3"]), "row 3: response 'x' is not a finite number"),
+    (lambda d: d.assign(response=[1.0, 2.0, np.nan, 3.0]), "row 4: response NaN is not a finite number"),
     (lambda d: d.assign(stimulus_id=["tower_000", "nope", "zzz", "tower_001"]),
      "2 unknown stimulus id.s. .*'nope', 'zzz'$"),
     (lambda d: d.assign(stimulus_id=["a", "b", "c", "d"]), "4 unknown stimulus id.s. .*'a', 'b', 'c' and 1 more$"),
-    (lambda d: d.assign(response=[1.0, 9.0, 2.0, 3.0]), "row 1: response 9 is outside the scale rating:1-7"),
-    (lambda d: d.assign(response=[1.0, 2.0, 2.5, 3.0]), "row 2: response 2.5 is not a whole number .rating."),
+    (lambda d: d.assign(response=[1.0, 9.0, 2.0, 3.0]), "row 3: response 9 is outside the scale rating:1-7"),
+    (lambda d: d.assign(response=[1.0, 2.0, 2.5, 3.0]), "row 4: response 2.5 is not a whole number .rating."),
     (lambda d: d.assign(trial_index=[0, 0, 1, 1], stimulus_id=["tower_000"] * 4),
-     "row 1: participant 'a' answered stimulus 'tower_000' twice at trial_index 0"),
-    (lambda d: d.assign(trial_index=[0, 1.5, 2, 3]), "row 1: trial_index 1.5 is not an integer"),
-    (lambda d: d.assign(participant=["a", None, "b", "b"]), "row 1: participant is missing"),
+     "row 3: participant 'a' answered stimulus 'tower_000' twice at trial_index 0"),
+    (lambda d: d.assign(trial_index=[0, 1.5, 2, 3]), "row 3: trial_index 1.5 is not an integer"),
+    (lambda d: d.assign(participant=["a", None, "b", "b"]), "row 3: participant is missing"),
 ])
 def test_validation_errors(mutate, match, demo):
     with pytest.raises(InputError, match=match) as err:
@@ -206,7 +210,9 @@ def test_split_half_reliability_of_disagreeing_halves_stays_a_correlation():
     cols = ["participant", "stimulus_id", "response"]
     rows = [("a", f"s{i}", i) for i in range(5)] + [("b", f"s{i}", 4 - i) for i in range(5)]
     out = split_half_reliability(pd.DataFrame(rows, columns=cols))
-    assert out["r"] == pytest.approx(-1.0) and out["q025"] >= -1.0
+    assert out["r"] == pytest.approx(-1.0)
+    # two participants split only one way: no range over splits, rather than a zero-width one
+    assert out["n_distinct"] == 1 and np.isnan(out["q025"]) and np.isnan(out["q975"])
     # mild disagreement: r = -0.5 between the halves becomes 2r / (1 + |r|) = -2/3, not 2r / (1 + r) = -2
     b = [2, 3, 4, 0, 1]  # Pearson r with 0..4 is -0.5
     rows = [("a", f"s{i}", i) for i in range(5)] + [("b", f"s{i}", b[i]) for i in range(5)]
@@ -320,7 +326,7 @@ def test_cli_synthesize_and_summary(few, tmp_path, capsys):
     capsys.readouterr()
     assert main(["humans", "summary", str(tmp_path / "r.csv"), "--stimuli", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "scale: rating:1-7" in out and "split-half reliability" in out and "tower_003" in out
+    assert "scale: rating:1-7" in out and "noise ceiling (split-half r of the human means)" in out and "tower_003" in out
     df.rename(columns={"participant": "worker"}).to_csv(tmp_path / "w.csv", index=False)
     assert main(["humans", "summary", str(tmp_path / "w.csv"), "--column", "participant=worker",
                  "--out", str(tmp_path / "agg.csv")]) == 0
@@ -381,3 +387,18 @@ def test_docs_examples(tmp_path, demo):
     for c in csvs[:export]:
         (tmp_path / "t.csv").write_text(c)
         validate_responses(load_responses(tmp_path / "t.csv"))
+
+
+def test_jspsych_errors_name_the_files_row(tmp_path, demo):
+    """Rows dropped on reading (instructions, fixation) do not shift the row an error names."""
+    from ipe.humans import load_jspsych
+
+    p = tmp_path / "js.csv"
+    p.write_text("subject,stimulus,response,rt\n"
+                 "a,,,\n"                       # row 2: instructions
+                 "a,tower_000,3,800\n"          # row 3
+                 "a,,,\n"                       # row 4: fixation
+                 "a,tower_001,9,700\n")         # row 5: off the scale
+    df = load_jspsych(p)
+    with pytest.raises(InputError, match=r"js\.csv: row 5: response 9 is outside the scale rating:1-7"):
+        validate_responses(df, stimuli=demo, scale=ResponseScale("rating", 1, 7), where=str(p))

@@ -20,7 +20,8 @@ def test_init_only_stores_parameters():
     m = IPE(sigma=0.3, phi=0.1, mu=0.2, angle_sigma=0.01, n_samples=7, seed=5, workers=2, backend="serial",
             early_stop=False, progress=False, push_duration=0.1)
     assert m.get_params() == dict(sigma=0.3, phi=0.1, mu=0.2, angle_sigma=0.01, n_samples=7, seed=5, workers=2,
-                                  backend="serial", early_stop=False, progress=False, push_duration=0.1)
+                                  backend="serial", early_stop=False, progress=False, push_duration=0.1,
+                                  target_se=None)
     # no validation in __init__ (scikit-learn convention): bad values surface when computing
     bad = IPE(n_samples=0)
     assert bad.n_samples == 0

@@ -175,7 +175,10 @@ def test_each_source_converges_to_no_noise_and_more_noise_spreads_more(stimuli, 
     assert dev[1e-6] < 0.05  # pixels: 1e-6 of the noise leaves the landing where it was
     assert dev[1e-6] <= dev[1e-3] <= dev[0.3]
     assert dev[0.3] > 1.0
-    assert sd[0.3] > sd[1e-3] > sd[1e-6]
+    if field == "collision_speed_loss":  # a mean loss of speed alone moves the landing but draws nothing
+        assert sd[0.3] == sd[1e-3] == 0.0
+    else:
+        assert sd[0.3] > sd[1e-3] > sd[1e-6]
 
 
 def test_collision_noise_acts_when_a_ball_leaves_the_ground():
@@ -207,3 +210,73 @@ def test_step_noise_diffuses_in_rad_per_sqrt_second(substeps):
         angles.append(math.atan2(d[1], d[0]))
     sd = float(np.std(angles))
     assert 0.3 * 0.7 < sd < 0.3 * 1.3
+
+
+# --------------------------------------------------------------------------- the published Plinko family
+
+
+def test_truncated_speed_factor_is_the_truncated_normal():
+    from scipy.stats import truncnorm
+
+    from ipe.noise import truncated_speed_factor
+
+    rng = np.random.default_rng(0)
+    for mean, sd in ((0.56, 0.3), (0.2, 0.5)):
+        x = np.array([truncated_speed_factor(rng, mean, sd) for _ in range(4000)])
+        ref = truncnorm((0 - mean) / sd, np.inf, loc=mean, scale=sd)
+        assert x.min() >= 0
+        assert abs(x.mean() - ref.mean()) < 4 * ref.std() / math.sqrt(len(x))
+        assert abs(x.std() - ref.std()) < 0.05 * ref.std()
+    assert truncated_speed_factor(rng, 0.56, 0.0) == 0.56 and truncated_speed_factor(rng, -0.5, 0.0) == 0.0
+
+
+def bounce_scene(labels=None, horizon=1.0):
+    return Scene(bodies=(Ball("ball", (0.0, 1.0), 0.05, elasticity=0.9),),
+                 statics=(StaticBox("ground", (0.0, -0.05), 60.0, 0.1, elasticity=0.9, label="ground"),),
+                 simulation=Simulation(horizon=horizon, collision_noise_labels=labels))
+
+
+def test_collision_speed_loss_scales_the_speed_after_a_bounce():
+    """A ball bouncing straight up leaves the ground with (1 − loss) of the speed it would have had."""
+    stim = Stimulus("bounce", bounce_scene(horizon=0.6), Query("distance"))
+    q = [Query("landing_x", {"body": "ball", "level": -1e9})]
+    plain = run_sample(stim, NoiseParams(), 0, 0, q, early_stop=False)[1].events
+    lossy = run_sample(stim, NoiseParams(collision_speed_loss=0.5), 0, 0, q, early_stop=False)[1].events
+    vy_plain = np.diff(plain.path[:, 0, 1]) / plain.dt
+    vy_lossy = np.diff(lossy.path[:, 0, 1]) / lossy.dt
+    up = int(np.argmax(vy_plain > 0))  # the first step going up: the bounce
+    assert up > 0 and vy_plain[up + 1] > 1.0
+    # the kick comes in the step after chipmunk reports the separation
+    k = up + int(np.argmax(np.abs(vy_lossy[up:] - vy_plain[up:]) > 1e-6))
+    assert vy_lossy[k + 1] == pytest.approx(0.5 * vy_plain[k + 1], rel=0.02)
+
+
+def test_collision_noise_is_limited_to_labelled_shapes():
+    moved = {}
+    for labels in (None, ("obstacle",), ("ground",)):
+        stim = Stimulus("bounce", bounce_scene(labels), Query("distance"))
+        xs = [run_sample(stim, NoiseParams(collision_angle=0.2, collision_speed_sd=0.3), 0, k,
+                         [stim.query])[1].final[0, 0] for k in range(3)]
+        moved[labels] = max(abs(x) for x in xs)
+    assert moved[("obstacle",)] == 0.0  # the ground is not an obstacle: no noise at all
+    assert moved[None] > 1e-3 and moved[("ground",)] == moved[None]
+
+
+def test_drop_noise_turns_a_ball_released_at_rest_once():
+    scene = Scene(bodies=(Ball("ball", (0.0, 1.0), 0.05),), gravity=(0.0, -9.81),
+                  simulation=Simulation(horizon=0.5))
+    stim = Stimulus("drop", scene, Query("distance"))
+    q = [Query("landing_x", {"body": "ball", "level": -1e9})]
+    ev0 = run_sample(stim, NoiseParams(), 0, 0, q, early_stop=False)[1].events
+    assert np.all(ev0.path[:, 0, 0] == 0.0)
+    ev = run_sample(stim, NoiseParams(drop_angle=0.3), 0, 1, q, early_stop=False)[1].events
+    x, y = ev.path[:, 0, 0], ev.path[:, 0, 1]
+    turned = int(np.argmax(x != 0.0))
+    assert turned > 0 and 1.0 - y[turned - 1] >= 0.1 - 1e-9 > 1.0 - y[turned - 2]  # one diameter below the start
+    vx = np.diff(x) / ev.dt
+    assert np.allclose(vx[turned:], vx[turned])  # turned once, then free flight (vx constant)
+    # a thrown ball is not turned by drop noise
+    thrown = Stimulus("t", scene.with_bodies([Ball("ball", (0.0, 1.0), 0.05, velocity=(1.0, 0.0))]), Query("distance"))
+    a = run_sample(thrown, NoiseParams(), 0, 0, q, early_stop=False)[1].final
+    b = run_sample(thrown, NoiseParams(drop_angle=0.3), 0, 0, q, early_stop=False)[1].final
+    np.testing.assert_array_equal(a, b)

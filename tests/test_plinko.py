@@ -219,3 +219,41 @@ def torch_tensor(x):
     import torch
 
     return torch.as_tensor(np.asarray(x, dtype=float))
+
+
+# --------------------------------------------------------------------------- scene settings of the published engine
+
+
+def test_collision_bias_and_noise_labels_are_scene_settings():
+    from ipe.scene import parse_stimulus_set, stimulus_set_to_dict
+    from ipe.stimuli.plinko import COLLISION_BIAS
+    from ipe.world import COLLISION_BIAS as IPE_BIAS, SolverSettings, World
+
+    worlds = generate_plinko(1, seed=8)
+    sim = worlds[0].scene.simulation
+    assert sim.collision_bias == COLLISION_BIAS == 0.9 ** 60 and sim.collision_noise_labels == ("obstacle",)
+    assert World(worlds[0].scene).space.collision_bias == COLLISION_BIAS
+    data = stimulus_set_to_dict(worlds)
+    assert data["stimuli"][0]["scene"]["simulation"]["collision_noise_labels"] == ["obstacle"]
+    again = parse_stimulus_set(json.loads(json.dumps(data)))
+    assert again[0].scene.simulation == sim
+    # without the fields: ipe's default bias, noise on every contact
+    d = json.loads(json.dumps(data))
+    del d["stimuli"][0]["scene"]["simulation"]["collision_bias"]
+    del d["stimuli"][0]["scene"]["simulation"]["collision_noise_labels"]
+    plain = parse_stimulus_set(d)[0].scene
+    assert SolverSettings.for_scene(plain).collision_bias == IPE_BIAS and plain.simulation.collision_noise_labels is None
+    # the bias matters: landings move
+    a = run_sample(worlds[0], NoiseParams(), 0, 0, [worlds[0].query])[0][0]
+    b = run_sample(parse_stimulus_set(d)[0], NoiseParams(), 0, 0, [worlds[0].query])[0][0]
+    assert a != b
+    for value, msg in ((0, "> 0"), (2.0, r"\(0, 1\]")):
+        bad = json.loads(json.dumps(data))
+        bad["stimuli"][0]["scene"]["simulation"]["collision_bias"] = value
+        with pytest.raises(InputError, match=msg):
+            parse_stimulus_set(bad)
+    for value in ([], "obstacle", [1]):
+        bad = json.loads(json.dumps(data))
+        bad["stimuli"][0]["scene"]["simulation"]["collision_noise_labels"] = value
+        with pytest.raises(InputError, match="collision_noise_labels"):
+            parse_stimulus_set(bad)

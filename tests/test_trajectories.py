@@ -60,10 +60,21 @@ def test_free_fall_lands_where_and_when_physics_says():
     assert (first_ground, first_peg) == (1.0, 0.0)
 
 
-def test_landing_is_nan_when_it_never_happens():
+def test_a_ball_that_never_lands_answers_its_position_at_the_horizon():
+    from dataclasses import replace
+
     stim = drop(height=1.0, horizon=0.1)
-    vals, _ = run_sample(stim, NoiseParams(), 0, 0, [stim.query, parse_query("first_contact:body=ball,target=peg")])
-    assert math.isnan(vals[0]) and math.isnan(vals[1])
+    ball = replace(stim.scene.bodies[0], velocity=(0.5, 0.0))
+    stim = replace(stim, scene=stim.scene.with_bodies([ball]))
+    qs = [stim.query, parse_query("time_to_land:body=ball,target=ground"),
+          parse_query("first_contact:body=ball,target=peg"), parse_query("landing_x:body=ball,level=-1")]
+    for early in (True, False):
+        vals, res = run_sample(stim, NoiseParams(), 0, 0, qs, early_stop=early)
+        assert res.steps == res.n_steps  # still falling at the horizon
+        # never NaN: the x where the ball is at the horizon (it moved right at 0.5 m/s for 0.1 s)
+        assert vals[0] == res.final[0, 0] == pytest.approx(0.35, abs=1e-9)
+        assert vals[3] == vals[0]
+        assert math.isnan(vals[1]) and math.isnan(vals[2])
 
 
 def test_untracked_rollout_gives_a_clear_error():

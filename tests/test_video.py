@@ -116,7 +116,8 @@ def test_motion_fallback_when_colours_are_lost(rendered, towers):
         grey = np.repeat(frames.mean(-1, keepdims=True), 3, -1).astype(np.uint8)  # colours gone
         cam = Camera.from_dict(data["stimuli"][s.id]["camera"])
         j = judge_frames(grey, s, cam, [ipe.scene.Query("count_fallen")])
-        assert j.method == "motion"
+        # the grey levels are learned at the bodies' known places; bodies that share one are read by motion
+        assert any("colours lost" in n for n in j.notes)
         agree.append((j.values[0] > 0) == (truth.loc[s.id, "mean"] > 0))
     assert np.mean(agree) >= 0.8
 

@@ -97,8 +97,14 @@ def test_video_model_trains_generates_and_is_read_out(tiny, tmp_path):
     from ipe.video.readout import readout
 
     summary, per_video = readout(tmp_path / "gen", list(test)[:2])
-    assert summary["stimulus_id"].tolist() == [s.id for s in list(test)[:2]]
-    assert per_video["status"].isin(["ok", "low_quality"]).all()
+    assert sorted(per_video["stimulus_id"]) == sorted(s.id for s in list(test)[:2])
+    # a model trained for one epoch makes what it makes: read, or flagged with the reason, never guessed
+    assert per_video["status"].isin(["ok", "low_quality", "unreadable"]).all()
+    bad = per_video[per_video["status"] == "unreadable"]
+    assert bad["value"].isna().all() and (bad["note"].str.len() > 0).all()
+    assert sorted(summary["stimulus_id"]) == sorted(s.id for s in list(test)[:2])  # flagged ones keep a NaN row
+    flagged_only = set(bad["stimulus_id"]) - set(per_video.loc[per_video["status"] != "unreadable", "stimulus_id"])
+    assert summary.set_index("stimulus_id").loc[sorted(flagged_only), "n_valid"].eq(0).all()
 
 
 def test_load_model_rejects_other_files(tmp_path):
@@ -156,3 +162,26 @@ def test_first_frame_matches_render(demo, tmp_path):
     render_videos(list(demo)[:1], tmp_path, size=64)
     png = np.asarray(Image.open(tmp_path / "first" / "tower_000.png").convert("RGB"))
     assert np.array_equal(png, first_frame(demo[0], 64))
+
+
+def test_physion_style_probe_on_frozen_features(tiny):
+    """The probe: a logistic readout on a frozen model's features, fitted on training towers, scored on test towers."""
+    from ipe.video.probe import LogisticProbe, probe_study
+
+    train, test = tiny
+    # the readout itself: separable features are learned exactly, and deterministically
+    X = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.2]])
+    y = np.array([0, 0, 1, 1])
+    p = LogisticProbe().fit(X, y)
+    assert ((p.predict_proba(X) >= 0.5) == y).all()
+    assert np.array_equal(p.coef_, LogisticProbe().fit(X, y).coef_)
+    cfg = VideoConfig(n_train=3, epochs=1, batch_size=2, seed=1)
+    video, _ = train_video_model(cfg, train_stimuli=list(train)[:3], threads=1)
+    res = probe_study("video", video, train, test, {"size": 64, "cond_frames": 4})
+    assert res["n_features"] == 2 * cfg.translator and res["n_test"] == len(test)
+    assert 0 <= res["test_accuracy"] <= 1 and 0 <= res["train_accuracy"] <= 1
+    assert res == probe_study("video", video, train, test, {"size": 64, "cond_frames": 4})
+    cnn, _ = train_cnn(CNNConfig(epochs=1, batch_size=4, seed=5), train_stimuli=train, test_stimuli=test, threads=1)
+    assert probe_study("cnn", cnn, train, test)["n_features"] == 128
+    with pytest.raises(InputError, match="unknown model kind"):
+        probe_study("rnn", cnn, train, test)

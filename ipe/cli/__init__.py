@@ -38,6 +38,32 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from .. import __version__
+
+        def _v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
+
+        print(f"ipe {__version__} (Python {sys.version.split()[0]}, pymunk {_v('pymunk')}, torch {_v('torch')}, "
+              f"pyro-ppl {_v('pyro-ppl')})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                                help="Print ipe's version (and Python's, pymunk's, torch's) and "
+                                                     "exit.")] = False) -> None:
+    """The intuitive physics engine: noisy 2D simulations that judge physical scenes like people do."""
+
+
 stimuli_app = typer.Typer(help="Generate stimulus sets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(stimuli_app, name="stimuli")
 
@@ -132,6 +158,9 @@ def predict(
                              "participant gets ceil(samples / participants) rollouts.")] = False,
     angle_sigma: Annotated[float, typer.Option("--angle-sigma", help="Perceptual angle noise (rad).")] = 0.0,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus.")] = 100,
+    target_se: Annotated[Optional[float], typer.Option(
+        "--target-se", help="Adaptive: rollouts in rounds until every query's standard error is at most this, "
+                            "--samples at most (see ipe.adaptive).")] = None,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
     query: Annotated[Optional[list[str]], typer.Option(
@@ -155,6 +184,13 @@ def predict(
     _check_out(out)
     if rollouts is not None:
         _check_out(rollouts, "--rollouts")
+    if target_se is not None:
+        from ..adaptive import check_target_se
+
+        check_target_se(target_se, "--target-se")
+        if population:
+            raise InputError("--target-se and --population cannot be combined (the population gives every "
+                             "participant the same number of rollouts)")
     run_opts = _run_options(workers, backend, scheduler, cache, cache_dir)
     values = {"sigma": sigma, "phi": phi, "mu": mu, "friction": friction, "removal_impulse": removal_impulse}
     fitted: dict[str, float] = {}
@@ -200,7 +236,7 @@ def predict(
                                             progress=model.progress, **run_opts)
     else:
         table = simulate(stim, noise, n_samples=model.n_samples, seed=model.seed, queries=query or None,
-                         early_stop=model.early_stop, progress=model.progress, **run_opts)
+                         early_stop=model.early_stop, progress=model.progress, target_se=target_se, **run_opts)
         summary = summarize(table)
     _cache_note(run_opts)
     write_csv(out, summary)
@@ -323,8 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     cmd = typer.main.get_command(app)
     _guard_paths(cmd)
     debug = bool(os.environ.get("IPE_DEBUG"))
+    from ..fingerprint import flush_warnings
+
+    flush_warnings(show=False)  # nothing left over from an earlier call in this process
     try:
         rv = cmd.main(args=argv, prog_name="ipe", standalone_mode=False)
+        flush_warnings()  # warnings kept for the end of a command that went through (e.g. no stimulus_set)
         return rv if isinstance(rv, int) else 0
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
@@ -332,9 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         _note("ipe: aborted")
         return 130
     except _USAGE as exc:
+        flush_warnings(show=False)
         _note(f"ipe: error: {' '.join(exc.format_message().split())}")
         return 2
     except InputError as exc:
+        flush_warnings(show=False)
         if debug:
             raise
         _note(f"ipe: error: {exc}")

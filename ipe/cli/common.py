@@ -27,7 +27,7 @@ def note(msg: str) -> None:
 
 
 #: Parameters (by name) that commands write to; every other path they are given is read.
-OUTPUT_PARAMS = ("out", "rollouts", "scores", "figure", "truth", "videos_out")
+OUTPUT_PARAMS = ("out", "rollouts", "scores", "figure", "truth", "videos_out", "materials")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -39,12 +39,40 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(path: Path, directory: Path) -> bool:
+    """Whether ``path`` is ``directory`` or lies anywhere under it (symbolic links resolved)."""
+    try:
+        p, d = path.resolve(), directory.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return p == d or d in p.parents
+
+
+def check_not_input(path: Path, label: str, inputs: list[tuple[str, Path]]) -> None:
+    """Refuse ``path`` (an output) when it is one of ``inputs`` (``(label, path)``), is an input directory,
+    or is something that exists inside an input directory (part of what the command reads).
+
+    A new file inside an input directory is allowed (``ipe compare --fit fit/ --out fit/comparison.csv``):
+    it overwrites nothing the command reads.
+    """
+    for other_label, other in inputs:
+        if str(other) == "-":
+            continue
+        if _same_file(path, other):
+            raise InputError(f"{label} {path}: the same file as {other_label} {other}; writing it would destroy "
+                             "the input")
+        if other.is_dir() and _inside(path, other) and (path.exists() or path.is_symlink()):
+            raise InputError(f"{label} {path}: lies inside {other_label} {other}, which this command reads; "
+                             "writing it would overwrite an input")
+
+
 def check_paths(params: dict, labels: dict[str, str]) -> None:
     """Refuse a command whose output would overwrite one of its inputs or another of its outputs.
 
     ``params`` are the command's arguments by name; paths among them (and the
     PATH of ``NAME=PATH`` model specs) are inputs unless their name is in
     :data:`OUTPUT_PARAMS`. ``labels`` gives each name's option (``--out``).
+    An output may not be an input file or directory, nor overwrite anything inside an input directory.
     """
     paths: list[tuple[str, Path, bool]] = []
     for name, value in params.items():
@@ -54,6 +82,10 @@ def check_paths(params: dict, labels: dict[str, str]) -> None:
                 v = Path(v.split("=", 1)[1])
             if isinstance(v, Path) and str(v) != "-":
                 paths.append((labels.get(name, name), v, name in OUTPUT_PARAMS))
+    inputs = [(label, path) for label, path, is_out in paths if not is_out]
+    for label, path, is_out in paths:
+        if is_out:
+            check_not_input(path, label, inputs)
     for i, (label, path, is_out) in enumerate(paths):
         if not is_out:
             continue

@@ -32,6 +32,54 @@ def _read_text(path: Optional[Path], what: str) -> str:
     return text
 
 
+_RATE_RE = r"[1-9][0-9]{0,8}/(second|minute|hour|day)"
+
+
+def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
+    """The four rate-limit options as :class:`ipe.experiment.server.RateLimits` names (``off``: no limit)."""
+    import re
+
+    names = {"--session-rate": "sessions", "--session-rate-total": "sessions_total", "--answer-rate": "answers",
+             "--answer-rate-total": "answers_total"}
+    out: dict[str, str | None] = {}
+    for opt, value in opts.items():
+        if value is None:
+            continue
+        if value == "off":
+            out[names[opt]] = None
+        elif re.fullmatch(_RATE_RE, value):
+            out[names[opt]] = value
+        else:
+            raise InputError(f"{opt} {value!r}: expected COUNT/UNIT (unit second, minute, hour or day), or off")
+    return out
+
+
+def _id_list(spec: str) -> list[str]:
+    """``--ids``: comma-separated ids and ranges of whole numbers (``1-200,alice,p007``)."""
+    import re
+
+    from ..experiment.materials import PARTICIPANT_RE
+
+    ids: list[str] = []
+    for part in spec.split(","):
+        m = re.fullmatch(r"([0-9]{1,9})-([0-9]{1,9})", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if b < a or b - a >= 100_000:
+                raise InputError(f"--ids {part!r}: a range FIRST-LAST with FIRST <= LAST and at most 100000 ids")
+            ids.extend(str(i) for i in range(a, b + 1))
+        elif PARTICIPANT_RE.fullmatch(part):
+            ids.append(part)
+        else:
+            raise InputError(f"--ids: {part[:40]!r} is neither an id (1-64 letters, digits, _ . -) nor a range "
+                             "such as 1-200")
+    if len(set(ids)) != len(ids):
+        raise InputError("--ids: an id is given twice")
+    if len(ids) > 100_000:
+        raise InputError("--ids: at most 100000 ids")
+    return ids
+
+
 @experiment_app.command("serve")
 def serve_cmd(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
@@ -63,16 +111,31 @@ def serve_cmd(
     admin_token: Annotated[Optional[str], typer.Option(
         "--admin-token", envvar="IPE_ADMIN_TOKEN", help="Admin token to use (default: the database's, made at "
                                                        "creation).")] = None,
+    signed_links: Annotated[bool, typer.Option(
+        "--signed-links", help="Only ids from instructor-signed links (`ipe experiment links`) may start a "
+                               "session, so nobody can take another's id.")] = False,
+    session_rate: Annotated[Optional[str], typer.Option(
+        "--session-rate", help="Most session starts per client address, as COUNT/UNIT (default 30/minute; "
+                               "'off': no limit).")] = None,
+    session_rate_total: Annotated[Optional[str], typer.Option(
+        "--session-rate-total", help="Most session starts over all clients (default 300/minute).")] = None,
+    answer_rate: Annotated[Optional[str], typer.Option(
+        "--answer-rate", help="Most answers per client address (default 600/minute).")] = None,
+    answer_rate_total: Annotated[Optional[str], typer.Option(
+        "--answer-rate-total", help="Most answers over all clients (default 6000/minute).")] = None,
 ) -> None:
     """Serve the experiment; prints the participant URL and the admin token."""
     from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
     from ..experiment.materials import DEFAULT_CONSENT
+    from ..experiment.server import ADMIN_TOKEN_RE
     from ..scene import load_stimuli
 
     if db.exists() and db.is_dir():
         raise InputError(f"--db {db}: is a directory, expected a database file")
-    if admin_token is not None and len(admin_token) < 16:
-        raise InputError("--admin-token: at least 16 characters")
+    if admin_token is not None and not ADMIN_TOKEN_RE.fullmatch(admin_token):
+        raise InputError("--admin-token: 16-256 characters from letters, digits and _ - . ~ + / =")
+    rates = _rates({"--session-rate": session_rate, "--session-rate-total": session_rate_total,
+                    "--answer-rate": answer_rate, "--answer-rate-total": answer_rate_total})
     if completion_code is not None and not completion_code.strip():
         raise InputError("--completion-code: empty; leave the option out for a code per participant")
     import re
@@ -90,8 +153,11 @@ def serve_cmd(
     prac = load_stimuli(practice_stimuli) if practice_stimuli is not None else None
     note(f"preparing {len(stim) + (len(prac) if prac else 0)} stimuli (noise-free rollouts, images)…")
     materials = build_materials(stim, cfg, practice_stimuli=prac)
-    store = Store(db, design=design_json(materials), fingerprint=materials.fingerprint, admin_token=admin_token)
-    app_ = create_app(materials, store, tuple(cors_origin or ()))
+    store = Store(db, design=design_json(materials), fingerprint=materials.fingerprint, admin_token=admin_token,
+                  stimulus_set=materials.stimulus_set)
+    app_ = create_app(materials, store, tuple(cors_origin or ()), rates=rates, signed_links=signed_links)
+    if signed_links:
+        note("signed links only: make them with `ipe experiment links --db " + str(db) + " --ids ...`")
     if host not in ("127.0.0.1", "localhost", "::1"):
         note(f"warning: listening on {host}: other machines can reach this server")
     serve(app_, host=host, port=port)
@@ -121,3 +187,41 @@ def export_cmd(
     if materials is not None:
         cond = export_materials(db, materials)
         note(f"wrote {len(cond)} images, conditions.csv and timeline_variables.json to {materials}")
+
+
+@experiment_app.command("links")
+def links_cmd(
+    db: Annotated[Path, typer.Option("--db", help="The experiment's database (made by `ipe experiment serve`).")],
+    ids: Annotated[str, typer.Option("--ids", help="Participant ids: comma-separated ids and ranges, "
+                                                   "e.g. 1-200 or alice,bob.")],
+    url: Annotated[str, typer.Option("--url", help="The server's address as participants reach it.")]
+    = "http://127.0.0.1:8000/",
+    param: Annotated[str, typer.Option("--param", help="Query parameter of the id: id, PROLIFIC_PID or "
+                                                       "SONA_ID.")] = "id",
+    condition: Annotated[Optional[str], typer.Option("--condition", help="Add ?condition=LABEL.")] = None,
+) -> None:
+    """Print one signed participant link per id (for `serve --signed-links`): URL?id=ID&sig=SIGNATURE."""
+    import re
+    from urllib.parse import urlencode
+
+    from ..experiment import open_store
+    from ..experiment.materials import PARTICIPANT_RE
+
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[A-Za-z0-9._~\-/]*)?", url):
+        raise InputError(f"--url {url!r}: expected an address such as https://lab.example.org/ (no query)")
+    if param not in ("id", "PROLIFIC_PID", "SONA_ID"):
+        raise InputError(f"--param must be id, PROLIFIC_PID or SONA_ID, got {param!r}")
+    if condition is not None and not PARTICIPANT_RE.fullmatch(condition):
+        raise InputError(f"--condition {condition[:40]!r}: 1-64 letters, digits, _ . -")
+    wanted = _id_list(ids)
+    store = open_store(db)
+    try:
+        base = url if "/" in url.split("://", 1)[1] else url + "/"
+        for pid in wanted:
+            q = {param: pid, "sig": store.link_signature(pid)}
+            if condition is not None:
+                q["condition"] = condition
+            print(f"{base}?{urlencode(q)}")
+    finally:
+        store.close()
+    note(f"{len(wanted)} signed link(s); start the server with --signed-links to accept only these ids")

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..fingerprint import check_stimulus_set
 from . import app
 from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
 from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note, output_dir
@@ -352,6 +353,7 @@ def compare(
     stim = load_stimuli(stimuli)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=fit.scale, where=str(responses))
+    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
                             num_samples=draws, num_chains=chains, progress=True if progress is None else progress,
                             report=note)
@@ -390,7 +392,7 @@ def _read_judgments(name: str, path: Path):
         i = table.index[~text][0]
         raise InputError(f"{label}: row {i + 2}: mean {table.loc[i, 'mean']!r} of {table.loc[i, 'stimulus_id']!r} "
                          "is not a number")
-    if not mean.abs().lt(float("inf")).any():
+    if not mean.abs().lt(float("inf")).any() and "quality" not in table.columns:  # a readout: every video flagged
         raise InputError(f"{label}: no finite mean in any row")
     dup = table.duplicated(["stimulus_id", "query"])
     if dup.any():
@@ -428,6 +430,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     table = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
+    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     used = set(table["stimulus_id"].astype(str))
     subset = as_stimulus_set([s for s in stim if s.id in used])
     truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)

@@ -104,8 +104,10 @@ def summary_cmd(
 ) -> None:
     """Validate a response table; print per-stimulus means and the split-half reliability."""
     from ..fileio import write_csv
+    from ..fingerprint import check_stimulus_set
     from ..humans import ResponseScale, aggregate, load_jspsych, load_responses, scale_for_stimuli, \
-        split_half_reliability, validate_responses
+        validate_responses
+    from ..metrics import CEILING_HINT, NOISE_CEILING, format_ceiling, split_half_ceiling
     from ..scene import load_stimuli
 
     if out is not None:
@@ -126,14 +128,17 @@ def summary_cmd(
         if defaulted and ("outside the scale" in str(exc) or "whole number" in str(exc)):
             raise InputError(f"{exc} (the stimuli's default scale; pass --scale if the data use another)") from None
         raise
+    if stim is not None:
+        check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     print(f"scale: {sc}" if sc is not None else "scale: not checked (no --scale)")
     agg = aggregate(table)
     print(agg.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    rel = split_half_reliability(table) if table["participant"].nunique() > 1 else None
     n_p = table["participant"].nunique()
-    line = f"\n{len(table)} trials, {n_p} participants, {len(agg)} stimuli"
-    if rel is not None:
-        line += f"; split-half reliability r = {rel['r']:.3f} [{rel['q025']:.3f}, {rel['q975']:.3f}]"
-    print(line)
+    print(f"\n{len(table)} trials, {n_p} participants, {len(agg)} stimuli")
+    if n_p > 1:
+        print(format_ceiling(split_half_ceiling(table)))
+        print(CEILING_HINT)
+    else:
+        print(f"{NOISE_CEILING}: needs at least 2 participants")
     if out is not None:
         write_csv(out, agg)

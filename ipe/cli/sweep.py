@@ -42,6 +42,9 @@ def sweep(
                              "included); NAME is any noise parameter (sigma, phi, mu, angle_sigma, friction, …). "
                              "Repeatable: the grid is every combination, the first axis varying slowest.")] = None,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Rollouts per stimulus and point.")] = 48,
+    target_se: Annotated[Optional[float], typer.Option(
+        "--target-se", help="Adaptive: rollouts in rounds until every query's standard error is at most this, "
+                            "--samples at most per stimulus and point (see ipe.adaptive).")] = None,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
     query: Annotated[Optional[list[str]], typer.Option(
@@ -87,6 +90,10 @@ def sweep(
 
     # everything that can be wrong with the input is checked before the first rollout
     check_out(out)
+    if target_se is not None:
+        from ..adaptive import check_target_se
+
+        check_target_se(target_se, "--target-se")
     axes = parse_grid_specs(grid)
     points = make_grid(axes)
     if humans is None and (jspsych or scale is not None):
@@ -121,9 +128,11 @@ def sweep(
             raise InputError(f"--figure: the grid varies {n_vary} parameters; a figure shows one or two")
 
     total = len(points) * len(stim) * samples
-    note(f"sweep: {len(points)} points × {len(stim)} stimuli × {samples} rollouts = {total:,} rollouts")
+    note(f"sweep: {len(points)} points × {len(stim)} stimuli × {samples} rollouts = {total:,} rollouts"
+         + (f" at most (until se ≤ {target_se:g})" if target_se is not None else ""))
     table = simulate(stim, points, n_samples=samples, seed=seed, queries=query or None,
-                     early_stop=not no_early_stop, progress=progress, common_random_numbers=crn, **run_opts)
+                     early_stop=not no_early_stop, progress=progress, common_random_numbers=crn,
+                     target_se=target_se, **run_opts)
     cache_note(run_opts)
     summary = summarize(table)
     write_csv(out, summary)
@@ -134,6 +143,9 @@ def sweep(
             atomic_write(rollouts, lambda fh: table.to_parquet(fh, index=False), mode="wb")
         else:
             write_csv(rollouts, table)
+    if target_se is not None:
+        used = table.drop_duplicates([*points[0].as_dict(), "stimulus_id", "sample"]).shape[0]
+        note(f"--target-se {target_se:g}: {used:,} of at most {total:,} rollouts used")
     note(f"wrote {len(summary)} rows ({len(points)} points × {len(stim)} stimuli) to {out}")
     if scores is None and figure is None:
         return
@@ -152,7 +164,7 @@ def _print_best(per_point, people) -> None:
     """The five best points on stdout, and the noise ceiling they are to be read against."""
     import math
 
-    from ..metrics import split_half_ceiling
+    from ..metrics import format_ceiling, split_half_ceiling
     from ..sweep import varying_parameters
 
     shown = varying_parameters(per_point) or ["sigma"]
@@ -162,6 +174,4 @@ def _print_best(per_point, people) -> None:
         r = "     nan" if not math.isfinite(row["r"]) else f"{row['r']:8.3f}"
         print(f"{int(row['rank']):>4}  " + "  ".join(f"{row[p]:8.4g}" for p in shown) + f"{r}  {row['rmse']:6.3f}")
     if people["participant"].nunique() >= 2:
-        ceil = split_half_ceiling(people)
-        print(f"noise ceiling (split-half r of the human means): {ceil['r']:.3f} "
-              f"[{ceil['q025']:.3f}, {ceil['q975']:.3f}]")
+        print(format_ceiling(split_half_ceiling(people)))

@@ -16,13 +16,15 @@ app.add_typer(plot_app, name="plot")
 
 
 def _noise(sigma: float, launch_angle: float, launch_speed: float, launch_position: float, collision_angle: float,
-           collision_speed: float, step_angle: float, obstacle_position: float, obstacle_angle: float):
+           collision_speed: float, step_angle: float, obstacle_position: float, obstacle_angle: float,
+           drop_angle: float = 0.0, collision_speed_loss: float = 0.0, collision_speed_sd: float = 0.0):
     from ..noise import NoiseParams
 
     values = dict(sigma=sigma, launch_angle=launch_angle, launch_speed=launch_speed,
                   launch_position=launch_position, collision_angle=collision_angle,
                   collision_speed=collision_speed, step_angle=step_angle, obstacle_position=obstacle_position,
-                  obstacle_angle=obstacle_angle)
+                  obstacle_angle=obstacle_angle, drop_angle=drop_angle, collision_speed_loss=collision_speed_loss,
+                  collision_speed_sd=collision_speed_sd)
     for name, v in values.items():
         if not v >= 0 or v != v or v == float("inf"):
             raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
@@ -67,6 +69,14 @@ def plot_trajectories_cmd(
     step_angle: Annotated[float, typer.Option("--step-angle", help="Per-step direction noise (rad/sqrt(s)).")] = 0.0,
     obstacle_position: Annotated[float, typer.Option("--obstacle-position", help="Obstacle position noise (short sides).")] = 0.0,
     obstacle_angle: Annotated[float, typer.Option("--obstacle-angle", help="Obstacle rotation noise (rad).")] = 0.0,
+    drop_angle: Annotated[float, typer.Option("--drop-angle", help="Drop noise: turn of a ball released at rest, "
+                                                                   "one diameter after release (rad).")] = 0.0,
+    collision_speed_loss: Annotated[float, typer.Option("--collision-speed-loss", help="Mean fraction of speed lost "
+                                                        "per collision (speed factor ~ Normal(1 - loss, sd) "
+                                                        "truncated at 0).")] = 0.0,
+    collision_speed_sd: Annotated[float, typer.Option("--collision-speed-sd", help="S.d. of that speed factor.")] = 0.0,
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Record every rollout to its horizon, "
+                                                                        "even once every body rests.")] = False,
     progress: ProgressOption = None,
 ) -> None:
     """Trajectory fans (noise-free path on top) and landing densities, one PNG per stimulus."""
@@ -76,14 +86,15 @@ def plot_trajectories_cmd(
 
     check_out_dir(out)
     params = _noise(sigma, launch_angle, launch_speed, launch_position, collision_angle, collision_speed,
-                    step_angle, obstacle_position, obstacle_angle)
+                    step_angle, obstacle_position, obstacle_angle, drop_angle, collision_speed_loss,
+                    collision_speed_sd)
     stim = load_stimuli(stimuli)
     if body is not None:
         for s in stim:
             if body not in s.scene.body_ids:
                 raise InputError(f"--body {body!r}: stimulus {s.id!r} has no such body")
     paths, landings = record_paths(stim, params, n_samples=samples, seed=seed, every=every, query=query,
-                                   progress=progress)
+                                   progress=progress, early_stop=not no_early_stop)
     out.mkdir(parents=True, exist_ok=True)
     pngs = plot_trajectories(stim, paths, landings, out, body=body)
     write_csv(out / "paths.csv", paths)
@@ -97,12 +108,20 @@ def plot_trajectories_cmd(
 @app.command("fit-landing")
 def fit_landing(
     responses: Annotated[Path, typer.Argument(help="Clicked landing positions (.csv): participant, stimulus_id, "
-                                                   "response; with --means: stimulus_id, mean, n.")],
+                                                   "response; with --means: stimulus_id, mean and, when known, n.")],
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file (landing queries).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for summary.csv and params.json.")],
-    free: Annotated[str, typer.Option("--free", help="Free noise parameters, comma-separated.")] =
-        "launch_position,collision_angle",
-    means: Annotated[bool, typer.Option("--means", help="RESPONSES holds per-stimulus means and counts.")] = False,
+    free: Annotated[Optional[str], typer.Option("--free", help="Free noise parameters, comma-separated; default "
+                                                "drop_angle,collision_angle for balls released at rest, "
+                                                "launch_angle,collision_angle for balls that start moving.")] = None,
+    means: Annotated[bool, typer.Option("--means", help="RESPONSES holds per-stimulus means (and counts n).")] = False,
+    n_default: Annotated[int, typer.Option("--n", min=1, help="With --means and no n column: clicks behind each "
+                                                              "mean (τ scales with sqrt(n); see "
+                                                              "docs/trajectories.md).")] = 20,
+    likelihood: Annotated[str, typer.Option("--likelihood", help="kde: the whole simulated landing distribution "
+                                            "(default); gaussian: its mean and sd only.")] = "kde",
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Simulate every rollout to its horizon "
+                                                "(never changes a landing; slower).")] = False,
     grid_max: Annotated[float, typer.Option("--grid-max", help="Upper end of every free parameter's grid.")] = 0.6,
     grid_points: Annotated[int, typer.Option("--grid-points", min=3, help="Grid values per parameter.")] = 6,
     samples_per_judgment: Annotated[int, typer.Option("--k", min=1, help="Simulations behind each judgment.")] = 1,
@@ -115,7 +134,7 @@ def fit_landing(
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
 ) -> None:
-    """Fit motion-noise parameters to clicked landing x (Gaussian likelihood around the IPE's mean and spread)."""
+    """Fit motion-noise parameters to clicked landing x (likelihood: the simulated landing distribution, by KDE)."""
     import numpy as np
 
     from ..fileio import read_csv
@@ -124,15 +143,17 @@ def fit_landing(
     from ..scene import as_stimulus_set, load_stimuli
 
     check_out_dir(out)
-    names = [f.strip() for f in free.split(",") if f.strip()]
+    if likelihood not in ("kde", "gaussian"):
+        raise InputError(f"--likelihood {likelihood!r}: expected kde or gaussian")
+    names = [] if free is None else [f.strip() for f in free.split(",") if f.strip()]
     bad = [f for f in names if f not in NoiseParams.names() or f == "push_duration"]
-    if not names or bad or len(set(names)) != len(names):
-        raise InputError(f"--free {free!r}: expected distinct noise parameters, e.g. launch_position,collision_angle")
+    if free is not None and (not names or bad or len(set(names)) != len(names)):
+        raise InputError(f"--free {free!r}: expected distinct noise parameters, e.g. drop_angle,collision_angle")
     if not grid_max > 0:
         raise InputError(f"--grid-max must be > 0, got {grid_max}")
     stim = load_stimuli(stimuli)
     table = read_csv(responses, what="responses CSV")
-    need = ("stimulus_id", "mean", "n") if means else ("participant", "stimulus_id", "response")
+    need = ("stimulus_id", "mean") if means else ("participant", "stimulus_id", "response")
     missing = [c for c in need if c not in table.columns]
     if missing:
         raise InputError(f"{responses}: missing column(s) {', '.join(missing)} (need {', '.join(need)}"
@@ -149,19 +170,33 @@ def fit_landing(
         landing_query(s)
     import pandas as pd
 
-    for col in (("mean", "n") if means else ("response",)):
+    for col in ((("mean", "n") if "n" in table.columns else ("mean",)) if means else ("response",)):
         v = pd.to_numeric(table[col], errors="coerce")
         ok = v.abs().lt(float("inf")) & (v.gt(0) if col == "n" else True)
         if not ok.all():
             i = table.index[~ok][0]
             raise InputError(f"{responses}: row {i + 2}: {col} {table.loc[i, col]!r} is not "
                              f"{'a positive number' if col == 'n' else 'a finite number'}")
+    if not names:
+        from ..inference.landing import default_free
+
+        names = list(default_free(subset))
+        note(f"free parameters: {', '.join(names)} (the balls' start; --free to choose)")
     grid = {n: list(np.round(np.linspace(0.0, grid_max, grid_points), 6)) for n in names}
     note(f"emulator: {len(subset)} stimuli × {grid_points ** len(names)} grid points × {emulator_samples} rollouts")
     emu = LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed, workers=workers,
-                          progress=progress).fit(subset)
-    est = LandingFit(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup, num_samples=draws,
-                     num_chains=chains, seed=seed, progress=progress).fit(table, emu, means=means)
+                          progress=progress, early_stop=not no_early_stop).fit(subset)
+    if means and "n" not in table.columns:
+        note(f"no n column: every mean counts as {n_default} clicks (--n)")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # its convergence problems are printed below
+        est = LandingFit(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
+                         num_samples=draws, num_chains=chains, seed=seed, progress=progress, likelihood=likelihood,
+                         default_n=n_default).fit(table, emu, means=means)
     paths = est.save(out)
     print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for msg in est.problems_:
+        note(f"warning: {msg}")
     note(f"divergences: {est.n_divergent_}; wrote {', '.join(p.name for p in paths.values())} to {out}")

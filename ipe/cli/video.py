@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from . import app
-from .common import ProgressOption, check_out, note, output_dir
+from .common import ProgressOption, check_not_input, check_out, note, output_dir
 
 video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
                         no_args_is_help=True, rich_markup_mode=None)
@@ -59,6 +59,9 @@ def readout_cmd(
     from ..video.readout import readout
 
     check_out(out)
+    if videos_out is None:  # the default per-video table may not land on an input either
+        check_not_input(out.with_name(out.stem + "_videos.csv"), "--videos-out (default)",
+                        [("VIDEOS", videos), ("--stimuli", stimuli)] + ([("--colours", colours)] if colours else []))
     if fps is not None and not (0 < fps < float("inf")):
         raise InputError(f"--fps must be a finite number > 0, got {fps}")
     stim = load_stimuli(stimuli)
@@ -181,10 +184,69 @@ def generate_cmd(
             _write_readout(summary, per_video, out / "judgments.csv", None)
 
 
+@video_app.command("physics-iq")
+def physics_iq_cmd(
+    videos: Annotated[Path, typer.Argument(help="Folder of generated videos (or one video); names carry stimulus ids.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
+    reference: Annotated[Path, typer.Option(
+        "--reference", help="Folder of the simulator's own renders, <id>.mp4 (the gt/ folder of "
+                            "`ipe render --video`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scores CSV: one row per video.")],
+    threshold: Annotated[float, typer.Option("--threshold", min=1.0, max=255.0,
+                                             help="Motion threshold (largest channel change, 0-255).")] = 30.0,
+    progress: ProgressOption = None,
+) -> None:
+    """Physics-IQ-style motion-mask scores (spatial IoU, spatiotemporal IoU, weighted spatial IoU, MSE)."""
+    from ..fileio import write_csv
+    from ..scene import load_stimuli
+    from ..video.physics_iq import score_videos
+
+    check_out(out)
+    table = score_videos(videos, reference, load_stimuli(stimuli), threshold=threshold, progress=progress)
+    ok = table[table["status"] == "ok"]
+    if ok.empty:
+        write_csv(out, table)
+        raise InputError(f"no video could be scored ({', '.join(sorted(set(table['status'])))}); see {out}")
+    write_csv(out, table)
+    means = ", ".join(f"{c} {ok[c].mean():.3f}" for c in ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou",
+                                                          "mse"))
+    note(f"scored {len(ok)} of {len(table)} videos: mean {means}; wrote {out}")
+
+
+@video_app.command("prompts")
+def prompts_cmd(
+    stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (prompts.csv, one folder per size).")],
+    size: Annotated[Optional[list[str]], typer.Option(
+        "--size", help="Frame size WIDTHxHEIGHT (repeatable; default: 1280x720 1024x576 848x480 720x480 "
+                       "512x512).")] = None,
+    cond_frames: Annotated[int, typer.Option("--cond-frames", min=1, help="Frames of the conditioning clip "
+                                                                          "(1: a first frame only).")] = 1,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Continuations to ask for per stimulus.")] = 1,
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips and of the continuations.")] = 30.0,
+    progress: ProgressOption = None,
+) -> None:
+    """Write conditioning inputs for image/video-to-video generators: first frames, a text prompt, a manifest."""
+    from ..scene import load_stimuli
+    from ..video.prompts import GENERATOR_SIZES, parse_size, write_prompts
+
+    sizes = [parse_size(x) for x in (size or GENERATOR_SIZES)]
+    if not (0 < fps < float("inf")):
+        raise InputError(f"--fps must be a finite number > 0, got {fps}")
+    stim = load_stimuli(stimuli)
+    with output_dir(out):
+        manifest = write_prompts(stim, out, sizes=sizes, cond_frames=cond_frames, samples=samples, fps=fps,
+                                 progress=progress)
+    note(f"wrote prompts for {manifest['stimulus_id'].nunique()} stimuli at {len(sizes)} sizes "
+         f"({len(manifest)} continuations to generate) and {out / 'prompts.csv'}; put each continuation at its "
+         "'continuation' path, then run `ipe video import " + str(out / "prompts.csv") + " --stimuli ...`")
+
+
 @video_app.command("import")
 def import_cmd(
-    source: Annotated[Path, typer.Argument(help="A judgments CSV (stimulus_id, model, sample, judgment) or a "
-                                                "folder of generated videos.")],
+    source: Annotated[Path, typer.Argument(help="A judgments CSV (stimulus_id, model, sample, judgment), a "
+                                                "prompts.csv of `ipe video prompts` (or its folder) with the "
+                                                "continuations in place, or a folder of generated videos.")],
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Judgments CSV (the columns of `ipe predict`).")],
     model: Annotated[Optional[str], typer.Option("--model", help="Which model's rows, when the CSV has several.")] = None,
@@ -197,6 +259,12 @@ def import_cmd(
 
     check_out(out)
     stim = load_stimuli(stimuli)
+    from ..video.prompts import import_continuations, is_manifest
+
+    if is_manifest(source):
+        summary, per_video = import_continuations(source, stim, progress=progress)
+        _write_readout(summary, per_video, out, None)
+        return
     if source.is_dir():
         from ..video.readout import readout
 

@@ -6,7 +6,7 @@ Build the materials, open a store, serve::
     from ipe.experiment.materials import design_json
 
     m = build_materials("towers.json", ExperimentConfig(task="will-it-fall", practice=2))
-    store = Store("lab.db", design=design_json(m), fingerprint=m.fingerprint)
+    store = Store("lab.db", design=design_json(m), fingerprint=m.fingerprint, stimulus_set=m.stimulus_set)
     serve(create_app(m, store), host="127.0.0.1", port=8000)
 
 or, from the shell, ``ipe experiment serve towers.json --task will-it-fall --db lab.db``.

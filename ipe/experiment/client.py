@@ -60,16 +60,19 @@ def random_answer(widget: str, trial: dict, rng: np.random.Generator):
 
 async def _post_until_acked(client, url: str, body: dict, log: ParticipantLog, deadline: float,
                             backoff: float = 0.05, timed: bool = True):
-    """POST until a non-5xx answer; returns ``(status, json)``. ``timed``: log the latency of the answer."""
+    """POST until an answer that is neither a 5xx nor a 408/429 (as the page does); returns ``(status, json)``.
+    ``timed``: log the latency of the answer."""
     delay = backoff
     while True:
         t0 = time.perf_counter()
         try:
             r = await client.post(url, json=body)
             log.requests += 1
-            if r.status_code < 500:
+            if r.status_code < 500 and r.status_code not in (408, 429):
                 if timed:
                     log.latencies.append(time.perf_counter() - t0)
+                return r.status_code, r.json()
+            if time.monotonic() > deadline:
                 return r.status_code, r.json()
         except Exception as exc:  # connection refused/reset while the server is down
             log.requests += 1

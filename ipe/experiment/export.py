@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..fileio import atomic_write, write_csv, write_json
 from ..humans import OPTIONAL_COLUMNS, RESPONSE_COLUMNS, validate_responses
-from .materials import Materials, materials_from_design
+from .materials import PARTICIPANT_RE, Materials, materials_from_design
 from .store import Store, open_store
 
 COLUMNS = list(RESPONSE_COLUMNS + OPTIONAL_COLUMNS)
-_SAFE = re.compile(r"^[A-Za-z0-9_\-.]{1,100}$")
+_SAFE = re.compile(r"[A-Za-z0-9_\-.]{1,100}")
 
 
 def response_table(store: Store, materials: Materials, phase: str = "test", validate: bool = True) -> pd.DataFrame:
@@ -35,16 +37,56 @@ def response_table(store: Store, materials: Materials, phase: str = "test", vali
     with the schema's columns.
     """
     rows = store.rows(phase)
-    df = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], columns=COLUMNS)
+    bad = [r for r in rows if not PARTICIPANT_RE.fullmatch(str(r["participant"]))
+           or (r["condition"] is not None and not PARTICIPANT_RE.fullmatch(str(r["condition"])))]
+    if bad:
+        # Only a database written by an older server can hold these (it took "alice\n"); they are never
+        # stripped into another participant's rows, but left out, loudly.
+        shown = ", ".join(sorted({repr(r["participant"]) for r in bad})[:3])
+        warnings.warn(f"{store.path}: left out {len(bad)} {phase} response(s) of participant id(s) that are "
+                      f"not valid ids ({shown}); they were stored by an older server", stacklevel=2)
+        rows = [r for r in rows if r not in bad]
+    df = pd.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], columns=COLUMNS)
+    df["stimulus_set"] = store.stimulus_set or None
     df["trial_index"] = df["trial_index"].astype("int64")
     df["response"] = df["response"].astype(float)
     df["rt"] = df["rt"].astype(float)
     if df.empty or not validate:
         return df
     if phase == "test":
-        return validate_responses(df, stimuli=materials.test_set(), scale=materials.task.scale(materials.test_set()),
-                                  where=f"{store.path}")
-    return validate_responses(df, where=f"{store.path}")
+        out = validate_responses(df, stimuli=materials.test_set(), scale=materials.task.scale(materials.test_set()),
+                                 where=f"{store.path}")
+    else:
+        out = validate_responses(df, where=f"{store.path}")
+    # Ids leave exactly as they were stored (validation's copy is in the same row order).
+    for c in ("participant", "stimulus_id", "condition"):
+        out[c] = df[c].to_numpy(dtype=object)
+    return out
+
+
+def integers_when_whole(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy for writing: each float column whose values are all whole numbers becomes integers (``4``, not ``4.0``).
+
+    Missing values stay missing (pandas' nullable ``Int64``, written as an empty cell).
+    """
+    out = table.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c].dtype):
+            v = out[c].to_numpy(dtype=float)
+            ok = np.isfinite(v)
+            if ok.any() and (np.isnan(v) | ok).all() and (v[ok] == np.round(v[ok])).all() \
+                    and (np.abs(v[ok]) < 2 ** 53).all():
+                out[c] = out[c].round().astype("Int64")
+    return out
+
+
+def iso_times(table: pd.DataFrame, columns) -> pd.DataFrame:
+    """A copy with Unix-epoch seconds in ``columns`` as ISO 8601 UTC text (``2026-12-06T18:13:17.699Z``)."""
+    out = table.copy()
+    for c in columns:
+        t = pd.to_datetime(pd.to_numeric(out[c], errors="coerce"), unit="s", utc=True)
+        out[c] = [None if pd.isna(x) else x.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" for x in t]
+    return out
 
 
 def load_experiment(db: str | Path) -> tuple[Store, Materials]:
@@ -60,14 +102,14 @@ def export_responses(db: str | Path, out: str | Path, phase: str = "test") -> pd
         table = response_table(store, materials, phase)
     finally:
         store.close()
-    write_csv(out, table)
+    write_csv(out, integers_when_whole(table))
     return table
 
 
 def image_name(materials: Materials, i: int) -> str:
     """File name of stimulus ``i``'s image: ``<id>.png`` when the id is file-safe, else ``stimulus_<i>.png``."""
     sid = materials.stimuli[i].id
-    return f"{sid}.png" if _SAFE.match(sid) and sid not in (".", "..") else f"stimulus_{i:04d}.png"
+    return f"{sid}.png" if _SAFE.fullmatch(sid) and sid not in (".", "..") else f"stimulus_{i:04d}.png"
 
 
 def export_materials(db: str | Path, out_dir: str | Path) -> pd.DataFrame:
@@ -94,7 +136,8 @@ def export_materials(db: str | Path, out_dir: str | Path) -> pd.DataFrame:
                      "task": m.task.name, "prompt": cfg["prompt"], "low": lo, "high": hi,
                      "x0": x0, "x1": x1, "y0": y0, "y1": y1, "truth": m.truths[i] if practice else None})
     table = pd.DataFrame(rows)
-    write_csv(out / "conditions.csv", table)
+    tidy = integers_when_whole(table)
+    write_csv(out / "conditions.csv", tidy)
     write_json(out / "timeline_variables.json",
-               json.loads(table.to_json(orient="records")))
+               json.loads(tidy.to_json(orient="records")))
     return table

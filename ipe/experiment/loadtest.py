@@ -67,7 +67,12 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
         if db.exists():
             db.unlink()
         t_start = time.perf_counter()
-        server = ServerProcess(stim_path, db, extra=["--practice", str(practice), "--seed", str(seed)])
+        # Every simulated participant comes from this one address: lift the per-client rate limits (the
+        # limiter still runs, so its cost is in the numbers).
+        server = ServerProcess(stim_path, db, extra=["--practice", str(practice), "--seed", str(seed),
+                                                     "--session-rate", "100000/minute",
+                                                     "--answer-rate", "1000000/minute",
+                                                     "--answer-rate-total", "1000000/minute"])
         startup_s = time.perf_counter() - t_start
         pids = [f"load{i:03d}" for i in range(participants)]
         try:

@@ -31,8 +31,8 @@ from .tasks import Task, get_task
 RECORD_EVERY = 8
 """Physics steps between animation frames (8 × 1/240 s = 30 frames per second by default)."""
 
-PARTICIPANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-"""Allowed participant ids: 1–64 letters, digits, ``_``, ``.``, ``-``."""
+PARTICIPANT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+"""Allowed participant ids: 1–64 letters, digits, ``_``, ``.``, ``-`` (always matched in full: ``fullmatch``)."""
 
 DEFAULT_CONSENT = (
     "This is a short study about how people judge physical scenes. You will see pictures of objects and answer "
@@ -56,9 +56,13 @@ DEFAULT_INSTRUCTIONS = {
 class ExperimentConfig:
     """How an experiment runs.
 
-    ``practice``: how many stimuli from the head of the set are practice
-    trials (with feedback), unless ``practice_stimuli`` gives them
-    separately. ``seed`` keys every participant's trial order.
+    ``practice``: how many stimuli of the set are practice trials (with
+    feedback), unless ``practice_stimuli`` gives them separately: the first
+    ones of the set, except that when they all have the same noise-free
+    outcome (all stand, or all fall) and the rest of the set has the other
+    one, the last practice slot goes to the first stimulus with the other
+    outcome, so that practice shows a scene that stays up and one that
+    falls before the test (see :func:`choose_practice`). ``seed`` keys every participant's trial order.
     ``completion_code``: one code for everybody (as Prolific expects);
     by default each participant gets their own code. ``conditions``: the
     labels a link may pick with ``?condition=``.
@@ -84,7 +88,7 @@ class ExperimentConfig:
         if not 100 <= int(self.image_size) <= 2000:
             raise InputError(f"--image-size must be in 100..2000, got {self.image_size}")
         for c in self.conditions:
-            if not PARTICIPANT_RE.match(c):
+            if not isinstance(c, str) or not PARTICIPANT_RE.fullmatch(c):
                 raise InputError(f"--conditions: {c!r} is not a valid label (1-64 letters, digits, _ . -)")
         if len(set(self.conditions)) != len(self.conditions):
             raise InputError("--conditions: a label is given twice")
@@ -122,6 +126,8 @@ class Materials:
     truths: list[float]
     animations: dict[int, dict] = field(default_factory=dict)
     fingerprint: str = ""
+    stimulus_set: str = ""
+    """:func:`ipe.fingerprint.stimulus_fingerprint` of the set the experiment was built from (``stimuli``)."""
 
     @property
     def n_test(self) -> int:
@@ -236,34 +242,66 @@ def _animation(stim: Stimulus, result, task: Task) -> dict:
             statics.append({"kind": "poly", "pts": [list(p) for p in world_vertices(s)],
                             "color": s.color or STATIC_COLOR})
     traj = np.round(result.trajectory, 5).tolist()
+    truth = task.truth(stim, result)
+    # NaN (a direction question where nothing fell) is not JSON: the page's feedback request would fail with 500
     return {"bodies": bodies, "statics": statics, "frames": traj,
             "times": [round(float(t), 5) for t in result.times], "feedback": task.feedback(stim, result),
-            "truth": task.truth(stim, result)}
+            "truth": truth if math.isfinite(truth) else None}
 
 
-def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) -> Materials:
+def choose_practice(outcomes: list[bool | None], n: int) -> list[int]:
+    """Indices of the ``n`` practice stimuli among stimuli whose noise-free outcomes (fell?) are ``outcomes``.
+
+    The first ``n``; but when ``n >= 2``, they all share one outcome and a
+    later stimulus has the other, the last of them is replaced by the first
+    such stimulus. ``None`` (no fall/stand outcome, e.g. landing) never counts.
+    """
+    chosen = list(range(n))
+    if n < 2:
+        return chosen
+    head = {outcomes[i] for i in chosen}
+    if len(head) != 1 or None in head:
+        return chosen
+    other = next((i for i in range(n, len(outcomes)) if outcomes[i] is not None and outcomes[i] not in head), None)
+    if other is not None:
+        chosen[-1] = other
+    return chosen
+
+
+def _outcome(task: Task, stim: Stimulus, result) -> bool | None:
+    from .tasks import _fell
+
+    return None if task.name == "landing" else _fell(stim, result)
+
+
+def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None, mix_practice: bool = True) -> Materials:
     """Prepare an experiment: split practice/test, roll out, frame and render every stimulus.
 
     ``practice_stimuli`` (a set or a path) gives the practice trials separately;
-    otherwise the first ``config.practice`` stimuli of ``stimuli`` are practice.
+    otherwise ``config.practice`` stimuli of ``stimuli`` are practice: the
+    first ones, mixed by :func:`choose_practice` to show both outcomes
+    (``mix_practice=False``: just the first ones, as a stored design has them).
     At least one test stimulus must remain.
     """
+    from ..fingerprint import stimulus_fingerprint
+
     stimuli = list(as_stimulus_set(stimuli))
+    set_fingerprint = stimulus_fingerprint(stimuli)
+    task = get_task(config.task)
     if practice_stimuli is not None:
         practice = list(as_stimulus_set(practice_stimuli))
         test = stimuli
+        ordered = practice + test
     else:
         if config.practice >= len(stimuli):
             raise InputError(f"--practice {config.practice}: the set has only {len(stimuli)} stimuli; at least one "
                              "must remain for the test trials")
-        practice, test = stimuli[:config.practice], stimuli[config.practice:]
-    ordered = practice + test
-    config = replace(config, practice=len(practice))
+        ordered = stimuli
+    config = replace(config, practice=len(practice) if practice_stimuli is not None else config.practice)
     ids = [s.id for s in ordered]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise InputError(f"stimulus id {dup!r} is both a practice and a test stimulus")
-    task = get_task(config.task)
     if task.name == "landing":
         for s in ordered:
             has_ball = any(isinstance(b, Ball) for b in s.scene.bodies)
@@ -271,10 +309,19 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) ->
                 raise InputError(f"stimulus {s.id!r}: the landing task asks where the ball ends up, and this "
                                  "scene has no ball (and its query names no body)")
     results = []
-    extents = []
     for s in ordered:
         _, res = run_sample(s, NoiseParams(), 0, 0, [s.query], record_every=RECORD_EVERY)
         results.append(res)
+    if practice_stimuli is None:
+        n = config.practice
+        pick = choose_practice([_outcome(task, s, r) for s, r in zip(ordered, results)], n) if mix_practice \
+            else list(range(n))
+        rest = [i for i in range(len(ordered)) if i not in set(pick)]
+        ordered = [ordered[i] for i in pick + rest]
+        results = [results[i] for i in pick + rest]
+    n_practice = config.practice
+    extents = []
+    for s, res in zip(ordered, results):
         # Landing answers must fit in the frame: it spans the noise-free outcome too. Other tasks frame
         # the initial scene (the feedback animation may leave the picture).
         pick = [res.initial, res.final] + list(res.trajectory[::3]) if task.name == "landing" else [res.initial]
@@ -298,9 +345,9 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None) ->
         frames.append(tuple(round(float(v), 6) for v in (cx - width / 2, cx + width / 2, y0, y0 + height)))
     images = [_render_png(s, f, config.image_size) for s, f in zip(ordered, frames)]
     truths = [task.truth(s, r) for s, r in zip(ordered, results)]
-    animations = {i: _animation(ordered[i], results[i], task) for i in range(len(practice))}
-    m = Materials(config=config, task=task, stimuli=ordered, n_practice=len(practice), frames=frames,
-                  images=images, truths=truths, animations=animations)
+    animations = {i: _animation(ordered[i], results[i], task) for i in range(n_practice)}
+    m = Materials(config=config, task=task, stimuli=ordered, n_practice=n_practice, frames=frames,
+                  images=images, truths=truths, animations=animations, stimulus_set=set_fingerprint)
     m.fingerprint = hashlib.sha256(design_json(m).encode()).hexdigest()[:16]
     return m
 
@@ -320,4 +367,4 @@ def materials_from_design(text: str) -> Materials:
     cfg = ExperimentConfig.from_dict(d["config"])
     allst = list(parse_stimulus_set(d["stimuli"], source="the database's stimuli", check_overlap=False))
     n = int(d["n_practice"])
-    return build_materials(allst, replace(cfg, practice=n))
+    return build_materials(allst, replace(cfg, practice=n), mix_practice=False)

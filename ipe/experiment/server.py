@@ -11,6 +11,16 @@ Every request body is JSON (``Content-Type: application/json``) of at
 most :data:`MAX_BODY` bytes, an object with known fields of the right
 types; anything else gets a 4xx with ``{"error": "..."}`` and stores
 nothing. A response is committed to SQLite before the 200 goes out.
+
+Every text field has one rule, declared once in :data:`FIELD_RULES` and
+always matched in full (``re.fullmatch``: no trailing newline slips through).
+An answer must be for the stimulus at that trial index of the participant's
+own order, and none is taken after the participant completed. Session
+creation and answers are rate-limited per client and overall
+(:class:`RateLimits`, with the ``limits`` library); with ``signed_links``
+a new participant id needs the instructor's HMAC signature
+(``ipe experiment links``). The guarantees and their tests are listed in
+``docs/experiment-api.md`` ("Guarantees").
 """
 
 from __future__ import annotations
@@ -21,27 +31,53 @@ import json
 import math
 import re
 import socket
+import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .materials import PARTICIPANT_RE, Materials
-from .store import Store
+from .store import Store, StoreUnavailable
 
 MAX_BODY = 8 * 1024
 """Largest request body accepted (bytes); larger ones get 413."""
 
 STATIC_DIR = Path(__file__).parent / "static"
-_STATIC_NAME = re.compile(r"^[A-Za-z0-9_\-]+\.(?:js|css|html|svg|ico)$")
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_\-]+\.(?:js|css|html|svg|ico)")
 _MEDIA = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
           "html": "text/html; charset=utf-8", "svg": "image/svg+xml", "ico": "image/x-icon"}
-KEY_RE = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
+KEY_RE = re.compile(r"[A-Za-z0-9_\-:.]{8,128}")
 """Idempotency keys: 8–128 characters from letters, digits and ``_ - : .``."""
+TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{16,128}")
+"""Session tokens (the server makes 32-character URL-safe ones)."""
+SIG_RE = re.compile(r"[A-Za-z0-9_\-]{22}")
+"""Signatures of instructor-signed links (see :meth:`ipe.experiment.store.Store.link_signature`)."""
+ADMIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,256}")
+"""Admin tokens: 16–256 characters from letters, digits and ``_ - . ~ + / =``."""
+INDEX_RE = re.compile(r"[0-9]{1,6}")
+"""Stimulus numbers in URLs: ASCII digits only (``str.isdigit`` also takes "²" and "①")."""
+STIMULUS_ID_MAX = 200
+
+FIELD_RULES: dict[str, re.Pattern] = {
+    "participant": PARTICIPANT_RE, "condition": PARTICIPANT_RE, "token": TOKEN_RE, "key": KEY_RE, "sig": SIG_RE,
+}
+"""The one allow-list of each text field of a request body (matched in full)."""
+
+MAX_NUMBER = 2 ** 53
+"""Numbers (``response``, ``rt``) are refused beyond ±2**53 before any conversion (no OverflowError)."""
+
+DEFAULT_RATES = {"sessions": "30/minute", "sessions_total": "300/minute",
+                 "answers": "600/minute", "answers_total": "6000/minute"}
+"""Default rate limits (``limits`` notation) on ``POST /api/session`` and ``POST /api/responses``: per client
+address and over all clients. A class behind one address (NAT) shares the per-client limit; raise it with
+``ipe experiment serve --session-rate``/``--answer-rate``. The page retries a 429 after its ``Retry-After``."""
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -54,12 +90,50 @@ SECURITY_HEADERS = [
 
 
 class HTTPError(Exception):
-    """A 4xx answer: ``status`` and a one-line ``message``."""
+    """A 4xx answer: ``status`` and a one-line ``message`` (plus optional headers)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
+
+
+class RateLimits:
+    """Rate limits per client address and overall, kept by the ``limits`` library (sliding window, in memory).
+
+    ``rates`` maps ``sessions``, ``sessions_total``, ``answers``, ``answers_total`` to a ``limits`` string
+    such as ``"30/minute"`` (or ``None``: no limit); missing names take :data:`DEFAULT_RATES`.
+    """
+
+    def __init__(self, rates: dict[str, str | None] | None = None):
+        from limits import parse_many, storage, strategies
+
+        self.rates = {**DEFAULT_RATES, **(rates or {})}
+        unknown = set(self.rates) - set(DEFAULT_RATES)
+        if unknown:
+            raise ValueError(f"unknown rate limit(s): {', '.join(sorted(unknown))}")
+        self._items = {}
+        for name, spec in self.rates.items():
+            if spec is None:
+                continue
+            try:
+                self._items[name] = parse_many(spec)
+            except ValueError:
+                raise ValueError(f"rate limit {name}: {spec!r} is not like '30/minute'") from None
+        self._limiter = strategies.SlidingWindowCounterRateLimiter(storage.MemoryStorage())
+
+    def hit(self, what: str, client: str) -> None:
+        """Count one request of kind ``what`` (``sessions``/``answers``) from ``client``; 429 when over a limit."""
+        for name, key in ((what, client), (what + "_total", "*")):
+            for item in self._items.get(name, ()):
+                if not self._limiter.hit(item, name, key):
+                    reset = self._limiter.get_window_stats(item, name, key).reset_time
+                    wait = max(1, math.ceil(reset - time.time()))
+                    scope = "from this address" if key != "*" else "from all clients together"
+                    raise HTTPError(429, f"too many {'new sessions' if what == 'sessions' else 'answers'} "
+                                         f"{scope} (limit {item}); retry in {wait} s",
+                                    headers={"retry-after": str(wait)})
 
 
 def _reject_constant(name):
@@ -73,11 +147,10 @@ async def read_json(request: Request) -> dict:
         raise HTTPError(415, "Content-Type must be application/json")
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > MAX_BODY:
-                raise HTTPError(413, f"body larger than {MAX_BODY} bytes")
-        except ValueError:
-            raise HTTPError(400, "bad Content-Length") from None
+        if not re.fullmatch(r"[0-9]{1,18}", declared):  # ASCII digits only, bounded before int()
+            raise HTTPError(400, "bad Content-Length")
+        if int(declared) > MAX_BODY:
+            raise HTTPError(413, f"body larger than {MAX_BODY} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -98,39 +171,56 @@ async def read_json(request: Request) -> dict:
 def _fields(data: dict, allowed: set[str], required: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise HTTPError(422, f"unknown field(s): {', '.join(u[:40] for u in unknown[:5])}")
+        raise HTTPError(422, f"unknown field(s): {', '.join(repr(u[:40]) for u in unknown[:5])}")
     missing = sorted(required - set(data))
     if missing:
         raise HTTPError(422, f"missing field(s): {', '.join(missing)}")
 
 
-def _text(data: dict, name: str, pattern: re.Pattern | None = None, optional: bool = False) -> str | None:
+def _text(data: dict, name: str, optional: bool = False) -> str | None:
+    """Field ``name`` of a body: a string matching its rule in :data:`FIELD_RULES` in full (never stripped)."""
     v = data.get(name)
     if v is None and optional:
         return None
     if not isinstance(v, str):
         raise HTTPError(422, f"{name} must be a string")
-    if pattern is not None and not pattern.match(v):
+    pattern = FIELD_RULES.get(name)
+    if pattern is not None and not pattern.fullmatch(v):
         raise HTTPError(422, f"{name} {v[:40]!r} has a bad format")
     return v
 
 
 def _participant(data: dict) -> str:
-    return _text(data, "participant", PARTICIPANT_RE)
+    return _text(data, "participant")
+
+
+def _number(data: dict, name: str):
+    """A JSON number field, refused (422) when it is a bool or an integer beyond ±:data:`MAX_NUMBER`."""
+    v = data.get(name)
+    if isinstance(v, int) and not isinstance(v, bool) and not -MAX_NUMBER <= v <= MAX_NUMBER:
+        raise HTTPError(422, f"{name} is out of range")
+    return v
 
 
 def _bearer(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    """The admin token of an ``Authorization: Bearer TOKEN`` header, matched in full; ``None`` otherwise."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and ADMIN_TOKEN_RE.fullmatch(token) else None
+
+
+LINK_COOKIE = "ipe_link"
+"""Cookie that carries a signed link's ``SIG:ID`` from the page's URL to ``POST /api/session``."""
 
 
 class ExperimentApp:
     """The ASGI application of one experiment: :attr:`app` (Starlette) over ``materials`` and ``store``."""
 
-    def __init__(self, materials: Materials, store: Store, cors_origins: tuple[str, ...] = ()):
+    def __init__(self, materials: Materials, store: Store, cors_origins: tuple[str, ...] = (),
+                 rates: dict[str, str | None] | None = None, signed_links: bool = False):
         self.materials = materials
         self.store = store
+        self.limits = RateLimits(rates)
+        self.signed_links = signed_links
         routes = [
             Route("/", self.index, methods=["GET"]),
             Route("/static/{name:path}", self.static, methods=["GET"]),
@@ -144,7 +234,11 @@ class ExperimentApp:
             Route("/admin/responses.csv", self.admin_responses, methods=["GET"]),
             Route("/admin/participants.csv", self.admin_participants, methods=["GET"]),
         ]
-        app = Starlette(routes=routes, exception_handlers={HTTPError: self._http_error})
+        app = Starlette(routes=routes, exception_handlers={HTTPError: self._http_error,
+                                                           StarletteHTTPException: self._starlette_error,
+                                                           StoreUnavailable: self._unavailable,
+                                                           sqlite3.Error: self._unavailable,
+                                                           Exception: self._internal})
         if cors_origins:
             from starlette.middleware.cors import CORSMiddleware
 
@@ -169,16 +263,56 @@ class ExperimentApp:
 
     @staticmethod
     async def _http_error(request: Request, exc: HTTPError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @staticmethod
+    async def _starlette_error(request: Request, exc: StarletteHTTPException):
+        # Unknown routes (404) and wrong methods (405): the same one-line JSON as every other error.
+        msg = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail)[:200])
+        return JSONResponse({"error": msg}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @staticmethod
+    async def _unavailable(request: Request, exc: Exception):
+        # The database cannot be written (disk full, files made read-only, I/O error): not the client's fault,
+        # nothing was stored, and the page retries a 503. One line on stderr for the experimenter.
+        msg = " ".join(str(exc).split())[:200]
+        print(f"ipe experiment: cannot store ({msg}); answering 503", file=sys.stderr, flush=True)
+        return JSONResponse({"error": f"the server cannot store answers right now ({msg}); try again later"},
+                            status_code=503, headers={"retry-after": "5"})
+
+    @staticmethod
+    async def _internal(request: Request, exc: Exception):
+        msg = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        print(f"ipe experiment: internal error on {request.method} {request.url.path[:100]}: {msg}",
+              file=sys.stderr, flush=True)
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
     # ------------------------------------------------------------------ page
 
     async def index(self, request: Request):
-        return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA["html"])
+        resp = FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA["html"])
+        q = request.query_params
+        pid = q.get("id") or q.get("PROLIFIC_PID") or q.get("SONA_ID")  # the page's order (static/app.js)
+        sig = q.get("sig")
+        if pid is not None and sig is not None and PARTICIPANT_RE.fullmatch(pid) and SIG_RE.fullmatch(sig):
+            # The page posts only the id; the signature rides along as a cookie of this origin's API.
+            resp.set_cookie(LINK_COOKIE, f"{sig}:{pid}", max_age=7 * 86400, path="/api/", httponly=True,
+                            samesite="strict")
+        return resp
+
+    def _link_signature(self, request: Request, data: dict, participant: str) -> str | None:
+        sig = _text(data, "sig", optional=True)
+        if sig is None:
+            cookie = request.cookies.get(LINK_COOKIE, "")
+            c_sig, _, c_pid = cookie.partition(":")
+            if c_pid == participant and SIG_RE.fullmatch(c_sig):
+                sig = c_sig
+        return sig
 
     async def static(self, request: Request):
         name = request.path_params["name"]
-        if not _STATIC_NAME.match(name):
+        # Starlette's route pattern ends in "$", which also matches before a trailing newline: check the whole path.
+        if not _STATIC_NAME.fullmatch(name) or request.scope.get("path") != "/static/" + name:
             raise HTTPError(404, "not found")
         path = (STATIC_DIR / name).resolve()
         if path.parent != STATIC_DIR.resolve() or not path.is_file():
@@ -201,10 +335,11 @@ class ExperimentApp:
                 "completion_code": p["completion_code"] if p and p["completed"] else None}
 
     async def session(self, request: Request):
+        self.limits.hit("sessions", _client(request))
         data = await read_json(request)
-        _fields(data, {"participant", "condition", "token"}, {"participant"})
+        _fields(data, {"participant", "condition", "token", "sig"}, {"participant"})
         participant = _participant(data)
-        condition = _text(data, "condition", PARTICIPANT_RE, optional=True)
+        condition = _text(data, "condition", optional=True)
         token = _text(data, "token", optional=True)
         conditions = self.materials.config.conditions
         if conditions and condition is None:
@@ -218,6 +353,10 @@ class ExperimentApp:
                                      "it started, or ask the experimenter")
             body = await run_in_threadpool(self._session_body, participant, token, existing["condition"])
             return JSONResponse(body)
+        if self.signed_links and not self.store.check_link(participant, self._link_signature(request, data,
+                                                                                             participant)):
+            raise HTTPError(403, "this experiment needs the personal link your experimenter gave you "
+                                 "(this id has no valid signature)")
         new = await run_in_threadpool(self.store.create_participant, participant, condition)
         if new is None:  # created by a concurrent request a moment ago
             raise HTTPError(403, "this participant id already has a session")
@@ -229,7 +368,7 @@ class ExperimentApp:
             if not text.endswith(suffix):
                 raise HTTPError(404, "not found")
             text = text[: -len(suffix)]
-        if not text.isdigit() or len(text) > 6:
+        if not INDEX_RE.fullmatch(text):
             raise HTTPError(404, "not found")
         n = int(text)
         if n >= len(self.materials.stimuli):
@@ -250,7 +389,7 @@ class ExperimentApp:
     def _response_row(self, data: dict) -> dict:
         _fields(data, {"key", "participant", "token", "stimulus_id", "response", "rt", "trial_index", "phase"},
                 {"key", "participant", "token", "stimulus_id", "response", "trial_index"})
-        key = _text(data, "key", KEY_RE)
+        key = _text(data, "key")
         participant = _participant(data)
         token = _text(data, "token")
         phase = data.get("phase", "test")
@@ -258,35 +397,40 @@ class ExperimentApp:
             raise HTTPError(422, "phase must be 'test' or 'practice'")
         sid = _text(data, "stimulus_id")
         m = self.materials
-        idx = m.index(sid, phase) if len(sid) <= 200 else None
+        idx = m.index(sid, phase) if len(sid) <= STIMULUS_ID_MAX else None
         if idx is None:
             raise HTTPError(422, f"unknown stimulus_id {sid[:40]!r} for the {phase} phase")
         ti = data["trial_index"]
         n = m.n_practice if phase == "practice" else m.n_test
         if isinstance(ti, bool) or not isinstance(ti, int) or not 0 <= ti < n:
             raise HTTPError(422, f"trial_index must be an integer in 0..{n - 1}")
-        rt = data.get("rt")
+        rt = _number(data, "rt")
         if rt is not None:
             if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not math.isfinite(rt) \
                     or not 0 <= rt <= 86_400_000:
                 raise HTTPError(422, "rt must be a number of milliseconds in 0..86400000")
             rt = float(rt)
         try:
-            value = m.task.parse(data["response"], m.stimuli[idx], m.frames[idx])
-        except ValueError as exc:
-            raise HTTPError(422, str(exc)) from None
+            value = m.task.parse(_number(data, "response"), m.stimuli[idx], m.frames[idx])
+        except (ValueError, OverflowError) as exc:
+            raise HTTPError(422, " ".join(str(exc).split())[:200]) from None
         if not self.store.check_token(participant, token):
             raise HTTPError(403, "wrong session token for this participant")
+        # The stimulus must be the one this participant sees at this trial index.
+        expected = ti if phase == "practice" else m.order(participant)[ti]
+        if idx != expected:
+            raise HTTPError(422, f"stimulus_id {sid[:40]!r} is not trial {ti} of this participant's {phase} trials")
         return {"key": key, "participant": participant, "phase": phase, "stimulus_id": sid, "response": value,
                 "rt": rt, "trial_index": ti, "condition": None}
 
     async def responses(self, request: Request):
+        self.limits.hit("answers", _client(request))
         data = await read_json(request)
         row = self._response_row(data)
         row["condition"] = self.store.condition(row["participant"])
         # Resolves only after the writer thread has committed the row (see ipe.experiment.store).
         outcome = await asyncio.wrap_future(self.store.add_response_future(row))
-        if outcome.status == "conflict":
+        if outcome.status in ("conflict", "closed"):
             raise HTTPError(409, outcome.message)
         return JSONResponse({"status": outcome.status, "key": row["key"]})
 
@@ -294,7 +438,8 @@ class ExperimentApp:
         data = await read_json(request)
         _fields(data, {"participant", "token"}, {"participant", "token"})
         participant = _participant(data)
-        if not await run_in_threadpool(self.store.check_token, participant, _text(data, "token")):
+        token = _text(data, "token")
+        if not await run_in_threadpool(self.store.check_token, participant, token):
             raise HTTPError(403, "wrong session token for this participant")
         done = await run_in_threadpool(self.store.answered, participant)
         missing = self.materials.n_test - len(done["test"])
@@ -320,7 +465,7 @@ class ExperimentApp:
                              "task": self.materials.task.name})
 
     async def admin_responses(self, request: Request):
-        from .export import response_table
+        from .export import integers_when_whole, response_table
 
         self._admin(request)
         phase = request.query_params.get("phase", "test")
@@ -328,23 +473,35 @@ class ExperimentApp:
             raise HTTPError(422, "phase must be test or practice")
         table = await run_in_threadpool(response_table, self.store, self.materials, phase, False)
         buf = io.StringIO()
-        table.to_csv(buf, index=False, lineterminator="\n")
+        integers_when_whole(table).to_csv(buf, index=False, lineterminator="\n")
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
 
     async def admin_participants(self, request: Request):
         import pandas as pd
 
+        from .export import iso_times
+
         self._admin(request)
         parts = await run_in_threadpool(self.store.participants)
         buf = io.StringIO()
-        pd.DataFrame(parts, columns=["participant", "condition", "created", "completed", "completion_code"]) \
-            .to_csv(buf, index=False, lineterminator="\n")
+        table = pd.DataFrame(parts, columns=["participant", "condition", "created", "completed", "completion_code"])
+        iso_times(table, ("created", "completed")).to_csv(buf, index=False, lineterminator="\n")
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
 
 
-def create_app(materials: Materials, store: Store, cors_origins: tuple[str, ...] = ()) -> ExperimentApp:
-    """The ASGI app serving ``materials`` and recording into ``store``."""
-    return ExperimentApp(materials, store, tuple(cors_origins))
+def _client(request: Request) -> str:
+    """The client's address (the key of the per-client rate limits)."""
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(materials: Materials, store: Store, cors_origins: tuple[str, ...] = (),
+               rates: dict[str, str | None] | None = None, signed_links: bool = False) -> ExperimentApp:
+    """The ASGI app serving ``materials`` and recording into ``store``.
+
+    ``rates``: rate limits overriding :data:`DEFAULT_RATES` (``None`` for a name: no limit).
+    ``signed_links``: a new participant id needs its link's signature (``ipe experiment links``).
+    """
+    return ExperimentApp(materials, store, tuple(cors_origins), rates, signed_links)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -19,18 +19,29 @@ Tables
 ------
 ``meta(key, value)``
     ``design`` (the experiment as JSON), ``fingerprint``, ``admin_token``,
-    ``secret`` (for completion codes), ``schema_version``.
+    ``secret`` (for completion codes and signed links), ``schema_version``, ``stimulus_set``
+    (the served stimulus set's :func:`ipe.fingerprint.stimulus_fingerprint`).
+
+Start-up failures (a read-only folder, a full disk, not a database) are one
+line naming the cause, and a database this start created is removed again.
+Neither connection memory-maps the database (``mmap_size=0``). A commit
+that fails while serving raises :class:`StoreUnavailable` for the waiting
+requests (the server answers 503) and the writer goes on. Exports and
+``ipe experiment links`` open the file read-only (``readonly=True``: SQLite
+``mode=ro``).
 ``participants(participant, token_hash, condition, created, completed, completion_code)``
 ``responses(id, key, participant, phase, stimulus_id, response, rt, trial_index, condition, received)``
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
+import queue
 import secrets
 import sqlite3
-import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -73,9 +84,37 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be written right now (disk full, files made read-only, I/O error)."""
+
+
+def _why(exc: BaseException) -> str:
+    """A one-line reason for an SQLite failure, naming the usual causes plainly."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = " ".join(str(exc).split())
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return "the disk is full"
+    if name.startswith("SQLITE_READONLY") or "readonly" in text or "read-only" in text:
+        return f"the database or its folder is read-only ({text})"
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return f"cannot open the database file ({text}); is its folder writable?"
+    if name.startswith("SQLITE_IOERR") or "disk I/O" in text:
+        return f"disk I/O error ({text})"
+    return text
+
+
+def _start_failure(path: Path, exc: BaseException) -> InputError:
+    """The one-line error for a database that could not be opened or set up."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_NOTADB" or "not a database" in str(exc):
+        return InputError(f"{path}: not an experiment database ({exc})")
+    return InputError(f"--db {path}: cannot use the database: {_why(exc)}")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What :meth:`Store.add_response` did: ``status`` is ``stored``, ``duplicate`` or ``conflict``."""
+    """What :meth:`Store.add_response` did: ``status`` is ``stored``, ``duplicate``, ``conflict`` or ``closed``
+    (the participant has completed: nothing more is taken)."""
 
     status: str
     message: str = ""
@@ -92,25 +131,83 @@ class Store:
     """
 
     def __init__(self, path: str | Path, design: str | None = None, fingerprint: str | None = None,
-                 admin_token: str | None = None, synchronous: str = "FULL"):
+                 admin_token: str | None = None, synchronous: str = "FULL", readonly: bool = False,
+                 stimulus_set: str | None = None):
         self.path = Path(path)
+        self.readonly = readonly
         if self.path.exists() and self.path.is_dir():
             raise InputError(f"--db {self.path}: is a directory, expected a database file")
-        if design is None and not self.path.exists():
+        if (design is None or readonly) and not self.path.exists():
             raise InputError(f"{self.path}: no such database")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise InputError(f"synchronous must be FULL, NORMAL or EXTRA, got {synchronous!r}")
+        self._tokens: dict[str, tuple[str, str | None]] = {}
+        self._lock = threading.Lock()  # guards the reader connection
+        self._closed = False
+        if readonly:
+            self._open_readonly()
+            return
+        made = self._made = [p for p in (self.path, *self._sidecars()) if not p.exists()]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = self._connect()
-            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"{self.path}: not an experiment database ({exc})") from None
+            self._setup(design, fingerprint, admin_token, synchronous, stimulus_set)
+        except BaseException as exc:
+            for conn in ("_conn", "_reader"):
+                c = getattr(self, conn, None)
+                if c is not None:
+                    c.close()
+            if self.path in made:  # nothing left behind: the files this call made go again
+                for p in made:
+                    try:
+                        p.unlink()
+                    except OSError:
+                        pass
+            if isinstance(exc, sqlite3.Error):
+                raise _start_failure(self.path, exc) from None
+            raise
+        self._queue: queue.Queue = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="ipe-experiment-writer", daemon=True)
+        self._writer.start()
+
+    def _sidecars(self) -> tuple[Path, Path, Path]:
+        return tuple(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm", "-journal"))
+
+    def _open_readonly(self) -> None:
+        # mode=ro: reads only, never creates or changes a file (works on a read-only folder as long as no
+        # server has the database open with an unfinished write-ahead log).
+        try:
+            self._conn = None
+            self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._reader.execute("PRAGMA query_only=ON")
+            self.meta = dict(self._reader.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.Error as exc:
+            if getattr(self, "_reader", None) is not None:
+                self._reader.close()
+            if "no such table" in str(exc):
+                raise InputError(f"{self.path}: not an experiment database (no design stored)") from None
+            raise _start_failure(self.path, exc) from None
+        if "design" not in self.meta:
+            self._reader.close()
+            raise InputError(f"{self.path}: not an experiment database (no design stored)")
+
+    def _setup(self, design, fingerprint, admin_token, synchronous, stimulus_set) -> None:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--db {self.path}: cannot create the folder {parent} ({exc.strerror or exc})") \
+                from None
+        if not self.path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"--db {self.path}: the folder {parent} is not writable")
+        self._conn = self._connect()
+        # No memory-mapped I/O of the database file: a file that stops being writable or shrinks then gives
+        # an error on the next read or write instead of a SIGBUS that kills the process.
+        self._conn.execute("PRAGMA mmap_size=0")
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise InputError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._tokens: dict[str, tuple[str, str | None]] = {}
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for stmt in filter(str.strip, _SCHEMA.split(";")):
@@ -130,19 +227,21 @@ class Store:
             elif admin_token is not None and admin_token != meta.get("admin_token"):
                 self._conn.execute("UPDATE meta SET value = ? WHERE key = 'admin_token'", (admin_token,))
                 meta["admin_token"] = admin_token
+            if stimulus_set and not meta.get("stimulus_set"):  # also fills it in for a database made before
+                self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('stimulus_set', ?)",
+                                   (stimulus_set,))
+                meta = {**meta, "stimulus_set": stimulus_set}
             self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
-            self._conn.close()
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
             raise
         self.meta = meta
         self._reader = self._connect()
+        self._reader.execute("PRAGMA mmap_size=0")
         self._reader.execute("PRAGMA query_only=ON")
-        self._lock = threading.Lock()  # guards the reader connection
-        self._queue: queue.Queue = queue.Queue()
-        self._writer = threading.Thread(target=self._write_loop, name="ipe-experiment-writer", daemon=True)
-        self._closed = False
-        self._writer.start()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -186,9 +285,10 @@ class Store:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+                failure = StoreUnavailable(_why(exc)) if isinstance(exc, sqlite3.Error) else exc
                 for _fn, fut in batch:
                     if not fut.done():
-                        fut.set_exception(exc)
+                        fut.set_exception(failure)
                 continue
             for fut, value, exc in results:  # answered only now, after the commit
                 if exc is not None:
@@ -198,6 +298,8 @@ class Store:
 
     def submit(self, fn) -> Future:
         """Run ``fn(connection)`` in the writer's next transaction; the future resolves after its commit."""
+        if self.readonly:
+            raise RuntimeError("the store was opened read-only")
         if self._closed:
             raise RuntimeError("the store is closed")
         fut: Future = Future()
@@ -218,9 +320,24 @@ class Store:
     def design(self) -> str:
         return self.meta["design"]
 
+    @property
+    def stimulus_set(self) -> str:
+        """Fingerprint of the stimulus set served (``""`` for a database made before it was recorded)."""
+        return self.meta.get("stimulus_set", "")
+
     def check_admin(self, token: str | None) -> bool:
         """Whether ``token`` is the admin token (constant-time comparison)."""
         return bool(token) and hmac.compare_digest(token.encode(), self.admin_token.encode())
+
+    def link_signature(self, participant: str) -> str:
+        """The signature of ``participant``'s instructor-signed link: 22 URL-safe characters (128 bits) of an
+        HMAC-SHA256 of the database's secret and the id (``ipe experiment links``; ``serve --signed-links``)."""
+        mac = hmac.new(bytes.fromhex(self.meta["secret"]), b"ipe-link\0" + participant.encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
+    def check_link(self, participant: str, sig: str | None) -> bool:
+        """Whether ``sig`` is the signature of ``participant``'s link (constant-time comparison)."""
+        return isinstance(sig, str) and hmac.compare_digest(sig.encode(), self.link_signature(participant).encode())
 
     def completion_code(self, participant: str, fixed: str = "") -> str:
         """``fixed`` when given, else a per-participant code: HMAC of the database's secret and the id."""
@@ -315,20 +432,29 @@ class Store:
         values = tuple(row[k] for k in self._FIELDS) + (time.time(),)
 
         def insert(conn):
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO responses(key, participant, phase, stimulus_id, response, rt, trial_index, "
-                "condition, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            if cur.rowcount == 1:
+            done = conn.execute("SELECT completed FROM participants WHERE participant = ?",
+                                (row["participant"],)).fetchone()
+            if done is not None and done[0] is not None:  # completed: only a repeat of a stored answer is acked
+                cur = None
+            else:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO responses(key, participant, phase, stimulus_id, response, rt, "
+                    "trial_index, condition, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if cur is not None and cur.rowcount == 1:
                 return Outcome("stored")
             existing = conn.execute("SELECT key, participant, phase, stimulus_id, response, rt, trial_index, "
                                     "condition FROM responses WHERE key = ?", (row["key"],)).fetchone()
-            if existing is None:
+            if existing is None and cur is not None:
                 return Outcome("conflict", f"participant {row['participant']!r} already answered trial "
                                            f"{row['trial_index']} (or stimulus {row['stimulus_id']!r}) of the "
                                            f"{row['phase']} phase under another key")
-            stored = dict(zip(self._FIELDS, existing))
-            if all(stored[k] == row[k] for k in ("participant", "phase", "stimulus_id", "response", "trial_index")):
+            stored = dict(zip(self._FIELDS, existing)) if existing is not None else None
+            if stored is not None and all(stored[k] == row[k] for k in ("participant", "phase", "stimulus_id",
+                                                                         "response", "trial_index")):
                 return Outcome("duplicate", row=stored)
+            if cur is None:
+                return Outcome("closed", f"participant {row['participant']!r} has completed the experiment; "
+                                         "no more answers are taken")
             return Outcome("conflict", "this key was already used for a different response")
 
         return self.submit(insert)
@@ -362,16 +488,18 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        self._writer.join()
+        if not self.readonly:
+            self._queue.put(None)
+            self._writer.join()
         with self._lock:
             self._reader.close()
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
-def open_store(path: str | Path) -> Store:
-    """Open an existing experiment database read-write (for exports); no design is needed."""
+def open_store(path: str | Path, readonly: bool = True) -> Store:
+    """Open an existing experiment database; read-only by default (SQLite ``mode=ro``: exports, links)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such database")
-    return Store(path)
+    return Store(path, readonly=readonly)

@@ -22,8 +22,9 @@ fitted participants (:func:`population_prediction`); for the others, their
 raw predictions.
 
 The table ends with the **noise ceiling**: the split-half reliability of the
-human means (Spearman–Brown corrected), the r no model can be expected to
-beat.
+human means (Spearman–Brown corrected), read as
+:data:`ipe.metrics.NOISE_CEILING` says (a benchmark with a range, not a
+hard limit).
 """
 
 from __future__ import annotations

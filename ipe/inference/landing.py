@@ -2,33 +2,52 @@
 
 Where the hierarchical fit (:mod:`ipe.inference.hierarchical`) reads
 ratings and counts, this reads a *position*. The IPE's answer to a landing
-stimulus is a distribution over x (the noisy rollouts' landings), so the
-emulator here emulates two moments per stimulus over the free noise
-parameters θ (any :class:`~ipe.noise.NoiseParams` fields, e.g.
-``launch_position`` and ``collision_angle``):
+stimulus is a distribution over x (the noisy rollouts' landings), often with
+two or more modes (a ball that goes either way round an obstacle). The fit
+uses that whole distribution.
 
-* the mean landing ``m_i(θ)`` and
-* the spread ``s_i(θ)`` (standard deviation across rollouts),
+The emulator (:class:`LandingEmulator`) runs one common-random-numbers Monte
+Carlo over a grid of the free noise parameters θ (any
+:class:`~ipe.noise.NoiseParams` fields, e.g. ``drop_angle`` and
+``collision_angle``) and keeps every rollout's landing. The likelihood
+(``likelihood="kde"``, the default) is, for one click ``y`` on stimulus i::
 
-each as a smooth tensor P-spline surface (:class:`~ipe.inference.emulator.Emulator`
-fitted to the first and second moments of the same common-random-numbers
-Monte Carlo). The likelihood, with a response ("motor") noise ``τ`` in the
-scene's length unit and ``k`` simulations behind each judgment::
+    p(y | θ, τ) = Σ_c w_c(θ) · (1/S) Σ_r Normal(y; x_icr, sqrt(h_ic² + τ²))
 
-    trial level:     y_tj ~ Normal(m_i(θ), sqrt(s_i(θ)² / k + τ²))
-    stimulus means:  ȳ_i  ~ Normal(m_i(θ), sqrt((s_i(θ)² / k + τ²) / n_i))
+the landings ``x_icr`` at the corners c of the grid cell that holds θ,
+mixed with the multilinear weights ``w_c(θ)`` (the density is interpolated,
+never the positions: between two modes it stays two modes), each landing
+a Gaussian kernel of bandwidth ``h`` (chosen by leave-one-out likelihood on
+those landings, centres variance-corrected so that the density has the
+landings' own variance: :func:`variance_corrected`) convolved with the
+click noise τ. With ``k`` simulations
+behind each judgment (``samples_per_judgment``) the x's are means of ``k``
+landings.
 
-(a participant who averages ``k`` noisy simulations and clicks, as the
-synthetic participants of :func:`synthesize_landings` do). Priors: each θ
-uniform over its range (by default the emulator grid's range); τ
-half-normal with scale ``motor_scale`` (default a tenth of the responses'
-range). θ and τ are shared by all participants (no per-participant
-variation in this model). NUTS (Pyro) samples the posterior; the summary
-gives each parameter's mean, sd and equal-tailed 90 % interval
-(``q05``, ``q95``), R-hat and effective sample size.
+A per-stimulus **mean of n clicks** has the distribution of the mean of n
+draws from that mixture: ``Σ_r Normal(ȳ; b_r, sqrt(h_b² + (h² + τ²)/n))``
+over bootstrap means ``b_r`` of n landings (B = 200, seeded), ``h_b`` their
+own bandwidth. When ``n`` is unknown the table may leave it out (or the
+CLI's ``--n``): :data:`DEFAULT_N` = 20 clicks per stimulus. τ and n are
+confounded (only τ²/n is seen), so τ fitted with a wrong n is off by about
+``sqrt(n_assumed / n_true)``; the noise parameters θ move much less
+(``experiments/plinko.py`` measures both; numbers in ``docs/trajectories.md``).
 
-Stimuli whose noisy ball sometimes never lands have that rollout left out of
-the moments (the emulated answer is conditional on landing).
+``likelihood="gaussian"`` keeps the earlier moment-matching likelihood,
+``y ~ Normal(m_i(θ), sqrt(s_i(θ)²/k + τ²))`` (means: divided by n), with
+``m_i`` and ``s_i`` emulated as smooth P-spline surfaces: it reads a
+two-mode landing distribution as one wide one and so pushes the spread
+between the modes into τ.
+
+Priors: each θ uniform over its range (by default the emulator grid's
+range); τ half-normal with scale ``motor_scale`` (default a tenth of the
+responses' range). NUTS (Pyro) samples the posterior; the summary gives
+each parameter's mean, sd and equal-tailed 90 % interval (``q05``,
+``q95``), R-hat and effective sample size.
+
+Every rollout gives a landing: a ball that never reaches the target answers
+its position at the end of the rollout (:func:`ipe.queries.landing`), so no
+rollout is silently dropped.
 """
 
 from __future__ import annotations
@@ -66,18 +85,25 @@ class LandingEmulator(ParamsMixin):
         The landing query; ``None`` uses each stimulus's own.
     smoothing:
         P-spline penalty weight (see :class:`Emulator`).
+    early_stop:
+        Let rollouts stop at rest or once the ball has landed (never
+        changes a landing); ``False`` simulates every rollout's full horizon.
 
     Notes
     -----
     Fitted attributes: ``stimulus_ids_``, ``names_``, ``centre_`` (per-stimulus
     reference x: the mean over the whole grid), ``mean_emulator_``,
-    ``square_emulator_``, ``landed_`` (fraction of rollouts that landed).
+    ``square_emulator_``, ``landed_`` (fraction of rollouts with a finite
+    value), ``samples_`` (``(n_stimuli, n_grid_points, n_samples)`` landings,
+    grid points in C order over ``grid_values_``: the whole distribution the
+    KDE likelihood reads).
     """
 
     def __init__(self, grid: Mapping[str, Sequence[float]], fixed: Mapping[str, float] | None = None,
                  n_samples: int = 40, seed: int = 0, query: str | None = None, smoothing: float = 1e-3,
-                 workers: int = 1, progress: bool | None = None):
+                 workers: int = 1, progress: bool | None = None, early_stop: bool = True):
         self.grid = grid
+        self.early_stop = early_stop
         self.fixed = fixed
         self.n_samples = n_samples
         self.seed = seed
@@ -100,7 +126,8 @@ class LandingEmulator(ParamsMixin):
         points = base._points()
         if rollouts is None:
             rollouts = simulate(stimuli, points, n_samples=self.n_samples, seed=self.seed, queries=self.query,
-                                workers=self.workers, progress=self.progress, common_random_numbers=True)
+                                workers=self.workers, progress=self.progress, common_random_numbers=True,
+                                early_stop=self.early_stop)
         r = rollouts.copy()
         value = r["value"].to_numpy(float)
         centre = r.groupby("stimulus_id", sort=False)["value"].mean()
@@ -119,10 +146,31 @@ class LandingEmulator(ParamsMixin):
         self.names_ = self.mean_emulator_.names_
         self.grid_values_ = self.mean_emulator_.grid_values_
         self.rollouts_ = rollouts
+        self.samples_ = self._samples(r)
         # The smallest spread worth believing: a hundredth of the typical spread on the grid.
         var = self.square_emulator_.grid_means_ - self.mean_emulator_.grid_means_ ** 2
         self.min_sd_ = max(1e-9, 0.01 * float(np.sqrt(np.nanmean(np.clip(var, 0, None)))))
         return self
+
+    def _samples(self, r: pd.DataFrame) -> np.ndarray:
+        """Every rollout's landing as ``(n_stimuli, n_grid_points, n_samples)`` (NaN where a value is missing)."""
+        names = list(self.grid_values_)
+        shape = tuple(len(self.grid_values_[n]) for n in names)
+        pos = []
+        for n in names:
+            v = self.grid_values_[n]
+            col = r[n].to_numpy(float)
+            k = np.clip(np.searchsorted(v, col), 0, len(v) - 1)
+            if not np.allclose(v[k], col, rtol=0, atol=1e-12):
+                raise InputError(f"landing emulator: rollouts hold {n} values off the grid")
+            pos.append(k)
+        flat = np.ravel_multi_index(tuple(pos), shape)
+        stim = r["stimulus_id"].map({s: i for i, s in enumerate(self.stimulus_ids_)}).to_numpy()
+        sample = r["sample"].to_numpy(int)
+        n_s = int(sample.max()) + 1 if len(sample) else 0
+        out = np.full((len(self.stimulus_ids_), int(np.prod(shape)), n_s), np.nan)
+        out[stim, flat, sample] = r["value"].to_numpy(float)
+        return out
 
     def predict(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, sd)`` of the landing at ``theta`` (``(..., n_free)`` → two ``(..., n_stimuli)``)."""
@@ -151,7 +199,8 @@ def synthesize_landings(stimuli, n_participants: int, params: NoiseParams, motor
     Participant ``j`` judges each stimulus once: the mean landing x of
     ``samples_per_judgment`` noisy rollouts at ``params`` (their own
     rollouts: samples ``j·k … j·k+k−1``) plus Normal(0, ``motor_sd``) click
-    noise. Judgments whose rollouts never land are left out. Returns the
+    noise. (A ball that never lands answers where it ended, so no judgment is
+    lost; non-finite values of other queries are left out.) Returns the
     tidy table ``participant, stimulus_id, response, trial_index``.
     """
     from ..montecarlo import simulate
@@ -204,13 +253,147 @@ def _check_table(table: pd.DataFrame, cols: Sequence[str], where: str) -> pd.Dat
     return table
 
 
+DEFAULT_N = 20
+"""Clicks behind each per-stimulus mean when the table gives no ``n`` (see the module docstring)."""
+
+LIKELIHOODS = ("kde", "gaussian")
+BOOTSTRAP_MEANS = 200
+"""Bootstrap means of n landings per stimulus and grid point behind the likelihood of a mean of n clicks."""
+
+
+def default_free(stimuli, query: str | None = None) -> tuple[str, ...]:
+    """Free parameters that suit how the balls start: ``drop_angle, collision_angle`` for balls released at
+    rest (Plinko), ``launch_angle, collision_angle`` for balls that start moving."""
+    from ..scene import Ball
+    from ..trajectories import landing_query
+
+    moving = False
+    for s in as_stimulus_set(stimuli):
+        body = s.scene.body(landing_query(s, query).params["body"])
+        if isinstance(body, Ball) and tuple(body.velocity) != (0.0, 0.0):
+            moving = True
+    return ("launch_angle", "collision_angle") if moving else ("drop_angle", "collision_angle")
+
+
+def kde_bandwidth(x: np.ndarray, floor: float) -> float:
+    """A kernel bandwidth for the landings ``x`` by leave-one-out likelihood (robust to several modes).
+
+    Candidates run from ``floor`` to Silverman's rule of thumb (log-spaced);
+    the one that maximises the leave-one-out log density of the landings is
+    taken. Ties at identical landings go to the smallest; fewer than three
+    landings or no spread give ``floor``.
+    """
+    x = x[np.isfinite(x)]
+    if len(x) < 3 or float(np.ptp(x)) <= floor:
+        return floor
+    sd = float(np.std(x, ddof=1))
+    top = max(1.06 * sd * len(x) ** (-0.2), floor * 1.0001)
+    hs = np.geomspace(floor, top, 24)
+    d2 = (x[:, None] - x[None, :]) ** 2
+    np.fill_diagonal(d2, np.inf)
+    best, best_h = -np.inf, floor
+    for h in hs:
+        dens = np.exp(-0.5 * d2 / h**2).sum(axis=1) / ((len(x) - 1) * h * math.sqrt(2 * math.pi))
+        score = float(np.sum(np.log(np.maximum(dens, 1e-300))))
+        if score > best + 1e-9:
+            best, best_h = score, float(h)
+    return best_h
+
+
+def variance_corrected(x: np.ndarray, h: float) -> np.ndarray:
+    """Kernel centres whose Gaussian KDE of bandwidth ``h`` has the variance of ``x`` itself (Jones 1991).
+
+    A kernel density adds ``h²`` to the variance of its sample; left in, a
+    fit reads that extra spread as less noise. The centres are pulled
+    towards their mean by ``sqrt(1 − h² / var(x))`` (all onto the mean when
+    ``h² ≥ var(x)``), which keeps the mean and the variance and barely moves
+    well-separated modes (there ``h`` is small beside the spread).
+    """
+    m = float(np.mean(x))
+    v = float(np.var(x))
+    if v <= 0:
+        return x
+    return m + (x - m) * math.sqrt(max(0.0, 1.0 - h * h / v))
+
+
+class _Mixture:
+    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood."""
+
+    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int):
+        samples = emulator.samples_
+        finite = samples[np.isfinite(samples)]
+        spread = float(np.nanmean(np.nanstd(samples, axis=2))) if finite.size else 0.0
+        span = float(np.ptp(finite)) if finite.size else 1.0
+        # the narrowest kernel: a thousandth of the landings' span (a noise-free grid point has no spread)
+        self.floor = max(1e-3 * span, 1e-3 * spread, 1e-9)
+        n_g = samples.shape[1]
+        width = max(int(np.sum(np.isfinite(samples[0, 0]))), 1)
+        self.rows = max(width, BOOTSTRAP_MEANS if any(n > 1 for _, n in groups) else width)
+        centres = np.zeros((len(groups), n_g, self.rows))
+        var = np.zeros((len(groups), n_g))
+        for gi, (stim, n) in enumerate(groups):
+            for g in range(n_g):
+                x = samples[stim, g]
+                x = x[np.isfinite(x)]
+                rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(13, stim, g, n)))
+                if not len(x):
+                    raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
+                base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
+                h = kde_bandwidth(base, self.floor)
+                base = variance_corrected(base, h)
+                if n == 1:
+                    c = rng.choice(base, size=self.rows) if len(base) != self.rows else base
+                    centres[gi, g] = c
+                    var[gi, g] = h * h
+                else:
+                    b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
+                    hb = kde_bandwidth(b, self.floor / math.sqrt(n))
+                    centres[gi, g] = variance_corrected(b, hb)
+                    var[gi, g] = hb * hb + h * h / n
+        self.centres = torch.as_tensor(centres, dtype=torch.float64)
+        self.var = torch.as_tensor(var, dtype=torch.float64)
+        self.n = torch.as_tensor([float(n) for _, n in groups], dtype=torch.float64)
+        # the grid, for the multilinear weights
+        self.names = list(emulator.grid_values_)
+        self.values = [torch.as_tensor(emulator.grid_values_[n], dtype=torch.float64) for n in self.names]
+        self.shape = [len(v) for v in self.values]
+        strides, acc = [], 1
+        for m in reversed(self.shape):
+            strides.append(acc)
+            acc *= m
+        self.strides = list(reversed(strides))
+
+    def corners(self, theta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat grid indices ``(2^d,)`` of the cell that holds ``theta`` and their multilinear weights."""
+        idx = [torch.zeros((), dtype=torch.long)]
+        w = [torch.ones((), dtype=torch.float64)]
+        for name, v, stride in zip(self.names, self.values, self.strides):
+            t = theta[name].clamp(v[0], v[-1])
+            lo = torch.clamp(torch.searchsorted(v, t.detach().reshape(1), right=True)[0] - 1, 0, len(v) - 2)
+            frac = (t - v[lo]) / (v[lo + 1] - v[lo])
+            idx = [i + lo * stride for i in idx] + [i + (lo + 1) * stride for i in idx]
+            w = [x * (1 - frac) for x in w] + [x * frac for x in w]
+        return torch.stack(idx), torch.stack(w)
+
+    def loglik(self, theta: dict[str, torch.Tensor], tau: torch.Tensor, group: torch.Tensor,
+               y: torch.Tensor) -> torch.Tensor:
+        idx, w = self.corners(theta)
+        c = self.centres[group][:, idx, :]  # (obs, corners, rows)
+        sd = torch.sqrt(self.var[group][:, idx] + tau**2 / self.n[group][:, None])  # (obs, corners)
+        sd = sd[..., None]
+        lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
+        per_corner = torch.logsumexp(lp, dim=2) - math.log(c.shape[2])
+        return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300))[None, :], dim=1)
+
+
 class LandingFit(ParamsMixin):
     """Bayesian fit of noise parameters to clicked landing positions (NUTS).
 
     Parameters
     ----------
     free:
-        The free noise parameters (must be varied by the emulator).
+        The free noise parameters (must be varied by the emulator); ``None``:
+        every parameter the emulator varies.
     ranges:
         ``{name: (lo, hi)}`` priors; default the emulator grid's range.
     samples_per_judgment:
@@ -218,20 +401,31 @@ class LandingFit(ParamsMixin):
     motor_scale:
         Scale of the half-normal prior on the response noise τ (length
         units); default a tenth of the responses' range.
-    num_warmup, num_samples, num_chains, seed:
-        NUTS settings; chains run one after another, each seeded from ``seed``.
+    likelihood:
+        ``"kde"`` (default: the whole simulated landing distribution, see
+        the module docstring) or ``"gaussian"`` (its mean and sd only).
+    default_n:
+        Clicks behind each per-stimulus mean when the means table has no
+        ``n`` column (default :data:`DEFAULT_N`).
+    num_warmup, num_samples, num_chains, seed, max_tree_depth:
+        NUTS settings; chains run one after another, each seeded from ``seed``
+        (``max_tree_depth`` 8: at most 255 gradient steps per draw).
 
     Notes
     -----
     Fitted attributes: ``posterior_`` (``{name: (chains, draws)}``),
     ``summary_`` (one row per parameter: mean, sd, q05, q50, q95, r_hat,
-    ess_bulk), ``params_`` (posterior means), ``n_divergent_``.
+    ess_bulk), ``params_`` (posterior means), ``n_divergent_``, ``n_used_``
+    (the n per mean, when fitted to means), ``problems_`` (convergence
+    problems, each also raised as a ``UserWarning`` saying what to do).
     """
 
-    def __init__(self, free: Sequence[str] = ("launch_position", "collision_angle"),
+    def __init__(self, free: Sequence[str] | None = None,
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
-                 num_chains: int = 2, seed: int = 0, progress: bool | None = None):
+                 num_chains: int = 2, seed: int = 0, progress: bool | None = None, likelihood: str = "kde",
+                 default_n: int = DEFAULT_N, max_tree_depth: int = 8):
+        self.max_tree_depth = max_tree_depth
         self.free = free
         self.ranges = ranges
         self.samples_per_judgment = samples_per_judgment
@@ -241,77 +435,138 @@ class LandingFit(ParamsMixin):
         self.num_chains = num_chains
         self.seed = seed
         self.progress = progress
+        self.likelihood = likelihood
+        self.default_n = default_n
 
     def fit(self, data: pd.DataFrame, emulator: LandingEmulator, means: bool = False) -> "LandingFit":
         """Fit to trial-level clicks (``participant, stimulus_id, response``) or, with ``means=True``,
-        to per-stimulus means (``stimulus_id, mean, n``). Returns self."""
+        to per-stimulus means (``stimulus_id, mean`` and, when known, ``n``). Returns self."""
         import pyro
         import pyro.distributions as dist
         from pyro.infer import MCMC, NUTS
 
+        if self.likelihood not in LIKELIHOODS:
+            raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        dn = self.default_n
+        if isinstance(dn, bool) or not isinstance(dn, (int, np.integer)) or dn < 1:
+            raise InputError(f"default_n must be a positive integer, got {dn!r}")
+        if not hasattr(emulator, "samples_"):
+            raise InputError("the landing emulator is not fitted yet: call fit(stimuli) first")
+        if means and "n" not in data.columns and isinstance(data, pd.DataFrame):
+            data = data.assign(n=int(dn))
         cols = MEANS_COLUMNS if means else LANDING_RESPONSE_COLUMNS
         data = _check_table(data, cols, "landing responses" if not means else "landing means")
         index = {sid: i for i, sid in enumerate(emulator.stimulus_ids_)}
         unknown = sorted(set(data["stimulus_id"].astype(str)) - set(index))
         if unknown:
             raise InputError(f"responses: stimulus id {unknown[0]!r} is not among the emulated stimuli")
-        missing = [f for f in self.free if f not in emulator.names_]
-        if missing or not self.free:
+        free = list(emulator.names_) if self.free is None else list(self.free)
+        missing = [f for f in free if f not in emulator.names_]
+        if missing or not free:
             raise InputError(f"free parameters {', '.join(missing) or '(none)'}: the emulator varies "
                              f"{', '.join(emulator.names_)}")
+        self.free_ = tuple(free)
         for n in ("num_warmup", "num_samples", "num_chains"):
             v = getattr(self, n)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InputError(f"{n} must be a positive integer, got {v!r}")
         ranges = {}
-        for n in self.free:
+        for n in free:
             lo, hi = (self.ranges or {}).get(n, (float(emulator.grid_values_[n][0]),
                                                  float(emulator.grid_values_[n][-1])))
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise InputError(f"parameter {n!r}: range must be two finite numbers lo < hi")
             ranges[n] = (float(lo), float(hi))
-        fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in emulator.names_ if n not in self.free}
-        stim = torch.tensor([index[str(s)] for s in data["stimulus_id"]], dtype=torch.long)
+        fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in emulator.names_ if n not in free}
+        stim_idx = [index[str(s)] for s in data["stimulus_id"]]
+        stim = torch.tensor(stim_idx, dtype=torch.long)
         y = torch.tensor(pd.to_numeric(data["mean" if means else "response"]).to_numpy(float), dtype=torch.float64)
-        n_obs = (torch.tensor(data["n"].to_numpy(float), dtype=torch.float64) if means
-                 else torch.ones(len(y), dtype=torch.float64))
+        n_col = (np.rint(pd.to_numeric(data["n"]).to_numpy(float)).astype(int) if means
+                 else np.ones(len(y), dtype=int))
+        n_obs = torch.tensor(n_col, dtype=torch.float64)
         span = float(y.max() - y.min()) if len(y) > 1 else 1.0
         motor_scale = self.motor_scale if self.motor_scale is not None else max(0.1 * span, 1e-6)
-        k = float(self.samples_per_judgment)
+        k = int(self.samples_per_judgment)
+        if k < 1:
+            raise InputError(f"samples_per_judgment must be >= 1, got {self.samples_per_judgment!r}")
         names = list(emulator.names_)
         f64 = dict(dtype=torch.float64)
 
-        def loglik(s):
-            cols = [s[n] if n in s else torch.tensor(fixed_cols[n], **f64) for n in names]
-            m, sd = emulator.predict(torch.stack(cols))
-            scale = torch.sqrt((sd[stim] ** 2 / k + s["motor_sd"] ** 2) / n_obs)
-            return dist.Normal(m[stim], scale).log_prob(y)
+        if self.likelihood == "kde":
+            keys = sorted(set(zip(stim_idx, n_col.tolist())))
+            gid = {key: g for g, key in enumerate(keys)}
+            group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
+            mix = _Mixture(emulator, keys, k, int(self.seed))
+
+            def loglik(s):
+                theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
+                return mix.loglik(theta, s["motor_sd"], group, y)
+        else:
+            def loglik(s):
+                cols = [s[n] if n in s else torch.tensor(fixed_cols[n], **f64) for n in names]
+                m, sd = emulator.predict(torch.stack(cols))
+                scale = torch.sqrt((sd[stim] ** 2 / k + s["motor_sd"] ** 2) / n_obs)
+                return dist.Normal(m[stim], scale).log_prob(y)
 
         def model():
             s = {n: pyro.sample(n, dist.Uniform(torch.tensor(ranges[n][0], **f64), torch.tensor(ranges[n][1], **f64)))
-                 for n in self.free}
+                 for n in free}
             s["motor_sd"] = pyro.sample("motor_sd", dist.HalfNormal(torch.tensor(motor_scale, **f64)))
             pyro.factor("y", loglik(s).sum())
 
+        # Small tensors: one thread is faster than several fighting over a shared machine (10x here).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            chains, divergent = self._run(model, pyro, MCMC, NUTS)
+        finally:
+            torch.set_num_threads(threads)
+        self.posterior_ = {kk: np.stack([ch[kk] for ch in chains]) for kk in chains[0]}
+        self.n_divergent_ = divergent
+        self.ranges_ = ranges
+        self.emulator_ = emulator
+        self.n_used_ = n_col if means else None
+        self._loglik = loglik
+        self.summary_ = self._summary()
+        self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
+        self.problems_ = self._problems()
+        for msg in self.problems_:
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        return self
+
+    def _problems(self) -> list[str]:
+        """Convergence problems, each with what to do (ArviZ's thresholds: R-hat 1.01, bulk ESS 100 per chain)."""
+        out = []
+        s = self.summary_
+        bad = s[s["r_hat"] > 1.01]
+        if len(bad):
+            worst = bad.loc[bad["r_hat"].idxmax()]
+            out.append(f"landing fit: R-hat {worst.r_hat:.3f} for {worst.parameter} (> 1.01): the chains disagree; "
+                       "run more --warmup/--draws or more --chains")
+        low = s[s["ess_bulk"] < 100 * self.num_chains]
+        if len(low):
+            worst = low.loc[low["ess_bulk"].idxmin()]
+            out.append(f"landing fit: bulk ESS {worst.ess_bulk:.0f} for {worst.parameter} (< {100 * self.num_chains}):"
+                       " too few effective draws for a 90 % interval; run more --draws")
+        if self.n_divergent_:
+            out.append(f"landing fit: {self.n_divergent_} divergent transitions: the intervals may be wrong; "
+                       "run more --warmup or a finer emulator grid (--grid-points)")
+        return out
+
+    def _run(self, model, pyro, MCMC, NUTS):
         chains, divergent = [], 0
         for c in range(self.num_chains):
             pyro.clear_param_store()
             pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11, c)).generate_state(1)[0]))
-            mcmc = MCMC(NUTS(model, target_accept_prob=0.9), num_samples=self.num_samples,
+            mcmc = MCMC(NUTS(model, target_accept_prob=0.9, max_tree_depth=self.max_tree_depth),
+                        num_samples=self.num_samples,
                         warmup_steps=self.num_warmup, num_chains=1, disable_progbar=not bool(self.progress))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 mcmc.run()
             chains.append({kk: v.detach().numpy() for kk, v in mcmc.get_samples().items()})
             divergent += len(mcmc.diagnostics().get("divergences", {}).get("chain 0", []))
-        self.posterior_ = {kk: np.stack([ch[kk] for ch in chains]) for kk in chains[0]}
-        self.n_divergent_ = divergent
-        self.ranges_ = ranges
-        self.emulator_ = emulator
-        self._loglik = loglik
-        self.summary_ = self._summary()
-        self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
-        return self
+        return chains, divergent
 
     def _summary(self) -> pd.DataFrame:
         import arviz as az
@@ -327,7 +582,7 @@ class LandingFit(ParamsMixin):
             rows.append({"parameter": name, "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
                          "q05": float(np.quantile(flat, 0.05)), "q50": float(np.quantile(flat, 0.5)),
                          "q95": float(np.quantile(flat, 0.95)), "r_hat": rhat, "ess_bulk": ess})
-        order = list(self.free) + ["motor_sd"]
+        order = list(self.free_) + ["motor_sd"]
         return pd.DataFrame(rows).set_index("parameter").loc[order].reset_index()
 
     def save(self, out_dir) -> dict:
@@ -340,9 +595,11 @@ class LandingFit(ParamsMixin):
         out.mkdir(parents=True, exist_ok=True)
         paths = {"summary": out / "summary.csv", "params": out / "params.json"}
         write_csv(paths["summary"], self.summary_)
-        write_json(paths["params"], {"params": self.params_, "free": list(self.free), "ranges": self.ranges_,
-                                     "n_divergent": self.n_divergent_, "likelihood": "landing_x gaussian"})
+        write_json(paths["params"], {"params": self.params_, "free": list(self.free_), "ranges": self.ranges_,
+                                     "n_divergent": self.n_divergent_,
+                                     "likelihood": f"landing_x {self.likelihood}"})
         return paths
 
 
-__all__ = ["LandingEmulator", "LandingFit", "stimulus_means", "synthesize_landings"]
+__all__ = ["DEFAULT_N", "LandingEmulator", "LandingFit", "default_free", "kde_bandwidth", "stimulus_means",
+           "synthesize_landings", "variance_corrected"]

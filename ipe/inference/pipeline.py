@@ -22,6 +22,7 @@ is this call plus argument parsing and printing.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -163,6 +164,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         Go to :class:`~ipe.inference.HierarchicalFit` (``num_warmup``,
         ``num_samples``, ``num_chains``, ``method``, ``hierarchy``, ``sims``, …).
     """
+    from ..fingerprint import check_stimulus_set
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
     from ..scene import as_stimulus_set, load_stimuli
 
@@ -181,6 +183,9 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         where = where or str(responses)
         responses = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(responses, stimuli=stim, scale=scale, where=where or "responses")
+    label = f"--stimuli {stimuli}" if isinstance(stimuli, (str, Path)) else "the stimuli"
+    check_stimulus_set(table, stim, label, where or "responses",
+                       warn=lambda msg: warnings.warn(msg.removeprefix("warning: "), UserWarning, stacklevel=3))
     used = set(table["stimulus_id"])
     subset = as_stimulus_set([s for s in stim if s.id in used])
     est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, **fit_options)

@@ -16,7 +16,11 @@ one world in **pixel units** (y up, as everywhere in ipe):
   from each other and from the walls so the ball can pass everywhere;
 * a ball (``ball``, radius 25 px) at rest in one of the holes;
 * gravity ``[0, -1500]`` px/s², frames of 1/60 s in 4 substeps, a 3 s
-  horizon.
+  horizon;
+* as in the published engine (plain pymunk): pymunk's own collision bias
+  ``(1 - 0.1) ** 60`` (:data:`COLLISION_BIAS`), and collision noise only on
+  contacts with the obstacles (``simulation.collision_noise_labels =
+  ["obstacle"]``): walls, lid and ground bounce the ball without noise.
 
 The query is ``landing_x`` of the ball on ``ground``. ``metadata`` records
 the hole, the no-noise landing x, the first obstacle the ball touches
@@ -43,6 +47,8 @@ WALL = 20.0
 HOLES = (150.0, 300.0, 450.0)
 BALL_RADIUS = 25.0
 GRAVITY = (0.0, -1500.0)
+COLLISION_BIAS = (1.0 - 0.1) ** 60
+"""pymunk's default collision bias, which the published Plinko engine keeps."""
 OBSTACLE_COLORS = ("#4363d8", "#3cb44b", "#f58231", "#911eb4", "#42d4f4", "#f032e6")
 
 
@@ -60,6 +66,8 @@ class PlinkoOptions:
     horizon: float = 3.0
     require_obstacle: bool = True
     max_tries: int = 500
+    collision_bias: float = COLLISION_BIAS
+    collision_noise_labels: tuple[str, ...] | None = ("obstacle",)
 
 
 def box_statics(hole_width: float = 70.0, elasticity: float = 0.5, friction: float = 0.3) -> list:
@@ -111,7 +119,9 @@ def plinko_scene(obstacles, hole: int, opt: PlinkoOptions = PlinkoOptions()) -> 
                 elasticity=opt.elasticity, color="#e6194b")
     return Scene(bodies=(ball,), statics=tuple(box_statics(opt.hole_width, opt.elasticity, opt.friction))
                  + tuple(obstacles), gravity=GRAVITY,
-                 simulation=Simulation(time_step=1 / 60, substeps=4, horizon=opt.horizon))
+                 simulation=Simulation(time_step=1 / 60, substeps=4, horizon=opt.horizon,
+                                       collision_bias=opt.collision_bias,
+                                       collision_noise_labels=opt.collision_noise_labels))
 
 
 def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None) -> StimulusSet:
@@ -145,8 +155,8 @@ def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None)
         stim = Stimulus(sid, plinko_scene(obstacles, hole, opt), query, metadata={})
         validate_stimulus(stim)
         vals, res = run_sample(stim, NoiseParams(), 0, 0, [query, t_land, first])
-        if not math.isfinite(vals[0]):
-            continue  # the ball came to rest on an obstacle
+        if not math.isfinite(vals[1]):
+            continue  # the ball never reached the ground (it rests, or is wedged, on an obstacle)
         ids = [o.id for o in obstacles]
         first_obstacle = res.events.first_contact("ball", ids)
         if opt.require_obstacle and first_obstacle is None:
@@ -158,4 +168,4 @@ def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None)
     return StimulusSet(tuple(out), name=f"plinko_seed{seed}")
 
 
-__all__ = ["PlinkoOptions", "box_statics", "generate_plinko", "plinko_scene", "HOLES"]
+__all__ = ["COLLISION_BIAS", "PlinkoOptions", "box_statics", "generate_plinko", "plinko_scene", "HOLES"]

@@ -260,8 +260,8 @@ _SQUARE = np.ones((3, 3), dtype=bool)
 _PURE = 40.0
 
 
-def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray
-                     ) -> tuple[float, float]:
+def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray,
+                     with_area: bool = False) -> tuple[float, ...]:
     """Centre (row, col) of a body's region with anti-aliased edges unmixed.
 
     Pixels well inside the region weigh 1. Pixels on its edge and in a
@@ -274,6 +274,8 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     against the actual neighbour matters: two colours blended at a shared
     edge can look like a third reference colour (blue and yellow make
     grey), and a hard assignment of such a row would flip as a whole.
+    With ``with_area`` the total weight (the region's area in pixels, edges
+    counted by their share) comes third.
     """
     from scipy import ndimage
 
@@ -303,9 +305,11 @@ def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int,
     tot = w.sum()
     if tot <= 0:
         rows, cols = np.nonzero(mask)
-        return float(rows.mean()), float(cols.mean())
+        out = (float(rows.mean()), float(cols.mean()))
+        return out + (float(mask.sum()),) if with_area else out
     rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    return float((w * rr).sum() / tot), float((w * cc).sum() / tot)
+    out = (float((w * rr).sum() / tot), float((w * cc).sum() / tot))
+    return out + (float(tot),) if with_area else out
 
 
 def _regions(frame: np.ndarray, refs: np.ndarray, tolerance: float, need: np.ndarray):
@@ -435,65 +439,42 @@ class VideoJudgment:
     n_frames: int
     initial: np.ndarray
     final: np.ndarray
+    unreadable: bool = False
+    notes: list[str] | None = None
 
 
 def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, colours: dict[str, str] | None = None,
                  fps: float | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  motion_tolerance: float = DEFAULT_MOTION_TOLERANCE, min_area: float = DEFAULT_MIN_AREA
                  ) -> VideoJudgment:
-    """Judge one video given as frames: track bodies, fall back to motion masks, answer ``queries``."""
-    from ..queries import evaluate, fall_threshold
-    from ..world import RolloutResult
+    """Judge one video given as frames with the robust readout (:mod:`ipe.video.robust`); answer ``queries``.
 
-    F, H, W = frames.shape[:3]
-    cam = camera.resized(W, H)
-    tr = track_bodies(frames, stim, cam, colours, tolerance=tolerance, min_area=min_area, fps=fps)
+    The first frame is checked against the stimulus, colours are learned
+    there, every frame is registered to the static scene, the time scale is
+    read from the motion. A video that cannot be read (a body not where the
+    stimulus puts it, one whose end cannot be seen) gets NaN values and
+    ``unreadable`` set; ``notes`` say why, and what else was flagged.
+    ``tolerance``, ``motion_tolerance`` and ``min_area`` are kept for
+    compatibility; colour tolerances are now learned from the first frame.
+    """
+    from ..queries import evaluate
+    from ..world import RolloutResult
+    from .robust import track_robust
+
+    colours = colours or body_colours(stim)
+    tr = track_robust(frames, stim, camera, colours, fps=fps)
     bodies = stim.scene.bodies
     n = len(bodies)
-    initial = np.zeros((n, 3))
-    final = np.zeros((n, 3))
-    fallback = ~tr.found[0]
-    for i in range(n):
-        if fallback[i]:
-            continue
-        seen = np.nonzero(tr.found[:, i])[0]
-        initial[i, :2] = tr.centres[0, i]
-        final[i, :2] = tr.centres[seen[-1], i]
-        if tr.exit_side is not None and tr.exit_side[i] == 1:
-            # left the picture through a side or the bottom: it fell out of the scene
-            final[i, 1] = cam.y0 - bodies[i].long_side
-    if fallback.any():
-        masks = _initial_masks(stim, cam)
-        diff = np.abs(frames[-1].astype(int) - frames[0].astype(int)).max(-1) > motion_tolerance
-        new = diff & ~masks.any(0)
-        thr = fall_threshold(stim.scene)
-        if new.any():
-            rows, cols = np.nonzero(new)
-            landing = cam.to_world(np.array([cols.mean() + 0.5, rows.mean() + 0.5]))
-        else:
-            landing = None
-        for i in np.nonzero(fallback)[0]:
-            x0, y0 = bodies[i].position
-            initial[i, :2] = (x0, y0)
-            area = masks[i].sum()
-            moved = area > 0 and diff[masks[i]].mean() > 0.5
-            if not moved:
-                final[i, :2] = (x0, y0)
-            elif landing is not None:
-                final[i, :2] = (landing[0], min(landing[1], y0 - 2 * thr))
-            else:
-                final[i, :2] = (x0, y0 - 2 * thr)
-        tr.quality = float(((tr.found | tr.exited) & tr.expected)[:, ~fallback].sum() / max(tr.expected.sum(), 1))
     removed = np.zeros(n, dtype=bool)
     for iv in stim.interventions:
         if iv.type == "remove":
             for bid in iv.bodies:
                 removed[[b.id for b in bodies].index(bid)] = True
-    res = RolloutResult(body_ids=tuple(b.id for b in bodies), initial=initial, final=final, removed=removed,
+    res = RolloutResult(body_ids=tuple(b.id for b in bodies), initial=tr.initial, final=tr.final, removed=removed,
                         steps=0, n_steps=0)
-    values = [float(evaluate(q, res, stim)) for q in queries]
-    method = "colour" if not fallback.any() else ("motion" if fallback.all() else "mixed")
-    return VideoJudgment(values, tr.quality, method, F, initial, final)
+    values = [math.nan if tr.unreadable else float(evaluate(q, res, stim)) for q in queries]
+    return VideoJudgment(values, tr.quality, tr.method, len(frames), tr.initial, tr.final, tr.unreadable,
+                         list(tr.notes))
 
 
 # --------------------------------------------------------------------------- many videos
@@ -594,10 +575,11 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
             continue
         j = judge_frames(frames, stim, cam, qs, cols, fps=fps, tolerance=tolerance,
                          motion_tolerance=motion_tolerance, min_area=min_area)
-        status = "ok" if j.quality >= LOW_QUALITY else "low_quality"
+        status = "unreadable" if j.unreadable else ("ok" if j.quality >= LOW_QUALITY else "low_quality")
+        note_text = "; ".join(j.notes or [])
         for q, v in zip(qs, j.values):
             rows.append({**base, "status": status, "method": j.method, "quality": j.quality, "n_frames": j.n_frames,
-                         "query": q.key, "value": v, "note": ""})
+                         "query": q.key, "value": v, "note": note_text})
     per_video = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
     return summarize_videos(per_video, stimuli, min_quality=min_quality), per_video
 
@@ -607,11 +589,15 @@ def summarize_videos(per_video: pd.DataFrame, stimuli=None, min_quality: float =
 
     ``p_falls`` (for the stimulus's own query, given ``stimuli``) is the
     share of its videos in which something fell (:func:`ipe.report.p_falls`).
+    Videos the robust readout declared unreadable count in ``n_samples`` but
+    not in ``n_valid``: a stimulus whose videos were all unreadable keeps a
+    row with ``mean`` NaN (flagged, not guessed, and not silently dropped).
     """
     from ..report import judgment_says_falls
 
     by_id = {s.id: s for s in as_stimulus_set(stimuli)} if stimuli is not None else {}
-    ok = per_video[per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality)]
+    ok = per_video[(per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality))
+                   | ((per_video["status"] == "unreadable") & (per_video["query"] != ""))]
     out = []
     for (sid, q), g in ok.groupby(["stimulus_id", "query"], sort=False):
         v = g["value"].to_numpy(dtype=float)

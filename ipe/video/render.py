@@ -153,11 +153,13 @@ def _body_outline(b, x: float, y: float, a: float):
 
 
 def draw_frame(stim: Stimulus, states: np.ndarray, visible: np.ndarray, camera: Camera,
-               colours: dict[str, str] | None = None, supersample: int | None = None) -> np.ndarray:
+               colours: dict[str, str] | None = None, supersample: int | None = None,
+               background: str = BACKGROUND, static_colour: str = STATIC_COLOUR) -> np.ndarray:
     """One ``(H, W, 3)`` uint8 frame: statics grey, bodies in flat colours, white background.
 
     ``states`` is ``(n_bodies, 3)`` x, y, angle; ``visible`` marks the bodies
-    to draw. Drawn at ``supersample`` times the size and box-filtered down
+    to draw (``background`` and ``static_colour`` can be changed, as the
+    degradation harness :mod:`ipe.video.degrade` does). Drawn at ``supersample`` times the size and box-filtered down
     (anti-aliasing); by default 4×, or more for small frames (at least 512
     pixels across before filtering), so edges move in steps of at most a
     quarter pixel and a few mm.
@@ -167,9 +169,9 @@ def draw_frame(stim: Stimulus, states: np.ndarray, visible: np.ndarray, camera: 
     colours = colours or body_colours(stim)
     ss = max(1, int(supersample)) if supersample else max(SUPERSAMPLE, math.ceil(512 / max(camera.width, 1)))
     big = camera.resized(camera.width * ss, camera.height * ss)
-    img = Image.new("RGB", (big.width, big.height), hex_to_rgb(BACKGROUND))
+    img = Image.new("RGB", (big.width, big.height), hex_to_rgb(background))
     draw = ImageDraw.Draw(img)
-    grey = hex_to_rgb(STATIC_COLOUR)
+    grey = hex_to_rgb(static_colour)
 
     def px(points):
         return [tuple(p) for p in big.to_pixels(np.asarray(points, dtype=float)).tolist()]

@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const PID_RE = /^[A-Za-z0-9_.\-]{1,64}$/;
   const state = { cfg: null, pid: null, token: null, outbox: [], practice: [], test: [], done: new Set(),
-                  trials: [], pos: 0, sending: false, shownAt: 0 };
+                  trials: [], pos: 0, sending: false, shownAt: 0, saved: 0, keyHandler: null };
 
   // ------------------------------------------------------------------ helpers
 
@@ -29,6 +29,9 @@
       el.appendChild(p);
     }
   }
+
+  // "1 practice trial", "2 practice trials"
+  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,8 +96,10 @@
 
   function setStatus(text) { $("save-status").textContent = text; }
 
+  // "All answers saved." only once the server has acknowledged an answer (this visit or an earlier one).
   function updateStatus() {
-    setStatus(state.outbox.length ? "Saving " + state.outbox.length + " answer(s)…" : "All answers saved.");
+    if (state.outbox.length) setStatus("Saving " + plural(state.outbox.length, "answer") + "…");
+    else setStatus(state.saved ? "All answers saved." : "");
   }
 
   async function flush() {
@@ -109,6 +114,7 @@
         if (r && (r.status === 200 || r.status === 409)) {
           // 200: stored now or before (same key); 409: this trial was already stored under another key.
           state.outbox.shift();
+          state.saved += 1;
           save();
           delay = 250;
           updateStatus();
@@ -120,7 +126,7 @@
           save();
           continue;
         }
-        setStatus("Connection problem, retrying… (" + state.outbox.length + " answer(s) waiting)");
+        setStatus("Connection problem, retrying… (" + plural(state.outbox.length, "answer") + " waiting)");
         await sleep(delay);
         delay = Math.min(delay * 2, 4000);
       }
@@ -179,7 +185,42 @@
     return s;
   }
 
+  // Keyboard answers, as in jsPsych/PsychoPy: digit keys for a scale's buttons, ← and → for a direction.
+  function keyAnswer(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return false;
+    const kind = state.cfg.widget;
+    if ((kind === "rating" || kind === "count") && /^[0-9]$/.test(ev.key)) {
+      const b = $("widget").querySelector('button[data-value="' + ev.key + '"]');
+      if (b && !b.disabled) { b.click(); return true; }
+    } else if (kind === "choice" && (ev.key === "ArrowLeft" || ev.key === "ArrowRight")) {
+      const b = $("widget").querySelector('button[data-value="' + (ev.key === "ArrowLeft" ? "left" : "right") + '"]');
+      if (b && !b.disabled) { b.click(); return true; }
+    }
+    return false;
+  }
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.repeat) return;
+    if (state.keyHandler && state.keyHandler(ev)) { ev.preventDefault(); return; }
+    // Enter or space continues after practice feedback (a focused button handles its own keys).
+    const c = $("feedback-continue");
+    if ((ev.key === "Enter" || ev.key === " ") && !$("feedback").hidden && !c.disabled &&
+        !(ev.target instanceof HTMLButtonElement)) {
+      ev.preventDefault();
+      c.click();
+    }
+  });
+
+  function keysHint(text) {
+    const p = document.createElement("p");
+    p.className = "keys-hint";
+    p.id = "keys-hint";
+    p.textContent = text;
+    return p;
+  }
+
   function disableWidget() {
+    state.keyHandler = null;
     for (const el of $("widget").querySelectorAll("button, input")) el.disabled = true;
     $("stage").classList.remove("clickable");
     $("stage").onclick = null;
@@ -193,12 +234,24 @@
     w.appendChild(row);
     const kind = state.cfg.widget;
     if (kind === "rating" || kind === "count") {
-      if (kind === "rating" && state.cfg.low_label) row.appendChild(endLabel(state.cfg.low_label));
+      // One row of equal buttons that shrinks to fit a phone; the end labels go on their own line below.
+      row.className = "widget-row scale-row";
+      row.id = "scale-row";
       for (let v = trial.low; v <= trial.high; v++) row.appendChild(button(String(v), v, () => answer(v)));
-      if (kind === "rating" && state.cfg.high_label) row.appendChild(endLabel(state.cfg.high_label));
+      if (kind === "rating" && (state.cfg.low_label || state.cfg.high_label)) {
+        const labels = document.createElement("div");
+        labels.className = "scale-labels";
+        labels.append(endLabel(state.cfg.low_label || ""), endLabel(state.cfg.high_label || ""));
+        w.appendChild(labels);
+      }
+      w.appendChild(keysHint(trial.low <= 9 ?
+        "Press a key " + trial.low + "–" + Math.min(trial.high, 9) + " or click a button." : "Click a button."));
+      state.keyHandler = keyAnswer;
     } else if (kind === "choice") {
       row.appendChild(button("◀ Left", "left", () => answer("left")));
       row.appendChild(button("Right ▶", "right", () => answer("right")));
+      w.appendChild(keysHint("Press ← or → or click a button."));
+      state.keyHandler = keyAnswer;
     } else if (kind === "slider") {
       const input = document.createElement("input");
       input.type = "range"; input.min = "0"; input.max = "100"; input.step = "1"; input.value = "50";
@@ -358,6 +411,8 @@
     state.trials = state.practice.concat(state.test);
     for (const i of session.answered.practice) state.done.add("practice:" + i);
     for (const i of session.answered.test) state.done.add("test:" + i);
+    state.saved += session.answered.practice.length + session.answered.test.length;
+    updateStatus();
     for (const item of state.outbox) state.done.add(item.phase + ":" + item.trial_index);
     state.pos = state.trials.findIndex((t) => !state.done.has(t.phase + ":" + t.trial_index));
     if (state.pos < 0) state.pos = state.trials.length;
@@ -421,8 +476,8 @@
       if (!s) return;
       paragraphs($("instructions-text"), state.cfg.instructions);
       $("instructions-note").textContent = (state.practice.length ?
-        "You will first do " + state.practice.length + " practice trial(s) and see what really happens, then " :
-        "There are ") + state.test.length + " trials.";
+        "You will first do " + plural(state.practice.length, "practice trial") + " and see what really happens, " +
+        "then " : "There are ") + plural(state.test.length, "trial") + ".";
       show("instructions");
       $("instructions-start").addEventListener("click", () => showTrial(), { once: true });
     });

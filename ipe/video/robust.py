@@ -1,0 +1,770 @@
+"""The robust readout: first-frame check, colours learned in place, camera registration, time scale, flags.
+
+A generator moves the camera, shifts colours, changes speed, and sometimes
+loses or invents objects. :func:`track_robust` reads a video of a stimulus
+without mistaking any of these for physics:
+
+1. **First-frame check** (:func:`first_frame_check`). The stimulus says where
+   every body is at t = 0, so the first frame is labelled from the
+   stimulus itself (pixels wholly inside one body, the ground, or the
+   background). Each body's colour is *learned* there (median of its
+   interior), and compared with the colour ``colours.json`` gives it,
+   after removing the video's overall hue drift (circular median over
+   bodies). A body whose colour is nearer another body's expected colour
+   is a **colour mix-up**: flagged, and the body is identified by its known
+   position instead. A body whose place does not hold one colour distinct
+   from the background is **not where the stimulus puts it**: the video
+   does not show this stimulus, and it is flagged unreadable. Bodies whose
+   learned colours cannot be told apart (one colour for all bodies, colours
+   lost) form groups that are read by shape and motion masks instead.
+2. **Segmentation** of every frame by the learned colours (nearest colour,
+   per-colour tolerance from its spread in the first frame), following
+   slow colour drift: each colour is re-learned from the pixels it labelled.
+3. **Registration** to the static scene (:func:`register`). Per frame a
+   similarity (scale about the frame centre, translation) maps the first
+   frame onto it. The ground's top edge fixes the vertical part; bodies that
+   have not moved, the horizontal part and the scale, chosen by consensus
+   (bodies that fell are outliers), with the scale of rigid bodies' areas as
+   a check. Every position is mapped back into the first frame's pixels and
+   from there into the world by the camera of ``colours.json``.
+4. **Time scale** (:func:`time_scale`), from the motion: the steepest
+   downward acceleration seen on any body (free fall) against the scene's
+   gravity gives frames per simulated second. A video whose motion runs at
+   half speed shows half the horizon: it is noted, and read only if every
+   body has come to rest by its end (else unreadable: where they land is
+   not shown); a longer video is read at the frame where the horizon
+   falls.
+5. **Flags**: bodies that vanish (not through a picture edge), objects that
+   appear (unexplained regions the size of a body), bodies the camera, not
+   physics, took out of the picture. A body whose end cannot be seen is not
+   guessed: unless it had already dropped past the fall threshold, the
+   video is unreadable.
+
+``quality`` is the share of (frame, body) pairs read, times the first-frame
+agreement, lowered by large registration residuals and by flags; the
+reasons are in ``notes``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..scene import Ball, StaticSegment, Stimulus, world_vertices
+from .render import BACKGROUND, STATIC_COLOUR, Camera, hex_to_rgb
+
+SAME_COLOUR = 40.0
+MIN_TOLERANCE = 60.0
+_SQ = np.ones((3, 3), dtype=bool)
+
+
+def fit_camera(camera: Camera, width: int, height: int) -> Camera:
+    """``camera``'s window seen in a ``width × height`` frame: resized, or centred and padded when the aspect differs."""
+    cw, ch = camera.x1 - camera.x0, camera.y1 - camera.y0
+    if abs(width / height - cw / ch) < 0.02:
+        return camera.resized(width, height)
+    mpp = max(cw / width, ch / height)
+    cx, cy = (camera.x0 + camera.x1) / 2, (camera.y0 + camera.y1) / 2
+    return Camera(cx - width * mpp / 2, cx + width * mpp / 2, cy - height * mpp / 2, cy + height * mpp / 2,
+                  int(width), int(height))
+
+
+def label_image(stim: Stimulus, camera: Camera, states: np.ndarray | None = None, supersample: int = 4) -> np.ndarray:
+    """``(H, W)`` labels of the scene drawn from the stimulus: 0 background, 1 static, 2 + i body i, -1 mixed pixels."""
+    from PIL import Image, ImageDraw
+
+    ss = supersample
+    big = camera.resized(camera.width * ss, camera.height * ss)
+    img = Image.new("L", (big.width, big.height), 0)
+    draw = ImageDraw.Draw(img)
+
+    def px(points):
+        return [tuple(p) for p in big.to_pixels(np.asarray(points, dtype=float)).tolist()]
+
+    for s in stim.scene.statics:
+        if isinstance(s, StaticSegment):
+            draw.line(px([s.a, s.b]), fill=1, width=max(1, int(round(2 * s.radius / big.metres_per_pixel))))
+        else:
+            draw.polygon(px(world_vertices(s)), fill=1)
+    from dataclasses import replace
+
+    for i, b in enumerate(stim.scene.bodies):
+        if states is not None:
+            b = replace(b, position=(float(states[i, 0]), float(states[i, 1])), angle=float(states[i, 2]))
+        if isinstance(b, Ball):
+            (cx, cy), = px([b.position])
+            r = b.radius / big.metres_per_pixel
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=2 + i)
+        else:
+            draw.polygon(px(world_vertices(b)), fill=2 + i)
+    a = np.asarray(img, dtype=np.int16).reshape(camera.height, ss, camera.width, ss)
+    lo, hi = a.min(axis=(1, 3)), a.max(axis=(1, 3))
+    return np.where(lo == hi, lo, -1).astype(np.int16)
+
+
+# --------------------------------------------------------------------------- first frame
+
+
+def _hue_sat(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from matplotlib.colors import rgb_to_hsv
+
+    hsv = rgb_to_hsv(np.clip(np.asarray(rgb, dtype=float), 0, 255) / 255.0)
+    return hsv[..., 0] * 360.0, hsv[..., 1]
+
+
+@dataclass
+class FirstFrame:
+    """What the first frame says: learned colours, their tolerances, groups, flags."""
+
+    refs: np.ndarray            # (2 + n, 3) background, static, bodies
+    tolerances: np.ndarray      # (2 + n,)
+    present: np.ndarray         # (2 + n,) bool: the label has pixels in the first frame
+    groups: list[list[int]]     # bodies (indices) that share one colour
+    agreement: np.ndarray       # (n,) share of each body's interior nearest its own colour
+    hue_shift: float
+    mixups: list[tuple[str, str]]
+    missing: list[str]          # bodies not at their known position
+    labels: np.ndarray          # the stimulus's label image
+    notes: list[str] = field(default_factory=list)
+    static_like: list[int] = field(default_factory=list)  # bodies in the ground's colour
+
+
+def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
+    """Check the first frame against the stimulus's known positions and learn its colours (see the module)."""
+    from scipy import ndimage
+
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    labels = label_image(stim, camera)
+    pix = frame.astype(float)
+    K = n + 2
+    refs = np.zeros((K, 3))
+    tol = np.full(K, MIN_TOLERANCE)
+    present = np.zeros(K, dtype=bool)
+    interiors = []
+    for k in range(K):
+        m = labels == k
+        inner = ndimage.binary_erosion(m, _SQ, border_value=0) if k >= 1 else m
+        if inner.sum() < 3:
+            inner = m
+        interiors.append(inner)
+        if inner.sum() == 0:
+            refs[k] = hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR) if k < 2 else hex_to_rgb(
+                colours[bodies[k - 2].id])
+            continue
+        present[k] = True
+        vals = pix[inner]
+        refs[k] = np.median(vals, axis=0)
+        nominal = np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
+                           dtype=float)
+        if np.sqrt(((refs[k] - nominal) ** 2).sum()) < 30:  # the colour it should have: keep it exact
+            refs[k] = nominal
+        d = np.sqrt(((vals - refs[k]) ** 2).sum(-1))
+        tol[k] = max(MIN_TOLERANCE, 1.5 * float(np.quantile(d, 0.9)))
+    # groups of bodies whose colours cannot be told apart
+    groups: list[list[int]] = []
+    for i in range(n):
+        for g in groups:
+            if np.sqrt(((refs[2 + i] - refs[2 + g[0]]) ** 2).sum()) < SAME_COLOUR:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    # agreement: interior pixels nearest to their own colour (any colour of the group counts)
+    group_of = {i: g for g in groups for i in g}
+    agreement = np.ones(n)
+    missing = []
+    bad = []
+    static_like: list[int] = []
+    notes_pre: list[str] = []
+    for i in range(n):
+        inner = interiors[2 + i]
+        if not inner.any():
+            agreement[i] = math.nan
+            continue
+        vals = pix[inner]
+        d = ((vals[:, None, :] - refs[None, :, :]) ** 2).sum(-1)
+        near = d.argmin(1)
+        own = np.isin(near, [2 + j for j in group_of[i]])
+        agreement[i] = float(own.mean())
+        if present[1] and np.sqrt(((refs[2 + i] - refs[1]) ** 2).sum()) < SAME_COLOUR and agreement[i] >= 0.6:
+            static_like.append(i)  # the ground's colour: visible against the background, read by motion
+            continue
+        distinct = np.sqrt(((refs[2 + i] - refs[0]) ** 2).sum()) if present[0] else 999.0
+        if agreement[i] < 0.6 or distinct < SAME_COLOUR:
+            bad.append(i)
+    if bad:
+        # not where the stimulus puts it: found nearby in its own colour (a perturbed start), or missing
+        lab0 = label_frame(frame, np.array([hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else
+                                                       colours[bodies[k - 2].id]) for k in range(K)], dtype=float),
+                           np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
+        mpp = camera.metres_per_pixel
+        moved = []
+        for i in bad:
+            m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
+            area_px = bodies[i].area / mpp ** 2
+            if m is not None and m.sum() >= 0.4 * area_px:
+                rr, cc = np.nonzero(m)
+                xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
+                if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
+                    refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
+                    agreement[i] = 1.0
+                    moved.append(bodies[i].id)
+                    continue
+            missing.append(bodies[i].id)
+        if moved:
+            notes_pre.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
+    # colour identity against colours.json, after the overall hue drift
+    exp = np.array([hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
+    h_got, s_got = _hue_sat(refs[2:])
+    h_exp, s_exp = _hue_sat(exp)
+    sat = (s_got > 0.25) & (s_exp > 0.25)
+    hue_shift = 0.0
+    mixups = []
+    notes = notes_pre
+    if sat.sum() >= 2:
+        diff = (h_got - h_exp + 180.0) % 360.0 - 180.0
+        ang = np.deg2rad(diff[sat])
+        hue_shift = float(np.rad2deg(np.arctan2(np.median(np.sin(ang)), np.median(np.cos(ang)))))
+        for i in range(n):
+            if not s_got[i] > 0.25:
+                continue
+            dh = np.abs((h_got[i] - hue_shift - h_exp + 180.0) % 360.0 - 180.0) / 30.0
+            dist = dh + np.abs(s_got[i] - s_exp) / 0.3
+            j = int(dist.argmin())
+            if j != i and dist[i] > dist[j] + 0.25:
+                mixups.append((bodies[i].id, bodies[j].id))
+        if abs(hue_shift) > 5:
+            notes.append(f"hue drift {hue_shift:+.0f}°")
+    elif n:
+        notes.append("body colours lost (no saturated colour)")
+    if mixups:
+        shown = ", ".join(f"{a} looks like {b}" for a, b in mixups[:4]) + (" …" if len(mixups) > 4 else "")
+        notes.append(f"colour mix-up in the first frame ({shown}); bodies identified by their known positions")
+    if any(len(g) > 1 for g in groups):
+        shared = sum(len(g) for g in groups if len(g) > 1)
+        notes.append(f"{shared} bodies share a colour; read by shape and motion")
+    if missing:
+        notes.append(f"first frame does not match the stimulus: {', '.join(missing[:4])} not at its known position")
+    if static_like:
+        notes.append(f"{', '.join(bodies[i].id for i in static_like[:4])} in the ground's colour; read by motion")
+        groups = [[j for j in g if j not in static_like] for g in groups]
+        groups = [g for g in groups if g]
+    return FirstFrame(refs, tol, present, groups, agreement, hue_shift, mixups, missing, labels, notes, static_like)
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def label_frame(frame: np.ndarray, refs: np.ndarray, tolerances: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Nearest active reference colour of every pixel, -1 where it is beyond that colour's tolerance."""
+    f = frame.reshape(-1, 3).astype(np.float32)
+    r = refs[active].astype(np.float32)
+    d2 = (f * f).sum(1)[:, None] - 2.0 * (f @ r.T) + (r * r).sum(1)[None, :]
+    j = d2.argmin(1)
+    idx = np.nonzero(active)[0][j]
+    ok = d2[np.arange(len(j)), j] <= tolerances[idx].astype(np.float32) ** 2
+    return np.where(ok, idx, -1).reshape(frame.shape[:2])
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    comp, k = ndimage.label(mask)
+    if k <= 1:
+        return mask
+    sizes = np.bincount(comp.ravel())[1:]
+    return comp == (int(sizes.argmax()) + 1)
+
+
+def ground_edge(lab: np.ndarray, frame: np.ndarray | None = None, refs: np.ndarray | None = None) -> float:
+    """Row (continuous, rows down) of the top edge of the static ground: NaN when no static row spans the frame.
+
+    The first row that is ground across 60 % of the widest ground row, less the share of
+    ground in the row above it: from the colours (between background and
+    ground) where ``frame`` and ``refs`` are given, in the columns where
+    only background and ground meet; else from the labels.
+    """
+    frac = (lab == 1).mean(1)
+    if frac.max() < 0.2:
+        return math.nan
+    full = np.nonzero(frac > 0.6 * frac.max())[0]  # the ground may not span a padded frame
+    if not len(full):
+        return math.nan
+    r1 = int(full[0])
+    if r1 < 1:
+        return float(r1)
+    above = frac[r1 - 1]
+    if frame is not None and refs is not None and r1 >= 2:
+        cols = ((lab[r1 - 2:r1 + 1] == 0) | (lab[r1 - 2:r1 + 1] == 1) | (lab[r1 - 2:r1 + 1] == -1)).all(0)
+        cols &= lab[r1] == 1
+        if cols.sum() >= 4:
+            axis = refs[1] - refs[0]
+            den = float((axis * axis).sum())
+            if den > 100:
+                px = frame[r1 - 1, cols].astype(float).mean(0)
+                above = float(((px - refs[0]) * axis).sum() / den)
+    return float(r1 - min(max(above, 0.0), 1.0))
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _apply(p: np.ndarray, s: float, t: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return s * (p - c) + c + t
+
+
+def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
+             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
+             ) -> tuple[float, float, float, np.ndarray, float]:
+    """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
+
+    ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
+    frame t, ``ok`` which pairs are usable (found whole in both); ``g0``, ``gt``
+    the ground's top edge (NaN when not seen); ``prev`` the transform
+    predicted from the frames before. Hypotheses come from single bodies
+    (scale kept), pairs of bodies and the ground; the one with the ground
+    in agreement and the most bodies within ``tol`` pixels wins, less half a
+    body for every ``tol`` it moves away from ``prev`` (a camera moves
+    smoothly; at most 2 % of the frame per frame), and is refined by least
+    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
+    """
+    idx = np.nonzero(ok)[0]
+    has_ground = math.isfinite(g0) and math.isfinite(gt)
+
+    def fit(bodies_, scale=None, prior=None):
+        rows, rhs = [], []
+        if prior is not None:  # the scale changes little per frame: (s - prev) / 2 % weighs like a body at 0.25 px
+            rows.append([0.25 / 0.02, 0.0, 0.0])
+            rhs.append(0.25 / 0.02 * prior)
+            if area_ratio is not None and len(bodies_):
+                ar = area_ratio[list(bodies_)]
+                ar = ar[np.isfinite(ar)]
+                if len(ar):  # rigid bodies at rest change area only with the zoom: s = sqrt(area ratio)
+                    w = 0.25 / 0.005 * math.sqrt(len(ar))
+                    rows.append([w, 0.0, 0.0])
+                    rhs.append(w * float(np.sqrt(np.median(ar))))
+        for i in bodies_:
+            rows.append([c0[i, 0] - centre[0], 1.0, 0.0])
+            rhs.append(ct[i, 0] - centre[0])
+            rows.append([c0[i, 1] - centre[1], 0.0, 1.0])
+            rhs.append(ct[i, 1] - centre[1])
+        if has_ground:
+            for _ in range(2):
+                rows.append([g0 - centre[1], 0.0, 1.0])
+                rhs.append(gt - centre[1])
+        A, y = np.array(rows), np.array(rhs)
+        if scale is not None:
+            sol, *_ = np.linalg.lstsq(A[:, 1:], y - scale * A[:, 0], rcond=None)
+            return float(scale), float(sol[0]), float(sol[1])
+        sol, *_ = np.linalg.lstsq(A, y, rcond=None)
+        return float(sol[0]), float(sol[1]), float(sol[2])
+
+    hyps = [prev, (prev[0], 0.0, 0.0)]
+    for i in idx:
+        hyps.append(fit([i], prev[0]))
+        if area_ratio is not None and math.isfinite(area_ratio[i]) and area_ratio[i] > 0:
+            hyps.append(fit([i], float(np.sqrt(area_ratio[i]))))
+    for a in range(len(idx)):
+        for b in range(a + 1, len(idx)):
+            i, j = idx[a], idx[b]
+            if (np.abs(c0[i] - c0[j]) / (2 * centre)).max() < 0.4:
+                continue
+            hyps.append(fit([i, j]))
+
+    def score(h):
+        s, tx, ty = h
+        pred = _apply(c0[idx], s, np.array([tx, ty]), centre)
+        res = np.sqrt(((pred - ct[idx]) ** 2).sum(-1))
+        inl = res < tol
+        g_ok = not has_ground or abs(s * (g0 - centre[1]) + centre[1] + ty - gt) < tol
+        # moving away from the predicted camera costs half an inlier per tolerance of change
+        dist = abs(s - prev[0]) * 2 * centre[0] + abs(tx - prev[1]) + abs(ty - prev[2])
+        return (g_ok, int(inl.sum()) - 0.5 * dist / tol - 0.1 * float(res[inl].sum()) / tol), inl
+
+    # the camera moves smoothly: at most 2 % of the frame (and 2 % zoom) per frame away from the prediction
+    near = [h for h in hyps if abs(h[0] - prev[0]) <= 0.02 and abs(h[1] - prev[1]) <= 0.02 * 2 * centre[0]
+            and abs(h[2] - prev[2]) <= 0.02 * 2 * centre[1]]
+    best = max(near or [prev], key=lambda h: score(h)[0])
+    inl = score(best)[1]
+    use = idx[inl]
+    s, tx, ty = best
+    for _ in range(2):  # refine on the inliers (the scale held near the previous frame's)
+        if len(use) >= 1:
+            s, tx, ty = fit(use, prior=prev[0])
+        elif len(use) >= 1 or has_ground:
+            s, tx, ty = fit(use, best[0])
+            if not len(use):
+                tx = best[1]
+        if not len(use):
+            break
+        res = np.sqrt(((_apply(c0[use], s, np.array([tx, ty]), centre) - ct[use]) ** 2).sum(-1))
+        if res.max() < tol / 2 or len(use) == 1:
+            break
+        use = use[res < max(tol / 2, np.median(res) * 2)]
+    rms = 0.0
+    if len(use):
+        pred = _apply(c0[use], s, np.array([tx, ty]), centre)
+        rms = float(np.sqrt(((pred - ct[use]) ** 2).sum(-1).mean()))
+    out = np.zeros(len(c0), dtype=bool)
+    out[use] = True
+    return s, tx, ty, out, rms
+
+
+# --------------------------------------------------------------------------- time scale
+
+
+def time_scale(y: np.ndarray, moving: np.ndarray, gravity: float, window: int = 9) -> tuple[float, int]:
+    """Frames per simulated second from free fall: ``sqrt(g / a)`` for the steepest downward acceleration ``a``.
+
+    ``y`` ``(F, n)`` heights (m, NaN where not seen); ``moving`` ``(n,)`` the
+    bodies to look at. Accelerations come from quadratic fits over
+    ``window`` frames that a parabola fits closely; the steepest is the
+    median of the five steepest windows. Returns ``(fps, n_windows)``; NaN
+    when no body fell freely long enough.
+    """
+    F = len(y)
+    h = window // 2
+    tt = np.arange(-h, h + 1, dtype=float)
+    X = np.stack([np.ones_like(tt), tt, tt ** 2 / 2], 1)
+    pinv = np.linalg.pinv(X)
+    acc = []
+    for i in np.nonzero(moving)[0]:
+        for f in range(h, F - h):
+            seg = y[f - h:f + h + 1, i]
+            if not np.isfinite(seg).all():
+                continue
+            a0, v, a = pinv @ seg
+            if v < 0 and a < 0:
+                res = seg - X @ np.array([a0, v, a])
+                if np.abs(res).max() < 0.1 * abs(a) * h * h + 1e-4:
+                    acc.append(-a)
+    if len(acc) < 5:
+        return math.nan, len(acc)
+    top = np.sort(acc)[-5:]
+    a = float(np.median(top))
+    return math.sqrt(gravity / a), len(acc)
+
+
+# --------------------------------------------------------------------------- the whole track
+
+
+@dataclass
+class RobustTrack:
+    """What :func:`track_robust` made of one video."""
+
+    initial: np.ndarray          # (n, 3) world x, y, angle (angle 0: not read)
+    final: np.ndarray
+    quality: float
+    method: str                  # colour, motion (shared colours) or mixed
+    unreadable: bool
+    notes: list[str]
+    fps: float                   # frames per simulated second used
+    n_frames: int
+    transforms: np.ndarray       # (F, 3) s, tx, ty per frame
+    first: FirstFrame | None = None
+
+
+def _region_stats(lab: np.ndarray, k: int, need: float):
+    m = lab == k
+    if m.sum() < need:
+        return None
+    rows, cols = np.nonzero(m)
+    H, W = lab.shape
+    r0, r1 = max(rows.min() - 3, 0), min(rows.max() + 4, H)  # a margin: edges and their ring are weighed
+    c0, c1 = max(cols.min() - 3, 0), min(cols.max() + 4, W)
+    sub = _largest(m[r0:r1, c0:c1])
+    if sub.sum() < need:
+        return None
+    rr, cc = np.nonzero(sub)
+    rr = rr + r0
+    cc = cc + c0
+    border = rr.min() == 0 or cc.min() == 0 or rr.max() == H - 1 or cc.max() == W - 1
+    return float(cc.mean() + 0.5), float(rr.mean() + 0.5), int(len(rr)), bool(border), (r0, c0, sub)
+
+
+def _unexplained(lab: np.ndarray) -> int:
+    from scipy import ndimage
+
+    m = ndimage.binary_erosion(lab == -1, _SQ)
+    if not m.any():
+        return 0
+    comp, k = ndimage.label(m)
+    return int(np.bincount(comp.ravel())[1:].max()) if k else 0
+
+
+def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str],
+                 fps: float | None = None, max_frames: int = 160) -> RobustTrack:
+    """Read one video of ``stim`` into initial and final body positions, with flags (see the module)."""
+    from scipy import ndimage
+    from ..queries import fall_threshold
+    from .readout import _subpixel_centre
+
+    F_all, H, W = frames.shape[:3]
+    cam0 = fit_camera(camera, W, H)
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    nominal = float(fps) if fps else 30.0
+    thr = fall_threshold(stim.scene)
+    notes: list[str] = []
+    ff = first_frame_check(frames[0], stim, cam0, colours)
+    notes += ff.notes
+    init_world = np.array([[b.position[0], b.position[1], b.angle] for b in bodies], dtype=float)
+    if ff.missing:
+        return RobustTrack(init_world, init_world.copy(), 0.0, "colour", True, notes, nominal, F_all,
+                           np.tile([1.0, 0.0, 0.0], (F_all, 1)), ff)
+    use = np.arange(F_all) if F_all <= max_frames else np.unique(
+        np.round(np.linspace(0, F_all - 1, max_frames)).astype(int))
+    F = len(use)
+    solo = [g[0] for g in ff.groups if len(g) == 1]
+    shared = [g for g in ff.groups if len(g) > 1]
+    label_of = np.arange(n + 2)
+    group_label = {}
+    for g in shared:
+        label_of[[2 + i for i in g]] = 2 + g[0]
+        group_label[g[0]] = 2 + g[0]
+    active = ff.present.copy()
+    for g in shared:
+        active[[2 + i for i in g[1:]]] = False
+    if ff.static_like:
+        label_of[[2 + i for i in ff.static_like]] = 1
+        active[[2 + i for i in ff.static_like]] = False
+        shared = shared + [list(ff.static_like)]
+        group_label[ff.static_like[0]] = 1
+    refs = ff.refs.copy()
+    tols = ff.tolerances.copy()
+    px_area = np.array([b.area for b in bodies]) / cam0.metres_per_pixel ** 2
+    need = np.maximum(1.0, 0.2 * px_area)
+    centre = np.array([W / 2.0, H / 2.0])
+    C = np.full((F, n, 2), np.nan)
+    area = np.full((F, n), np.nan)
+    border = np.zeros((F, n), dtype=bool)
+    found = np.zeros((F, n), dtype=bool)
+    ground = np.full(F, np.nan)
+    extra = np.zeros(F, dtype=int)
+    labs = {}
+    for f, fi in enumerate(use):
+        lab = label_frame(frames[fi], refs, tols, active)
+        lab = np.where(lab >= 0, label_of[np.maximum(lab, 0)], -1)
+        if f == 0 or f == F - 1:
+            labs[f] = lab
+        ground[f] = ground_edge(lab, frames[fi], refs)
+        extra[f] = _unexplained(lab)
+        pix = frames[fi].astype(float)
+        for i in solo:
+            st = _region_stats(lab, 2 + i, need[i])
+            if st is None:
+                continue
+            r0, c0, sub = st[4]
+            h_, w_ = sub.shape
+            rc = _subpixel_centre(frames[fi][r0:r0 + h_, c0:c0 + w_], lab[r0:r0 + h_, c0:c0 + w_], sub, 2 + i, refs,
+                                  with_area=True)
+            C[f, i] = (rc[1] + c0, rc[0] + r0)
+            area[f, i] = rc[2]
+            border[f, i] = st[3]
+            found[f, i] = True
+            inner = ndimage.binary_erosion(sub, _SQ, border_value=0)
+            if inner.sum() >= 6:  # follow slow colour drift from the region's interior (edges are blends)
+                new = np.median(pix[r0:r0 + sub.shape[0], c0:c0 + sub.shape[1]][inner], axis=0)
+                if np.sqrt(((new - refs[2 + i]) ** 2).sum()) > 8:
+                    refs[2 + i] = 0.5 * refs[2 + i] + 0.5 * new
+        for k in (0, 1):
+            m = lab == k
+            if m.sum() > 50:
+                new = np.median(pix[m][::7], axis=0)
+                if np.sqrt(((new - refs[k]) ** 2).sum()) > 8:
+                    refs[k] = 0.5 * refs[k] + 0.5 * new
+    # registration of every frame to the first
+    tol = max(0.5, 0.005 * W)
+    T = np.tile([1.0, 0.0, 0.0], (F, 1))
+    rms = np.zeros(F)
+    prev = (1.0, 0.0, 0.0)
+    whole0 = found[0] & ~border[0]
+    whole = found & ~border
+    # a fixed camera first: the ground's edge stays put and the bodies that did not drop did not move sideways
+    still = True
+    if min(W, H) < 96:
+        pass  # too coarse to tell a camera's motion from pixel noise: the camera is taken as fixed
+    elif np.isfinite(ground).all():
+        still = float(np.abs(ground - ground[0]).max()) < 0.35
+    for f in range(1, F if min(W, H) >= 96 else 1):
+        if not still:
+            break
+        ok = whole0 & whole[f]
+        d = C[f, ok] - C[0, ok]
+        level = np.abs(d[:, 1]) < 0.5
+        if level.sum() >= 1:
+            med = float(np.median(d[level, 0]))
+            if abs(med) > 0.35 and (np.abs(d[level, 0] - med) < 0.3).mean() >= 0.6:
+                still = False
+    for f in range(1, F if not still else 1):
+        # the static scene: the ground, and bodies that have not moved since the first frame
+        ok = whole0 & whole[f]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = area[f] / area[0]
+        s, tx, ty, _, r = register(C[0], C[f], ok, ground[0], ground[f], centre, tol, prev, ratio)
+        T[f] = (s, tx, ty)
+        rms[f] = r
+        prev = (s, tx, ty)
+    if np.abs(T[:, 0] - 1).max() > 0.003 or np.abs(T[:, 1:]).max() > 0.3:
+        notes.append(f"camera moves (up to {100 * np.abs(T[:, 1:] / [W, H]).max():.0f}% pan, "
+                     f"{100 * np.abs(np.log(T[:, 0])).max():.0f}% zoom); registered to the static scene")
+    # positions in the first frame's pixels, then in the world
+    P = (C - centre - T[:, None, 1:]) / T[:, None, :1] + centre
+    Wd = cam0.to_world(P)
+    y = Wd[..., 1]
+    g = abs(stim.scene.gravity[1]) or 9.81
+    # time scale from free fall, in frames of the processed sequence
+    step = (use[-1] / (F - 1)) if F > 1 else 1.0
+    with np.errstate(invalid="ignore"):
+        drop_any = np.nanmax(np.where(found, y[0][None] - y, -np.inf), axis=0) if F > 1 else np.zeros(n)
+    moving = np.nan_to_num(drop_any, nan=0.0) > 3 * thr
+    fps_eff = nominal
+    f_end = F - 1
+    truncated = 0.0
+    if moving.any() and F >= 9:
+        est, nwin = time_scale(y, moving, g)
+        est = est / step if math.isfinite(est) else est  # per original frame
+        if math.isfinite(est) and abs(est / nominal - 1) > 0.25:
+            fps_eff = est
+            notes.append(f"motion runs at {nominal / est:.2g}× the expected speed (time scale from free fall: "
+                         f"{est:.0f} frames per simulated second, not {nominal:.0f})")
+    horizon = stim.scene.simulation.horizon
+    f_h = horizon * fps_eff / step
+    if f_h < F - 1 - 0.5:
+        f_end = int(round(f_h))
+        notes.append(f"read at frame {use[f_end]} (the horizon), not the last frame")
+    elif f_h > (F - 1) * 1.1:
+        truncated = horizon - use[-1] / fps_eff
+        notes.append(f"the video shows about {use[-1] / fps_eff:.1f} s of the {horizon:g} s horizon")
+    initial = init_world.copy()
+    final = init_world.copy()
+    unreadable = False
+    # sub-pixel centres in the first frame
+    for i in solo:
+        if found[0, i]:
+            _, _, _, _, (r0, c0, sub) = _region_stats(labs[0], 2 + i, need[i])
+            h_, w_ = sub.shape
+            rc = _subpixel_centre(frames[use[0]][r0:r0 + h_, c0:c0 + w_], labs[0][r0:r0 + h_, c0:c0 + w_], sub,
+                                  2 + i, refs)
+            initial[i, :2] = cam0.to_world(np.array([rc[1] + c0, rc[0] + r0]))
+    exited = np.zeros((F, n), dtype=bool)
+    moving_at_end: list[str] = []
+    lost = [i for i in solo if not found[0, i]]  # too small or blended away in the first frame: read by motion
+    if lost:
+        notes.append(f"{', '.join(bodies[i].id for i in lost[:4])} not found by colour; read by motion")
+        solo = [i for i in solo if found[0, i]]
+        shared = shared + [[i] for i in lost]
+        group_label.update({i: 2 + i for i in lost})
+    for i in solo:
+        seen = np.nonzero(found[:f_end + 1, i])[0]
+        last = int(seen[-1])
+        whole = np.nonzero(found[:f_end + 1, i] & ~border[:f_end + 1, i])[0]
+        lw = int(whole[-1]) if len(whole) else last
+        final[i, :2] = Wd[lw, i]
+        if last < f_end:
+            drop = initial[i, 1] - final[i, 1]
+            if border[last, i]:
+                p = P[last, i]
+                out_side = p[0] < 2 or p[0] > W - 2 or p[1] > H - 2
+                exited[last + 1:, i] = True
+                if out_side:
+                    final[i, 1] = cam0.y0 - bodies[i].long_side
+                elif drop > thr:
+                    notes.append(f"{bodies[i].id} left the picture with the camera after falling")
+                else:
+                    notes.append(f"{bodies[i].id} left the picture with the camera before it could be read")
+                    unreadable = True
+            else:
+                if drop > thr:
+                    notes.append(f"{bodies[i].id} vanished at frame {use[last + 1]} after falling")
+                else:
+                    notes.append(f"{bodies[i].id} vanished at frame {use[last + 1]}")
+                    unreadable = True
+        elif truncated > 0 and last >= 3:
+            # the video ends before the horizon: its end is the horizon's only if nothing is still moving
+            v = (Wd[last, i] - Wd[last - 3, i]) / (3 * step) * fps_eff
+            if np.hypot(*v) > 0.05:  # m/s
+                moving_at_end.append(bodies[i].id)
+    if moving_at_end:
+        notes.append(f"{', '.join(moving_at_end[:4])} still moving where the video ends, before the horizon: "
+                     "where they come to rest is not shown")
+        unreadable = True
+    # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
+    if f_end == F - 1 and F - 1 in labs:
+        for i in solo:
+            if found[f_end, i] and not border[f_end, i] and not exited[f_end, i]:
+                _, _, _, _, (r0, c0, sub) = _region_stats(labs[f_end], 2 + i, need[i])
+                h_, w_ = sub.shape
+                rc = _subpixel_centre(frames[use[f_end]][r0:r0 + h_, c0:c0 + w_], labs[f_end][r0:r0 + h_, c0:c0 + w_],
+                                      sub, 2 + i, refs)
+                p = (np.array([rc[1] + c0, rc[0] + r0]) - centre - T[f_end, 1:]) / T[f_end, 0] + centre
+                w = cam0.to_world(p)
+                final[i, :2] = w
+    # bodies that share a colour: motion masks at the frame read
+    if shared:
+        lab_end = labs.get(f_end)
+        if lab_end is None:
+            lab_end = label_frame(frames[use[f_end]], refs, tols, active)
+            lab_end = np.where(lab_end >= 0, label_of[np.maximum(lab_end, 0)], -1)
+        s, tx, ty = T[f_end]
+        rr, cc = np.mgrid[0:H, 0:W]
+        stayed_cover = np.zeros((H, W), dtype=bool)
+        moved = []
+        for grp in shared:
+            gm = lab_end == group_label[grp[0]]
+            for i in grp:
+                foot = ff.labels == 2 + i
+                inner = ndimage.binary_erosion(foot, _SQ, border_value=0)  # edges blend as bodies settle
+                fr, fc = np.nonzero(inner if inner.sum() >= 0.3 * foot.sum() else foot)
+                if not len(fr):
+                    continue
+                q = _apply(np.stack([fc + 0.5, fr + 0.5], 1), s, np.array([tx, ty]), centre)
+                qc = np.clip(np.floor(q[:, 0]).astype(int), 0, W - 1)
+                qr = np.clip(np.floor(q[:, 1]).astype(int), 0, H - 1)
+                inside = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+                if inside.mean() < 0.8:
+                    notes.append(f"{bodies[i].id} outside the picture at the frame read")
+                    unreadable = True
+                    continue
+                cover = gm[qr[inside], qc[inside]].mean()
+                if cover >= 0.8:
+                    stayed_cover[qr, qc] = True
+                else:
+                    moved.append((i, grp[0]))
+        for i, g0 in moved:
+            left = (lab_end == group_label[g0]) & ~stayed_cover
+            if group_label[g0] == 1:  # the ground's colour: only what stands above the ground's edge
+                ge = ground[f_end] if math.isfinite(ground[f_end]) else H
+                left &= rr < ge - 0.5
+            x0, y0 = bodies[i].position
+            if left.any():
+                p = _apply(np.stack([cc[left] + 0.5, rr[left] + 0.5], 1), 1.0 / s,
+                           -np.array([tx, ty]) / s, centre)
+                landing = cam0.to_world(p.mean(0))
+                final[i, :2] = (landing[0], min(landing[1], y0 - 2 * thr))
+            else:
+                final[i, :2] = (x0, y0 - 2 * thr)
+    # flags and quality
+    fe = f_end + 1
+    read = found[:fe] | exited[:fe]
+    for grp in shared:
+        read[:, grp] = True
+    coverage = float(read.mean()) if read.size else 0.0
+    q = coverage * float(np.nanmin(np.r_[ff.agreement, 1.0]) if n else 1.0)
+    big = extra[:fe] > 0.5 * float(px_area.min())
+    if big.sum() >= 3:
+        notes.append(f"unexplained object in {int(big.sum())} frames (first at frame {use[int(np.argmax(big))]})")
+        q *= 0.8
+    med_rms = float(np.median(rms[1:fe])) if fe > 1 else 0.0
+    if med_rms > tol:
+        notes.append(f"registration residual {med_rms:.1f} px")
+        q *= tol / med_rms
+    if truncated > 0:
+        q *= 0.9
+    method = "colour" if not shared else ("motion" if not solo else "mixed")
+    full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
+    full_T[use] = T
+    return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff)

@@ -1,0 +1,133 @@
+"""Adaptive sample counts (``target_se``): rounds of rollouts until every query's se meets the target.
+
+Cheap by design: two or three demo towers, at most 24 samples.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ipe import IPE, load_demo
+from ipe.adaptive import check_target_se, next_count, simulate_adaptive
+from ipe.cli import main
+from ipe.errors import InputError
+from ipe.montecarlo import simulate, summarize
+from ipe.noise import NoiseParams
+from ipe.scene import StimulusSet
+
+POINTS = [NoiseParams(sigma=0.2, phi=0.1), NoiseParams(sigma=0.05)]
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_towers.json"
+KEY = ["sigma", "phi", "stimulus_id", "sample", "query"]
+
+
+@pytest.fixture(scope="module")
+def stim():
+    demo = load_demo()
+    return StimulusSet(tuple(demo)[:3], name="demo3")
+
+
+@pytest.fixture(scope="module")
+def adaptive(stim):
+    return simulate(stim, POINTS, n_samples=24, seed=5, target_se=0.08)
+
+
+def test_a_pair_that_stops_at_n_equals_the_first_n_rows_of_a_fixed_run(stim, adaptive):
+    fixed = simulate(stim, POINTS, n_samples=24, seed=5)
+    counts = summarize(adaptive).set_index(["sigma", "stimulus_id"])["n_samples"]
+    assert counts.min() < 24, "the test needs at least one pair that stopped early"
+    merged = adaptive.merge(fixed, on=KEY, how="left", suffixes=("", "_fixed"), validate="one_to_one")
+    assert len(merged) == len(adaptive)
+    np.testing.assert_array_equal(merged["value"].to_numpy(), merged["value_fixed"].to_numpy())
+    np.testing.assert_array_equal(merged["steps"].to_numpy(), merged["steps_fixed"].to_numpy())
+    # each pair holds exactly samples 0 .. n-1, in order
+    for _, g in adaptive.groupby(["sigma", "stimulus_id"], sort=False):
+        assert g["sample"].tolist() == list(range(len(g)))
+
+
+def test_every_pair_meets_the_target_or_the_cap(adaptive):
+    s = summarize(adaptive)
+    assert ((s["se"] <= 0.08) | (s["n_samples"] == 24)).all()
+    assert (s["n_samples"] >= 16).all()
+    # stopping is not trivial: the counts differ between pairs
+    assert s["n_samples"].nunique() > 1
+
+
+def test_same_table_for_every_backend_worker_count_and_batch_size(stim, adaptive):
+    other = simulate(stim, POINTS, n_samples=24, seed=5, target_se=0.08, workers=2, batch_size=3)
+    pd.testing.assert_frame_equal(adaptive, other)
+
+
+def test_the_cache_stores_each_round_and_a_rerun_reads_them_back(stim, tmp_path):
+    one = StimulusSet(tuple(stim)[:1], name="one")
+    kw = dict(n_samples=24, seed=5, target_se=0.08, cache=tmp_path / "c")
+    first = simulate(one, POINTS[0], **kw)
+    from ipe.cache import SimulationCache
+
+    store = SimulationCache(tmp_path / "c")
+    again = simulate(one, POINTS[0], **{**kw, "cache": store})
+    pd.testing.assert_frame_equal(first, again)
+    assert store.stats.misses == 0 and store.stats.hits >= 1
+
+
+def test_next_count_projects_from_the_standard_error():
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 2, size=(16, 1)).astype(float)
+    se = float(v.std(ddof=1)) / 4
+    assert next_count(v[:0], 0.05, 16, 100) == 16
+    want = math.ceil(16 * (se / 0.05) ** 2)
+    assert next_count(v, 0.05, 16, 100) == min(64, max(want, 20))
+    assert next_count(v, 1.0, 16, 100) == 16  # met: stop
+    assert next_count(v, 1e-6, 16, 30) == 30  # the cap
+    assert next_count(np.zeros((16, 1)), 0.01, 16, 100) == 16  # all agree: se 0
+    assert next_count(np.full((16, 1), np.nan), 0.01, 16, 100) == 32  # no se yet: double
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, math.nan, math.inf, True, "0.1", None])
+def test_bad_targets_are_refused(bad):
+    with pytest.raises(InputError, match="target_se must be a finite number > 0"):
+        check_target_se(bad)
+
+
+def test_bad_target_through_simulate_is_refused_before_any_rollout(stim):
+    with pytest.raises(InputError, match="target_se"):
+        simulate(stim, POINTS, n_samples=4, target_se=-1.0)
+
+
+def test_ipe_estimator_takes_target_se(stim):
+    model = IPE(sigma=0.2, n_samples=20, seed=1, target_se=0.5)
+    assert model.get_params()["target_se"] == 0.5
+    pred = model.predict(StimulusSet(tuple(stim)[:1]))
+    assert pred["n_samples"].tolist() == [16]  # met after the first round
+    assert simulate_adaptive(StimulusSet(tuple(stim)[:1]), NoiseParams(sigma=0.2), target_se=0.5, max_samples=20,
+                             seed=1).equals(model.simulate(StimulusSet(tuple(stim)[:1])))
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+@pytest.mark.parametrize("command", ["predict", "sweep"])
+def test_cli_bad_target_is_one_line_and_exit_2(command, value, tmp_path, capsys):
+    args = [command, str(DEMO), "--samples", "2", "--out", str(tmp_path / "o.csv"), f"--target-se={value}"]
+    if command == "sweep":
+        args += ["--grid", "sigma=0,0.1", "--no-cache"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ipe: error: --target-se must be a finite number > 0"), err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_predict_with_target_se(stim, tmp_path):
+    from ipe.scene import save_stimuli
+
+    path = save_stimuli(StimulusSet(tuple(stim)[:2], name="two"), tmp_path / "s.json")
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(path), "--sigma", "0.2", "--samples", "20", "--seed", "1", "--target-se", "0.5",
+                 "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert got["n_samples"].tolist() == [16, 16]
+    assert (got["se"] <= 0.5).all()
+    assert main(["predict", str(path), "--sigma", "0.2", "--samples", "20", "--target-se", "0.5", "--params",
+                 str(tmp_path / "x.json"), "--population", "--out", str(tmp_path / "q.csv")]) == 2

@@ -1,0 +1,99 @@
+"""Landing fits that read the whole predicted distribution: a two-mode world, means with and without n, bandwidths."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ipe.errors import InputError
+from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, default_free, kde_bandwidth,
+                                   stimulus_means, synthesize_landings)
+from ipe.noise import NoiseParams
+from ipe.scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
+from ipe.stimuli.plinko import generate_plinko
+
+
+def peak_world() -> Stimulus:
+    """A ball dropped from rest onto the apex of a triangle: it lands left (x ≈ 150) or right (x ≈ 450)."""
+    scene = Scene(bodies=(Ball("ball", (300.0, 420.0), 20.0, elasticity=0.3, friction=0.3),),
+                  statics=(StaticBox("ground", (300.0, -10.0), 1200.0, 20.0, label="ground", elasticity=0.3),
+                           StaticRegularPolygon("peak", 3, 60.0, (300.0, 250.0), math.pi / 2, label="obstacle",
+                                                elasticity=0.3)),
+                  gravity=(0.0, -1500.0), simulation=Simulation(horizon=2.0))
+    return Stimulus("peak", scene, Query("landing_x", {"body": "ball", "target": "ground"}))
+
+
+@pytest.fixture(scope="module")
+def bimodal():
+    stim = [peak_world()]
+    truth = NoiseParams(drop_angle=0.02)
+    clicks = synthesize_landings(stim, 60, truth, motor_sd=8.0, seed=3)
+    emu = LandingEmulator(grid={"drop_angle": [0.01, 0.02, 0.04]}, n_samples=40, seed=4).fit(stim)
+    return stim, clicks, emu
+
+
+def test_the_world_is_bimodal(bimodal):
+    _, clicks, emu = bimodal
+    x = clicks["response"].to_numpy()
+    assert ((x < 250).mean() > 0.2) and ((x > 350).mean() > 0.2) and not ((x > 250) & (x < 350)).any()
+    assert np.isfinite(emu.samples_).all() and emu.samples_.shape == (1, 3, 40)
+
+
+def test_click_noise_is_recovered_on_a_bimodal_world(bimodal):
+    """8 px of click noise: the KDE likelihood's 90 % interval holds 8; the mean-and-sd likelihood's cannot."""
+    _, clicks, emu = bimodal
+    fit = LandingFit(num_warmup=100, num_samples=100, num_chains=1, seed=0).fit(clicks, emu)
+    tau = fit.summary_.set_index("parameter").loc["motor_sd"]
+    assert tau.q05 <= 8.0 <= tau.q95, tau
+    assert tau.q95 - tau.q05 < 5.0
+    # the mean and sd alone see one wide hump 300 px across: they cannot pin the click noise down
+    old = LandingFit(num_warmup=50, num_samples=50, num_chains=1, seed=0, likelihood="gaussian").fit(clicks, emu)
+    old_tau = old.summary_.set_index("parameter").loc["motor_sd"]
+    assert old_tau.q95 - old_tau.q05 > 20.0, old_tau
+
+
+@pytest.mark.filterwarnings("error::FutureWarning")
+@pytest.mark.filterwarnings("ignore:landing fit:UserWarning")
+def test_means_with_and_without_n(bimodal):
+    _, clicks, emu = bimodal
+    means = stimulus_means(clicks)
+    fit = LandingFit(num_warmup=30, num_samples=30, num_chains=1, seed=0).fit(means, emu, means=True)
+    assert fit.n_used_.tolist() == [60]
+    unknown = LandingFit(num_warmup=30, num_samples=30, num_chains=1, seed=0).fit(means.drop(columns="n"), emu,
+                                                                                  means=True)
+    assert unknown.n_used_.tolist() == [DEFAULT_N]
+    with pytest.raises(InputError, match="default_n"):
+        LandingFit(default_n=0).fit(means.drop(columns="n"), emu, means=True)
+    with pytest.raises(InputError, match="likelihood"):
+        LandingFit(likelihood="normal").fit(clicks, emu)
+
+
+def test_kde_bandwidth_keeps_modes_apart():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 2, 30), rng.normal(300, 2, 30)])
+    h = kde_bandwidth(x, 1e-3)
+    assert 0.5 < h < 5  # Silverman's rule would give ~ 70
+    assert kde_bandwidth(np.full(10, 3.0), 0.1) == 0.1
+
+
+def test_default_free_parameters_follow_how_the_ball_starts():
+    plinko = generate_plinko(1, seed=8)
+    assert default_free(plinko) == ("drop_angle", "collision_angle")
+    stim = peak_world()
+    thrown = Stimulus("t", stim.scene.with_bodies([Ball("ball", (300.0, 420.0), 20.0, velocity=(50.0, 0.0))]),
+                      stim.query)
+    assert default_free([stim, thrown]) == ("launch_angle", "collision_angle")
+
+
+def test_variance_corrected_centres_keep_mean_and_variance():
+    from ipe.inference.landing import variance_corrected
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(100.0, 20.0, 40)
+    h = kde_bandwidth(x, 1e-3)
+    c = variance_corrected(x, h)
+    assert c.mean() == pytest.approx(x.mean()) and c.var() + h * h == pytest.approx(x.var())
+    assert np.all(variance_corrected(np.full(5, 2.0), 1.0) == 2.0)
+    assert np.allclose(variance_corrected(np.array([0.0, 1.0]), 10.0), 0.5)  # h wider than the spread: onto the mean
