@@ -257,7 +257,8 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
                 responses, stim, free_list, sc, grid=grid_map, ranges=range_map,
                 fixed={"mu": fixed_mu} if "mu" not in free_list else None, emulator=emu,
                 emulator_samples=emulator_samples, emulator_store=store, seed=seed, progress=show,
-                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), on_emulator=on_emulator, report=note,
+                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}",
+                on_emulator=on_emulator, report=note,
                 num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
                 sims=sims_value, emulator_error=not no_emulator_error, link=link, method=method_value,
                 hierarchy=hierarchy_value, **run_opts)

@@ -123,7 +123,8 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
                   emulator_samples: int = 40, emulator_store=True, seed: int = 0, workers: int = 1,
                   backend: str | None = None, scheduler=None, cache=None, progress: bool | None = None,
                   max_time: float | None = None, out=None, figures: bool = True, jspsych: bool = False,
-                  where: str | None = None, on_emulator=None, report=None, **fit_options) -> FitResult:
+                  where: str | None = None, stimuli_label: str | None = None, on_emulator=None, report=None,
+                  **fit_options) -> FitResult:
     """Fit the hierarchical IPE to human ``responses`` on ``stimuli`` and return a :class:`FitResult`.
 
     Parameters
@@ -155,6 +156,11 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     out:
         A directory: the emulator is written there as soon as it exists,
         and every output at the end.
+    where, stimuli_label:
+        How messages name the responses and the stimuli (a file name, an
+        option). The responses' recorded stimulus-set fingerprint
+        (:mod:`ipe.fingerprint`) must match ``stimuli``; a table that records
+        none gives a ``UserWarning``.
     report:
         Called with a status line before each long step (the CLI prints them).
     on_emulator:
@@ -183,7 +189,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         where = where or str(responses)
         responses = load_jspsych(responses) if jspsych else load_responses(responses)
     table = validate_responses(responses, stimuli=stim, scale=scale, where=where or "responses")
-    label = f"--stimuli {stimuli}" if isinstance(stimuli, (str, Path)) else "the stimuli"
+    label = stimuli_label or (f"--stimuli {stimuli}" if isinstance(stimuli, (str, Path)) else "the stimuli")
     check_stimulus_set(table, stim, label, where or "responses",
                        warn=lambda msg: warnings.warn(msg.removeprefix("warning: "), UserWarning, stacklevel=3))
     used = set(table["stimulus_id"])
