@@ -47,7 +47,10 @@ RANGES = {"sigma": (0.0, 1.0), "phi": (0.0, 1.0), "mu": (0.0, 1.0), "friction": 
           "removal_impulse": (0.0, 6.0),
           # motion noise (ipe.noise.MOTION_FIELDS), for fits to clicked landing positions
           **{name: (0.0, 0.6) for name in ("launch_angle", "launch_speed", "launch_position", "collision_angle",
-                                           "collision_speed", "step_angle", "obstacle_position", "obstacle_angle")}}
+                                           "collision_speed", "step_angle", "obstacle_position", "obstacle_angle",
+                                           "drop_angle")},
+          # the published Plinko collision noise: speed factor ~ Normal(1 - loss, sd) truncated at 0
+          "collision_speed_loss": (0.0, 1.0), "collision_speed_sd": (0.0, 1.0)}
 """Ranges ``(lo, hi)`` of the noise parameters: synthetic participants live inside them; the fitter's priors
 span them."""
 

@@ -402,3 +402,13 @@ def test_jspsych_errors_name_the_files_row(tmp_path, demo):
     df = load_jspsych(p)
     with pytest.raises(InputError, match=r"js\.csv: row 5: response 9 is outside the scale rating:1-7"):
         validate_responses(df, stimuli=demo, scale=ResponseScale("rating", 1, 7), where=str(p))
+
+
+def test_every_motion_noise_field_has_a_range_for_synthetic_participants():
+    """Each motion-noise field (the Plinko family included) can be free in ``humans synthesize`` and the fitter."""
+    from ipe.humans import RANGES
+    from ipe.noise import MOTION_FIELDS
+
+    missing = [f for f in MOTION_FIELDS if f not in RANGES]
+    assert not missing, missing
+    assert all(0.0 <= lo < hi for lo, hi in RANGES.values())
