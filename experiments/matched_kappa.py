@@ -25,11 +25,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--participants", type=int, default=12)
     ap.add_argument("--boot", type=int, default=300)
+    ap.add_argument("--tiny", action="store_true", help="8 towers, 4 participants, 50 bootstrap draws (a smoke test).")
     args = ap.parse_args()
+    if args.tiny:
+        args.n, args.participants, args.boot = 8, 4, 50
     stim = generate_towers(args.n, seed=5)
     responses, _ = synthesize(stim, args.participants, sigma=0.2, phi=0.05, seed=1)
-    gen = ipe.IPE(sigma=0.2, phi=0.05, n_samples=40, progress=False).predict(stim)
-    wide = ipe.IPE(sigma=0.6, phi=0.05, n_samples=40, progress=False).predict(stim)
+    gen = ipe.IPE(sigma=0.2, phi=0.05, n_samples=10 if args.tiny else 40, progress=False).predict(stim)
+    wide = ipe.IPE(sigma=0.6, phi=0.05, n_samples=10 if args.tiny else 40, progress=False).predict(stim)
     truth = ipe.IPE.ground_truth(progress=False).predict(stim)
     summary, _ = compare_judgments(responses, stim, {"IPE": gen, "IPE σ=0.6": wide}, ground_truth=truth,
                                    n_boot=args.boot)

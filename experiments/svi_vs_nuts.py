@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--svi-steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tiny", action="store_true", help="4 towers, 4 participants, short runs (a smoke test).")
-    ap.add_argument("--out", default=None, help="Write the table as JSON here.")
+    ap.add_argument("--out", default=None, help="Write the table as JSON here (a folder: OUT/svi_vs_nuts.json).")
     args = ap.parse_args(argv)
     if args.tiny:
         args.towers, args.participants, args.emulator_samples = 4, 4, 2
@@ -74,7 +74,10 @@ def main(argv=None) -> int:
     print(f"NUTS verdict: converged={n['converged']}, max R-hat {n['max_r_hat']}, min bulk ESS "
           f"{n['min_ess_bulk']}, divergences {n['n_divergent']}")
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        out = Path(args.out)
+        if out.is_dir():
+            out = out / "svi_vs_nuts.json"
+        out.write_text(json.dumps(rows, indent=1))
     return 0
 
 

@@ -86,7 +86,11 @@ def main() -> None:
     ap.add_argument("--encode", action="store_true", help="also pass every video through a lossy MP4 (yuv420p)")
     ap.add_argument("--out", default="runs/degraded")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--tiny", action="store_true", help="2 towers at 64 px, three conditions (a smoke test).")
     args = ap.parse_args()
+    if args.tiny:
+        args.n, args.size = 2, 64
+        args.conditions = args.conditions or ["clean", "hue", "pan"]
     table, _ = run(args.n, args.size, args.seed, args.fps, args.conditions, args.encode, args.out, args.progress)
     with pd.option_context("display.width", 200):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
