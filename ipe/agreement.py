@@ -36,6 +36,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .metrics import says_yes
 from .seeding import text_key
 
 SCORES = ("kappa_matched", "auc", "error_consistency", "accuracy_matched")
@@ -44,14 +45,7 @@ SCORES = ("kappa_matched", "auc", "error_consistency", "accuracy_matched")
 def matched_labels(values01, scale) -> np.ndarray:
     """A model's values on [0, 1] as yes/no by the rule people's answers get on ``scale`` (NaN stays NaN)."""
     v = np.asarray(values01, dtype=float)
-    on_scale = scale.low + v * (scale.high - scale.low)
-    mid = (scale.low + scale.high) / 2.0
-    if scale.kind == "count":
-        lab = on_scale >= 0.5
-    elif scale.kind == "probability":
-        lab = on_scale >= mid
-    else:
-        lab = on_scale > mid
+    lab = says_yes(scale.low + v * (scale.high - scale.low), scale)
     return np.where(np.isfinite(v), lab.astype(float), np.nan)
 
 

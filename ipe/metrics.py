@@ -204,6 +204,19 @@ def human_human_kappa(human_binary: pd.DataFrame, max_pairs: int = 500, seed: in
             "n": len(ks)}
 
 
+def says_yes(on_scale, scale) -> np.ndarray:
+    """The one rule that makes an answer on ``scale`` a yes/no "it falls" (people's and, matched, models'):
+    ``count``: at least one body (≥ 0.5); ``probability``: at least the middle; ``rating``: above the middle
+    (the middle itself is "unsure" and counts as no)."""
+    v = np.asarray(on_scale, dtype=float)
+    mid = (scale.low + scale.high) / 2.0
+    if scale.kind == "count":
+        return v >= 0.5
+    if scale.kind == "probability":
+        return v >= mid
+    return v > mid
+
+
 def binary_responses(responses: pd.DataFrame, scale) -> pd.DataFrame:
     """Each answer as a yes/no "it falls" label: ``participant, stimulus_id, label`` (0/1).
 
@@ -211,14 +224,7 @@ def binary_responses(responses: pd.DataFrame, scale) -> pd.DataFrame:
     least the middle of the scale; ``rating`` scales: above the middle
     (the middle itself is "unsure" and counts as no).
     """
-    r = responses["response"].to_numpy(dtype=float)
-    mid = (scale.low + scale.high) / 2.0
-    if scale.kind == "count":
-        lab = r >= 0.5
-    elif scale.kind == "probability":
-        lab = r >= mid
-    else:
-        lab = r > mid
+    lab = says_yes(responses["response"].to_numpy(dtype=float), scale)
     out = responses[["participant", "stimulus_id"]].copy()
     out["participant"] = out["participant"].astype(str)
     out["label"] = lab.astype(int)
