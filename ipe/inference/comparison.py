@@ -173,10 +173,12 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
             q = q * (fit.scale.high - fit.scale.low)  # the response model divides counts by the range again
         wrapped = FixedPredictions(ids, q, name=name)
         say(f"compare: fitting the response model of {name} ({len(rows)}/{len(predictors)})")
-        # a feature model has no simulations behind it, hence no sampling variance
+        # a feature model has no simulations behind it, hence no sampling variance; its SVI start is no
+        # longer than twice its NUTS run (500 Adam steps cost more than a short baseline fit's sampling)
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,
-                              sims=None, link=getattr(fit, "link", "linear"))
+                              sims=None, link=getattr(fit, "link", "linear"),
+                              svi_steps=min(500, 2 * (num_warmup + num_samples)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(responses, wrapped)
