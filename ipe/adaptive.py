@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .montecarlo import Batch, Runner, _assemble, _Context, _progress_bar, _resolve_queries, check_run_args
+from .montecarlo import CachedFill, Runner, _assemble, _Context, _progress_bar, _resolve_queries, check_run_args
 from .noise import NoiseParams
 
 DEFAULT_MIN_SAMPLES = 16
@@ -99,27 +99,13 @@ def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = Noi
     from .cache import as_cache
 
     store = as_cache(cache)
-    texts = [store.stimulus_text(s) for s in stimuli] if store is not None else []
     pairs = [(p, s) for p in range(len(points)) for s in range(len(stimuli))]
     results = {pair: (np.empty((max_samples, len(qs[pair[1]])), dtype=float), np.empty(max_samples, np.int64))
                for pair in pairs}
     have = {pair: 0 for pair in pairs}
     goal = {pair: min(min_samples, max_samples) for pair in pairs}
-    keys: dict[tuple[int, int], str] = {}
-    left: dict[tuple[int, int], int] = {}
-
-    def collect(b: Batch, vals: np.ndarray, steps: np.ndarray) -> None:
-        pair = (b.point, b.stimulus)
-        out_vals, out_steps = results[pair]
-        out_vals[b.start:b.stop] = vals
-        out_steps[b.start:b.stop] = steps
-        left[pair] -= b.stop - b.start
-        if store is not None and left[pair] == 0:
-            a, z = have[pair], goal[pair]
-            store.put(keys[pair], a, z, [q.key for q in qs[pair[1]]], out_vals[a:z], out_steps[a:z],
-                      info={"stimulus_id": stimuli[pair[1]].id, "params": points[pair[0]].as_dict(), "seed": seed,
-                            "target_se": target})
-
+    fill = CachedFill(stimuli, points, qs, seed, early_stop, common_random_numbers, store, results,
+                      info={"target_se": target})
     ctx = _Context(tuple(stimuli), points, seed, qs, early_stop, common_random_numbers)
     bar = _progress_bar(0, progress)
     try:
@@ -128,22 +114,10 @@ def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = Noi
                 todo = [pair for pair in pairs if goal[pair] > have[pair]]
                 if not todo:
                     break
-                ranges = []
-                for pair in todo:
-                    p, s = pair
-                    a, z = have[pair], goal[pair]
-                    if store is not None:
-                        pk = 0 if common_random_numbers else points[p].key()
-                        keys[pair] = store.key(texts[s], points[p], pk, seed, a, z, qs[s], early_stop)
-                        hit = store.get(keys[pair], a, z, [q.key for q in qs[s]])
-                        if hit is not None:
-                            results[pair][0][a:z], results[pair][1][a:z] = hit
-                            continue
-                    left[pair] = z - a
-                    ranges.append(Batch(p, s, a, z))
+                ranges = fill.lookup({pair: (have[pair], goal[pair]) for pair in todo})
                 bar.total = (bar.total or 0) + sum(r.stop - r.start for r in ranges)
                 bar.refresh()
-                runner.run(ranges, collect, bar)
+                runner.run(ranges, fill.collect, bar)
                 for pair in todo:
                     have[pair] = goal[pair]
                     goal[pair] = next_count(results[pair][0][:have[pair]], target, min_samples, max_samples)

@@ -283,43 +283,66 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
 
     store = as_cache(cache)
     pairs = [(p, s) for p in range(len(points)) for s in range(len(stimuli))]
-    results: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-    keys: dict[tuple[int, int], str] = {}
-    if store is not None:
-        texts = [store.stimulus_text(s) for s in stimuli]
-        for p, s in pairs:
-            pk = 0 if common_random_numbers else points[p].key()
-            k = store.key(texts[s], points[p], pk, seed, 0, n_samples, qs[s], early_stop)
-            hit = store.get(k, 0, n_samples, [q.key for q in qs[s]])
-            if hit is None:
-                keys[(p, s)] = k
-            else:
-                results[(p, s)] = hit
-    todo = [pair for pair in pairs if pair not in results]
+    results = {pair: (np.empty((n_samples, len(qs[pair[1]])), dtype=float), np.empty(n_samples, np.int64))
+               for pair in pairs}
+    fill = CachedFill(stimuli, points, qs, seed, early_stop, common_random_numbers, store, results)
+    todo = fill.lookup({pair: (0, n_samples) for pair in pairs})
     if todo:
-        for pair in todo:
-            results[pair] = (np.empty((n_samples, len(qs[pair[1]])), dtype=float), np.empty(n_samples, np.int64))
-        left = {pair: n_samples for pair in todo}
-
-        def collect(b: Batch, vals: np.ndarray, steps: np.ndarray) -> None:
-            pair = (b.point, b.stimulus)
-            out_vals, out_steps = results[pair]
-            out_vals[b.start:b.stop] = vals
-            out_steps[b.start:b.stop] = steps
-            left[pair] -= b.stop - b.start
-            if store is not None and left[pair] == 0:
-                store.put(keys[pair], 0, n_samples, [q.key for q in qs[pair[1]]], out_vals, out_steps,
-                          info={"stimulus_id": stimuli[pair[1]].id, "params": points[pair[0]].as_dict(),
-                                "seed": seed})
-
         ctx = _Context(tuple(stimuli), points, seed, qs, early_stop, common_random_numbers)
-        bar = _progress_bar(len(todo) * n_samples, progress)
+        bar = _progress_bar(sum(b.stop - b.start for b in todo), progress)
         try:
             with Runner(ctx, backend, workers, scheduler, batch_size) as runner:
-                runner.run([Batch(p, s, 0, n_samples) for p, s in todo], collect, bar)
+                runner.run(todo, fill.collect, bar)
         finally:
             bar.close()
     return _assemble(stimuli, points, qs, pairs, results, n_samples)
+
+
+class CachedFill:
+    """Rollouts ``[a, z)`` of (point, stimulus) pairs written into ``results`` (a pair → (values, steps)
+    arrays): :meth:`lookup` copies in what the cache holds and returns the batches still to run;
+    :meth:`collect` (the runner's callback) writes each batch and stores a pair's range in the cache once it
+    is complete. Shared by :func:`simulate` (one range, ``[0, n)``) and :func:`ipe.adaptive.simulate_adaptive`
+    (one range per round)."""
+
+    def __init__(self, stimuli, points, qs, seed, early_stop, common_random_numbers, store, results,
+                 info: dict | None = None):
+        self.stimuli, self.points, self.qs, self.seed = stimuli, points, qs, seed
+        self.early_stop, self.crn, self.store, self.results = early_stop, common_random_numbers, store, results
+        self.info = info or {}
+        self.texts = [store.stimulus_text(s) for s in stimuli] if store is not None else []
+        self.spans: dict[tuple[int, int], tuple[int, int]] = {}
+        self.keys: dict[tuple[int, int], str] = {}
+        self.left: dict[tuple[int, int], int] = {}
+
+    def lookup(self, spans: dict[tuple[int, int], tuple[int, int]]) -> list[Batch]:
+        """Fill each pair's ``[a, z)`` from the cache where it is stored; the batches to run for the rest."""
+        self.spans = spans
+        todo = []
+        for (p, s), (a, z) in spans.items():
+            if self.store is not None:
+                pk = 0 if self.crn else self.points[p].key()
+                k = self.store.key(self.texts[s], self.points[p], pk, self.seed, a, z, self.qs[s], self.early_stop)
+                hit = self.store.get(k, a, z, [q.key for q in self.qs[s]])
+                if hit is not None:
+                    self.results[(p, s)][0][a:z], self.results[(p, s)][1][a:z] = hit
+                    continue
+                self.keys[(p, s)] = k
+            self.left[(p, s)] = z - a
+            todo.append(Batch(p, s, a, z))
+        return todo
+
+    def collect(self, b: Batch, vals: np.ndarray, steps: np.ndarray) -> None:
+        pair = (b.point, b.stimulus)
+        out_vals, out_steps = self.results[pair]
+        out_vals[b.start:b.stop] = vals
+        out_steps[b.start:b.stop] = steps
+        self.left[pair] -= b.stop - b.start
+        if self.store is not None and self.left[pair] == 0:
+            a, z = self.spans[pair]
+            self.store.put(self.keys[pair], a, z, [q.key for q in self.qs[pair[1]]], out_vals[a:z], out_steps[a:z],
+                           info={"stimulus_id": self.stimuli[pair[1]].id, "params": self.points[pair[0]].as_dict(),
+                                 "seed": self.seed, **self.info})
 
 
 def check_run_args(stimuli, params, n_samples, seed, workers, backend, batch_size, scheduler, early_stop):
