@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# Tests live in folders that mirror the package (tests/inference/, tests/video/, ...) and are imported with
+# --import-mode=importlib (no __init__.py; the same file name may appear in two folders). The helper modules
+# in tests/ itself (scenes.py, ...) are found through this path entry.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ipe
 
