@@ -122,7 +122,7 @@ def _stimuli(name: str, n: int, quick: bool):
             return None
         stim = load_stimuli(root, 2)
         if quick or n < len(stim):
-            from ipe.scene import StimulusSet
+            from ipe.checks import StimulusSet
 
             stim = StimulusSet(tuple(stim)[:n], name=stim.name, metadata=stim.metadata)
         return stim, NoiseParams(removal_impulse=3.3)
@@ -131,7 +131,7 @@ def _stimuli(name: str, n: int, quick: bool):
 
 def with_solver(stimuli, substeps: int, iterations: int, slop: float):
     """Copies of ``stimuli`` whose scenes step with these settings (``slop`` × each scene's default slop)."""
-    from ipe.scene import StimulusSet
+    from ipe.checks import StimulusSet
     from ipe.world import SolverSettings
 
     out = []

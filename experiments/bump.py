@@ -61,7 +61,8 @@ import _common as C  # noqa: E402
 import ipe  # noqa: E402
 from ipe.fileio import write_csv  # noqa: E402
 from ipe.render import draw_scene, save_figure  # noqa: E402
-from ipe.scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus, validate_stimulus  # noqa: E402
+from ipe.checks import check_stimulus  # noqa: E402
+from ipe.scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus  # noqa: E402
 
 NAME = "bump"
 FULL = dict(tables=24, samples=40, participants=10)
@@ -133,7 +134,7 @@ def make_stimuli(n_tables: int, seed: int) -> ipe.StimulusSet:
             stim = Stimulus(f"table_{idx:03d}_{d}", scene, Query("off_table", {"support": "table", "label": "red"}),
                             interventions=(Intervention("impulse", BUMP_TIME, (), (j, 0.0)),),
                             metadata={**meta, "direction": d})
-            validate_stimulus(stim)
+            check_stimulus(stim)
             out.append(stim)
         idx += 1
     return ipe.StimulusSet(tuple(out), name="bump_tables")

@@ -56,7 +56,8 @@ from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, stimu
                                    synthesize_landings)
 from ipe.montecarlo import simulate  # noqa: E402
 from ipe.noise import NoiseParams  # noqa: E402
-from ipe.scene import Ball, Stimulus, StimulusSet, world_vertices  # noqa: E402
+from ipe.checks import StimulusSet  # noqa: E402
+from ipe.scene import Ball, Stimulus, world_vertices  # noqa: E402
 from ipe.stimuli.plinko import generate_plinko, plinko_scene  # noqa: E402
 
 TRUTH = dict(drop_angle=0.05, collision_angle=0.15, collision_speed_loss=0.44, collision_speed_sd=0.25)

@@ -17,6 +17,7 @@ from .errors import InputError
 from .model import IPE
 from .montecarlo import predict_population, simulate, summarize
 from .noise import ForceNoise, MassNoise, NoiseParams, PerceptualNoise
+from .checks import StimulusSet
 from .scene import (
     Ball,
     Block,
@@ -29,10 +30,8 @@ from .scene import (
     StaticRegularPolygon,
     StaticSegment,
     Stimulus,
-    StimulusSet,
-    load_stimuli,
-    save_stimuli,
 )
+from .scenefile import load_stimuli, save_stimuli
 from .stimuli import generate_towers
 
 __version__ = "0.1.0"

@@ -26,7 +26,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .scene import Ball, Stimulus, as_stimulus_set, world_vertices
+from .scene import Ball, Stimulus, world_vertices
+from .scenefile import as_stimulus_set
 
 FEATURES = ("height", "com_offset", "n_blocks")
 

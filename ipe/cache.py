@@ -272,7 +272,7 @@ class SimulationCache:
     @staticmethod
     def stimulus_text(stimulus) -> str:
         """Canonical JSON of a stimulus (compute once per stimulus, pass to :meth:`key`)."""
-        from .scene import stimulus_to_dict
+        from .scenefile import stimulus_to_dict
 
         return _canonical(stimulus_to_dict(stimulus))
 

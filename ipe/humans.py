@@ -149,7 +149,7 @@ def default_scale(stim) -> ResponseScale:
 
 def scale_for_stimuli(stimuli) -> ResponseScale:
     """One scale for a whole set: every stimulus's default must agree on the kind (counts take the largest N)."""
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     scales = [default_scale(s) for s in as_stimulus_set(stimuli)]
     kinds = {s.kind for s in scales}
@@ -379,7 +379,7 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         out["stimulus_set"] = _text_column([None if _isna(v) else str(v).strip() for v in out["stimulus_set"]],
                                            out.index)
     if stimuli is not None:
-        from .scene import as_stimulus_set
+        from .scenefile import as_stimulus_set
 
         known = set(as_stimulus_set(stimuli).ids)
         unknown_ids = sorted(set(out["stimulus_id"]) - known)
@@ -639,7 +639,7 @@ def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float
     """
     from .montecarlo import simulate
     from .noise import NoiseParams
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
     P = _check_int(n_participants, "participants", 1)

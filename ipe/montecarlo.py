@@ -61,7 +61,9 @@ import pandas as pd
 from .errors import InputError
 from .noise import NoiseParams, apply_noise
 from .queries import evaluate, needs_tracking, parse_query, stop_condition
-from .scene import Query, Stimulus, StimulusSet, as_stimulus_set
+from .checks import StimulusSet
+from .scene import Query, Stimulus
+from .scenefile import as_stimulus_set
 from .seeding import sample_seed
 from .world import rollout
 
@@ -231,7 +233,7 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
     Parameters
     ----------
     stimuli:
-        A :class:`~ipe.scene.StimulusSet`, a list of stimuli, or a path.
+        A :class:`~ipe.checks.StimulusSet`, a list of stimuli, or a path.
     params:
         One :class:`~ipe.noise.NoiseParams` or a list of them (a grid).
     queries:

@@ -337,7 +337,7 @@ def circular_summary(angles) -> dict[str, float]:
 
 def check_query(q: Query, scene: Scene | None = None) -> None:
     """Raise :class:`InputError` if ``q`` names an unknown query or bad parameters."""
-    spec = QUERIES.get(q.name)
+    spec = QUERIES.get(q.name) if isinstance(q.name, str) else None
     if spec is None:
         raise InputError(f"unknown query {q.name!r}; known: {', '.join(sorted(QUERIES))}")
     for k in q.params:

@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, Polygon  # noqa: E402
 
 from .fileio import atomic_write  # noqa: E402
-from .scene import Ball, Block, Scene, StaticSegment, Stimulus, as_stimulus_set, world_vertices  # noqa: E402
+from .scene import Ball, Block, Scene, StaticSegment, Stimulus, world_vertices  # noqa: E402
+from .scenefile import as_stimulus_set  # noqa: E402
 
 STATIC_COLOR = "#7f7f7f"
 PALETTE = [

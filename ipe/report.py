@@ -89,7 +89,7 @@ def judgment_column(judgments: pd.DataFrame, stimuli, name: str = "model") -> pd
     stimulus has rows of a single other query only, that one is used (for
     tables written without query keys). Unknown stimulus ids are an error.
     """
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
     missing_cols = [c for c in ("stimulus_id", "mean") if c not in judgments.columns]
@@ -165,7 +165,7 @@ def p_falls(samples: pd.DataFrame, stimuli) -> pd.Series:
     ``p_falls`` of judgment tables; a model's yes/no judgment is
     ``p_falls >= 0.5``, the majority of its samples.
     """
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     by_id = {s.id: s for s in as_stimulus_set(stimuli)}
     out = {}
@@ -177,7 +177,7 @@ def p_falls(samples: pd.DataFrame, stimuli) -> pd.Series:
 
 def falls_column(judgments: pd.DataFrame, stimuli) -> pd.Series:
     """``p_falls`` of each stimulus's own query when the table has that column, else NaN (by ``stimulus_id``)."""
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
     if "p_falls" not in judgments.columns:
@@ -205,7 +205,7 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
     (``simulator``, ``baseline``, ``video``, ``external``…).
     """
     from .humans import aggregate, scale_for_stimuli
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
     by_id = {s.id: s for s in stimuli}

@@ -163,7 +163,7 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
     from .humans import aggregate, scale_for_stimuli
     from .metrics import normalise_responses, pearson, rmse
     from .report import judgment_column, normalise_judgment
-    from .scene import as_stimulus_set
+    from .scenefile import as_stimulus_set
 
     if not isinstance(summary, pd.DataFrame) or summary.empty:
         raise InputError("score_sweep: the sweep table is empty")

@@ -44,7 +44,8 @@ import pandas as pd
 from .errors import InputError
 from .noise import NoiseParams
 from .queries import check_query, circular_summary, evaluate, parse_query
-from .scene import Ball, Query, Stimulus, StaticSegment, as_stimulus_set, world_vertices
+from .scene import Ball, Query, Stimulus, StaticSegment, world_vertices
+from .scenefile import as_stimulus_set
 
 PATH_COLUMNS = ["stimulus_id", "sample", "noise_free", "frame", "t", "body", "x", "y", "angle"]
 LANDING_COLUMNS = ["stimulus_id", "sample", "noise_free", "query", "value", "landed"]

@@ -18,7 +18,7 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.montecarlo import simulate, summarize
 from ipe.noise import NoiseParams
-from ipe.scene import StimulusSet
+from ipe.checks import StimulusSet
 
 POINTS = [NoiseParams(sigma=0.2, phi=0.1), NoiseParams(sigma=0.05)]
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_towers.json"
@@ -120,7 +120,7 @@ def test_cli_bad_target_is_one_line_and_exit_2(command, value, tmp_path, capsys)
 
 
 def test_cli_predict_with_target_se(stim, tmp_path):
-    from ipe.scene import save_stimuli
+    from ipe.scenefile import save_stimuli
 
     path = save_stimuli(StimulusSet(tuple(stim)[:2], name="two"), tmp_path / "s.json")
     out = tmp_path / "p.csv"

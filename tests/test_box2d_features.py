@@ -21,10 +21,8 @@ from ipe.scene import (
     Simulation,
     StaticBox,
     Stimulus,
-    parse_stimulus_set,
-    scene_to_dict,
-    stimulus_set_to_dict,
 )
+from ipe.scenefile import parse_stimulus_set, scene_to_dict, stimulus_set_to_dict
 from ipe.world import Schedule, World, find_overlaps, plain_rollout, resolve_overlaps, rollout
 
 

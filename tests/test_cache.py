@@ -19,7 +19,8 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.montecarlo import PARAM_COLUMNS, iter_points, simulate
 from ipe.noise import NoiseParams
-from ipe.scene import Query, save_stimuli
+from ipe.scene import Query
+from ipe.scenefile import save_stimuli
 
 NOISY = NoiseParams(sigma=0.2, phi=0.05)
 

@@ -22,7 +22,7 @@ from ipe.errors import InputError  # noqa: E402
 from ipe.montecarlo import (DASK_MIN_BATCH, Batch, _Context, _run_task, dask_batch_size, plan_tasks,  # noqa: E402
                             simulate)
 from ipe.noise import NoiseParams  # noqa: E402
-from ipe.scene import save_stimuli  # noqa: E402
+from ipe.scenefile import save_stimuli  # noqa: E402
 
 NOISY = NoiseParams(sigma=0.2, phi=0.05)
 

@@ -58,7 +58,7 @@ def test_scene_format_json_examples_load_and_run(index, tmp_path, monkeypatch):
     stimuli = ipe.load_stimuli(path)
     assert len(stimuli) >= 1
     # The same document through the in-memory parser.
-    from ipe.scene import parse_stimulus_set
+    from ipe.scenefile import parse_stimulus_set
 
     assert parse_stimulus_set(json.loads(SCENE_JSON[index])) == stimuli
     table = ipe.IPE.ground_truth(seed=0).predict(stimuli)

@@ -28,7 +28,8 @@ from ipe.experiment.export import export_materials, export_responses
 from ipe.experiment.materials import materials_from_design
 from ipe.experiment.server import MAX_BODY
 from ipe.humans import load_responses, validate_responses
-from ipe.scene import Ball, Query, Scene, StaticBox, StaticPolygon, Stimulus, save_stimuli
+from ipe.scene import Ball, Query, Scene, StaticBox, StaticPolygon, Stimulus
+from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers
 
 

@@ -27,7 +27,7 @@ from ipe.cli import main
 from ipe.experiment.client import ServerProcess
 from ipe.experiment.export import load_experiment
 from ipe.humans import load_responses, validate_responses
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

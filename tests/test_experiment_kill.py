@@ -22,7 +22,7 @@ import pytest
 
 from ipe.experiment.client import ServerProcess, run_many
 from ipe.experiment.export import load_experiment, response_table
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers
 
 N_PARTICIPANTS = 8

@@ -122,7 +122,7 @@ def test_bump_scenes_are_valid_and_bumped():
     import ipe
 
     for s in stimuli:
-        ipe.scene.validate_stimulus(s)
+        ipe.checks.check_stimulus(s)
         (iv,) = s.interventions
         assert iv.type == "impulse" and (iv.impulse[0] < 0) == s.id.endswith("_L")
     # Bumped hard to the right with no noise, the blocks move right.

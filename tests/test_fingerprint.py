@@ -19,7 +19,8 @@ from ipe.experiment import ExperimentConfig, Store, build_materials, design_json
 from ipe.experiment.export import export_materials, export_responses
 from ipe.experiment.materials import choose_practice, materials_from_design
 from ipe.fingerprint import check_stimulus_set, stimulus_fingerprint
-from ipe.scene import StimulusSet, load_stimuli, save_stimuli
+from ipe.checks import StimulusSet
+from ipe.scenefile import load_stimuli, save_stimuli
 from ipe.stimuli.towers import generate_towers
 
 

@@ -318,7 +318,7 @@ def test_fit_responses_is_the_whole_workflow_in_one_call(towers, tmp_path):
 def test_fit_landing_params_go_straight_to_predict(tmp_path):
     from ipe.inference.landing import synthesize_landings
     from ipe.noise import NoiseParams
-    from ipe.scene import load_stimuli
+    from ipe.scenefile import load_stimuli
 
     sp = tmp_path / "p.json"
     assert main(["stimuli", "plinko", "--n", "2", "--seed", "8", "--out", str(sp)]) == 0

@@ -12,7 +12,7 @@ import pytest
 from ipe.cli import main
 from ipe.errors import InputError
 from ipe.inference.latent import MassInference, mass_variant_stimuli, materials, observe, true_log_ratio, with_ratio
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 
 
 @pytest.fixture(scope="module")

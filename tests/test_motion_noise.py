@@ -24,8 +24,8 @@ from ipe.errors import InputError
 from ipe.montecarlo import run_sample
 from ipe.noise import (MOTION_FIELDS, NOISE_UNITS, CollisionNoise, LaunchNoise, NoiseParams, ObstacleNoise,
                        StepNoise, apply_noise)
-from ipe.scene import (Ball, Block, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus,
-                       parse_stimulus_set)
+from ipe.scene import Ball, Block, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
+from ipe.scenefile import parse_stimulus_set
 from ipe.seeding import sample_seed
 from ipe.world import Schedule, plain_rollout, rollout
 

@@ -10,7 +10,7 @@ import pytest
 
 from ipe.cli import main
 from ipe.metrics import format_ceiling, split_half_ceiling
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers
 
 
@@ -99,7 +99,7 @@ EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "docs"
 
 def test_fit_your_data_ships_its_example_files(capsys):
     from ipe.humans import load_responses, validate_responses
-    from ipe.scene import load_stimuli
+    from ipe.scenefile import load_stimuli
 
     page = (EXAMPLES.parent / "fit-your-data.md").read_text()
     for name in ("my_export.csv", "my_export_semicolon.csv", "bad.json"):

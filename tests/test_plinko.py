@@ -16,7 +16,7 @@ from ipe.errors import InputError
 from ipe.inference.landing import LandingEmulator, LandingFit, stimulus_means, synthesize_landings
 from ipe.montecarlo import run_sample
 from ipe.noise import NoiseParams
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 from ipe.stimuli.plinko import HOLES, PlinkoOptions, generate_plinko
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def torch_tensor(x):
 
 
 def test_collision_bias_and_noise_labels_are_scene_settings():
-    from ipe.scene import parse_stimulus_set, stimulus_set_to_dict
+    from ipe.scenefile import parse_stimulus_set, stimulus_set_to_dict
     from ipe.stimuli.plinko import COLLISION_BIAS
     from ipe.world import COLLISION_BIAS as IPE_BIAS, SolverSettings, World
 

@@ -15,7 +15,7 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.montecarlo import predict_population, simulate, summarize
 from ipe.noise import NoiseParams
-from ipe.scene import load_stimuli
+from ipe.scenefile import load_stimuli
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from ipe.cli import main
 from ipe.montecarlo import simulate, summarize
 from ipe.noise import NoiseParams
-from ipe.scene import load_stimuli
+from ipe.scenefile import load_stimuli
 
 
 @pytest.fixture
@@ -81,7 +81,8 @@ def test_friction_is_a_free_parameter_with_a_grid_and_a_prior_range():
 
 
 def test_removal_impulse_from_the_command_line_and_from_params_json(tmp_path, capsys):
-    from ipe.scene import Block, Intervention, Query, Scene, StaticBox, Stimulus, save_stimuli
+    from ipe.scene import Block, Intervention, Query, Scene, StaticBox, Stimulus
+    from ipe.scenefile import save_stimuli
 
     ground = StaticBox(id="ground", position=(0.0, -0.05), width=6.0, height=0.1)
     bodies = (Block(id="middle", position=(0.0, 0.15), width=0.1, height=0.3),  # removing it drops nothing

@@ -1,32 +1,25 @@
-import json
+"""The scene dataclasses: derived sizes, and the invariants each checks when it is made."""
+
 import math
 import re
+from dataclasses import replace
 
 import pytest
 
-import ipe
 from ipe.errors import InputError
 from ipe.scene import (
     Ball,
     Block,
+    FieldError,
+    Intervention,
     Scene,
     Simulation,
     StaticBox,
+    StaticPolygon,
     StaticRegularPolygon,
+    StaticSegment,
     Stimulus,
-    load_stimuli,
-    parse_stimulus_set,
-    save_stimuli,
-    stimulus_set_to_dict,
 )
-
-
-def test_round_trip_is_exact(tmp_path, demo):
-    p1 = save_stimuli(demo, tmp_path / "a.json")
-    again = load_stimuli(p1)
-    assert stimulus_set_to_dict(again) == stimulus_set_to_dict(demo)
-    p2 = save_stimuli(again, tmp_path / "b.json")
-    assert p1.read_bytes() == p2.read_bytes()
 
 
 def test_simulation_steps():
@@ -52,86 +45,72 @@ def test_regular_polygon_vertices():
     assert v[1] == pytest.approx((0.0, 2.0), abs=1e-12)
 
 
-def _doc(demo):
-    return json.loads(json.dumps(stimulus_set_to_dict(demo)))
-
-
-@pytest.mark.parametrize(
-    "mutate, expected",
-    [
-        (lambda d: d["stimuli"][2]["scene"]["bodies"][3].update(width=-1.0),
-         ["stimulus 'tower_002'", "scene.bodies[3].width", "> 0"]),
-        (lambda d: d["stimuli"][0]["scene"]["bodies"][0].update(position=[float("nan"), 0.05]),
-         ["stimulus 'tower_000'", "scene.bodies[0].position[0]", "finite"]),
-        (lambda d: d["stimuli"][1]["scene"]["bodies"][0].update(colour="#ffffff"),
-         ["stimulus 'tower_001'", "scene.bodies[0]", "'colour'"]),
-        (lambda d: d.update(schema_version=2), ["schema_version"]),
-        (lambda d: d["stimuli"][4]["scene"]["bodies"][1].update(
-            position=d["stimuli"][4]["scene"]["bodies"][0]["position"]),
-         ["stimulus 'tower_004'", "overlap"]),
-        (lambda d: d["stimuli"][0].update(query={"name": "explodes"}), ["stimulus 'tower_000'", "unknown query"]),
-        (lambda d: d["stimuli"][0].update(query={"name": "body_falls", "body": "zz"}), ["unknown body 'zz'"]),
-        (lambda d: d["stimuli"][3].update(id="tower_002"), ["duplicate stimulus id 'tower_002'"]),
-        (lambda d: d.update(stimuli=[]), ["empty"]),
-    ],
-)
-def test_validation_errors_name_the_place(demo, mutate, expected):
-    d = _doc(demo)
-    mutate(d)
-    with pytest.raises(InputError) as err:
-        parse_stimulus_set(d, source="set.json")
-    msg = str(err.value)
-    assert "\n" not in msg
-    assert msg.startswith("set.json")
-    for part in expected:
-        assert part in msg
-
-
-def test_overlap_tolerance_allows_touching():
-    a = Block(id="a", position=(0, 0.05), width=0.3, height=0.1)
-    b = Block(id="b", position=(0, 0.15 - 0.0005), width=0.3, height=0.1)  # 0.5 mm: under 1 % of 0.1 m
-    scene = Scene(bodies=(a, b))
-    from ipe.world import find_overlaps
-
-    assert find_overlaps(scene) == []
-    c = Block(id="b", position=(0, 0.15 - 0.005), width=0.3, height=0.1)
-    assert len(find_overlaps(Scene(bodies=(a, c)))) == 1
-
-
-def test_as_stimulus_set_rejects_duplicates(demo):
-    with pytest.raises(InputError):
-        ipe.IPE(n_samples=1).predict([demo[0], demo[0]])
-
-
-# --------------------------------------------------------------------------- stimuli built in Python
+BLOCK = dict(id="b0", position=(0.0, 0.05), width=0.3, height=0.1)
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"width": -0.3}, "scene.bodies[0].width: must be > 0"),
-    ({"density": -1.0}, "scene.bodies[0].density: must be > 0"),
-    ({"mass": 0.0}, "scene.bodies[0].mass: must be > 0"),
-    ({"position": (float("nan"), 0.05)}, "scene.bodies[0].position[0]: must be finite"),
-    ({"id": "bad id/x"}, "scene.bodies[0].id: invalid value"),
+    ({"width": -0.3}, "Block 'b0': width: must be > 0, got -0.3"),
+    ({"width": -1}, "Block 'b0': width: must be > 0, got -1.0"),
+    ({"height": 1e5}, "Block 'b0': height: must be within 0.0001..10000 m, got 100000"),
+    ({"density": -1.0}, "Block 'b0': density: must be > 0, got -1.0"),
+    ({"mass": 0.0}, "Block 'b0': mass: must be > 0, got 0.0"),
+    ({"position": (float("nan"), 0.05)}, "Block 'b0': position[0]: must be finite, got nan"),
+    ({"position": (0.0, 2e4)}, "Block 'b0': position[1]: must be within -10000..10000, got 20000"),
+    ({"position": (0.0, 1.0, 2.0)}, "Block 'b0': position: must be a pair [x, y], got 3 values"),
+    ({"angle": True}, "Block 'b0': angle: must be a number, got a boolean"),
+    ({"width": "wide"}, "Block 'b0': width: must be a number, got a string"),
+    ({"id": "bad id/x"}, "Block 'bad id/x': id: invalid value 'bad id/x'"),
+    ({"id": "b0\n"}, "Block 'b0\\n': id: invalid value 'b0\\n'"),
+    ({"color": "red"}, "Block 'b0': color: colour must look like '#rrggbb', got 'red'"),
+    ({"density": 1.0, "mass": 1.0}, "Block 'b0': give either 'density' or 'mass', not both"),
+    ({"corner_radius": 0.05}, "Block 'b0': corner_radius: must be less than half the shorter side, got 0.05"),
+    ({"skin": -0.01}, "Block 'b0': skin: must be >= 0, got -0.01"),
 ])
-def test_python_built_stimuli_get_the_checks_of_a_file(change, message):
-    """A bad Block made in Python is a one-line InputError in validate_stimulus and simulate, not an abort
-    inside Chipmunk (a negative size or density used to kill the interpreter)."""
-    import ipe
-    from ipe.scene import validate_stimulus
-
-    ground = StaticBox(id="ground", position=(0, -0.05), width=2, height=0.1)
-    block = dict(id="b0", position=(0, 0.05), width=0.3, height=0.1) | change
-    stim = Stimulus(id="s", scene=Scene(bodies=(Block(**block),), statics=(ground,)))
-    with pytest.raises(InputError, match=re.escape(f"stimulus 's': {message}")):
-        validate_stimulus(stim)
-    with pytest.raises(InputError, match=re.escape(message)):
-        ipe.simulate(stim, n_samples=1, progress=False)
+def test_a_bad_block_cannot_be_made(change, message):
+    with pytest.raises(FieldError, match=re.escape(message) + "$"):
+        Block(**(BLOCK | change))
 
 
-def test_simulate_refuses_things_that_are_not_stimuli():
-    import ipe
+def test_a_perturbed_copy_is_checked_too():
+    """Noise sources copy bodies with dataclasses.replace: the copy runs the same checks."""
+    b = Block(**BLOCK)
+    assert replace(b, position=(0.1, 0.05), angle=0.2).position == (0.1, 0.05)
+    with pytest.raises(InputError, match=r"position\[1\]: must be finite, got nan"):
+        replace(b, position=(0.1, float("nan")))
 
-    with pytest.raises(InputError, match="expected Stimulus objects, got int"):
-        ipe.IPE(n_samples=1).predict([1])
-    with pytest.raises(InputError, match="expected stimuli"):
-        ipe.simulate(3.5, n_samples=1)
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Ball(id="c", position=(0, 0), radius=0.0), "Ball 'c': radius: must be > 0, got 0.0"),
+    (lambda: StaticBox(id="g", position=(0, 0), width=1, height=0.1, friction=-1),
+     "StaticBox 'g': friction: must be >= 0, got -1.0"),
+    (lambda: StaticPolygon(id="p", vertices=((0, 0), (1, 0))),
+     "StaticPolygon 'p': vertices: must be a list of at least 3 [x, y] points"),
+    (lambda: StaticPolygon(id="p", vertices=((0, 0), (1, 0), (0, 1), (1, 1))),
+     "StaticPolygon 'p': vertices: polygon is not convex"),
+    (lambda: StaticRegularPolygon(id="p", sides=2, radius=1.0), "StaticRegularPolygon 'p': sides: must be >= 3, got 2"),
+    (lambda: StaticSegment(id="s", a=(0, 0), b=(0, 0)),
+     "StaticSegment 's': segment end points 'a' and 'b' are the same point"),
+    (lambda: Simulation(substeps=2.5), "Simulation: substeps: must be an integer, got 2.5"),
+    (lambda: Simulation(damping=2.0),
+     "Simulation: damping: must be in (0, 1] (fraction of velocity kept per second), got 2.0"),
+    (lambda: Simulation(horizon=1e-4), "Simulation: horizon is shorter than one physics step"),
+    (lambda: Scene(bodies=(), gravity=(0.0, float("inf"))), "Scene: gravity[1]: must be finite, got inf"),
+    (lambda: Intervention("remove", 0.5), "Intervention: a 'remove' intervention needs 'bodies'"),
+    (lambda: Intervention("push", 0.5, ("a",)), "Intervention: type: unknown value 'push'; expected one of remove, impulse"),
+    (lambda: Stimulus(id="s s", scene=Scene(bodies=(Block(**BLOCK),))), "Stimulus 's s': id: invalid value 's s'"),
+    (lambda: Stimulus(id="s", scene=Scene(bodies=(Block(**BLOCK),)), metadata=[1]),
+     "Stimulus 's': metadata: must be an object, got an array"),
+])
+def test_every_dataclass_checks_its_fields(make, message):
+    with pytest.raises(FieldError, match=re.escape(message) + "$"):
+        make()
+
+
+def test_a_field_error_can_be_located_in_a_file():
+    with pytest.raises(FieldError) as err:
+        Block(**(BLOCK | {"position": (0.0, float("nan"))}))
+    assert str(err.value.at("scene.bodies[2]")) == "scene.bodies[2].position[1]: must be finite, got nan"
+    with pytest.raises(FieldError) as err:
+        Simulation(collision_bias=1.5)
+    assert str(err.value.at("scene.simulation")) == ("scene.simulation: collision_bias: must be in (0, 1] (fraction "
+                                                      "of an overlap left after one second), got 1.5")

@@ -15,7 +15,7 @@ from ipe.fileio import write_csv
 from ipe.humans import aggregate, load_responses, scale_for_stimuli, validate_responses
 from ipe.metrics import normalise_responses, pearson
 from ipe.noise import NoiseParams
-from ipe.scene import save_stimuli
+from ipe.scenefile import save_stimuli
 from ipe.sweep import grid, parse_values, plot_sweep, score_sweep, varying_parameters
 
 

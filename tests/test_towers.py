@@ -9,7 +9,8 @@ import pytest
 
 import ipe
 from ipe.datasets import DEMO_N, DEMO_SEED, demo_path, make_demo
-from ipe.scene import Block, stimulus_set_to_dict
+from ipe.scene import Block
+from ipe.scenefile import stimulus_set_to_dict
 from ipe.stimuli.towers import (
     BLOCK_LONG,
     BLOCK_SHORT,

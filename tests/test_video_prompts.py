@@ -32,7 +32,7 @@ def _continue(out, row, stim):
 
 def test_manifest_round_trip_is_lossless(tmp_path, towers):
     odd = ipe.scene.Stimulus(**{**towers[0].__dict__, "id": "NA"})  # an id pandas would read as missing
-    stims = ipe.scene.StimulusSet((odd, *list(towers)[1:]))
+    stims = ipe.StimulusSet((odd, *list(towers)[1:]))
     manifest = write_prompts(stims, tmp_path, sizes=["96x54", "64x64"], samples=2, cond_frames=3)
     back = read_manifest(tmp_path / "prompts.csv")
     assert list(back.columns) == MANIFEST_COLUMNS

@@ -92,7 +92,7 @@ def stimuli_towers(
     query: Annotated[str, typer.Option("--query", help="Query every stimulus asks.")] = "fall",
 ) -> None:
     """Generate Battaglia-Hamrick-Tenenbaum style block towers."""
-    from ..scene import save_stimuli
+    from ..scenefile import save_stimuli
     from ..stimuli.towers import generate_towers
 
     _check_out(out)
@@ -179,7 +179,7 @@ def predict(
     from ..fileio import write_csv
     from ..model import IPE
     from ..montecarlo import simulate, summarize
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     _check_out(out)
     if rollouts is not None:
@@ -269,7 +269,7 @@ def render(
 ) -> None:
     """Render the first frame of every stimulus as <out>/<id>.png (with --video: videos for video models)."""
     from ..render import render_stimuli
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
@@ -293,7 +293,7 @@ def render(
 @app.command("validate")
 def validate(stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")]) -> None:
     """Check a stimulus-set file and report the first problem, if any."""
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     stim = load_stimuli(stimuli)
     print(f"{stimuli}: OK, {len(stim)} stimuli")

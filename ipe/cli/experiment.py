@@ -128,7 +128,7 @@ def serve_cmd(
     from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
     from ..experiment.materials import DEFAULT_CONSENT
     from ..experiment.server import ADMIN_TOKEN_RE
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     if db.exists() and db.is_dir():
         raise InputError(f"--db {db}: is a directory, expected a database file")

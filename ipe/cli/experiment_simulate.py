@@ -160,7 +160,7 @@ def simulate_cmd(
     """Send simulated participants (noisy-simulation observers) through a running experiment over HTTP."""
     import re
 
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     base = _base_url(url)
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", prefix):

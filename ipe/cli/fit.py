@@ -216,7 +216,7 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     from ..inference import Emulator, fit_responses
     from ..inference.diagnostics import ConvergenceWarning, EdgeWarning
     from ..inference.hierarchical import INTERVAL, FitStopped
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
@@ -345,7 +345,7 @@ def compare(
     from ..humans import load_jspsych, load_responses, validate_responses
     from ..inference.comparison import compare_models, plot_comparison
     from ..inference.hierarchical import load_fit
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     from .common import check_out
 
@@ -409,7 +409,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
     from ..model import IPE
     from ..report import compare_judgments, write_report
-    from ..scene import as_stimulus_set, load_stimuli
+    from ..scenefile import as_stimulus_set, load_stimuli
 
     if responses is None:
         raise InputError("--model needs --humans RESPONSES")

@@ -67,7 +67,7 @@ def synthesize_cmd(
     """Synthetic participants who judge each stimulus by a few noisy simulations (see docs/data-format.md)."""
     from ..fileio import write_csv
     from ..humans import ResponseScale, synthesize
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     check_out(out)
     if truth is not None:
@@ -108,7 +108,7 @@ def summary_cmd(
     from ..humans import ResponseScale, aggregate, load_jspsych, load_responses, scale_for_stimuli, \
         validate_responses
     from ..metrics import CEILING_HINT, NOISE_CEILING, format_ceiling, split_half_ceiling
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     if out is not None:
         check_out(out)

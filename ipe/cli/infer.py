@@ -35,7 +35,7 @@ def infer_mass(
 
     from ..fileio import read_csv, write_csv, write_json
     from ..inference.latent import MassInference
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     check_out_dir(out)
     stim = load_stimuli(stimuli)

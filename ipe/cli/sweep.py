@@ -85,7 +85,7 @@ def sweep(
     """
     from ..fileio import write_csv
     from ..montecarlo import simulate, summarize
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..sweep import grid as make_grid, plot_sweep, score_sweep, varying_parameters
 
     # everything that can be wrong with the input is checked before the first rollout

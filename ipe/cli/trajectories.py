@@ -39,7 +39,7 @@ def stimuli_plinko(
     obstacles: Annotated[int, typer.Option("--obstacles", min=1, max=6, help="Polygon obstacles per world.")] = 3,
 ) -> None:
     """Generate Plinko worlds (pixel units): a ball drops through a hole in a box's lid among polygon obstacles."""
-    from ..scene import save_stimuli
+    from ..scenefile import save_stimuli
     from ..stimuli.plinko import PlinkoOptions, generate_plinko
 
     check_out(out)
@@ -81,7 +81,7 @@ def plot_trajectories_cmd(
 ) -> None:
     """Trajectory fans (noise-free path on top) and landing densities, one PNG per stimulus."""
     from ..fileio import write_csv
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..trajectories import landing_summary, plot_trajectories, record_paths
 
     check_out_dir(out)
@@ -140,7 +140,7 @@ def fit_landing(
     from ..fileio import read_csv
     from ..inference.landing import LandingEmulator, LandingFit
     from ..noise import NoiseParams
-    from ..scene import as_stimulus_set, load_stimuli
+    from ..scenefile import as_stimulus_set, load_stimuli
 
     check_out_dir(out)
     if likelihood not in ("kde", "gaussian"):

@@ -55,7 +55,7 @@ def readout_cmd(
     progress: ProgressOption = None,
 ) -> None:
     """Judge every video by colour segmentation and tracking; write per-stimulus judgments."""
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..video.readout import readout
 
     check_out(out)
@@ -143,7 +143,7 @@ def generate_cmd(
     import torch
 
     from ..fileio import write_csv
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..video.baselines import cnn_judgments, generate_videos, load_model
 
     with output_dir(out):
@@ -198,7 +198,7 @@ def physics_iq_cmd(
 ) -> None:
     """Physics-IQ-style motion-mask scores (spatial IoU, spatiotemporal IoU, weighted spatial IoU, MSE)."""
     from ..fileio import write_csv
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..video.physics_iq import score_videos
 
     check_out(out)
@@ -227,7 +227,7 @@ def prompts_cmd(
     progress: ProgressOption = None,
 ) -> None:
     """Write conditioning inputs for image/video-to-video generators: first frames, a text prompt, a manifest."""
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
     from ..video.prompts import GENERATOR_SIZES, parse_size, write_prompts
 
     sizes = [parse_size(x) for x in (size or GENERATOR_SIZES)]
@@ -255,7 +255,7 @@ def import_cmd(
 ) -> None:
     """Import judgments made elsewhere into the table every comparison reads."""
     from ..fileio import write_csv
-    from ..scene import load_stimuli
+    from ..scenefile import load_stimuli
 
     check_out(out)
     stim = load_stimuli(stimuli)

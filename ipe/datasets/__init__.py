@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..scene import StimulusSet, load_stimuli
+from ..checks import StimulusSet
+from ..scenefile import load_stimuli
 
 DEMO_SEED = 2013
 DEMO_N = 12

@@ -60,7 +60,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus, StimulusSet, validate_stimulus
+from ..checks import StimulusSet, check_stimulus
+from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus
 
 WORLD_HEIGHT = 6.0
 BRICK_W, BRICK_H, BRICK_DENSITY = 0.8, 0.4, 10.0
@@ -181,7 +182,7 @@ def load_stimuli(root: str | Path, experiment: int) -> StimulusSet:
             interventions=(Intervention("remove", SETTLE_FRAMES / FPS, (removed,)),),
             metadata={"source": "mental_jenga", "experiment": experiment, "trial": t, "removed": removed, **meta})
         # the checks of a stimulus file (duplicate brick names, overlapping bricks, …) name the tower's file
-        validate_stimulus(stim, where=str(folder / f"{t}.json"))
+        check_stimulus(stim, where=str(folder / f"{t}.json"))
         stimuli.append(stim)
     return StimulusSet(tuple(stimuli), name=f"mental_jenga_exp{experiment}",
                        metadata={"source": "Zhou, Smith, Tenenbaum & Gerstenberg (2023), Mental Jenga",
@@ -293,7 +294,7 @@ class ImportResult:
 def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) -> ImportResult:
     """Write ``stimuli.json``, ``responses.csv`` (when responses exist) and ``import_report.json``."""
     from ..fileio import write_csv, write_json
-    from ..scene import save_stimuli
+    from ..scenefile import save_stimuli
 
     root = Path(root)
     if not root.is_dir():

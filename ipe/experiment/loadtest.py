@@ -52,7 +52,7 @@ def run(participants: int, trials: int, practice: int = 2, repeat: float = 0.1, 
     and the time bound held. ``workdir`` keeps the stimulus file and the
     database (default: a temporary directory).
     """
-    from ..scene import save_stimuli
+    from ..scenefile import save_stimuli
     from ..stimuli.towers import generate_towers
     from .client import ServerProcess, run_many
     from .export import load_experiment, response_table

@@ -23,8 +23,9 @@ import numpy as np
 from ..errors import InputError
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
-from ..scene import Ball, Block, StaticSegment, Stimulus, StimulusSet, as_stimulus_set, stimulus_set_to_dict, \
-    world_vertices
+from ..checks import StimulusSet
+from ..scene import Ball, Block, StaticSegment, Stimulus, world_vertices
+from ..scenefile import as_stimulus_set, stimulus_set_to_dict
 from ..seeding import text_key
 from .tasks import Task, get_task
 
@@ -361,7 +362,7 @@ def design_json(materials: Materials) -> str:
 
 def materials_from_design(text: str) -> Materials:
     """Rebuild :class:`Materials` from :func:`design_json` (what the export uses)."""
-    from ..scene import parse_stimulus_set
+    from ..scenefile import parse_stimulus_set
 
     d = json.loads(text)
     cfg = ExperimentConfig.from_dict(d["config"])

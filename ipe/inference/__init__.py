@@ -33,7 +33,7 @@ def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=No
     scripts; new code should use :func:`fit_responses` and its
     :class:`FitResult`).
     """
-    from ..scene import as_stimulus_set
+    from ..scenefile import as_stimulus_set
 
     stimuli = as_stimulus_set(stimuli)
     if emulator is not None and not emulator.matches(

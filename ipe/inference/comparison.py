@@ -141,7 +141,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     called with a status line before each long step.
     """
     from ..humans import split_half_reliability
-    from ..scene import as_stimulus_set
+    from ..scenefile import as_stimulus_set
     from .hierarchical import HierarchicalFit
 
     fit._check_fitted()

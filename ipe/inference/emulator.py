@@ -39,7 +39,7 @@ from ..estimator import ParamsMixin
 from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
 from ..noise import INTERVENTION_FIELDS, MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
-from ..scene import as_stimulus_set
+from ..scenefile import as_stimulus_set
 
 PARAM_NAMES = ("sigma", "phi", "mu") + PROPERTY_FIELDS + INTERVENTION_FIELDS + MOTION_FIELDS
 DEFAULT_GRID = {

@@ -63,7 +63,7 @@ import torch
 from ..errors import InputError
 from ..estimator import ParamsMixin
 from ..noise import NoiseParams
-from ..scene import as_stimulus_set
+from ..scenefile import as_stimulus_set
 from .emulator import Emulator
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")

@@ -39,7 +39,8 @@ from ..errors import InputError
 from ..estimator import ParamsMixin
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
-from ..scene import Stimulus, as_stimulus_set
+from ..scene import Stimulus
+from ..scenefile import as_stimulus_set
 from ..seeding import text_key
 
 

@@ -94,7 +94,7 @@ class FitResult:
 
         from ..montecarlo import predict_population, simulate, summarize
         from ..noise import NoiseParams
-        from ..scene import as_stimulus_set
+        from ..scenefile import as_stimulus_set
 
         stim = as_stimulus_set(self.stimuli if stimuli is None else stimuli)
         fixed = dict(getattr(self.emulator, "fixed", None) or {})
@@ -172,7 +172,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     """
     from ..fingerprint import check_stimulus_set
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
-    from ..scene import as_stimulus_set, load_stimuli
+    from ..scenefile import as_stimulus_set, load_stimuli
 
     started = time.monotonic()
     if max_time is not None and (isinstance(max_time, bool) or not isinstance(max_time, (int, float))

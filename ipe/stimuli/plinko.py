@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..scene import (Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus, StimulusSet,
-                     validate_stimulus)
+from ..checks import StimulusSet, check_stimulus
+from ..scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 
 BOX_WIDTH = 600.0
 BOX_HEIGHT = 600.0
@@ -153,7 +153,7 @@ def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None)
         hole = int(rng.integers(0, len(HOLES)))
         sid = f"plinko_{len(out):03d}"
         stim = Stimulus(sid, plinko_scene(obstacles, hole, opt), query, metadata={})
-        validate_stimulus(stim)
+        check_stimulus(stim)
         vals, res = run_sample(stim, NoiseParams(), 0, 0, [query, t_land, first])
         if not math.isfinite(vals[1]):
             continue  # the ball never reached the ground (it rests, or is wedged, on an obstacle)

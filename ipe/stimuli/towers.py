@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..noise import NoiseParams
-from ..scene import Block, Query, Scene, StaticBox, Stimulus, StimulusSet
+from ..checks import StimulusSet
+from ..scene import Block, Query, Scene, StaticBox, Stimulus
 from ..world import plain_rollout
 
 BLOCK_LONG = 0.3

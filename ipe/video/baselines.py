@@ -49,7 +49,8 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from ..fileio import atomic_write
-from ..scene import Stimulus, as_stimulus_set
+from ..scene import Stimulus
+from ..scenefile import as_stimulus_set
 from ..seeding import text_key
 from .render import BACKGROUND, STATIC_COLOUR, Camera, draw_frame, hex_to_rgb, video_palette, video_trajectory
 

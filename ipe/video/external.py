@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..scene import as_stimulus_set
+from ..scenefile import as_stimulus_set
 
 JUDGMENT_COLUMNS = ("stimulus_id", "model", "sample", "judgment")
 

@@ -86,7 +86,7 @@ def score_videos(videos, reference_dir: str | Path, stimuli, threshold: float = 
     One row per video (:data:`SCORE_COLUMNS`); a video that cannot be read,
     or has no reference, is a flagged row (``status``), never an error.
     """
-    from ..scene import as_stimulus_set
+    from ..scenefile import as_stimulus_set
     from .readout import VideoError, list_videos, match_stimulus, read_video
     from .render import _tqdm
 

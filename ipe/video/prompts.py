@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..scene import Stimulus, as_stimulus_set
+from ..scene import Stimulus
+from ..scenefile import as_stimulus_set
 
 PROMPTS_FORMAT = "ipe-video-prompts"
 #: Frame sizes common image-to-video generators take (width × height).

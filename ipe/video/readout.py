@@ -62,7 +62,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fileio import read_json
-from ..scene import Stimulus, as_stimulus_set
+from ..scene import Stimulus
+from ..scenefile import as_stimulus_set
 from .render import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
 
 DEFAULT_TOLERANCE = 90.0

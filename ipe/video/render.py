@@ -43,7 +43,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fileio import atomic_path, atomic_write, write_csv, write_json
-from ..scene import Ball, StaticSegment, Stimulus, as_stimulus_set, world_vertices
+from ..scene import Ball, StaticSegment, Stimulus, world_vertices
+from ..scenefile import as_stimulus_set
 
 BACKGROUND = "#ffffff"
 STATIC_COLOUR = "#808080"
