@@ -260,6 +260,36 @@ def body_ids(v: Any) -> tuple[str, str] | None:
     return None
 
 
+def _plain(v: Any, low: float, high: float) -> bool:
+    """``v`` is a plain ``float`` in ``[low, high]`` (NaN is not: every comparison with it is false)."""
+    return type(v) is float and low <= v <= high
+
+
+def _plain_pair(v: Any, limit: float) -> bool:
+    return type(v) is tuple and len(v) == 2 and _plain(v[0], -limit, limit) and _plain(v[1], -limit, limit)
+
+
+def quick_body_ok(b: Any) -> bool:
+    """A fast test that accepts only bodies the rules accept, in their common form (plain floats in range).
+
+    Noise sources copy bodies for every sample; this keeps that cheap. Whatever it does not accept (an
+    ``int`` width, a NaN, a label) goes through the declared rules, which give the message.
+    """
+    inf, lo, hi = math.inf, SIZE_RANGE[0], SIZE_RANGE[1]
+    return (_plain_pair(b.position, COORD_LIMIT) and _plain_pair(b.velocity, VELOCITY_LIMIT)
+            and _plain(b.angle, -inf, inf) and b.angle != inf and b.angle != -inf
+            and _plain(b.angular_velocity, -inf, inf) and abs(b.angular_velocity) != inf
+            and _plain(b.friction, 0.0, inf) and b.friction != inf
+            and _plain(b.elasticity, 0.0, inf) and b.elasticity != inf
+            and ((b.mass is None and (b.density is None or _plain(b.density, 0.0, inf) and 0.0 < b.density != inf))
+                 or (b.density is None and _plain(b.mass, 0.0, inf) and 0.0 < b.mass != inf))
+            and (b.label is None or type(b.label) is str) and (b.material is None or type(b.material) is str)
+            and (b.color is None or type(b.color) is str and COLOR_PATTERN.fullmatch(b.color) is not None)
+            and (_plain(b.width, lo, hi) and _plain(b.height, lo, hi) and b.corner_radius == 0.0 == b.skin
+                 if type(b) is Block else _plain(b.radius, lo, hi))
+            and type(b.id) is str and ID_PATTERN.fullmatch(b.id) is not None)
+
+
 #: The declared rules of each dataclass's fields, checked in this order when one is made.
 _BLOCK_RULES = _BODY_RULES + (("width", SIZE), ("height", SIZE), ("corner_radius", NONNEG), ("skin", NONNEG))
 _BALL_RULES = _BODY_RULES + (("radius", SIZE),)
@@ -328,6 +358,8 @@ class Block:
     type = "block"
 
     def __post_init__(self) -> None:
+        if quick_body_ok(self):
+            return
         enforce(self, _BLOCK_RULES)
         _density_or_mass(self)
         _less_than_half_side(self, "corner_radius")
@@ -377,6 +409,8 @@ class Ball:
     type = "ball"
 
     def __post_init__(self) -> None:
+        if quick_body_ok(self):
+            return
         enforce(self, _BALL_RULES)
         _density_or_mass(self)
 

@@ -114,3 +114,26 @@ def test_a_field_error_can_be_located_in_a_file():
         Simulation(collision_bias=1.5)
     assert str(err.value.at("scene.simulation")) == ("scene.simulation: collision_bias: must be in (0, 1] (fraction "
                                                       "of an overlap left after one second), got 1.5")
+
+
+TRICKY = [0.0, -0.0, 1e-5, 0.3, -1.0, 1e4, 1e4 + 1, 2e4, 1e300, float("nan"), float("inf"), -float("inf"), 1, True,
+          None, "x", "#00ff00", "b0", (0.0, 0.0), (1e4, -1e4), (1e4 + 1, 0.0), (float("nan"), 0.0), [0.0, 0.0], (0.0,)]
+
+
+@pytest.mark.parametrize("cls, base", [(Block, BLOCK), (Ball, dict(id="c", position=(0.0, 0.5), radius=0.1))])
+def test_the_quick_body_test_accepts_only_what_the_rules_accept(cls, base):
+    """Bodies are checked by a quick test first (plain floats in range); whatever it accepts, the rules must too."""
+    from ipe.scene import _BALL_RULES, _BLOCK_RULES, enforce, quick_body_ok
+
+    template = cls(**base)
+    accepted = 0
+    for name in template.__dataclass_fields__:
+        for value in TRICKY:
+            body = object.__new__(cls)
+            for key in template.__dataclass_fields__:
+                object.__setattr__(body, key, getattr(template, key))
+            object.__setattr__(body, name, value)
+            if quick_body_ok(body):
+                accepted += 1
+                enforce(body, _BLOCK_RULES if cls is Block else _BALL_RULES)  # raises if the rules disagree
+    assert accepted > 20
