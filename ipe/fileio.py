@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -101,8 +102,6 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Any], None], mode: s
     """
     kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
     if str(path) == STDOUT:
-        import sys
-
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         writer(stream)
         stream.flush()

@@ -60,6 +60,7 @@ import numpy as np
 
 from .errors import InputError
 from .scene import Query, Scene, Stimulus, top_surface, x_extent
+from .validation import POSITIVE_NUMBER, Number, Optional, Rule, Text, check
 
 FALL_FRACTION = 0.025
 """Default fall threshold as a fraction of the scene's block scale (BHT 2013)."""
@@ -335,64 +336,71 @@ def circular_summary(angles) -> dict[str, float]:
             "p_left": float(np.mean(np.abs(a) > math.pi / 2))}
 
 
+class IdList(Rule):
+    """One id, or a list (or tuple) of ids."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value))
+
+
+#: The declared rule of every query parameter (each query takes the ones its :class:`QuerySpec` lists).
+PARAM_RULES: dict[str, Rule] = {
+    "threshold": Optional(POSITIVE_NUMBER),
+    "level": Optional(Number(description="a finite height (m)")),
+    "body": Text(description="a string"),
+    "support": Text(description="a string"),
+    "label": Text(description="a string"),
+    "target": Text(description="a string"),
+    "among": Optional(IdList("a list of shape ids")),
+    "bodies": Optional(IdList("a list of body ids")),
+}
+
+
+def _ids(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def check_query(q: Query, scene: Scene | None = None) -> None:
-    """Raise :class:`InputError` if ``q`` names an unknown query or bad parameters."""
+    """Raise :class:`InputError` if ``q`` names an unknown query or bad parameters (or, given the scene,
+    names bodies or shapes that are not in it)."""
     spec = QUERIES.get(q.name) if isinstance(q.name, str) else None
     if spec is None:
         raise InputError(f"unknown query {q.name!r}; known: {', '.join(sorted(QUERIES))}")
-    for k in q.params:
-        if k not in spec.params:
-            allowed = ", ".join(spec.params) or "none"
-            raise InputError(f"query {q.name!r} has no parameter {k!r} (parameters: {allowed})")
-    for k in spec.required:
-        if k not in q.params:
-            raise InputError(f"query {q.name!r} needs parameter {k!r}")
     p = q.params
-    if "threshold" in p and p["threshold"] is not None:
-        v = p["threshold"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise InputError(f"threshold must be a positive number, got {v!r}")
-    if "level" in p and p["level"] is not None:
-        v = p["level"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise InputError(f"level must be a finite number (m), got {v!r}")
+    for k in p:
+        if k not in spec.params:
+            raise InputError(f"query {q.name!r} has no parameter {k!r} (parameters: {', '.join(spec.params) or 'none'})")
+    for k in spec.required:
+        if k not in p:
+            raise InputError(f"query {q.name!r} needs parameter {k!r}")
+    for k in spec.params:
+        if k in p:
+            check(k, p[k], PARAM_RULES[k])
     if q.name == "off_table" and p.get("support") is None and p.get("level") is None:
         raise InputError("query 'off_table' needs parameter 'support' or 'level'")
     if q.name in ("landing_x", "time_to_land") and (p.get("target") is None) == (p.get("level") is None):
         raise InputError(f"query {q.name!r} needs exactly one of 'target' (a static id) or 'level' (a height)")
-    for key in ("body", "support", "label", "target"):
-        if key in p and not isinstance(p[key], str):
-            raise InputError(f"{key} must be a string, got {p[key]!r}")
-    if "among" in p and p["among"] is not None:
-        v = p["among"]
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-            raise InputError("among must be a list of shape ids")
-    if "bodies" in p and p["bodies"] is not None:
-        v = p["bodies"]
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-            raise InputError("bodies must be a list of body ids")
-    if scene is None:
-        return
+    if scene is not None:
+        _check_references(p, scene)
+
+
+def _check_references(p: Any, scene: Scene) -> None:
+    """The bodies and shapes a query's parameters name are in ``scene``."""
     ids = set(scene.body_ids)
-    if "body" in p and p["body"] not in ids:
-        raise InputError(f"unknown body {p['body']!r}")
-    if p.get("bodies") is not None:
-        for b in [p["bodies"]] if isinstance(p["bodies"], str) else p["bodies"]:
-            if b not in ids:
-                raise InputError(f"unknown body {b!r}")
-    if "support" in p and p["support"] not in {s.id for s in scene.statics}:
+    statics = {s.id for s in scene.statics}
+    for b in ([p["body"]] if "body" in p else []) + (_ids(p["bodies"]) if p.get("bodies") is not None else []):
+        if b not in ids:
+            raise InputError(f"unknown body {b!r}")
+    if "support" in p and p["support"] not in statics:
         raise InputError(f"unknown static support {p['support']!r}")
-    shapes = ids | {s.id for s in scene.statics}
-    if p.get("target") is not None and p["target"] not in shapes:
+    if p.get("target") is not None and p["target"] not in ids | statics:
         raise InputError(f"unknown target {p['target']!r}: no static shape or body has this id")
-    if p.get("among") is not None:
-        for t in [p["among"]] if isinstance(p["among"], str) else p["among"]:
-            if t not in shapes:
-                raise InputError(f"unknown shape {t!r} in 'among'")
+    for t in _ids(p["among"]) if p.get("among") is not None else []:
+        if t not in ids | statics:
+            raise InputError(f"unknown shape {t!r} in 'among'")
 
 
 def parse_query(text: str | Query | dict[str, Any]) -> Query:

@@ -88,3 +88,13 @@ def test_simulate_refuses_things_that_are_not_stimuli():
         ipe.IPE(n_samples=1).predict([1])
     with pytest.raises(InputError, match="expected stimuli"):
         ipe.simulate(3.5, n_samples=1)
+
+
+def test_a_subset_of_a_checked_set_is_not_checked_again(demo, monkeypatch):
+    import ipe.checks
+
+    monkeypatch.setattr(ipe.checks, "check_stimulus", lambda *a, **k: pytest.fail("checked again"))
+    part = demo.subset({demo.ids[3], demo.ids[1]})
+    assert part.ids == [demo.ids[1], demo.ids[3]] and isinstance(part, StimulusSet) and part.name == demo.name
+    with pytest.raises(InputError, match="no stimuli given"):
+        demo.subset(["nope"])

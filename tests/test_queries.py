@@ -79,6 +79,12 @@ def test_every_query_is_documented():
     (q("body_falls"), "needs parameter 'body'"),
     (q("fall", threshold=-1), "threshold"),
     (q("off_table", support=3), "support"),
+    (q("fall", threshold=True), r"^threshold must be a finite number > 0 or None, got True$"),
+    (q("fall", threshold=float("nan")), r"^threshold must be a finite number > 0 or None, got nan$"),
+    (q("landing_x", body="b0", level="low"), r"^level must be a finite height \(m\) or None, got 'low'$"),
+    (q("fall", bodies=3), r"^bodies must be a list of body ids or None, got 3$"),
+    (q("first_contact", body="b0", target="t", among=["a", 2]), r"^among must be a list of shape ids or None, got \['a', 2\]$"),
+    (q("body_falls", body=None), r"^body must be a string, got None$"),
 ])
 def test_bad_queries(bad, msg):
     with pytest.raises(InputError, match=msg):
@@ -103,3 +109,14 @@ def test_a_query_has_one_key_however_it_is_written():
     from ipe.queries import check_query
 
     check_query(Query("fall", {"bodies": ("b0", "b1")}))  # a tuple is a list of bodies too
+
+
+def test_a_query_names_only_what_is_in_the_scene(setup):
+    scene = setup[0].scene
+    with pytest.raises(InputError, match="^unknown body 'zz'$"):
+        check_query(q("count_fallen", bodies=["b0", "zz"]), scene)
+    with pytest.raises(InputError, match="^unknown target 'zz': no static shape or body has this id$"):
+        check_query(q("landing_x", body="b0", target="zz"), scene)
+    with pytest.raises(InputError, match="^unknown shape 'zz' in 'among'$"):
+        check_query(q("first_contact", body="b0", target="table", among="zz"), scene)
+    check_query(q("first_contact", body="b0", target="table", among=["table"]), scene)

@@ -409,7 +409,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
     from ..model import IPE
     from ..report import compare_judgments, write_report
-    from ..scenefile import as_stimulus_set, load_stimuli
+    from ..scenefile import load_stimuli
 
     if responses is None:
         raise InputError("--model needs --humans RESPONSES")
@@ -433,7 +433,7 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
     check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
     used = set(table["stimulus_id"].astype(str))
-    subset = as_stimulus_set([s for s in stim if s.id in used])
+    subset = stim.subset(used)
     truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)
     built = {}
     if not no_ipe and not any(n.lower() == "ipe" or n.lower().startswith("ipe ") for n in tables):

@@ -140,7 +140,7 @@ def fit_landing(
     from ..fileio import read_csv
     from ..inference.landing import LandingEmulator, LandingFit
     from ..noise import NoiseParams
-    from ..scenefile import as_stimulus_set, load_stimuli
+    from ..scenefile import load_stimuli
 
     check_out_dir(out)
     if likelihood not in ("kde", "gaussian"):
@@ -163,7 +163,7 @@ def fit_landing(
     if unknown:
         raise InputError(f"{responses}: stimulus id {unknown[0]!r} is not in {stimuli}")
     used = set(table["stimulus_id"])
-    subset = as_stimulus_set([s for s in stim if s.id in used])
+    subset = stim.subset(used)
     from ..trajectories import landing_query
 
     for s in subset:  # towers and other scenes without a landing query are refused before any rollout

@@ -193,7 +193,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     check_stimulus_set(table, stim, label, where or "responses",
                        warn=lambda msg: warnings.warn(msg.removeprefix("warning: "), UserWarning, stacklevel=3))
     used = set(table["stimulus_id"])
-    subset = as_stimulus_set([s for s in stim if s.id in used])
+    subset = stim.subset(used)
     est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, **fit_options)
     est._check_options()
     if emulator is None:  # a prior range beyond the grid is refused before the emulator is built
