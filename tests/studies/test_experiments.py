@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 # Scripts owned by other issues that have their own tests, or are slow studies.
 NOT_HERE = {"parameter_recovery"}
 SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.stem.startswith("_"))
