@@ -42,7 +42,7 @@ no-noise r = 0.51 [0.26, 0.70], best at σ = φ = 0.2.
 Run::
 
     python experiments/bht_exp1.py            # full size: ~53 000 rollouts, about 12 CPU-minutes
-    python experiments/bht_exp1.py --tiny     # seconds (what tests/test_experiments.py runs)
+    python experiments/bht_exp1.py --tiny     # seconds (what tests/studies/test_experiments.py runs)
 """
 
 from __future__ import annotations

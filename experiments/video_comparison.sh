@@ -9,7 +9,7 @@
 #
 # Training sizes are set for a small shared CPU (a few minutes each); see docs/video-models.md.
 # Sizes come from the environment (N_TRAIN_CNN, EPOCHS_CNN, N_TEST_CNN, N_TRAIN_VIDEO, EPOCHS_VIDEO, N_TOWERS,
-# N_PARTICIPANTS, IPE_SAMPLES, IPE_SAMPLES_MJ); tests/test_experiments.py runs it with tiny ones.
+# N_PARTICIPANTS, IPE_SAMPLES, IPE_SAMPLES_MJ); tests/studies/test_experiments.py runs it with tiny ones.
 set -euo pipefail
 OUT=${1:-runs/video_comparison}
 MJ=${2:-../shared/datasets/mental_jenga}

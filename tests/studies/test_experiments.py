@@ -4,6 +4,11 @@ Each script is loaded from its file and its ``main([...])`` called in this
 process with ``--tiny --workers 1 --out <tmp>``, as ``python
 experiments/<name>.py --tiny`` would run it. The full-size runs (minutes
 each) are documented in the scripts' docstrings.
+
+As in Pyro's test suite, no script goes untested: a ``.py`` script without a
+test of its own here runs through ``test_other_scripts_run_tiny`` (and fails
+there if it has no ``--tiny`` mode), and ``test_every_script_runs_here``
+fails when a file in ``experiments/`` is run by no test of this module.
 """
 
 from __future__ import annotations
@@ -18,10 +23,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-# Scripts owned by other issues that have their own tests, or are slow studies.
-NOT_HERE = {"parameter_recovery"}
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SCRIPTS = sorted(p.stem for p in EXPERIMENTS.glob("*.py") if not p.stem.startswith("_"))
+# The scripts with a test of their own in this module (the test's name). Every other ``.py`` script runs in
+# test_other_scripts_run_tiny; a script that is not Python must be listed here with its test.
+OWN_TEST = {
+    "bht_exp1.py": "test_bht_exp1_tiny",
+    "mass.py": "test_mass_tiny",
+    "direction.py": "test_direction_tiny",
+    "illusions.py": "test_illusions_tiny",
+    "bump.py": "test_bump_tiny",
+    "trajectories.py": "test_trajectories_tiny",
+    "parameter_recovery.py": "test_parameter_recovery_tiny",
+    "video_comparison.sh": "test_video_comparison_script_tiny",
+}
+OTHER_SCRIPTS = [s for s in SCRIPTS if f"{s}.py" not in OWN_TEST]
 
 
 def load(name: str):
@@ -54,7 +70,15 @@ def _quiet(monkeypatch):
     monkeypatch.setenv("IPE_NO_PROGRESS", "1")
 
 
-def test_the_scripts_are_there():
+def test_every_script_runs_here():
+    """Each file in ``experiments/`` (bar ``_``-prefixed helpers) is run by a test of this module."""
+    files = {p.name for p in EXPERIMENTS.iterdir()
+             if p.is_file() and not p.name.startswith(("_", ".")) and p.name != "README.md"}
+    run_here = set(OWN_TEST) | {f"{s}.py" for s in OTHER_SCRIPTS}
+    assert files - run_here == set(), "scripts in experiments/ that no test runs: add them to OWN_TEST with a test"
+    assert set(OWN_TEST) <= files, "OWN_TEST names scripts that are gone"
+    for test in OWN_TEST.values():
+        assert callable(globals().get(test)), test
     assert {"bht_exp1", "mass", "direction", "illusions", "bump"} <= set(SCRIPTS)
 
 
@@ -147,17 +171,14 @@ def test_trajectories_tiny(tmp_path):
     assert len(fans) == 1 and fans["n"].iloc[0] == 5
 
 
-@pytest.mark.parametrize("name", [s for s in SCRIPTS if s not in NOT_HERE
-                                  and s not in {"bht_exp1", "mass", "direction", "illusions", "bump",
-                                                "trajectories"}])
+@pytest.mark.parametrize("name", OTHER_SCRIPTS)
 def test_other_scripts_run_tiny(name, tmp_path):
     """Scripts added by other issues run as ``python experiments/<name>.py --tiny --out <tmp>``."""
     import subprocess
 
     script = EXPERIMENTS / f"{name}.py"
     helptext = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
-    if "--tiny" not in helptext.stdout:
-        pytest.skip(f"experiments/{name}.py has no --tiny mode")
+    assert "--tiny" in helptext.stdout, f"experiments/{name}.py has no --tiny mode (or its --help fails)"
     args = [sys.executable, str(script), "--tiny"]
     if "--out" in helptext.stdout:
         args += ["--out", str(tmp_path)]

@@ -1,7 +1,7 @@
 """The parameter-recovery acceptance studies of the fitting issue, run through ``experiments/parameter_recovery.py``.
 
 Both are slow (the emulator of 60 towers, then one NUTS fit per data set):
-run them with ``pytest -m slow tests/test_recovery_study.py``. Measured
+run them with ``pytest -m slow tests/studies/test_recovery_study.py``. Measured
 numbers are in ``docs/fitting.md``.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "parameter_recovery.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "parameter_recovery.py"
 
 
 def _script():

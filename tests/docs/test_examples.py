@@ -14,28 +14,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 import ipe
-
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+from docs_helpers import DOCS, blocks
 
 # What the text of scene-format.md says each example does under the no-noise model.
 NO_NOISE_OUTCOME = {"three_blocks": 0.0, "ball_on_ramp": 1.0, "pull_two_legs": 1.0}
-
-
-def blocks(path: Path, lang: str) -> list[str]:
-    """The bodies of the fenced blocks of one language, in order (indented fences included)."""
-    text = path.read_text(encoding="utf-8")
-    out = []
-    for m in re.finditer(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", text, re.MULTILINE | re.DOTALL):
-        indent, kind, body = m.group(1), m.group(2), m.group(3)
-        if kind == lang:
-            out.append("\n".join(line[len(indent):] for line in body.splitlines()))
-    return out
 
 
 SCENE_JSON = blocks(DOCS / "scene-format.md", "json")

@@ -6,10 +6,10 @@
   by default its blocks are compiled);
 * ```bash blocks that run an experiment script must name a script in
   ``experiments/`` with options it accepts (the scripts themselves are run by
-  ``tests/test_experiments.py``); other ```bash blocks must be ``ipe``
+  ``tests/studies/test_experiments.py``); other ```bash blocks must be ``ipe``
   commands whose subcommand exists.
 
-The block extraction is the one ``tests/test_docs_examples.py`` uses.
+The block extraction is ``blocks`` in ``tests/docs_helpers.py``, shared with ``tests/docs/test_examples.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from test_docs_examples import DOCS, blocks
+from docs_helpers import DOCS, blocks
 
 ROOT = DOCS.parent
 PAGES = sorted(str(p.relative_to(DOCS)) for d in ("tutorials", "how-to") for p in (DOCS / d).glob("*.md"))

@@ -12,7 +12,7 @@ from ipe.montecarlo import run_sample
 from ipe.noise import NoiseParams
 from ipe.stimuli.plinko import generate_plinko
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def load_study():

@@ -30,7 +30,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from test_docs_examples import DOCS, blocks
+from docs_helpers import DOCS, blocks
 
 try:  # typer >= 0.2x vendors click
     from typer._click import Context as ClickContext
