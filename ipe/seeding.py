@@ -10,8 +10,8 @@ same on every machine and every Python run (unlike :func:`hash`).
 
 Every other random draw (bootstrap resamples, synthetic participants, NUTS
 and SVI seeds, trial orders, network weights) comes from a *named stream*:
-:func:`stream_seed` / :func:`stream_rng` / :func:`stream_int` with a name from
-:data:`STREAMS`, plus optional keys (a chain, a participant, a stimulus). No
+:func:`stream_seed` / :func:`stream_rng` / :func:`stream_int` with a name
+(``"ipe.<module>:<purpose>"``, or one of :data:`LEGACY_KEYS`), plus optional keys (a chain, a participant, a stimulus). No
 other module builds a :class:`~numpy.random.SeedSequence` itself, and no two
 names share a spawn key (both are checked in the tests).
 """
