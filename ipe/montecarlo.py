@@ -63,7 +63,7 @@ from .noise import NoiseParams, apply_noise
 from .queries import evaluate, needs_tracking, parse_query, stop_condition
 from .scene import Query, Stimulus, StimulusSet, as_stimulus_set
 from .seeding import sample_seed
-from .world import rollout
+from .rollout import rollout
 
 PARAM_COLUMNS = list(NoiseParams.names())  # the fields of NoiseParams, in order
 ROLLOUT_COLUMNS = PARAM_COLUMNS + ["stimulus_id", "sample", "query", "value", "steps"]

@@ -847,7 +847,7 @@ def validate_stimulus(stim: Stimulus, check_overlap: bool = True, where: str | N
     except InputError as exc:
         raise exc.prefixed(_w(where, "query")) from None
     if check_overlap:
-        from .world import find_overlaps
+        from .geometry import find_overlaps
 
         for a, b, depth, tol in find_overlaps(scene):
             raise InputError(f"bodies {a!r} and {b!r} overlap by {depth:.4g} m (tolerance {tol:.3g} m)",

@@ -8,7 +8,7 @@ from ipe.noise import ForceNoise, FrictionNoise, MassNoise, NoiseParams, Percept
 from ipe.scene import Block, Scene
 from ipe.seeding import sample_seed, source_rng
 from ipe.stimuli.towers import generate_towers
-from ipe.world import find_overlaps
+from ipe.geometry import find_overlaps
 
 from scenes import stack_scene, stim
 
@@ -54,7 +54,7 @@ def test_force_noise_is_a_push_of_phi_weights_both_ways():
     scene = stack_scene([0.0])
     dirs = set()
     for k in range(40):
-        from ipe.world import Schedule
+        from ipe.rollout import Schedule
 
         sched = Schedule()
         ForceNoise(phi=0.3).add_to_schedule(scene, np.random.default_rng(k), sched)
@@ -158,7 +158,7 @@ def _block_on_ramp(theta: float, contact_friction: float):
 
 
 def test_friction_noise_lets_a_block_slide_down_a_ramp_that_holds_it():
-    from ipe.world import rollout
+    from ipe.rollout import rollout
 
     theta = math.radians(25)  # tan 25° = 0.466: a contact friction of 0.6 holds the block, 0.6·F < 0.466 does not
     s = stim(_block_on_ramp(theta, 0.6))
@@ -227,7 +227,7 @@ def _removal_stimulus():
 
 def test_removal_noise_kicks_what_rested_on_the_removed_body_upwards():
     from ipe.noise import REMOVAL_SPEED, RemovalNoise
-    from ipe.world import rollout
+    from ipe.rollout import rollout
 
     s = _removal_stimulus()
     assert RemovalNoise(0.0).is_null() and NoiseParams(removal_impulse=1.5).sources()[0].name == "removal"

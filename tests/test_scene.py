@@ -91,7 +91,7 @@ def test_overlap_tolerance_allows_touching():
     a = Block(id="a", position=(0, 0.05), width=0.3, height=0.1)
     b = Block(id="b", position=(0, 0.15 - 0.0005), width=0.3, height=0.1)  # 0.5 mm: under 1 % of 0.1 m
     scene = Scene(bodies=(a, b))
-    from ipe.world import find_overlaps
+    from ipe.geometry import find_overlaps
 
     assert find_overlaps(scene) == []
     c = Block(id="b", position=(0, 0.15 - 0.005), width=0.3, height=0.1)

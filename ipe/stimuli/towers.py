@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..noise import NoiseParams
 from ..scene import Block, Query, Scene, StaticBox, Stimulus, StimulusSet
-from ..world import plain_rollout
+from ..rollout import plain_rollout
 
 BLOCK_LONG = 0.3
 BLOCK_SHORT = 0.1
