@@ -154,6 +154,58 @@ def query_shapes(scene: Scene) -> tuple[list[pymunk.Shape], list[pymunk.Shape]]:
     return dyn, stat
 
 
+class _Placement:
+    """The shapes placed so far (bottom-up) and the skins of every shape: overlap within two skins is contact."""
+
+    def __init__(self, placed: list[pymunk.Shape], skin: dict[int, float]):
+        self.placed, self.skin = placed, skin
+
+    def worst_overlap(self, shape: pymunk.Shape) -> tuple[float, float, float]:
+        """``(nx, ny, depth)`` of the deepest overlap of ``shape`` with a placed shape (depth 0: none)."""
+        worst = (0.0, 0.0, 0.0)
+        skin = self.skin
+        for other in self.placed:
+            nx, ny, depth = separation_vector(other, shape)
+            depth -= skin[id(other)] + skin[id(shape)]
+            if depth > worst[2]:
+                worst = (nx, ny, depth)
+        return worst
+
+    def push_out(self, shape: pymunk.Shape, max_pushes: int) -> tuple[bool, tuple[float, float] | None]:
+        """Move ``shape`` out along the contact normal, up to ``max_pushes`` times: ``(free, new position)``."""
+        body = shape.body
+        moved = None
+        for _ in range(max_pushes):
+            nx, ny, depth = self.worst_overlap(shape)
+            if depth <= 1e-12:
+                return True, moved
+            _move_to(shape, body.position.x + nx * depth, body.position.y + ny * depth)
+            moved = (body.position.x, body.position.y)
+        return self.worst_overlap(shape)[2] <= 1e-12, moved
+
+    def lift(self, shape: pymunk.Shape, x0: float, y0: float) -> tuple[float, float]:
+        """Put a wedged ``shape`` back at ``x0`` and raise it to the lowest free height above ``y0`` (bisection)."""
+        _move_to(shape, x0, y0)
+        bb = shape.bb
+        lift = max((o.bb.top - bb.bottom for o in self.placed
+                    if o.bb.right > bb.left and o.bb.left < bb.right), default=0.0)
+        lo, hi = y0, y0 + max(lift, 0.0) + 1e-9
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            _move_to(shape, x0, mid)
+            if self.worst_overlap(shape)[2] > 1e-12:
+                lo = mid
+            else:
+                hi = mid
+        _move_to(shape, x0, hi)
+        return (x0, hi)
+
+
+def _move_to(shape: pymunk.Shape, x: float, y: float) -> None:
+    shape.body.position = (x, y)
+    shape.cache_bb()
+
+
 def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
     """Push interpenetrating dynamic bodies apart, bottom-up.
 
@@ -169,54 +221,20 @@ def resolve_overlaps(scene: Scene, max_pushes: int = 4) -> Scene:
     """
     dyn, stat = query_shapes(scene)
     order = sorted(range(len(dyn)), key=lambda k: (scene.bodies[k].position[1], k))
-    placed: list[pymunk.Shape] = list(stat)
-    moved: dict[int, tuple[float, float]] = {}
     # Overlap within the two skins is contact, not interpenetration (see find_overlaps).
     skin = {id(sh): skin_of(b) for sh, b in zip(dyn, scene.bodies)}
     skin.update({id(sh): skin_of(s) for sh, s in zip(stat, scene.statics)})
-
-    def worst_overlap(shape):
-        worst = (0.0, 0.0, 0.0)
-        for other in placed:
-            nx, ny, depth = separation_vector(other, shape)
-            depth -= skin[id(other)] + skin[id(shape)]
-            if depth > worst[2]:
-                worst = (nx, ny, depth)
-        return worst
-
-    def move_to(shape, x, y):
-        shape.body.position = (x, y)
-        shape.cache_bb()
-
+    placement = _Placement(list(stat), skin)
+    moved: dict[int, tuple[float, float]] = {}
     for k in order:
         shape = dyn[k]
-        body = shape.body
-        x0, y0 = body.position
-        free = False
-        for _ in range(max_pushes):
-            nx, ny, depth = worst_overlap(shape)
-            if depth <= 1e-12:
-                free = True
-                break
-            move_to(shape, body.position.x + nx * depth, body.position.y + ny * depth)
-            moved[k] = (body.position.x, body.position.y)
-        if not free and worst_overlap(shape)[2] > 1e-12:
-            # Wedged: go back to the intended x and rise to the lowest free height.
-            move_to(shape, x0, y0)
-            bb = shape.bb
-            lift = max((o.bb.top - bb.bottom for o in placed
-                        if o.bb.right > bb.left and o.bb.left < bb.right), default=0.0)
-            lo, hi = y0, y0 + max(lift, 0.0) + 1e-9
-            for _ in range(40):
-                mid = (lo + hi) / 2
-                move_to(shape, x0, mid)
-                if worst_overlap(shape)[2] > 1e-12:
-                    lo = mid
-                else:
-                    hi = mid
-            move_to(shape, x0, hi)
-            moved[k] = (x0, hi)
-        placed.append(shape)
+        x0, y0 = shape.body.position
+        free, pos = placement.push_out(shape, max_pushes)
+        if pos is not None:
+            moved[k] = pos
+        if not free:  # wedged: go back to the intended x and rise to the lowest free height
+            moved[k] = placement.lift(shape, x0, y0)
+        placement.placed.append(shape)
     if not moved:
         return scene
     bodies = list(scene.bodies)

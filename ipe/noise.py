@@ -101,17 +101,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .scene import Ball, Scene, StaticSegment, Stimulus
-from .seeding import sample_seed, source_rng
 from .geometry import resolve_overlaps
 from .rollout import Schedule
+from .scene import Ball, Scene, StaticSegment, Stimulus
+from .seeding import sample_seed, source_rng
+from .validation import NONNEG_NUMBER, check
 
 
 class NoiseSource:
@@ -599,14 +598,11 @@ class NoiseParams:
     collision_speed_sd: float = 0.0
 
     def __post_init__(self):
+        # Every field follows one declared rule (a finite number >= 0), checked here, where a point is made.
         for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise InputError(f"noise parameter {f.name} must be a finite number, got {v!r}")
-            if v < 0:
-                raise InputError(f"noise parameter {f.name} must be >= 0, got {v}")
+            v = check(f"noise parameter {f.name}", getattr(self, f.name), NONNEG_NUMBER)
             # a plain float, and -0.0 as 0.0: equal points must name the same seeds (key() reads repr)
-            object.__setattr__(self, f.name, float(v) + 0.0)
+            object.__setattr__(self, f.name, v + 0.0)
 
     def sources(self) -> list[NoiseSource]:
         """The active noise sources, in the order they are applied."""
