@@ -68,7 +68,8 @@ PHYSICS_REVISION = 2
 #: Version of the entry layout (columns and metadata).
 CACHE_FORMAT = 1
 #: Modules whose source decides a rollout's numbers (hashed into the physics version).
-PHYSICS_MODULES = ("ipe.scene", "ipe.world", "ipe.noise", "ipe.queries", "ipe.seeding")
+PHYSICS_MODULES = ("ipe.scene", "ipe.world", "ipe._fast_step", "ipe.rollout", "ipe.geometry", "ipe.noise",
+                   "ipe.queries", "ipe.seeding")
 
 _META_PREFIX = b"ipe."
 
