@@ -137,6 +137,8 @@ class RolloutEvents:
 
 
 class _ContactLog:
+    """The first contacts of a tracked rollout: a contact listener that reads what chipmunk reports, sets nothing."""
+
     def __init__(self, world: World):
         self.world = world
         self.names = world.shape_ids()
