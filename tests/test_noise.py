@@ -280,3 +280,22 @@ def test_numpy_numbers_and_negative_zero_make_the_same_point():
     assert p.key() == NoiseParams(sigma=0.0, phi=0.2).key() and repr(p.sigma) == "0.0"
     with pytest.raises(InputError, match="must be a finite number"):
         NoiseParams(sigma=np.bool_(True))
+
+
+def test_noise_sources_act_through_world_not_pymunk():
+    """The noise hooks read and set velocities through ipe.world.World; only world.py builds or sets pymunk bodies."""
+    import ast
+    from pathlib import Path
+
+    import ipe.noise
+
+    tree = ast.parse(Path(ipe.noise.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m.startswith("pymunk") for m in imported)
+    touched = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+               and n.value.id == "world"}
+    assert not touched & {"bodies", "shapes", "static_shapes", "space"}, touched
+    assigned = {t.attr for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Attribute)}
+    assert not assigned & {"velocity", "angular_velocity", "position"}, assigned
