@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from ipe.montecarlo import LOCAL_CLUSTER_CONFIG
     from ipe.noise import NoiseParams
     from ipe.stimuli.towers import generate_towers
-    from ipe.world import plain_rollout
+    from ipe.rollout import plain_rollout
 
     n_towers, n_samples = (6, 20) if args.quick else (60, 48)
     rounds = args.rounds or (1 if args.quick else 3)

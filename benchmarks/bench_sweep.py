@@ -8,7 +8,7 @@ Run from the repository root::
 
 What is measured, in one run (so ratios hold whatever the machine):
 
-* **plain pymunk loop** — :func:`ipe.world.plain_rollout` on the same towers,
+* **plain pymunk loop** — :func:`ipe.rollout.plain_rollout` on the same towers,
   noise-free, full horizon: the yardstick, in rollouts per CPU-second.
 * **ipe, 1 vs 2 workers** — the process pool on a slice of the sweep.
 * **the sweep** (all 11 σ with one φ each — σ_i with φ_(5i mod 16) — which
@@ -94,7 +94,7 @@ def _cpu() -> float:
 
 def plain_rate(stimuli, rounds: int) -> float:
     """Rollouts per CPU-second of the plain pymunk loop (median of rounds)."""
-    from ipe.world import plain_rollout
+    from ipe.rollout import plain_rollout
 
     rates = []
     for _ in range(rounds):

@@ -34,19 +34,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .montecarlo import CachedFill, Runner, _assemble, _Context, _progress_bar, _resolve_queries, check_run_args
+from .cache import as_cache
 from .noise import NoiseParams
+from .runner import RUN_RULES, RunSpec, prepare_run, progress_bar, resolve_queries
+from .validation import POSITIVE_INT, POSITIVE_NUMBER, check, validate_params
 
 DEFAULT_MIN_SAMPLES = 16
 
 
 def check_target_se(value: Any, what: str = "target_se") -> float:
-    """The one rule for a target standard error: a finite number > 0."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if not ok or not math.isfinite(float(value)) or float(value) <= 0:
-        raise InputError(f"{what} must be a finite number > 0, got {value!r}")
-    return float(value)
+    """The one rule for a target standard error: a finite number > 0 (:data:`ipe.validation.POSITIVE_NUMBER`)."""
+    return check(what, value, POSITIVE_NUMBER)
 
 
 def query_se(values: np.ndarray) -> np.ndarray:
@@ -77,6 +75,7 @@ def next_count(values: np.ndarray, target: float, min_samples: int, max_samples:
     return int(min(max_samples, 4 * n, max(want, n + max(1, n // 4))))
 
 
+@validate_params(target_se=POSITIVE_NUMBER, max_samples=POSITIVE_INT, min_samples=POSITIVE_INT, **RUN_RULES)
 def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(), target_se: float = 0.05,
                       max_samples: int = 100, min_samples: int = DEFAULT_MIN_SAMPLES, seed: int = 0, queries=None,
                       workers: int = 1, backend: str | None = None, batch_size: int | None = None,
@@ -89,27 +88,24 @@ def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = Noi
     different number of samples per (stimulus, point): ``sample`` runs from
     0 to that pair's count − 1. See the module docstring for the rounds.
     """
-    target = check_target_se(target_se)
-    stimuli, points, max_samples, seed, backend = check_run_args(stimuli, params, max_samples, seed, workers, backend,
-                                                                 batch_size, scheduler, early_stop)
-    if isinstance(min_samples, bool) or not isinstance(min_samples, (int, np.integer)) or min_samples < 1:
-        raise InputError(f"min_samples must be a positive integer, got {min_samples!r}")
-    min_samples = min(int(min_samples), max_samples)
-    qs = _resolve_queries(stimuli, queries)
-    from .cache import as_cache
+    stimuli, points, backend = prepare_run(stimuli, params, workers, backend, scheduler)
+    run = RunSpec.build(stimuli, points, resolve_queries(stimuli, queries), seed, early_stop, common_random_numbers,
+                        as_cache(cache), progress, backend, workers, scheduler, batch_size)
+    return run_adaptive(run, target_se, max_samples, min_samples)
 
-    store = as_cache(cache)
-    pairs = [(p, s) for p in range(len(points)) for s in range(len(stimuli))]
-    results = {pair: (np.empty((max_samples, len(qs[pair[1]])), dtype=float), np.empty(max_samples, np.int64))
-               for pair in pairs}
+
+def run_adaptive(run: RunSpec, target: float, max_samples: int, min_samples: int = DEFAULT_MIN_SAMPLES
+                 ) -> pd.DataFrame:
+    """The rounds of :func:`simulate_adaptive` on a checked run (also ``simulate(..., target_se=...)``)."""
+    min_samples = min(min_samples, max_samples)
+    pairs = run.pairs
+    results = run.results(max_samples)
     have = {pair: 0 for pair in pairs}
-    goal = {pair: min(min_samples, max_samples) for pair in pairs}
-    fill = CachedFill(stimuli, points, qs, seed, early_stop, common_random_numbers, store, results,
-                      info={"target_se": target})
-    ctx = _Context(tuple(stimuli), points, seed, qs, early_stop, common_random_numbers)
-    bar = _progress_bar(0, progress)
+    goal = {pair: min_samples for pair in pairs}
+    fill = run.cached_fill(results, info={"target_se": target})
+    bar = progress_bar(0, run.progress)
     try:
-        with Runner(ctx, backend, workers, scheduler, batch_size) as runner:
+        with run.runner as runner:
             while True:
                 todo = [pair for pair in pairs if goal[pair] > have[pair]]
                 if not todo:
@@ -123,4 +119,4 @@ def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = Noi
                     goal[pair] = next_count(results[pair][0][:have[pair]], target, min_samples, max_samples)
     finally:
         bar.close()
-    return _assemble(stimuli, points, qs, pairs, results, have)
+    return run.table(results, have)

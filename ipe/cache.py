@@ -62,13 +62,15 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError
+from .scenefile import stimulus_to_dict
 
 #: Bump when a change outside the hashed modules changes what a rollout returns.
 PHYSICS_REVISION = 2
 #: Version of the entry layout (columns and metadata).
 CACHE_FORMAT = 1
 #: Modules whose source decides a rollout's numbers (hashed into the physics version).
-PHYSICS_MODULES = ("ipe.scene", "ipe.world", "ipe.noise", "ipe.queries", "ipe.seeding")
+PHYSICS_MODULES = ("ipe.scene", "ipe.world", "ipe._fast_step", "ipe.rollout", "ipe.geometry", "ipe.noise",
+                   "ipe.queries", "ipe.seeding")
 
 _META_PREFIX = b"ipe."
 
@@ -272,8 +274,6 @@ class SimulationCache:
     @staticmethod
     def stimulus_text(stimulus) -> str:
         """Canonical JSON of a stimulus (compute once per stimulus, pass to :meth:`key`)."""
-        from .scenefile import stimulus_to_dict
-
         return _canonical(stimulus_to_dict(stimulus))
 
     def key(self, stimulus_text: str, params, point_key: int, seed: int, start: int, stop: int,

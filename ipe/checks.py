@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from .errors import InputError
 from .queries import check_query
 from .scene import Stimulus
-from .world import find_overlaps
+from .geometry import find_overlaps
 
 #: The one message of a broken constraint (``where`` is ``stimulus '<id>'`` unless a caller names another place).
 TEMPLATE = "{where}: {field}: {problem}"

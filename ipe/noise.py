@@ -2,7 +2,7 @@
 
 Each source turns one stimulus into one *noisy* rollout set-up: it may change
 the scene before the rollout starts (perception, mass belief) and it may add
-time-dependent actions to the rollout's :class:`~ipe.world.Schedule` (a push).
+time-dependent actions to the rollout's :class:`~ipe.rollout.Schedule` (a push).
 Sources draw from their own generator, keyed by their name inside the
 rollout's seed (:func:`ipe.seeding.source_rng`), so switching one source on
 or off never changes what another one draws *from the same rollout seed*.
@@ -17,7 +17,7 @@ The parameters are in the units of Battaglia, Hamrick & Tenenbaum (2013):
     where ``s`` is the scene's median short side (the short side of a block:
     σ = 1 moves a block by one block-thickness on average). Optional angle
     noise ``θ_i ← θ_i + σ_θ · η_i`` (radians). After the shift, overlapping
-    bodies are pushed apart bottom-up (:func:`ipe.world.resolve_overlaps`) so
+    bodies are pushed apart bottom-up (:func:`ipe.geometry.resolve_overlaps`) so
     noisy scenes never start interpenetrating.
 
 ``phi`` (φ) — force noise
@@ -89,8 +89,10 @@ simulation model of Gerstenberg et al. 2021) — each 0 by default:
 
 Launch and obstacle noise change the scene before the rollout (a ball pushed
 into a shape is moved out, as after σ); collision and step noise act during
-the rollout through :attr:`ipe.world.Schedule.hooks`, so with them the
-rollout is stepped one physics step at a time.
+the rollout through :attr:`ipe.rollout.Schedule.hooks`, so with them the
+rollout is stepped one physics step at a time. They read and set velocities
+through :class:`ipe.world.World` (``velocity``, ``set_velocity``,
+``apply_impulse``), never through pymunk.
 
 All sources are exactly the identity when their parameter is 0.
 """
@@ -99,16 +101,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .geometry import resolve_overlaps
+from .rollout import Schedule
 from .scene import Ball, Scene, StaticSegment, Stimulus
 from .seeding import sample_seed, source_rng
-from .world import Schedule, resolve_overlaps
+from .validation import NONNEG_NUMBER, check
 
 
 class NoiseSource:
@@ -283,32 +285,29 @@ class _CollisionKick:
     def _separate(self, arbiter) -> None:
         a, b = arbiter.shapes
         for me, other in ((a, b), (b, a)):
-            k = self.index.get(id(me.body)) if self.index is not None else None
+            k = self.index.get(id(me)) if self.index is not None else None
             if k is not None and (self.noisy is None or id(other) in self.noisy):
                 self.pending.add(k)
 
     def __call__(self, world) -> None:
         if self.index is None:
-            self.index = {id(b): k for k, b in enumerate(world.bodies)}
+            self.index = world.shape_index()
             if self.labels is not None:
-                sc = world.scene
-                self.noisy = {id(sh) for sh, st in zip(world.static_shapes, sc.statics) if st.label in self.labels}
-                self.noisy |= {id(sh) for sh, bd in zip(world.shapes, sc.bodies) if bd.label in self.labels}
+                self.noisy = world.labelled_shapes(self.labels)
             world.on_contact(separate=self._separate)
             return
         if not self.pending:
             return
         src = self.source
         for k in sorted(self.pending):
-            if world.removed[k] or world.culled[k]:
+            if not world.is_active(k):
                 continue
-            body = world.bodies[k]
             e = self.rng.standard_normal(2)
             factor = math.exp(src.speed * float(e[1]))
             if src.loss or src.speed_sd:
                 factor *= truncated_speed_factor(self.rng, 1.0 - src.loss, src.speed_sd)
-            vx, vy = body.velocity
-            body.velocity = _rotate(vx, vy, src.angle * float(e[0]), factor)
+            vx, vy = world.velocity(k)
+            world.set_velocity(k, _rotate(vx, vy, src.angle * float(e[0]), factor))
         self.pending.clear()
 
 
@@ -323,14 +322,13 @@ class _DropTurn:
             return
         for k in list(self.waiting):
             x0, y0, d2, turn = self.waiting[k]
-            if world.removed[k] or world.culled[k]:
+            if not world.is_active(k):
                 del self.waiting[k]
                 continue
-            body = world.bodies[k]
-            p = body.position
-            if (p.x - x0) ** 2 + (p.y - y0) ** 2 >= d2:
-                vx, vy = body.velocity
-                body.velocity = _rotate(vx, vy, turn)
+            x, y = world.position(k)
+            if (x - x0) ** 2 + (y - y0) ** 2 >= d2:
+                vx, vy = world.velocity(k)
+                world.set_velocity(k, _rotate(vx, vy, turn))
                 del self.waiting[k]
 
 
@@ -406,15 +404,15 @@ class _StepTurn:
         self.rng = rng
 
     def __call__(self, world) -> None:
-        n = len(world.bodies)
+        n = world.n_bodies
         if not n:
             return
         turn = self.rng.standard_normal(n) * (self.sd * math.sqrt(world.settings.dt))
-        for k, body in enumerate(world.bodies):
-            if world.removed[k] or world.culled[k]:
+        for k in range(n):
+            if not world.is_active(k):
                 continue
-            vx, vy = body.velocity
-            body.velocity = _rotate(vx, vy, float(turn[k]))
+            vx, vy = world.velocity(k)
+            world.set_velocity(k, _rotate(vx, vy, float(turn[k])))
 
 
 @dataclass(frozen=True)
@@ -502,7 +500,7 @@ class _RemovalKick:
         sizes = self.rng.gamma(self.source.level, 1.0, size=len(targets)) if targets else ()
         for k, size in zip(targets, sizes):
             dv = self.speed * float(size)
-            m = world.bodies[k].mass
+            m = world.mass(k)
             world.apply_impulse(k, (m * dv * dx, m * dv * dy))
 
 
@@ -600,14 +598,11 @@ class NoiseParams:
     collision_speed_sd: float = 0.0
 
     def __post_init__(self):
+        # Every field follows one declared rule (a finite number >= 0), checked here, where a point is made.
         for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise InputError(f"noise parameter {f.name} must be a finite number, got {v!r}")
-            if v < 0:
-                raise InputError(f"noise parameter {f.name} must be >= 0, got {v}")
+            v = check(f"noise parameter {f.name}", getattr(self, f.name), NONNEG_NUMBER)
             # a plain float, and -0.0 as 0.0: equal points must name the same seeds (key() reads repr)
-            object.__setattr__(self, f.name, float(v) + 0.0)
+            object.__setattr__(self, f.name, v + 0.0)
 
     def sources(self) -> list[NoiseSource]:
         """The active noise sources, in the order they are applied."""

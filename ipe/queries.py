@@ -1,6 +1,6 @@
 """Queries: pure functions of one rollout that answer the question a stimulus asks.
 
-Every query takes the :class:`~ipe.world.RolloutResult` and the
+Every query takes the :class:`~ipe.rollout.RolloutResult` and the
 :class:`~ipe.scene.Stimulus` (for sizes and names) and returns one float in
 the query's own units. Averaged over noisy rollouts it is the model's
 expected answer.
@@ -37,13 +37,13 @@ name            value of one rollout                                           u
 =============== ============================================================ ==========
 
 The landing queries (``landing_x``, ``time_to_land``, ``first_contact``)
-need a *tracked* rollout (:attr:`ipe.world.Schedule.track`: every step's pose
+need a *tracked* rollout (:attr:`ipe.rollout.Schedule.track`: every step's pose
 and the first contacts); :func:`ipe.montecarlo.run_sample` turns tracking on
 when one of its queries needs it (:func:`needs_tracking`). Their answers are
 final once the target has been touched (or the level crossed; for
 ``first_contact`` once the body touches anything among ``among``):
 :func:`stop_condition` turns that into the test
-:attr:`ipe.world.Schedule.stop_when` that ends such a rollout there.
+:attr:`ipe.rollout.Schedule.stop_when` that ends such a rollout there.
 
 Common parameters: ``bodies`` (a list of body ids to count; default all
 that were not removed), ``label`` (count only bodies with this label),
@@ -187,7 +187,7 @@ def q_body_falls(r, stim, body, threshold=None, level=None) -> float:
 
 
 TRACKED_QUERIES = frozenset({"landing_x", "time_to_land", "first_contact"})
-"""Queries that read :class:`ipe.world.RolloutEvents` and so need a tracked rollout."""
+"""Queries that read :class:`ipe.rollout.RolloutEvents` and so need a tracked rollout."""
 
 
 def needs_tracking(queries) -> bool:

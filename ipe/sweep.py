@@ -160,8 +160,7 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
     highest r; the first such point on a tie). Columns: the noise-parameter
     columns, then :data:`SCORE_COLUMNS` (the human ones only with responses).
     """
-    from .humans import aggregate, scale_for_stimuli
-    from .metrics import normalise_responses, pearson, rmse
+    from .metrics import pearson, rmse
     from .report import judgment_column, normalise_judgment
     from .scenefile import as_stimulus_set
 
@@ -176,20 +175,9 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
     ids = [s.id for s in stimuli]
     human01 = None
     if scale is None:
-        try:
-            scale = scale_for_stimuli(stimuli)
-        except InputError:
-            if responses is not None:  # people's answers cannot be put on [0, 1] without a scale
-                raise
-            scale = None  # no responses: values of queries without a default scale are mapped as they are
+        scale = _default_scale(stimuli, needed=responses is not None)
     if responses is not None:
-        resp = responses.assign(stimulus_id=responses["stimulus_id"].astype(str))
-        resp = resp[resp["stimulus_id"].isin(by_id)]
-        if resp.empty:
-            raise InputError("score_sweep: no responses to any of the sweep's stimuli")
-        ids = [i for i in ids if i in set(resp["stimulus_id"])]
-        means = aggregate(resp).set_index("stimulus_id")["mean"].reindex(ids)
-        human01 = normalise_responses(means.to_numpy(), scale)
+        ids, human01 = _human_means(responses, ids, scale)
     subset = [by_id[i] for i in ids]
     rows = []
     for key, g in summary.groupby(params, sort=False, dropna=False):
@@ -208,16 +196,47 @@ def score_sweep(summary: pd.DataFrame, stimuli, responses: pd.DataFrame | None =
         rows.append(row)
     out = pd.DataFrame(rows)
     if human01 is not None:
-        r = out["r"].to_numpy(dtype=float)
-        order = np.argsort(np.where(np.isfinite(r), -r, np.inf), kind="stable")
-        rank = np.empty(len(r), dtype=np.int64)
-        rank[order] = np.arange(1, len(r) + 1)
-        out["rank"] = rank
-        out["best"] = False
-        if np.isfinite(r).any():
-            out.loc[int(order[0]), "best"] = True
+        _rank_by_r(out)
     cols = params + [c for c in SCORE_COLUMNS if c in out.columns]
     return out[cols]
+
+
+def _default_scale(stimuli, needed: bool):
+    """The response scale of the stimuli's query; ``None`` when there is none and no responses need one."""
+    from .humans import scale_for_stimuli
+
+    try:
+        return scale_for_stimuli(stimuli)
+    except InputError:
+        if needed:  # people's answers cannot be put on [0, 1] without a scale
+            raise
+        return None  # no responses: values of queries without a default scale are mapped as they are
+
+
+def _human_means(responses: pd.DataFrame, ids: list[str], scale) -> tuple[list[str], np.ndarray]:
+    """The stimuli people answered (in ``ids`` order) and their mean responses on [0, 1]."""
+    from .humans import aggregate
+    from .metrics import normalise_responses
+
+    resp = responses.assign(stimulus_id=responses["stimulus_id"].astype(str))
+    resp = resp[resp["stimulus_id"].isin(set(ids))]
+    if resp.empty:
+        raise InputError("score_sweep: no responses to any of the sweep's stimuli")
+    ids = [i for i in ids if i in set(resp["stimulus_id"])]
+    means = aggregate(resp).set_index("stimulus_id")["mean"].reindex(ids)
+    return ids, normalise_responses(means.to_numpy(), scale)
+
+
+def _rank_by_r(out: pd.DataFrame) -> None:
+    """Add ``rank`` (1 = highest r, NaN last, ties in row order) and ``best`` to a score table."""
+    r = out["r"].to_numpy(dtype=float)
+    order = np.argsort(np.where(np.isfinite(r), -r, np.inf), kind="stable")
+    rank = np.empty(len(r), dtype=np.int64)
+    rank[order] = np.arange(1, len(r) + 1)
+    out["rank"] = rank
+    out["best"] = False
+    if np.isfinite(r).any():
+        out.loc[int(order[0]), "best"] = True
 
 
 _LABELS = {"sigma": "σ (perceptual)", "phi": "φ (force)", "mu": "μ (mass)", "angle_sigma": "angle σ (rad)",
@@ -243,6 +262,27 @@ def plot_sweep(scores: pd.DataFrame, path: str | Path, value: str | None = None,
 
     from .render import save_figure
 
+    value, vary = _plot_axes(scores, value)
+    label = _VALUE_LABELS.get(value, value)
+    best = scores[scores["best"].astype(bool)] if "best" in scores.columns else scores.iloc[0:0]
+    if len(vary) == 1:
+        fig, ax = _line_plot(plt, scores, vary[0], value, label, best)
+    else:
+        fig, ax = _heat_map(plt, scores, vary, value, label, best)
+    if title is None and len(best):
+        row = best.iloc[0]
+        title = "best: " + ", ".join(f"{_SYMBOLS.get(p, p)} = {row[p]:g}" for p in vary) + f"  ({value} = {row[value]:.3f})"
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, Path(path), dpi=120)
+    finally:
+        plt.close(fig)
+
+
+def _plot_axes(scores: pd.DataFrame, value: str | None) -> tuple[str, list[str]]:
+    """``(value column, varying parameters)`` of a score table, or a one-line error why it cannot be drawn."""
     if not isinstance(scores, pd.DataFrame) or scores.empty:
         raise InputError("plot_sweep: the score table is empty")
     value = value or ("r" if "r" in scores.columns else "model_mean")
@@ -257,54 +297,50 @@ def plot_sweep(scores: pd.DataFrame, path: str | Path, value: str | None = None,
                          "a figure shows one or two: plot a slice")
     if scores.duplicated(subset=vary).any():
         raise InputError(f"plot_sweep: several rows share one value of ({', '.join(vary)})")
-    label = _VALUE_LABELS.get(value, value)
-    best = scores[scores["best"].astype(bool)] if "best" in scores.columns else scores.iloc[0:0]
-    if len(vary) == 1:
-        p = vary[0]
-        s = scores.sort_values(p)
-        fig, ax = plt.subplots(figsize=(4.6, 3.4))
-        ax.plot(s[p], s[value], marker="o", ms=4, lw=1.2, color="C0")
-        for _, row in best.iterrows():
-            ax.plot([row[p]], [row[value]], marker="o", ms=11, mfc="none", mec="C3", mew=1.6)
-        ax.set_xlabel(_LABELS.get(p, p))
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    else:
-        py, px = vary  # the first varying parameter on the vertical axis
-        ys = np.sort(scores[py].unique())
-        xs = np.sort(scores[px].unique())
-        z = np.full((len(ys), len(xs)), np.nan)
-        yi = {v: i for i, v in enumerate(ys)}
-        xi = {v: i for i, v in enumerate(xs)}
-        for a, b, v in zip(scores[py], scores[px], scores[value]):
-            z[yi[a], xi[b]] = v
-        fig, ax = plt.subplots(figsize=(1.2 + 0.42 * len(xs) + 1.4, 1.2 + 0.36 * len(ys)))
-        im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
-        cb = fig.colorbar(im, ax=ax)
-        cb.set_label(label, fontsize=8)
-        if z.size <= 400:
-            finite = z[np.isfinite(z)]
-            mid = (finite.min() + finite.max()) / 2 if finite.size else 0.5
-            for i in range(len(ys)):
-                for j in range(len(xs)):
-                    if np.isfinite(z[i, j]):
-                        ax.text(j, i, f"{z[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
-                                color="black" if z[i, j] > mid else "white")
-        for _, row in best.iterrows():
-            ax.add_patch(plt.Rectangle((xi[row[px]] - 0.5, yi[row[py]] - 0.5), 1, 1, fill=False, ec="C3", lw=2))
-        step_x = max(1, len(xs) // 12)
-        step_y = max(1, len(ys) // 12)
-        ax.set_xticks(range(0, len(xs), step_x), [f"{v:g}" for v in xs[::step_x]], fontsize=7)
-        ax.set_yticks(range(0, len(ys), step_y), [f"{v:g}" for v in ys[::step_y]], fontsize=7)
-        ax.set_xlabel(_LABELS.get(px, px))
-        ax.set_ylabel(_LABELS.get(py, py))
-    if title is None and len(best):
-        row = best.iloc[0]
-        title = "best: " + ", ".join(f"{_SYMBOLS.get(p, p)} = {row[p]:g}" for p in vary) + f"  ({value} = {row[value]:.3f})"
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, Path(path), dpi=120)
-    finally:
-        plt.close(fig)
+    return value, vary
+
+
+def _line_plot(plt, scores: pd.DataFrame, p: str, value: str, label: str, best: pd.DataFrame):
+    """``value`` over one varying parameter ``p``, the best point ringed."""
+    s = scores.sort_values(p)
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    ax.plot(s[p], s[value], marker="o", ms=4, lw=1.2, color="C0")
+    for _, row in best.iterrows():
+        ax.plot([row[p]], [row[value]], marker="o", ms=11, mfc="none", mec="C3", mew=1.6)
+    ax.set_xlabel(_LABELS.get(p, p))
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _heat_map(plt, scores: pd.DataFrame, vary: list[str], value: str, label: str, best: pd.DataFrame):
+    """``value`` over two varying parameters (the first on the vertical axis), the best cell framed."""
+    py, px = vary
+    ys = np.sort(scores[py].unique())
+    xs = np.sort(scores[px].unique())
+    z = np.full((len(ys), len(xs)), np.nan)
+    yi = {v: i for i, v in enumerate(ys)}
+    xi = {v: i for i, v in enumerate(xs)}
+    for a, b, v in zip(scores[py], scores[px], scores[value]):
+        z[yi[a], xi[b]] = v
+    fig, ax = plt.subplots(figsize=(1.2 + 0.42 * len(xs) + 1.4, 1.2 + 0.36 * len(ys)))
+    im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label(label, fontsize=8)
+    if z.size <= 400:
+        finite = z[np.isfinite(z)]
+        mid = (finite.min() + finite.max()) / 2 if finite.size else 0.5
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(z[i, j]):
+                    ax.text(j, i, f"{z[i, j]:.2f}", ha="center", va="center", fontsize=5.5,
+                            color="black" if z[i, j] > mid else "white")
+    for _, row in best.iterrows():
+        ax.add_patch(plt.Rectangle((xi[row[px]] - 0.5, yi[row[py]] - 0.5), 1, 1, fill=False, ec="C3", lw=2))
+    step_x = max(1, len(xs) // 12)
+    step_y = max(1, len(ys) // 12)
+    ax.set_xticks(range(0, len(xs), step_x), [f"{v:g}" for v in xs[::step_x]], fontsize=7)
+    ax.set_yticks(range(0, len(ys), step_y), [f"{v:g}" for v in ys[::step_y]], fontsize=7)
+    ax.set_xlabel(_LABELS.get(px, px))
+    ax.set_ylabel(_LABELS.get(py, py))
+    return fig, ax

@@ -42,10 +42,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .montecarlo import run_sample, simulate
 from .noise import NoiseParams
 from .queries import check_query, circular_summary, evaluate, parse_query
 from .scene import Ball, Query, Stimulus, StaticSegment, world_vertices
 from .scenefile import as_stimulus_set
+from .validation import NONNEG_INT, POSITIVE_INT, SEED, Optional, validate_params
 
 PATH_COLUMNS = ["stimulus_id", "sample", "noise_free", "frame", "t", "body", "x", "y", "angle"]
 LANDING_COLUMNS = ["stimulus_id", "sample", "noise_free", "query", "value", "landed"]
@@ -87,6 +89,7 @@ def _bar(total: int, progress: bool | None, desc: str):
     return tqdm(total=total, unit="rollout", desc=desc, disable=disable, leave=False, dynamic_ncols=True)
 
 
+@validate_params(n_samples=NONNEG_INT, seed=SEED, every=Optional(POSITIVE_INT))
 def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 50, seed: int = 0,
                  every: int | None = None, query: str | Query | None = None, bodies: Sequence[str] | None = None,
                  progress: bool | None = None, early_stop: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -100,15 +103,7 @@ def record_paths(stimuli, params: NoiseParams = NoiseParams(), n_samples: int = 
     Returns the *paths* and *landings* tables described in the module
     docstring.
     """
-    from .montecarlo import run_sample
-
     stimuli = as_stimulus_set(stimuli)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise InputError(f"n_samples must be a non-negative integer, got {n_samples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if every is not None and (isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1):
-        raise InputError(f"every must be a positive integer, got {every!r}")
     queries = [landing_query(s, query) for s in stimuli]
     paths: list[pd.DataFrame] = []
     land: dict[str, list] = {c: [] for c in LANDING_COLUMNS}
@@ -204,8 +199,6 @@ def fall_directions(stimuli, params: NoiseParams, n_samples: int = 100, seed: in
     with :func:`ipe.queries.circular_summary`'s columns plus ``p_fall`` (the
     fraction of rollouts in which something fell).
     """
-    from .montecarlo import simulate
-
     q = Query("fall_angle", dict(query_params))
     check_query(q)
     table = simulate(stimuli, params, n_samples=n_samples, seed=seed, queries=[q], workers=workers,

@@ -23,7 +23,9 @@ from ipe.scene import (
     Stimulus,
 )
 from ipe.scenefile import parse_stimulus_set, scene_to_dict, stimulus_set_to_dict
-from ipe.world import Schedule, World, find_overlaps, plain_rollout, resolve_overlaps, rollout
+from ipe.geometry import find_overlaps, resolve_overlaps
+from ipe.rollout import Schedule, plain_rollout, rollout
+from ipe.world import World
 
 
 def _doc(scene_dict: dict) -> dict:

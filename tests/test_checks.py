@@ -8,7 +8,7 @@ import ipe
 from ipe.checks import CONSTRAINTS, StimulusSet, check_stimulus
 from ipe.errors import InputError
 from ipe.scene import Block, Intervention, Query, Scene, StaticBox, Stimulus
-from ipe.world import find_overlaps
+from ipe.geometry import find_overlaps
 
 GROUND = StaticBox(id="ground", position=(0, -0.05), width=2, height=0.1)
 

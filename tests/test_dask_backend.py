@@ -19,8 +19,8 @@ distributed = pytest.importorskip("distributed")
 import ipe  # noqa: E402
 from ipe.cli import main  # noqa: E402
 from ipe.errors import InputError  # noqa: E402
-from ipe.montecarlo import (DASK_MIN_BATCH, Batch, _Context, _run_task, dask_batch_size, plan_tasks,  # noqa: E402
-                            simulate)
+from ipe.montecarlo import DASK_MIN_BATCH, Batch, dask_batch_size, plan_tasks, simulate  # noqa: E402
+from ipe.runner import RunContext, _run_task  # noqa: E402
 from ipe.noise import NoiseParams  # noqa: E402
 from ipe.scenefile import save_stimuli  # noqa: E402
 
@@ -67,7 +67,7 @@ def test_dask_batches_carry_at_least_100_rollouts():
 
 
 def test_a_worker_with_other_physics_refuses_to_run(four):
-    ctx = _Context(tuple(four), [NOISY], 0, [[s.query] for s in four], True, False, physics="ipe-physics-0 other")
+    ctx = RunContext(tuple(four), [NOISY], 0, [[s.query] for s in four], True, False, physics="ipe-physics-0 other")
     with pytest.raises(InputError, match="physics version"):
         _run_task((Batch(0, 0, 0, 1),), ctx)
 
@@ -220,7 +220,7 @@ def test_progress_bar_counts_every_rollout_on_the_cluster(four, client, monkeypa
             self.closed = True
 
     bars = []
-    monkeypatch.setattr(mc, "_progress_bar", lambda total, progress: bars.append(Bar(total, progress)) or bars[-1])
+    monkeypatch.setattr(mc, "progress_bar", lambda total, progress: bars.append(Bar(total, progress)) or bars[-1])
     simulate(four, NOISY, n_samples=50, seed=2, backend="dask", scheduler=client)
     assert len(bars) == 1
     assert bars[0].total == 200 and bars[0].n == 200 and bars[0].closed

@@ -27,7 +27,7 @@ from ipe.noise import (MOTION_FIELDS, NOISE_UNITS, CollisionNoise, LaunchNoise, 
 from ipe.scene import Ball, Block, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 from ipe.scenefile import parse_stimulus_set
 from ipe.seeding import sample_seed
-from ipe.world import Schedule, plain_rollout, rollout
+from ipe.rollout import Schedule, plain_rollout, rollout
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "scene-format.md"
 

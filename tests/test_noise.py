@@ -8,7 +8,7 @@ from ipe.noise import ForceNoise, FrictionNoise, MassNoise, NoiseParams, Percept
 from ipe.scene import Block, Scene
 from ipe.seeding import sample_seed, source_rng
 from ipe.stimuli.towers import generate_towers
-from ipe.world import find_overlaps
+from ipe.geometry import find_overlaps
 
 from scenes import stack_scene, stim
 
@@ -54,7 +54,7 @@ def test_force_noise_is_a_push_of_phi_weights_both_ways():
     scene = stack_scene([0.0])
     dirs = set()
     for k in range(40):
-        from ipe.world import Schedule
+        from ipe.rollout import Schedule
 
         sched = Schedule()
         ForceNoise(phi=0.3).add_to_schedule(scene, np.random.default_rng(k), sched)
@@ -158,7 +158,7 @@ def _block_on_ramp(theta: float, contact_friction: float):
 
 
 def test_friction_noise_lets_a_block_slide_down_a_ramp_that_holds_it():
-    from ipe.world import rollout
+    from ipe.rollout import rollout
 
     theta = math.radians(25)  # tan 25° = 0.466: a contact friction of 0.6 holds the block, 0.6·F < 0.466 does not
     s = stim(_block_on_ramp(theta, 0.6))
@@ -227,7 +227,7 @@ def _removal_stimulus():
 
 def test_removal_noise_kicks_what_rested_on_the_removed_body_upwards():
     from ipe.noise import REMOVAL_SPEED, RemovalNoise
-    from ipe.world import rollout
+    from ipe.rollout import rollout
 
     s = _removal_stimulus()
     assert RemovalNoise(0.0).is_null() and NoiseParams(removal_impulse=1.5).sources()[0].name == "removal"
@@ -280,3 +280,22 @@ def test_numpy_numbers_and_negative_zero_make_the_same_point():
     assert p.key() == NoiseParams(sigma=0.0, phi=0.2).key() and repr(p.sigma) == "0.0"
     with pytest.raises(InputError, match="must be a finite number"):
         NoiseParams(sigma=np.bool_(True))
+
+
+def test_noise_sources_act_through_world_not_pymunk():
+    """The noise hooks read and set velocities through ipe.world.World; only world.py builds or sets pymunk bodies."""
+    import ast
+    from pathlib import Path
+
+    import ipe.noise
+
+    tree = ast.parse(Path(ipe.noise.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m.startswith("pymunk") for m in imported)
+    touched = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+               and n.value.id == "world"}
+    assert not touched & {"bodies", "shapes", "static_shapes", "space"}, touched
+    assigned = {t.attr for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Attribute)}
+    assert not assigned & {"velocity", "angular_velocity", "position"}, assigned

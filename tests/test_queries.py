@@ -6,7 +6,7 @@ import pytest
 from ipe.errors import InputError
 from ipe.queries import QUERIES, check_query, evaluate, parse_query
 from ipe.scene import Block, Query, Scene, StaticBox, Stimulus
-from ipe.world import RolloutResult
+from ipe.rollout import RolloutResult
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from ipe.stimuli.towers import (
     no_noise_fallen,
     tower_height,
 )
-from ipe.world import find_overlaps
+from ipe.geometry import find_overlaps
 
 REPO = Path(__file__).resolve().parents[1]
 

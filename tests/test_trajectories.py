@@ -79,7 +79,7 @@ def test_a_ball_that_never_lands_answers_its_position_at_the_horizon():
 
 def test_untracked_rollout_gives_a_clear_error():
     from ipe.queries import evaluate
-    from ipe.world import rollout
+    from ipe.rollout import rollout
 
     stim = drop()
     with pytest.raises(InputError, match="tracked"):

@@ -257,7 +257,7 @@ def label_agreement(stimuli: StimulusSet, labels: pd.DataFrame) -> dict:
     """
     from ..noise import apply_noise
     from ..seeding import sample_seed
-    from ..world import rollout
+    from ..rollout import rollout
 
     by_id = {s.id: s for s in stimuli}
     hits = total = 0

@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..noise import NoiseParams
 from ..checks import StimulusSet
 from ..scene import Block, Query, Scene, StaticBox, Stimulus
-from ..world import plain_rollout
+from ..rollout import plain_rollout
 
 BLOCK_LONG = 0.3
 BLOCK_SHORT = 0.1

@@ -459,7 +459,7 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
     compatibility; colour tolerances are now learned from the first frame.
     """
     from ..queries import evaluate
-    from ..world import RolloutResult
+    from ..rollout import RolloutResult
     from .robust import track_robust
 
     colours = colours or body_colours(stim)
