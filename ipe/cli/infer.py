@@ -7,12 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
+from .app import group
 from .common import ProgressOption, SeedOption, check_out_dir, note
 
-infer_app = typer.Typer(help="Infer latent physical properties from what was seen.", no_args_is_help=True,
-                        rich_markup_mode=None)
-app.add_typer(infer_app, name="infer")
+infer_app = group("infer", "Infer latent physical properties from what was seen.")
 
 
 @infer_app.command("mass")

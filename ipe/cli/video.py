@@ -8,12 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from . import app
+from .app import group
 from .common import ProgressOption, check_not_input, check_out, note, output_dir
 
-video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
-                        no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(video_app, name="video")
+video_app = group("video", "Video models: readout of any video, torch baselines, judgments made elsewhere.")
 
 
 def _write_readout(summary, per_video, out: Path, videos_out: Optional[Path]) -> None:
