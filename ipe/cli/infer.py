@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..validation import check
 from .app import group
 from .common import ProgressOption, SeedOption, check_out_dir, note
+from .noise import NOISE_RULE
 
 infer_app = group("infer", "Infer latent physical properties from what was seen.")
 
@@ -36,6 +38,7 @@ def infer_mass(
     from ..scene import load_stimuli
 
     check_out_dir(out)
+    sigma = check("--sigma", sigma, NOISE_RULE)
     stim = load_stimuli(stimuli)
     obs = None
     if observations is not None:
