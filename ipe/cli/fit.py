@@ -41,8 +41,6 @@ def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float
 
 def parse_ranges(specs: list[str] | None, free: list[str] | None = None) -> dict[str, tuple[float, float]] | None:
     """``["sigma=0:0.8"]`` → ``{"sigma": (0.0, 0.8)}``; with ``free``, every name must be a free parameter."""
-    import math
-
     if not specs:
         return None
     out = {}
