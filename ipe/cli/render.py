@@ -48,5 +48,5 @@ def render(
                                  progress=progress, **noise)
         note(f"wrote {len(manifest)} files for {len(stim)} stimuli and colours.json to {out}")
         return
-    paths = render_stimuli(stim, out, size=size)
+    paths = render_stimuli(stim, out, size=size, progress=progress)
     note(f"wrote {len(paths)} images to {out}")
