@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, Polygon  # noqa: E402
 
 from .fileio import atomic_write  # noqa: E402
+from .progress import progress_bar  # noqa: E402
 from .scene import Ball, Block, Scene, StaticSegment, Stimulus, world_vertices  # noqa: E402
 from .scenefile import as_stimulus_set  # noqa: E402
 
@@ -119,19 +120,15 @@ def render_stimulus(stim: Stimulus, path: str | Path, size: int = 400, title: bo
 
 
 def render_stimuli(stimuli, out_dir: str | Path, size: int = 400, progress: bool | None = None) -> list[Path]:
-    """Write ``<out_dir>/<stimulus id>.png`` for every stimulus."""
-    import os
-    import sys
-
-    from tqdm.auto import tqdm
-
+    """Write ``<out_dir>/<stimulus id>.png`` for every stimulus (progress as in :mod:`ipe.progress`)."""
     stimuli = as_stimulus_set(stimuli)
     out = Path(out_dir)
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    if os.environ.get("IPE_NO_PROGRESS"):
-        disable = True
-    return [render_stimulus(s, out / f"{s.id}.png", size=size)
-            for s in tqdm(list(stimuli), desc="rendering", unit="stimulus", disable=disable, leave=False)]
+    paths = []
+    with progress_bar(len(stimuli), progress, desc="rendering", unit="stimulus") as bar:
+        for s in stimuli:
+            paths.append(render_stimulus(s, out / f"{s.id}.png", size=size))
+            bar.update(1)
+    return paths
 
 
 def thumbnails(ax_list: Sequence, stimuli: Sequence[Stimulus], pad: float = 0.05) -> None:

@@ -62,6 +62,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .agreement import (bootstrap_scores, human_human_interval, human_matrix, matched_labels,
+                        paired_differences)
 from .errors import InputError
 from .metrics import (
     accuracy,
@@ -217,75 +219,106 @@ def compare_judgments(responses: pd.DataFrame, stimuli, models: Mapping[str, pd.
     if resp.empty:
         raise InputError("compare: no responses to any of the stimuli")
     ids = [s.id for s in stimuli if s.id in set(resp["stimulus_id"])]
+    stims = [by_id[i] for i in ids]
     means = aggregate(resp).set_index("stimulus_id")["mean"].reindex(ids)
-    human01 = pd.Series(normalise_responses(means.to_numpy(), scale), index=ids)
-    hb = binary_responses(resp, scale)
+    people = _People(ids, stims, scale, resp, pd.Series(normalise_responses(means.to_numpy(), scale), index=ids),
+                     binary_responses(resp, scale))
+    people.H = human_matrix(people.binary, ids)
     if ground_truth is None:
         from .model import IPE
 
-        ground_truth = IPE.ground_truth(progress=False).predict([by_id[i] for i in ids])
-    gt = judgment_column(ground_truth, [by_id[i] for i in ids], "no-noise")
-    gt_bin = pd.Series([judgment_says_falls(gt[i], by_id[i]) for i in ids], index=ids)
+        ground_truth = IPE.ground_truth(progress=False).predict(stims)
+    gt = judgment_column(ground_truth, stims, "no-noise")
+    people.gt_bin = pd.Series([judgment_says_falls(gt[i], by_id[i]) for i in ids], index=ids).to_numpy()
     models = dict(models)
     if "no-noise" not in models:
         models = {"no-noise": ground_truth, **models}
         kinds.setdefault("no-noise", "simulator")
-
-    from .agreement import bootstrap_scores, human_human_interval, human_matrix, matched_labels, paired_differences
-
-    H = human_matrix(hb, ids)
-    per = pd.DataFrame({"stimulus_id": ids, "human_mean": means.to_numpy(), "human_01": human01.to_numpy(),
-                        "ground_truth": gt.reindex(ids).to_numpy(), "ground_truth_falls": gt_bin.to_numpy(),
-                        "humans_say_falls": np.nanmean(H, axis=0) if H.size else np.nan})
-    rows = []
-    values01 = {}
+    per = pd.DataFrame({"stimulus_id": ids, "human_mean": means.to_numpy(), "human_01": people.human01.to_numpy(),
+                        "ground_truth": gt.reindex(ids).to_numpy(), "ground_truth_falls": people.gt_bin,
+                        "humans_say_falls": np.nanmean(people.H, axis=0) if people.H.size else np.nan})
+    rows, values01 = [], {}
     for name, table in models.items():
-        col = judgment_column(table, [by_id[i] for i in ids], name).reindex(ids)
-        v01 = np.array([normalise_judgment(col[i], by_id[i], scale) for i in ids])
-        pf = falls_column(table, [by_id[i] for i in ids]).reindex(ids)
-        falls = pd.Series([float(pf[i] >= 0.5) if math.isfinite(pf[i]) else judgment_says_falls(col[i], by_id[i])
-                           for i in ids], index=ids)
-        ok = np.isfinite(col.to_numpy())
-        ci = pearson_ci(v01, human01.to_numpy(), n_boot=n_boot, seed=seed)
-        kap = kappa_with_humans(falls.dropna(), hb)
-        fair = bootstrap_scores(v01, H, gt_bin.to_numpy(), scale, n_boot=n_boot, seed=seed)
-        low = math.nan
-        if "quality" in table.columns:  # a video readout: the share of its stimuli read at low quality
-            from .video.readout import LOW_QUALITY
-
-            q = table.assign(stimulus_id=table["stimulus_id"].astype(str)).groupby("stimulus_id")["quality"].mean()
-            q = pd.to_numeric(q.reindex(ids), errors="coerce")
-            low = float((q[q.notna()] < LOW_QUALITY).mean()) if q.notna().any() else math.nan
-        rows.append({"model": name, "kind": kinds.get(name, "model"), "n_stimuli": int(ok.sum()),
-                     "accuracy": accuracy(falls.to_numpy(), gt_bin.to_numpy()), "r": ci["r"], "r_lo": ci["lo"],
-                     "r_hi": ci["hi"], "kappa": kap["kappa"], "kappa_sd": kap["kappa_sd"],
-                     "rmse": rmse(v01, human01.to_numpy()), **fair, "low_quality": low})
+        row, v01 = _model_row(name, table, kinds.get(name, "model"), people, n_boot, seed)
+        rows.append(row)
         per[name] = v01
         per[f"{name}: says falls"] = matched_labels(v01, scale)
         values01[name] = v01
-    for name, series in (features or {}).items():
-        x = pd.Series(series).reindex(ids).to_numpy(dtype=float)
-        ci = pearson_ci(x, human01.to_numpy(), n_boot=n_boot, seed=seed)
-        rows.append({"model": name, "kind": "feature", "n_stimuli": int(np.isfinite(x).sum()), "accuracy": math.nan,
-                     "r": ci["r"], "r_lo": ci["lo"], "r_hi": ci["hi"], "kappa": math.nan, "kappa_sd": math.nan,
-                     "rmse": math.nan})
-    # the humans themselves: the noise ceiling, human-human kappa, the majority's accuracy
+    rows += [_feature_row(name, series, people, n_boot, seed) for name, series in (features or {}).items()]
+    rows.append(_humans_row(people, seed))
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    # paired bootstrap differences between models, on the same resampled stimuli
+    summary.attrs["differences"] = paired_differences(values01, people.H, people.gt_bin, scale, n_boot=n_boot,
+                                                      seed=seed)
+    return summary, per
+
+
+class _People:
+    """What every row of :func:`compare_judgments` is scored against: the people's answers on the stimuli
+    ``ids`` (mean on [0, 1], yes/no labels, the participant × stimulus matrix ``H``) and the no-noise yes/no."""
+
+    def __init__(self, ids: list[str], stims: list, scale, responses: pd.DataFrame, human01: pd.Series,
+                 binary: pd.DataFrame):
+        self.ids, self.stims, self.scale, self.responses = ids, stims, scale, responses
+        self.human01, self.binary = human01, binary
+        self.H: np.ndarray = np.empty((0, 0))
+        self.gt_bin: np.ndarray = np.empty(0)
+
+
+def _model_row(name: str, table: pd.DataFrame, kind: str, people: _People, n_boot: int, seed: int
+               ) -> tuple[dict, np.ndarray]:
+    """One model's summary row, and its per-stimulus values on [0, 1]."""
+    ids, stims = people.ids, people.stims
+    col = judgment_column(table, stims, name).reindex(ids)
+    v01 = np.array([normalise_judgment(col[s.id], s, people.scale) for s in stims])
+    pf = falls_column(table, stims).reindex(ids)
+    falls = pd.Series([float(pf[s.id] >= 0.5) if math.isfinite(pf[s.id]) else judgment_says_falls(col[s.id], s)
+                       for s in stims], index=ids)
+    human01 = people.human01.to_numpy()
+    ci = pearson_ci(v01, human01, n_boot=n_boot, seed=seed)
+    kap = kappa_with_humans(falls.dropna(), people.binary)
+    fair = bootstrap_scores(v01, people.H, people.gt_bin, people.scale, n_boot=n_boot, seed=seed)
+    row = {"model": name, "kind": kind, "n_stimuli": int(np.isfinite(col.to_numpy()).sum()),
+           "accuracy": accuracy(falls.to_numpy(), people.gt_bin), "r": ci["r"], "r_lo": ci["lo"], "r_hi": ci["hi"],
+           "kappa": kap["kappa"], "kappa_sd": kap["kappa_sd"], "rmse": rmse(v01, human01), **fair,
+           "low_quality": _low_quality(table, ids)}
+    return row, v01
+
+
+def _low_quality(table: pd.DataFrame, ids: list[str]) -> float:
+    """For a video readout's table (it has a ``quality`` column): the share of its stimuli read at low quality."""
+    if "quality" not in table.columns:
+        return math.nan
+    from .video.readout import LOW_QUALITY
+
+    q = table.assign(stimulus_id=table["stimulus_id"].astype(str)).groupby("stimulus_id")["quality"].mean()
+    q = pd.to_numeric(q.reindex(ids), errors="coerce")
+    return float((q[q.notna()] < LOW_QUALITY).mean()) if q.notna().any() else math.nan
+
+
+def _feature_row(name: str, series: pd.Series, people: _People, n_boot: int, seed: int) -> dict:
+    """A feature predictor's row: r with the human means only."""
+    x = pd.Series(series).reindex(people.ids).to_numpy(dtype=float)
+    ci = pearson_ci(x, people.human01.to_numpy(), n_boot=n_boot, seed=seed)
+    return {"model": name, "kind": "feature", "n_stimuli": int(np.isfinite(x).sum()), "accuracy": math.nan,
+            "r": ci["r"], "r_lo": ci["lo"], "r_hi": ci["hi"], "kappa": math.nan, "kappa_sd": math.nan,
+            "rmse": math.nan}
+
+
+def _humans_row(people: _People, seed: int) -> dict:
+    """The humans themselves: the noise ceiling, human-human κ, the majority's accuracy."""
+    resp, hb, ids = people.responses, people.binary, people.ids
     ceiling = split_half_ceiling(resp, seed=seed) if resp["participant"].nunique() >= 2 else {
         "r": math.nan, "q025": math.nan, "q975": math.nan}
     hh = human_human_kappa(hb, seed=seed)
     majority = hb.groupby("stimulus_id")["label"].mean().reindex(ids)
     maj = (majority > 0.5).astype(float).where(majority.notna())
-    hh_lo, hh_hi = human_human_interval(H, seed=seed)
-    rows.append({"model": "humans (noise ceiling)", "kind": "humans", "n_stimuli": len(ids),
-                 "accuracy": accuracy(maj.to_numpy(), gt_bin.to_numpy()), "r": ceiling["r"],
-                 "r_lo": ceiling.get("q025", math.nan), "r_hi": ceiling.get("q975", math.nan), "kappa": hh["kappa"],
-                 "kappa_sd": hh["kappa_sd"], "rmse": math.nan, "kappa_matched": hh["kappa"],
-                 "kappa_matched_lo": hh_lo, "kappa_matched_hi": hh_hi})
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    # paired bootstrap differences between models, on the same resampled stimuli
-    summary.attrs["differences"] = paired_differences(values01, H, gt_bin.to_numpy(), scale, n_boot=n_boot,
-                                                      seed=seed)
-    return summary, per
+    hh_lo, hh_hi = human_human_interval(people.H, seed=seed)
+    return {"model": "humans (noise ceiling)", "kind": "humans", "n_stimuli": len(ids),
+            "accuracy": accuracy(maj.to_numpy(), people.gt_bin), "r": ceiling["r"],
+            "r_lo": ceiling.get("q025", math.nan), "r_hi": ceiling.get("q975", math.nan), "kappa": hh["kappa"],
+            "kappa_sd": hh["kappa_sd"], "rmse": math.nan, "kappa_matched": hh["kappa"],
+            "kappa_matched_lo": hh_lo, "kappa_matched_hi": hh_hi}
 
 
 # --------------------------------------------------------------------------- figures

@@ -1,5 +1,5 @@
 """``python -m ipe.cli``: the same as the ``ipe`` command."""
 
-from . import run
+from .main import run
 
 run()

@@ -1,62 +1,19 @@
-"""``ipe cache info|clear``, and the options that choose where simulations run (``--backend``, ``--scheduler``,
-``--cache``) shared by ``ipe predict`` and ``ipe fit``."""
+"""``ipe cache info|clear``: what the simulation cache holds, and emptying it.
+
+The options that choose whether a command uses the cache (``--cache``,
+``--cache-dir``) are in :mod:`ipe.cli.backend`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
-from . import app
+from .app import group
 from .common import note
 
-cache_app = typer.Typer(help="The simulation cache: content-addressed Parquet files of rollouts.",
-                        no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(cache_app, name="cache")
-
-# --------------------------------------------------------------------------- shared options
-
-BackendOption = Annotated[Optional[str], typer.Option(
-    "--backend", help="Where rollouts run: serial, process (a local pool of --workers) or dask "
-                      "(a LocalCluster of --workers, or the cluster at --scheduler); "
-                      "default: serial for one worker, process otherwise. Never changes results.")]
-SchedulerOption = Annotated[Optional[str], typer.Option(
-    "--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --backend dask).")]
-CacheOption = Annotated[bool, typer.Option(
-    "--cache/--no-cache", help="Reuse and store rollouts in the simulation cache ($IPE_CACHE_DIR or "
-                               "~/.cache/ipe/simulations).")]
-CacheDirOption = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help="Simulation cache directory (implies --cache).")]
-
-
-def run_options(workers: int, backend: str | None, scheduler: str | None, cache: bool,
-                cache_dir: Path | None) -> dict[str, Any]:
-    """Keyword arguments for :func:`ipe.simulate` from the CLI's backend and cache options."""
-    from ..cache import SimulationCache
-    from ..montecarlo import BACKENDS
-
-    if backend is not None and backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if scheduler is not None:
-        if backend not in (None, "dask"):
-            raise InputError(f"--scheduler needs --backend dask, not {backend!r}")
-        if not scheduler.strip():
-            raise InputError("--scheduler: empty address")
-        backend = "dask"
-    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
-        raise InputError(f"--cache-dir {cache_dir}: exists and is not a directory")
-    store = SimulationCache(cache_dir) if (cache or cache_dir is not None) else None
-    return {"workers": workers, "backend": backend, "scheduler": scheduler, "cache": store}
-
-
-def cache_note(opts: dict[str, Any]) -> None:
-    """Say on stderr what the cache did, when one was used."""
-    store = opts.get("cache")
-    if store is not None:
-        note(f"cache {store.root}: {store.stats}")
-
+cache_app = group("cache", "The simulation cache: content-addressed Parquet files of rollouts.")
 
 # --------------------------------------------------------------------------- ipe cache info / clear
 

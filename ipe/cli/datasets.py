@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from . import app
+from .app import group
 from .common import check_out_dir, note
 
-datasets_app = typer.Typer(help="Import published data sets.", no_args_is_help=True, rich_markup_mode=None)
+datasets_app = group("datasets", "Import published data sets.")
 import_app = typer.Typer(help="Import a data set into ipe's stimulus and response formats.", no_args_is_help=True,
                          rich_markup_mode=None)
 datasets_app.add_typer(import_app, name="import")
-app.add_typer(datasets_app, name="datasets")
 
 
 @import_app.command("mental-jenga")

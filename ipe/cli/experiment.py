@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import InputError
-from . import app
+from ..validation import OneOf, check
+from .app import group
 from .common import check_out, check_out_dir, note
 
-experiment_app = typer.Typer(help="The browser experiment: serve it, export its responses and materials.",
-                             no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(experiment_app, name="experiment")
+experiment_app = group("experiment", "The browser experiment: serve it, export its responses and materials.")
+
+#: ``export --phase``: which trials' responses.
+PHASES = OneOf("test", "practice", description="test or practice")
+#: ``links --param``: the query parameter that carries the participant id.
+LINK_PARAMS = OneOf("id", "PROLIFIC_PID", "SONA_ID", description="id, PROLIFIC_PID or SONA_ID")
 
 
 def _read_text(path: Optional[Path], what: str) -> str:
@@ -37,8 +42,6 @@ _RATE_RE = r"[1-9][0-9]{0,8}/(second|minute|hour|day)"
 
 def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
     """The four rate-limit options as :class:`ipe.experiment.server.RateLimits` names (``off``: no limit)."""
-    import re
-
     names = {"--session-rate": "sessions", "--session-rate-total": "sessions_total", "--answer-rate": "answers",
              "--answer-rate-total": "answers_total"}
     out: dict[str, str | None] = {}
@@ -56,8 +59,6 @@ def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
 
 def _id_list(spec: str) -> list[str]:
     """``--ids``: comma-separated ids and ranges of whole numbers (``1-200,alice,p007``)."""
-    import re
-
     from ..experiment.materials import PARTICIPANT_RE
 
     ids: list[str] = []
@@ -80,6 +81,7 @@ def _id_list(spec: str) -> list[str]:
     return ids
 
 
+# Over 60 lines only because typer reads the command's 22 options from its signature (the body is 25 lines).
 @experiment_app.command("serve")
 def serve_cmd(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
@@ -127,23 +129,11 @@ def serve_cmd(
     """Serve the experiment; prints the participant URL and the admin token."""
     from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
     from ..experiment.materials import DEFAULT_CONSENT
-    from ..experiment.server import ADMIN_TOKEN_RE
     from ..scenefile import load_stimuli
 
-    if db.exists() and db.is_dir():
-        raise InputError(f"--db {db}: is a directory, expected a database file")
-    if admin_token is not None and not ADMIN_TOKEN_RE.fullmatch(admin_token):
-        raise InputError("--admin-token: 16-256 characters from letters, digits and _ - . ~ + / =")
-    rates = _rates({"--session-rate": session_rate, "--session-rate-total": session_rate_total,
-                    "--answer-rate": answer_rate, "--answer-rate-total": answer_rate_total})
-    if completion_code is not None and not completion_code.strip():
-        raise InputError("--completion-code: empty; leave the option out for a code per participant")
-    import re
-
-    for origin in cors_origin or ():
-        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?", origin.strip()):
-            raise InputError(f"--cors-origin {origin!r}: expected an origin such as https://lab.example.org "
-                             "(scheme and host, optional port, no path)")
+    rates = _check_serve_options(db, admin_token, completion_code, cors_origin, {
+        "--session-rate": session_rate, "--session-rate-total": session_rate_total, "--answer-rate": answer_rate,
+        "--answer-rate-total": answer_rate_total})
     labels = tuple(c.strip() for c in conditions.split(",")) if conditions else ()
     cfg = ExperimentConfig(task=task, practice=practice, seed=seed, title=title,
                            consent=_read_text(consent, "--consent") or DEFAULT_CONSENT,
@@ -163,6 +153,25 @@ def serve_cmd(
     serve(app_, host=host, port=port)
 
 
+def _check_serve_options(db: Path, admin_token: str | None, completion_code: str | None,
+                         cors_origin: list[str] | None, rate_options: dict[str, str | None]) -> dict[str, str | None]:
+    """The options of ``serve`` that need more than their type; returns the rate limits."""
+    from ..experiment.server import ADMIN_TOKEN_RE
+
+    if db.exists() and db.is_dir():
+        raise InputError(f"--db {db}: is a directory, expected a database file")
+    if admin_token is not None and not ADMIN_TOKEN_RE.fullmatch(admin_token):
+        raise InputError("--admin-token: 16-256 characters from letters, digits and _ - . ~ + / =")
+    rates = _rates(rate_options)
+    if completion_code is not None and not completion_code.strip():
+        raise InputError("--completion-code: empty; leave the option out for a code per participant")
+    for origin in cors_origin or ():
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?", origin.strip()):
+            raise InputError(f"--cors-origin {origin!r}: expected an origin such as https://lab.example.org "
+                             "(scheme and host, optional port, no path)")
+    return rates
+
+
 @experiment_app.command("export")
 def export_cmd(
     db: Annotated[Path, typer.Argument(help="The experiment's SQLite database.")],
@@ -178,8 +187,7 @@ def export_cmd(
     check_out(out)
     if materials is not None:
         check_out_dir(materials, "--materials")
-    if phase not in ("test", "practice"):
-        raise InputError(f"--phase must be test or practice, got {phase!r}")
+    check("--phase", phase, PHASES)
     if not db.exists():
         raise InputError(f"{db}: no such database")
     table = export_responses(db, out, phase=phase)
@@ -201,7 +209,6 @@ def links_cmd(
     condition: Annotated[Optional[str], typer.Option("--condition", help="Add ?condition=LABEL.")] = None,
 ) -> None:
     """Print one signed participant link per id (for `serve --signed-links`): URL?id=ID&sig=SIGNATURE."""
-    import re
     from urllib.parse import urlencode
 
     from ..experiment import open_store
@@ -209,8 +216,7 @@ def links_cmd(
 
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[A-Za-z0-9._~\-/]*)?", url):
         raise InputError(f"--url {url!r}: expected an address such as https://lab.example.org/ (no query)")
-    if param not in ("id", "PROLIFIC_PID", "SONA_ID"):
-        raise InputError(f"--param must be id, PROLIFIC_PID or SONA_ID, got {param!r}")
+    check("--param", param, LINK_PARAMS)
     if condition is not None and not PARTICIPANT_RE.fullmatch(condition):
         raise InputError(f"--condition {condition[:40]!r}: 1-64 letters, digits, _ . -")
     wanted = _id_list(ids)

@@ -21,11 +21,10 @@ import urllib.request
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from ..errors import InputError
-from ..seeding import text_key
+from ..seeding import stream_rng
 from .common import note
 from .experiment import experiment_app
 
@@ -58,8 +57,7 @@ async def _take_part(client, base: str, participant: str, answers: dict, seed: i
     from ..experiment.client import ParticipantLog, _post_until_acked, random_answer
 
     log = ParticipantLog(participant)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(text_key("simulate-rt"),
-                                                                                      text_key(participant)))))
+    rng = stream_rng(seed, "simulate-rt", participant)  # response times and practice answers
     cfg = (await client.get(f"{base}/api/config")).json()
     status, sess = await _post_until_acked(client, f"{base}/api/session", {"participant": participant}, log,
                                            deadline, timed=False)

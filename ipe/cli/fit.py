@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..fingerprint import check_stimulus_set
-from . import app
-from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
-from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir, note, output_dir
+from ..validation import check
+from .app import app
+from .backend import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
+from .common import ProgressOption, WorkersOption, note, output_dir
+from .noise import NOISE_RULE
 
 
 def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float]] | None:
@@ -40,8 +41,6 @@ def parse_grid(specs: list[str] | None, free: list[str]) -> dict[str, list[float
 
 def parse_ranges(specs: list[str] | None, free: list[str] | None = None) -> dict[str, tuple[float, float]] | None:
     """``["sigma=0:0.8"]`` → ``{"sigma": (0.0, 0.8)}``; with ``free``, every name must be a free parameter."""
-    import math
-
     if not specs:
         return None
     out = {}
@@ -210,31 +209,36 @@ def fit(
 def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
          chains, no_bias, sims, no_emulator_error, link, method, hierarchy, max_time, jspsych, seed, workers,
          progress, backend, scheduler, cache, cache_dir) -> None:
-    import warnings
-
     from ..humans import ResponseScale, scale_for_stimuli
-    from ..inference import Emulator, fit_responses
-    from ..inference.diagnostics import ConvergenceWarning, EdgeWarning
-    from ..inference.hierarchical import INTERVAL, FitStopped
+    from ..inference import Emulator
     from ..scenefile import load_stimuli
 
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free)
-    sims_value = parse_sims(sims)
-    grid_map = parse_grid(grid, free_list)
-    range_map = parse_ranges(ranges, free_list)
-    method_value = parse_method(method)
-    hierarchy_value = parse_hierarchy(hierarchy)
-    seconds = parse_max_time(max_time)
-    if not (fixed_mu >= 0 and fixed_mu < float("inf")):
-        raise InputError(f"--mu must be a finite number >= 0, got {fixed_mu}")
+    settings = dict(sims=parse_sims(sims), grid=parse_grid(grid, free_list), ranges=parse_ranges(ranges, free_list),
+                    method=parse_method(method), hierarchy=parse_hierarchy(hierarchy),
+                    max_time=parse_max_time(max_time))
+    fixed_mu = check("--mu", fixed_mu, NOISE_RULE)
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     check_link(link, sc)
-    emu = None
-    if emulator is not None:
-        emu = Emulator.load(emulator)
-    show = progress if progress is not None else True  # a bar in a terminal, plain lines elsewhere
+    emu = None if emulator is None else Emulator.load(emulator)
+    on_emulator = _emulator_notes(emulator, emulator_samples, run_opts, settings["method"], chains, warmup, draws, sc)
+    result = _run_fit(
+        emulator, responses, stim, free_list, sc, fixed={"mu": fixed_mu} if "mu" not in free_list else None,
+        emulator=emu, emulator_samples=emulator_samples, emulator_store=cache_dir if cache_dir is not None else True,
+        seed=seed, progress=progress if progress is not None else True,  # a bar in a terminal, plain lines elsewhere
+        out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}", on_emulator=on_emulator,
+        report=note, num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
+        emulator_error=not no_emulator_error, link=link, **settings, **run_opts)
+    _print_fit(result, max_time)
+    print(f"\nwrote params.json, posterior.nc, diagnostics.csv, convergence.json and the rest to {out}")
+
+
+def _emulator_notes(emulator, emulator_samples: int, run_opts: dict, method: str, chains: int, warmup: int,
+                    draws: int, scale):
+    """The ``on_emulator`` callback of :func:`ipe.inference.fit_responses`: what was built or reused, and what
+    is sampled next, on stderr."""
 
     def on_emulator(e, path, reused):
         n_pts = len(getattr(e, "grid_points_", [])) or 1
@@ -245,33 +249,43 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
             note(f"emulator: built, {len(e.stimulus_ids_)} stimuli × {n_pts} grid points × {emulator_samples} "
                  f"rollouts{where}")
             cache_note(run_opts)
-        note(f"{method_value.upper()}: "
-             + (f"{chains} chain(s) × ({warmup} warm-up + {draws} draws)" if method_value == "nuts" else
-                f"AutoNormal guide, {draws * chains} draws") + f", scale {sc}")
+        note(f"{method.upper()}: "
+             + (f"{chains} chain(s) × ({warmup} warm-up + {draws} draws)" if method == "nuts" else
+                f"AutoNormal guide, {draws * chains} draws") + f", scale {scale}")
 
-    store = cache_dir if cache_dir is not None else True
+    return on_emulator
+
+
+def _run_fit(emulator_path, *args, **kwargs):
+    """:func:`ipe.inference.fit_responses`, its warnings (other than the convergence verdict) on stderr; a fit
+    stopped before sampling exits with status 1, an emulator file's problem names ``--emulator``."""
+    import warnings
+
+    from ..inference import fit_responses
+    from ..inference.diagnostics import ConvergenceWarning, EdgeWarning
+    from ..inference.hierarchical import FitStopped
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = fit_responses(
-                responses, stim, free_list, sc, grid=grid_map, ranges=range_map,
-                fixed={"mu": fixed_mu} if "mu" not in free_list else None, emulator=emu,
-                emulator_samples=emulator_samples, emulator_store=store, seed=seed, progress=show,
-                max_time=seconds, out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}",
-                on_emulator=on_emulator, report=note,
-                num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
-                sims=sims_value, emulator_error=not no_emulator_error, link=link, method=method_value,
-                hierarchy=hierarchy_value, **run_opts)
+            result = fit_responses(*args, **kwargs)
         except FitStopped as exc:
             note(f"{exc}; rerun to sample (the emulator is stored and reused: it restarts in seconds)")
             raise typer.Exit(1) from None
         except InputError as exc:
-            if emulator is not None and str(exc).startswith("emulator:"):
-                raise InputError(f"--emulator {emulator}: {str(exc).split(': ', 1)[1]}") from None
+            if emulator_path is not None and str(exc).startswith("emulator:"):
+                raise InputError(f"--emulator {emulator_path}: {str(exc).split(': ', 1)[1]}") from None
             raise
     for w in caught:  # the verdict is printed below; other warnings (e.g. the group-level fallback) here
         if issubclass(w.category, UserWarning) and not issubclass(w.category, (ConvergenceWarning, EdgeWarning)):
             note(f"warning: {w.message}")
+    return result
+
+
+def _print_fit(result, max_time: str | None) -> None:
+    """The posterior summary, κ and γ when fitted, LOO/WAIC and the posterior-predictive check, the verdict."""
+    from ..inference.hierarchical import INTERVAL
+
     est = result.estimator
     shown = result.summary()
     cols = [c for c in ("parameter", "mean", "sd", "q5%", "q95%", "ess_bulk", "ess_tail", "r_hat") if c in shown]
@@ -291,170 +305,3 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
         note(f"stopped by --max-time {max_time} after {est.idata_.posterior.sizes['draw']} draws per chain; "
              "what was drawn is saved")
     report_verdict(est.verdict_)
-    print(f"\nwrote params.json, posterior.nc, diagnostics.csv, convergence.json and the rest to {out}")
-
-
-@app.command("compare")
-def compare(
-    responses: Annotated[Optional[Path], typer.Argument(help="The tidy response table (the one the fit used, "
-                                                              "with --fit).")] = None,
-    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")] = ...,
-    fit_dir: Annotated[Optional[Path], typer.Option("--fit", help="The --out directory of `ipe fit`.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="With --fit: comparison table (CSV) to write; with "
-                                                          "--humans: the report's directory.")] = ...,
-    humans: Annotated[Optional[Path], typer.Option(
-        "--humans", help="Response table: compare judgment tables with people (summary.csv and a report).")] = None,
-    model: Annotated[Optional[list[str]], typer.Option(
-        "--model", "-m", help="NAME=JUDGMENTS.csv, a table with the columns of `ipe predict` (repeatable).")] = None,
-    sigma: Annotated[float, typer.Option("--sigma", help="With --humans: σ of the built-in IPE row.")] = 0.2,
-    phi: Annotated[float, typer.Option("--phi", help="With --humans: φ of the built-in IPE row.")] = 0.05,
-    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="With --humans: rollouts per stimulus "
-                                                                        "of the built-in IPE row.")] = 50,
-    no_ipe: Annotated[bool, typer.Option("--no-ipe", help="With --humans: no built-in IPE row.")] = False,
-    scale: Annotated[Optional[str], typer.Option(
-        "--scale", help="With --humans: response scale (default: from the stimuli's query).")] = None,
-    folds: Annotated[int, typer.Option("--folds", "-k", min=2, help="Folds of held-out stimuli.")] = 5,
-    warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up per baseline fit.")] = 200,
-    draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per baseline fit.")] = 200,
-    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains per baseline fit.")] = 2,
-    jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
-    seed: SeedOption = 0,
-    workers: WorkersOption = 1,
-    progress: ProgressOption = None,
-) -> None:
-    """Compare models with people.
-
-    With --fit: the fitted IPE against the no-noise model and feature models (k-fold, LOO, WAIC, noise ceiling).
-    With --humans: any judgment tables (IPE, no-noise, CNN, video models, imported) on accuracy, r with a
-    bootstrap CI, Cohen's κ with each participant, RMSE and the noise ceiling; writes summary.csv and a report.
-    """
-    if humans is not None or model:
-        if fit_dir is not None:
-            raise InputError("give either --fit (the fitted comparison) or --humans/--model, not both")
-        if humans is not None and responses is not None:
-            raise InputError("give the response table once: as RESPONSES or with --humans")
-        _compare_judgments(humans or responses, stimuli, out, model or [], sigma, phi, samples, no_ipe, scale,
-                           jspsych, seed, workers, True if progress is None else progress)
-        return
-    if fit_dir is None:
-        raise InputError("give --fit FIT_DIR (the fitted comparison) or --humans RESPONSES --model NAME=CSV ... "
-                         "(the judgment comparison)")
-    if responses is None:
-        raise InputError("missing the response table RESPONSES")
-    from ..fileio import write_csv
-    from ..humans import load_jspsych, load_responses, validate_responses
-    from ..inference.comparison import compare_models, plot_comparison
-    from ..inference.hierarchical import load_fit
-    from ..scenefile import load_stimuli
-
-    from .common import check_out
-
-    check_out(out)
-    fit = load_fit(fit_dir)
-    stim = load_stimuli(stimuli)
-    table = load_jspsych(responses) if jspsych else load_responses(responses)
-    table = validate_responses(table, stimuli=stim, scale=fit.scale, where=str(responses))
-    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
-    result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
-                            num_samples=draws, num_chains=chains, progress=True if progress is None else progress,
-                            report=note)
-    write_csv(out, result)
-    fig = plot_comparison(result, out.with_suffix(".png"))
-    print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    note(f"wrote {out} and {fig}")
-
-
-def _model_kind(name: str) -> str:
-    low = name.lower()
-    if low.startswith("ipe") or low == "no-noise":
-        return "simulator"
-    if "video" in low or "simvp" in low or "convlstm" in low:
-        return "video"
-    if "cnn" in low or "physnet" in low:
-        return "baseline"
-    return "external"
-
-
-def _read_judgments(name: str, path: Path):
-    from ..fileio import read_csv
-
-    import pandas as pd
-
-    label = f"--model {name}={path}"
-    table = read_csv(path, dtype={"stimulus_id": str, "query": str}, label=label, what="judgments CSV")
-    missing = [c for c in ("stimulus_id", "query", "mean") if c not in table.columns]
-    if missing:
-        raise InputError(f"{label}: missing column(s) {', '.join(missing)} (the columns of `ipe predict`)")
-    if table.empty:
-        raise InputError(f"{label}: no rows")
-    mean = pd.to_numeric(table["mean"], errors="coerce")
-    text = table["mean"].isna() | mean.notna()  # empty or NaN cells are missing judgments; text is an error
-    if not text.all():
-        i = table.index[~text][0]
-        raise InputError(f"{label}: row {i + 2}: mean {table.loc[i, 'mean']!r} of {table.loc[i, 'stimulus_id']!r} "
-                         "is not a number")
-    if not mean.abs().lt(float("inf")).any() and "quality" not in table.columns:  # a readout: every video flagged
-        raise InputError(f"{label}: no finite mean in any row")
-    dup = table.duplicated(["stimulus_id", "query"])
-    if dup.any():
-        row = table[dup].iloc[0]
-        raise InputError(f"{label}: {row['stimulus_id']!r} ({row['query']}) has more than one row")
-    return table.assign(mean=mean)
-
-
-def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,
-                       samples: int, no_ipe: bool, scale: str | None, jspsych: bool, seed: int, workers: int,
-                       progress: bool | None = None) -> None:
-    from ..baselines import feature_table
-    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
-    from ..model import IPE
-    from ..report import compare_judgments, write_report
-    from ..scenefile import load_stimuli
-
-    if responses is None:
-        raise InputError("--model needs --humans RESPONSES")
-    check_out_dir(out)
-    for name, v in (("sigma", sigma), ("phi", phi)):
-        if not (v >= 0 and v < float("inf")):
-            raise InputError(f"--{name} must be a finite number >= 0, got {v}")
-    tables, kinds = {}, {}
-    for spec in models:
-        name, sep, path = spec.partition("=")
-        name = name.strip()
-        if not sep or not name or not path.strip():
-            raise InputError(f"--model {spec!r}: expected NAME=JUDGMENTS.csv (e.g. CNN=cnn/judgments.csv)")
-        if name in tables:
-            raise InputError(f"--model {spec!r}: the name {name!r} is given twice")
-        tables[name] = _read_judgments(name, Path(path.strip()))
-        kinds[name] = _model_kind(name)
-    stim = load_stimuli(stimuli)
-    sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
-    table = load_jspsych(responses) if jspsych else load_responses(responses)
-    table = validate_responses(table, stimuli=stim, scale=sc, where=str(responses))
-    check_stimulus_set(table, stim, f"--stimuli {stimuli}", str(responses))
-    used = set(table["stimulus_id"].astype(str))
-    subset = stim.subset(used)
-    truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)
-    built = {}
-    if not no_ipe and not any(n.lower() == "ipe" or n.lower().startswith("ipe ") for n in tables):
-        name = f"IPE (σ={sigma:g}, φ={phi:g})"
-        note(f"simulating the IPE row: {len(subset)} stimuli × {samples} rollouts")
-        from ..montecarlo import summarize
-        from ..report import p_falls
-
-        rollouts = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
-                       progress=progress).simulate(subset)
-        pred = summarize(rollouts)
-        pred["p_falls"] = pred["stimulus_id"].map(p_falls(rollouts, subset))
-        built[name] = pred
-        kinds[name] = "simulator"
-    feats = feature_table(subset).set_index("stimulus_id")
-    features = {f"feature: {c}": feats[c] for c in ("com_offset", "height")}
-    summary, per = compare_judgments(table, subset, {**built, **tables}, scale=sc, ground_truth=truth,
-                                     features=features, kinds=kinds, seed=seed)
-    notes = [f"responses: {responses} ({table['participant'].nunique()} participants, {len(table)} answers, "
-             f"scale {sc})", f"stimuli: {stimuli}"]
-    notes += [f"{n}: {p}" for n, p in (spec.partition("=")[::2] for spec in models)]
-    paths = write_report(out, summary, per, title=f"Models and people on {stimuli.name}", notes=notes)
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    note(f"wrote {', '.join(p.name for p in paths.values())} to {out}")

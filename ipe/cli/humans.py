@@ -9,12 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from . import app
+from .app import group
 from .common import ProgressOption, SeedOption, WorkersOption, check_out, note
 
-humans_app = typer.Typer(help="Human response data: synthesize participants, summarise tables.",
-                         no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(humans_app, name="humans")
+humans_app = group("humans", "Human response data: synthesize participants, summarise tables.")
 
 
 def _range(text: str) -> tuple[int, int]:

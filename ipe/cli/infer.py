@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import app
+from ..validation import check
+from .app import group
 from .common import ProgressOption, SeedOption, check_out_dir, note
+from .noise import NOISE_RULE
 
-infer_app = typer.Typer(help="Infer latent physical properties from what was seen.", no_args_is_help=True,
-                        rich_markup_mode=None)
-app.add_typer(infer_app, name="infer")
+infer_app = group("infer", "Infer latent physical properties from what was seen.")
 
 
 @infer_app.command("mass")
@@ -38,6 +38,7 @@ def infer_mass(
     from ..scenefile import load_stimuli
 
     check_out_dir(out)
+    sigma = check("--sigma", sigma, NOISE_RULE)
     stim = load_stimuli(stimuli)
     obs = None
     if observations is not None:

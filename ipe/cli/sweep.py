@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from . import app
-from .cache import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
+from ..validation import POSITIVE_NUMBER, check
+from .app import app
+from .backend import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
 from .common import NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption, check_out, note
 
 
@@ -31,6 +32,7 @@ def parse_grid_specs(specs: list[str] | None) -> dict[str, str]:
     return out
 
 
+# Over 60 lines only because typer reads the command's 21 options from its signature (the body is 44 lines).
 @app.command("sweep")
 def sweep(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
@@ -83,23 +85,45 @@ def sweep(
     Example: ipe sweep towers.json --grid sigma=0:0.5:11 --grid phi=0:0.3:16 --humans responses.csv
     --out sweep.csv --figure sweep.png --backend dask --workers 2
     """
-    from ..fileio import write_csv
     from ..montecarlo import simulate, summarize
     from ..scenefile import load_stimuli
-    from ..sweep import grid as make_grid, plot_sweep, score_sweep, varying_parameters
+    from ..sweep import grid as make_grid
 
     # everything that can be wrong with the input is checked before the first rollout
     check_out(out)
     if target_se is not None:
-        from ..adaptive import check_target_se
-
-        check_target_se(target_se, "--target-se")
-    axes = parse_grid_specs(grid)
-    points = make_grid(axes)
+        check("--target-se", target_se, POSITIVE_NUMBER)
+    points = make_grid(parse_grid_specs(grid))
     if humans is None and (jspsych or scale is not None):
         raise InputError("--jspsych and --scale need --humans")
     if scores is None and humans is not None:
         scores = out.with_name(out.stem + ".scores.csv")
+    _check_outputs(out, rollouts, scores, figure)
+    run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
+    stim = load_stimuli(stimuli)
+    people, sc = _people(humans, jspsych, scale, stim)
+    if figure is not None:
+        _check_figure_axes(points)
+
+    total = len(points) * len(stim) * samples
+    note(f"sweep: {len(points)} points × {len(stim)} stimuli × {samples} rollouts = {total:,} rollouts"
+         + (f" at most (until se ≤ {target_se:g})" if target_se is not None else ""))
+    table = simulate(stim, points, n_samples=samples, seed=seed, queries=query or None,
+                     early_stop=not no_early_stop, progress=progress, common_random_numbers=crn,
+                     target_se=target_se, **run_opts)
+    cache_note(run_opts)
+    summary = summarize(table)
+    _write_tables(summary, table, out, rollouts)
+    if target_se is not None:
+        used = table.drop_duplicates([*points[0].as_dict(), "stimulus_id", "sample"]).shape[0]
+        note(f"--target-se {target_se:g}: {used:,} of at most {total:,} rollouts used")
+    note(f"wrote {len(summary)} rows ({len(points)} points × {len(stim)} stimuli) to {out}")
+    if scores is not None or figure is not None:
+        _score(summary, stim, people, sc, scores, figure)
+
+
+def _check_outputs(out: Path, rollouts: Path | None, scores: Path | None, figure: Path | None) -> None:
+    """Every output a file path, no two the same file, the figure of a format matplotlib writes."""
     outputs = {"--out": out}
     for what, path in (("--rollouts", rollouts), ("--scores", scores), ("--figure", figure)):
         if path is None:
@@ -111,44 +135,48 @@ def sweep(
         outputs[what] = path
     if figure is not None and figure.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise InputError(f"--figure {figure}: expected a .png, .pdf or .svg file")
-    run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
-    stim = load_stimuli(stimuli)
-    people = sc = None
-    if humans is not None:
-        from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
 
-        sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
-        people = load_jspsych(humans) if jspsych else load_responses(humans)
-        people = validate_responses(people, stimuli=stim, scale=sc, where=str(humans))
-    if figure is not None:
-        import pandas as pd
 
-        n_vary = len(varying_parameters(pd.DataFrame([p.as_dict() for p in points])))
-        if not 1 <= n_vary <= 2:
-            raise InputError(f"--figure: the grid varies {n_vary} parameters; a figure shows one or two")
+def _people(humans: Path | None, jspsych: bool, scale: str | None, stim):
+    """``--humans``: the response table, checked against the stimuli, and its scale; ``(None, None)`` without."""
+    if humans is None:
+        return None, None
+    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
 
-    total = len(points) * len(stim) * samples
-    note(f"sweep: {len(points)} points × {len(stim)} stimuli × {samples} rollouts = {total:,} rollouts"
-         + (f" at most (until se ≤ {target_se:g})" if target_se is not None else ""))
-    table = simulate(stim, points, n_samples=samples, seed=seed, queries=query or None,
-                     early_stop=not no_early_stop, progress=progress, common_random_numbers=crn,
-                     target_se=target_se, **run_opts)
-    cache_note(run_opts)
-    summary = summarize(table)
+    sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
+    people = load_jspsych(humans) if jspsych else load_responses(humans)
+    return validate_responses(people, stimuli=stim, scale=sc, where=str(humans)), sc
+
+
+def _check_figure_axes(points) -> None:
+    """A figure shows one or two varying parameters."""
+    import pandas as pd
+
+    from ..sweep import varying_parameters
+
+    n_vary = len(varying_parameters(pd.DataFrame([p.as_dict() for p in points])))
+    if not 1 <= n_vary <= 2:
+        raise InputError(f"--figure: the grid varies {n_vary} parameters; a figure shows one or two")
+
+
+def _write_tables(summary, table, out: Path, rollouts: Path | None) -> None:
+    """The per-point summary as CSV; the per-rollout table as Parquet (for .parquet) or CSV."""
+    from ..fileio import atomic_write, write_csv
+
     write_csv(out, summary)
-    if rollouts is not None:
-        if rollouts.suffix.lower() == ".parquet":
-            from ..fileio import atomic_write
-
-            atomic_write(rollouts, lambda fh: table.to_parquet(fh, index=False), mode="wb")
-        else:
-            write_csv(rollouts, table)
-    if target_se is not None:
-        used = table.drop_duplicates([*points[0].as_dict(), "stimulus_id", "sample"]).shape[0]
-        note(f"--target-se {target_se:g}: {used:,} of at most {total:,} rollouts used")
-    note(f"wrote {len(summary)} rows ({len(points)} points × {len(stim)} stimuli) to {out}")
-    if scores is None and figure is None:
+    if rollouts is None:
         return
+    if rollouts.suffix.lower() == ".parquet":
+        atomic_write(rollouts, lambda fh: table.to_parquet(fh, index=False), mode="wb")
+    else:
+        write_csv(rollouts, table)
+
+
+def _score(summary, stim, people, sc, scores: Path | None, figure: Path | None) -> None:
+    """Per-point scores (against people, with --humans), the figure, and the best points on stdout."""
+    from ..fileio import write_csv
+    from ..sweep import plot_sweep, score_sweep
+
     per_point = score_sweep(summary, stim, people, scale=sc)
     if scores is not None:
         write_csv(scores, per_point)

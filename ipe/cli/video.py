@@ -8,12 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from . import app
+from ..validation import POSITIVE_NUMBER, check
+from .app import group
 from .common import ProgressOption, check_not_input, check_out, note, output_dir
 
-video_app = typer.Typer(help="Video models: readout of any video, torch baselines, judgments made elsewhere.",
-                        no_args_is_help=True, rich_markup_mode=None)
-app.add_typer(video_app, name="video")
+video_app = group("video", "Video models: readout of any video, torch baselines, judgments made elsewhere.")
 
 
 def _write_readout(summary, per_video, out: Path, videos_out: Optional[Path]) -> None:
@@ -62,8 +61,8 @@ def readout_cmd(
     if videos_out is None:  # the default per-video table may not land on an input either
         check_not_input(out.with_name(out.stem + "_videos.csv"), "--videos-out (default)",
                         [("VIDEOS", videos), ("--stimuli", stimuli)] + ([("--colours", colours)] if colours else []))
-    if fps is not None and not (0 < fps < float("inf")):
-        raise InputError(f"--fps must be a finite number > 0, got {fps}")
+    if fps is not None:
+        check("--fps", fps, POSITIVE_NUMBER)
     stim = load_stimuli(stimuli)
     summary, per_video = readout(videos, stim, colours=colours, queries=query or None, tolerance=tolerance,
                                  min_quality=min_quality, fps=fps, progress=progress)
@@ -231,8 +230,7 @@ def prompts_cmd(
     from ..video.prompts import GENERATOR_SIZES, parse_size, write_prompts
 
     sizes = [parse_size(x) for x in (size or GENERATOR_SIZES)]
-    if not (0 < fps < float("inf")):
-        raise InputError(f"--fps must be a finite number > 0, got {fps}")
+    check("--fps", fps, POSITIVE_NUMBER)
     stim = load_stimuli(stimuli)
     with output_dir(out):
         manifest = write_prompts(stim, out, sizes=sizes, cond_frames=cond_frames, samples=samples, fps=fps,

@@ -1,16 +1,91 @@
-"""`ipe predict --params` takes every fitted noise parameter, motion noise included."""
+"""``ipe predict``: worker-independent CSVs equal to the Python API's, several queries, any noise parameter
+(``--noise NAME=VALUE``) and every fitted one (``--params``)."""
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import ipe
 from ipe.cli import main
 from ipe.montecarlo import simulate, summarize
 from ipe.noise import NoiseParams
 from ipe.scenefile import load_stimuli
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return next(csv.reader(fh))
+
+
+def test_predict_is_identical_for_one_and_two_workers(tmp_path, four, capsys):
+    common = ["predict", str(four), "--sigma", "0.2", "--phi", "0.1", "--samples", "6", "--seed", "3"]
+    p1, p2 = tmp_path / "w1.csv", tmp_path / "w2.csv"
+    r1, r2 = tmp_path / "r1.csv", tmp_path / "r2.csv"
+    assert main(common + ["--workers", "1", "--out", str(p1), "--rollouts", str(r1)]) == 0
+    assert main(common + ["--workers", "2", "--out", str(p2), "--rollouts", str(r2)]) == 0
+    assert p1.read_bytes() == p2.read_bytes()
+    assert r1.read_bytes() == r2.read_bytes()
+    header = _header(p1)
+    for c in ("stimulus_id", "query", "n_samples", "mean", "sd", "se"):
+        assert c in header, c
+    rows = list(csv.DictReader(p1.open(newline="", encoding="utf-8")))
+    assert [r["stimulus_id"] for r in rows] == ipe.load_stimuli(four).ids
+    assert all(r["n_samples"] == "6" and r["query"] == "fall" for r in rows)
+    assert _header(r1)[:5] == ["sigma", "phi", "mu", "angle_sigma", "push_duration"]
+    assert sum(1 for _ in r1.open(encoding="utf-8")) == 1 + 4 * 6
+    assert "wrote predictions for 4 stimuli" in capsys.readouterr().err
+
+
+def test_predict_csv_matches_the_python_api(tmp_path, four):
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(four), "--sigma", "0.2", "--samples", "4", "--seed", "5", "--out", str(out)]) == 0
+    import pandas as pd
+
+    got = pd.read_csv(out)
+    want = ipe.IPE(sigma=0.2, n_samples=4, seed=5).predict(ipe.load_stimuli(four))
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
+
+
+def test_predict_with_several_queries(tmp_path, four):
+    out = tmp_path / "q.csv"
+    assert main(["predict", str(four), "--samples", "1", "-q", "fall", "-q", "count_fallen",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert [r["query"] for r in rows] == ["fall", "count_fallen"] * 4
+
+
+def test_predict_noise_option_sets_any_noise_parameter(tmp_path, capsys):
+    """--noise NAME=VALUE gives the rollouts of ipe.simulate with that NoiseParams (motion noise on Plinko)."""
+    import pandas as pd
+
+    plinko = tmp_path / "plinko.json"
+    assert main(["stimuli", "plinko", "--n", "2", "--seed", "1", "--out", str(plinko)]) == 0
+    out, raw = tmp_path / "p.csv", tmp_path / "r.csv"
+    assert main(["predict", str(plinko), "--noise", "launch_position=0.2", "--noise", "collision-angle=0.1",
+                 "-n", "4", "--seed", "2", "--rollouts", str(raw), "--out", str(out)]) == 0
+    want = ipe.simulate(ipe.load_stimuli(plinko), ipe.NoiseParams(launch_position=0.2, collision_angle=0.1),
+                        n_samples=4, seed=2, progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(raw), want, check_exact=True, check_dtype=False)
+    assert set(pd.read_csv(out)["launch_position"]) == {0.2}
+    capsys.readouterr()
+    for args, message in ((["--noise", "bogus=1"], "unknown noise parameter 'bogus'"),
+                          (["--noise", "launch_position"], "expected NAME=VALUE"),
+                          (["--noise", "launch_position=x"], "'x' is not a number"),
+                          (["--noise", "launch_position=-1"], "--noise launch_position must be a finite number >= 0"),
+                          (["--noise", "sigma=0.1", "--sigma", "0.2"], "sigma is also given as --sigma"),
+                          (["--noise", "step_angle=0.1", "--noise", "step_angle=0.2"], "given twice")):
+        assert main(["predict", str(plinko), "-n", "1", "--out", str(tmp_path / "bad.csv"), *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+    assert not (tmp_path / "bad.csv").exists()
+
+
+# --------------------------------------------------------------------------- --params
 
 
 @pytest.fixture
@@ -71,15 +146,6 @@ def test_friction_from_the_command_line_and_from_params_json(tmp_path, capsys):
     _flag_matches_params_json(tmp_path, capsys, stimuli, "friction", 0.8, bad="-1", samples=5, sigma=0.0)
 
 
-def test_friction_is_a_free_parameter_with_a_grid_and_a_prior_range():
-    from ipe.cli.fit import parse_free
-    from ipe.humans import RANGES
-    from ipe.inference.emulator import DEFAULT_GRID
-
-    assert parse_free("sigma,phi,friction") == ["sigma", "phi", "friction"]
-    assert DEFAULT_GRID["friction"][0] == 0 and RANGES["friction"][1] >= max(DEFAULT_GRID["friction"])
-
-
 def test_removal_impulse_from_the_command_line_and_from_params_json(tmp_path, capsys):
     from ipe.scene import Block, Intervention, Query, Scene, StaticBox, Stimulus
     from ipe.scenefile import save_stimuli
@@ -96,3 +162,4 @@ def test_removal_impulse_from_the_command_line_and_from_params_json(tmp_path, ca
     want = _flag_matches_params_json(tmp_path, capsys, stimuli, "removal_impulse", 2.0, bad="nan", samples=6)
     plain = summarize(simulate(load_stimuli(stimuli), NoiseParams(), n_samples=6, seed=1, progress=False))
     assert want["sd"].iloc[0] > 0 and plain["sd"].iloc[0] == 0  # the kick makes the outcome uncertain
+

@@ -26,7 +26,7 @@ import pytest
 
 from ipe.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "data" / "demo_towers.json"
 PREFIX = "ipe: error:"
 

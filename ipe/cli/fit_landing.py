@@ -1,0 +1,137 @@
+"""``ipe fit-landing``: motion-noise parameters fitted to clicked landing positions."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from ..noise import NoiseParams
+from ..validation import POSITIVE_NUMBER, OneOf, check
+from .app import app
+from .common import ProgressOption, WorkersOption, check_out_dir, note
+
+#: ``--likelihood``: the whole simulated landing distribution (by KDE), or its mean and sd.
+LIKELIHOODS = OneOf("kde", "gaussian", description="kde or gaussian")
+
+
+# Over 60 lines only because typer reads the command's 18 options from its signature (the body is 35 lines).
+@app.command("fit-landing")
+def fit_landing(
+    responses: Annotated[Path, typer.Argument(help="Clicked landing positions (.csv): participant, stimulus_id, "
+                                                   "response; with --means: stimulus_id, mean and, when known, n.")],
+    stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file (landing queries).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for summary.csv and params.json.")],
+    free: Annotated[Optional[str], typer.Option("--free", help="Free noise parameters, comma-separated; default "
+                                                "drop_angle,collision_angle for balls released at rest, "
+                                                "launch_angle,collision_angle for balls that start moving.")] = None,
+    means: Annotated[bool, typer.Option("--means", help="RESPONSES holds per-stimulus means (and counts n).")] = False,
+    n_default: Annotated[int, typer.Option("--n", min=1, help="With --means and no n column: clicks behind each "
+                                                              "mean (τ scales with sqrt(n); see "
+                                                              "docs/trajectories.md).")] = 20,
+    likelihood: Annotated[str, typer.Option("--likelihood", help="kde: the whole simulated landing distribution "
+                                            "(default); gaussian: its mean and sd only.")] = "kde",
+    no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Simulate every rollout to its horizon "
+                                                "(never changes a landing; slower).")] = False,
+    grid_max: Annotated[float, typer.Option("--grid-max", help="Upper end of every free parameter's grid.")] = 0.6,
+    grid_points: Annotated[int, typer.Option("--grid-points", min=3, help="Grid values per parameter.")] = 6,
+    samples_per_judgment: Annotated[int, typer.Option("--k", min=1, help="Simulations behind each judgment.")] = 1,
+    emulator_samples: Annotated[int, typer.Option("--emulator-samples", min=2, help="Rollouts per stimulus and "
+                                                                                     "grid point.")] = 40,
+    warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up steps per chain.")] = 300,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (one after another).")] = 2,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
+    workers: WorkersOption = 1,
+    progress: ProgressOption = None,
+) -> None:
+    """Fit motion-noise parameters to clicked landing x (likelihood: the simulated landing distribution, by KDE)."""
+    from ..inference.landing import LandingFit
+    from ..scenefile import load_stimuli
+    from ..trajectories import landing_query
+
+    check_out_dir(out)
+    check("--likelihood", likelihood, LIKELIHOODS)
+    names = _free_names(free)
+    check("--grid-max", grid_max, POSITIVE_NUMBER)
+    stim = load_stimuli(stimuli)
+    table = _read_clicks(responses, stimuli, stim, means)
+    used = set(table["stimulus_id"])
+    subset = stim.subset(used)
+    for s in subset:  # towers and other scenes without a landing query are refused before any rollout
+        landing_query(s)
+    _check_numbers(table, responses, means)
+    if not names:
+        from ..inference.landing import default_free
+
+        names = list(default_free(subset))
+        note(f"free parameters: {', '.join(names)} (the balls' start; --free to choose)")
+    emu = _landing_emulator(subset, names, grid_max, grid_points, emulator_samples, seed, workers, progress,
+                            no_early_stop)
+    if means and "n" not in table.columns:
+        note(f"no n column: every mean counts as {n_default} clicks (--n)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # its convergence problems are printed below
+        est = LandingFit(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
+                         num_samples=draws, num_chains=chains, seed=seed, progress=progress, likelihood=likelihood,
+                         default_n=n_default).fit(table, emu, means=means)
+    paths = est.save(out)
+    print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for msg in est.problems_:
+        note(f"warning: {msg}")
+    note(f"divergences: {est.n_divergent_}; wrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+def _free_names(free: str | None) -> list[str]:
+    """``--free``: distinct noise parameters (not push_duration); ``[]`` when not given."""
+    names = [] if free is None else [f.strip() for f in free.split(",") if f.strip()]
+    bad = [f for f in names if f not in NoiseParams.names() or f == "push_duration"]
+    if free is not None and (not names or bad or len(set(names)) != len(names)):
+        raise InputError(f"--free {free!r}: expected distinct noise parameters, e.g. drop_angle,collision_angle")
+    return names
+
+
+def _read_clicks(responses: Path, stimuli: Path, stim, means: bool):
+    """The clicks (or per-stimulus means) table, with the columns it needs and only known stimulus ids."""
+    from ..fileio import read_csv
+
+    table = read_csv(responses, what="responses CSV")
+    need = ("stimulus_id", "mean") if means else ("participant", "stimulus_id", "response")
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise InputError(f"{responses}: missing column(s) {', '.join(missing)} (need {', '.join(need)}"
+                         f"{'' if means else '; per-stimulus means need --means'})")
+    table["stimulus_id"] = table["stimulus_id"].astype(str)
+    unknown = sorted(set(table["stimulus_id"]) - set(stim.ids))
+    if unknown:
+        raise InputError(f"{responses}: stimulus id {unknown[0]!r} is not in {stimuli}")
+    return table
+
+
+def _check_numbers(table, responses: Path, means: bool) -> None:
+    """Every click (or mean) a finite number, every count n a positive one; the first bad row is named."""
+    import pandas as pd
+
+    for col in ((("mean", "n") if "n" in table.columns else ("mean",)) if means else ("response",)):
+        v = pd.to_numeric(table[col], errors="coerce")
+        ok = v.abs().lt(float("inf")) & (v.gt(0) if col == "n" else True)
+        if not ok.all():
+            i = table.index[~ok][0]
+            raise InputError(f"{responses}: row {i + 2}: {col} {table.loc[i, col]!r} is not "
+                             f"{'a positive number' if col == 'n' else 'a finite number'}")
+
+
+def _landing_emulator(subset, names: list[str], grid_max: float, grid_points: int, emulator_samples: int, seed: int,
+                      workers: int, progress, no_early_stop: bool):
+    """The landing emulator on a grid of ``grid_points`` values from 0 to ``grid_max`` per free parameter."""
+    import numpy as np
+
+    from ..inference.landing import LandingEmulator
+
+    grid = {n: list(np.round(np.linspace(0.0, grid_max, grid_points), 6)) for n in names}
+    note(f"emulator: {len(subset)} stimuli × {grid_points ** len(names)} grid points × {emulator_samples} rollouts")
+    return LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed, workers=workers,
+                           progress=progress, early_stop=not no_early_stop).fit(subset)
