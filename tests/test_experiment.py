@@ -23,10 +23,10 @@ with warnings.catch_warnings():  # Starlette >= 1.x asks for httpx2; httpx works
     from starlette.testclient import TestClient
 
 from ipe.cli import main
-from ipe.experiment import ExperimentConfig, Store, build_materials, create_app, design_json, response_table
-from ipe.experiment.export import export_materials, export_responses
-from ipe.experiment.materials import materials_from_design
-from ipe.experiment.server import MAX_BODY
+from ipe.webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, response_table
+from ipe.webexperiment.export import export_materials, export_responses
+from ipe.webexperiment.materials import materials_from_design
+from ipe.webexperiment.server import MAX_BODY
 from ipe.humans import load_responses, validate_responses
 from ipe.scene import Ball, Query, Scene, StaticBox, StaticPolygon, Stimulus, save_stimuli
 from ipe.stimuli.towers import generate_towers
@@ -165,7 +165,7 @@ def _ramp_ball(sid, x):
     ("direction", ["left", "right", 1, 0], ["up", 0.5, 2, "LEFT"]),
 ])
 def test_task_answers(task, good, bad, towers):
-    from ipe.experiment.tasks import get_task
+    from ipe.webexperiment.tasks import get_task
 
     t = get_task(task)
     stim = towers[0]

@@ -13,7 +13,7 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.stimuli.towers import generate_towers
 from ipe.video.readout import judge_frames, match_stimulus, read_video, readout, segment
-from ipe.video.render import Camera, body_colours, frame_times, render_videos, video_palette, video_trajectory
+from ipe.video.frames import Camera, body_colours, frame_times, render_videos, video_palette, video_trajectory
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import ipe
 from ipe.cli import main
 from ipe.errors import InputError
 from ipe.stimuli.towers import generate_towers
-from ipe.video.baselines import (
+from ipe.video.models import (
     CNNConfig,
     PhysNetCNN,
     SimVPPredictor,
@@ -156,7 +156,7 @@ def test_import_judgments_picks_a_model(tmp_path, demo):
 
 
 def test_first_frame_matches_render(demo, tmp_path):
-    from ipe.video.render import render_videos
+    from ipe.video.frames import render_videos
     from PIL import Image
 
     render_videos(list(demo)[:1], tmp_path, size=64)

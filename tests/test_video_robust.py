@@ -14,7 +14,7 @@ from ipe.queries import fall_threshold
 from ipe.stimuli.towers import generate_towers
 from ipe.video.degrade import CONDITIONS, degraded_video
 from ipe.video.readout import judge_frames
-from ipe.video.render import Camera, body_colours, draw_frame, video_trajectory
+from ipe.video.frames import Camera, body_colours, draw_frame, video_trajectory
 from ipe.video.robust import first_frame_check, fit_camera, label_image, track_robust
 
 FPS = 15.0

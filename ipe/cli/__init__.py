@@ -277,7 +277,7 @@ def render(
         raise InputError("--samples, --sigma, --phi and --mu need --video")
     stim = load_stimuli(stimuli)
     if video:
-        from ..video.render import render_videos
+        from ..video.frames import render_videos
 
         manifest = render_videos(stim, out, size=size, fps=fps, samples=samples, sigma=sigma, phi=phi, mu=mu,
                                  seed=seed, cond_frames=cond_frames, progress=progress)

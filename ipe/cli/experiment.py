@@ -36,7 +36,7 @@ _RATE_RE = r"[1-9][0-9]{0,8}/(second|minute|hour|day)"
 
 
 def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
-    """The four rate-limit options as :class:`ipe.experiment.server.RateLimits` names (``off``: no limit)."""
+    """The four rate-limit options as :class:`ipe.webexperiment.server.RateLimits` names (``off``: no limit)."""
     import re
 
     names = {"--session-rate": "sessions", "--session-rate-total": "sessions_total", "--answer-rate": "answers",
@@ -58,7 +58,7 @@ def _id_list(spec: str) -> list[str]:
     """``--ids``: comma-separated ids and ranges of whole numbers (``1-200,alice,p007``)."""
     import re
 
-    from ..experiment.materials import PARTICIPANT_RE
+    from ..webexperiment.materials import PARTICIPANT_RE
 
     ids: list[str] = []
     for part in spec.split(","):
@@ -125,9 +125,9 @@ def serve_cmd(
         "--answer-rate-total", help="Most answers over all clients (default 6000/minute).")] = None,
 ) -> None:
     """Serve the experiment; prints the participant URL and the admin token."""
-    from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
-    from ..experiment.materials import DEFAULT_CONSENT
-    from ..experiment.server import ADMIN_TOKEN_RE
+    from ..webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
+    from ..webexperiment.materials import DEFAULT_CONSENT
+    from ..webexperiment.server import ADMIN_TOKEN_RE
     from ..scene import load_stimuli
 
     if db.exists() and db.is_dir():
@@ -173,7 +173,7 @@ def export_cmd(
                             "(for PsychoPy/jsPsych) into this directory.")] = None,
 ) -> None:
     """Write the tidy response table (participant, stimulus_id, response, rt, trial_index, condition)."""
-    from ..experiment import export_materials, export_responses
+    from ..webexperiment import export_materials, export_responses
 
     check_out(out)
     if materials is not None:
@@ -204,8 +204,8 @@ def links_cmd(
     import re
     from urllib.parse import urlencode
 
-    from ..experiment import open_store
-    from ..experiment.materials import PARTICIPANT_RE
+    from ..webexperiment import open_store
+    from ..webexperiment.materials import PARTICIPANT_RE
 
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[A-Za-z0-9._~\-/]*)?", url):
         raise InputError(f"--url {url!r}: expected an address such as https://lab.example.org/ (no query)")

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import InputError
 from ..scene import Stimulus
 from ..seeding import text_key
-from .render import Camera, body_colours, draw_frame, video_trajectory
+from .frames import Camera, body_colours, draw_frame, video_trajectory
 
 CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
               "pan", "zoom", "pan_zoom", "drift")
@@ -106,7 +106,7 @@ def _encode(frames: np.ndarray, fps: float) -> np.ndarray:
     import tempfile
 
     from .readout import read_video
-    from .render import write_mp4
+    from .frames import write_mp4
 
     fd, name = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)

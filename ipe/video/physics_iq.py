@@ -5,7 +5,7 @@ things move, not by what the pixels look like. Per frame, a **motion mask**
 marks the pixels that differ from the previous frame by more than
 ``threshold`` (largest channel difference, 0–255). For a generated video
 ``G`` and the reference ``R`` (here: the no-noise rollout rendered by
-:func:`ipe.video.render.render_videos`, the ``gt/`` videos):
+:func:`ipe.video.frames.render_videos`, the ``gt/`` videos):
 
 ``spatial_iou``
     IoU of the *where* masks: pixels that moved in any frame;
@@ -88,7 +88,7 @@ def score_videos(videos, reference_dir: str | Path, stimuli, threshold: float = 
     """
     from ..scene import as_stimulus_set
     from .readout import VideoError, list_videos, match_stimulus, read_video
-    from .render import _tqdm
+    from .frames import _tqdm
 
     stimuli = as_stimulus_set(stimuli)
     ids = list(stimuli.ids)

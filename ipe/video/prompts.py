@@ -74,7 +74,7 @@ def text_prompt(stim: Stimulus) -> str:
 
 
 def _frames_for(stim: Stimulus, camera, n: int, fps: float) -> np.ndarray:
-    from .render import body_colours, draw_frame, video_trajectory
+    from .frames import body_colours, draw_frame, video_trajectory
 
     cols = body_colours(stim)
     if n <= 1:
@@ -89,7 +89,7 @@ def write_prompts(stimuli, out_dir: str | Path, sizes=GENERATOR_SIZES, cond_fram
                   fps: float = 30.0, progress: bool | None = None) -> pd.DataFrame:
     """Write first frames, conditioning clips, ``colours.json`` and the manifest (see the module); returns it."""
     from ..fileio import write_csv
-    from .render import Camera, _tqdm, colours_entry, frame_times, steps_per_frame, write_colours, write_mp4, \
+    from .frames import Camera, _tqdm, colours_entry, frame_times, steps_per_frame, write_colours, write_mp4, \
         write_png
     from .robust import fit_camera
 
@@ -200,7 +200,7 @@ def import_continuations(manifest: str | Path, stimuli, queries=None, progress: 
     """
     from .readout import VIDEO_COLUMNS, VideoError, _queries_for, judge_frames, load_colours, read_video, \
         summarize_videos
-    from .render import Camera, _tqdm
+    from .frames import Camera, _tqdm
 
     mpath = Path(manifest)
     root = mpath if mpath.is_dir() else mpath.parent

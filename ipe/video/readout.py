@@ -63,7 +63,7 @@ import pandas as pd
 from ..errors import InputError
 from ..fileio import read_json
 from ..scene import Stimulus, as_stimulus_set
-from .render import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
+from .frames import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
 
 DEFAULT_TOLERANCE = 90.0
 DEFAULT_MOTION_TOLERANCE = 60.0
@@ -84,7 +84,7 @@ class VideoError(Exception):
 
 
 def load_colours(path: str | Path) -> dict:
-    """Read and check a ``colours.json`` written by :func:`ipe.video.render.write_colours`."""
+    """Read and check a ``colours.json`` written by :func:`ipe.video.frames.write_colours`."""
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != "ipe-video-colours" or not isinstance(
             data.get("stimuli"), dict):
@@ -408,7 +408,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
 
 def _initial_masks(stim: Stimulus, camera: Camera) -> np.ndarray:
     """``(n, H, W)`` boolean: where each body is in the first frame, drawn from the stimulus."""
-    from .render import draw_frame
+    from .frames import draw_frame
 
     n = len(stim.scene.bodies)
     states = np.array([(b.position[0], b.position[1], b.angle) for b in stim.scene.bodies])
@@ -504,7 +504,7 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
     ``videos`` is a folder or a list of files; each file's name must carry a
     stimulus id (:func:`match_stimulus`). ``colours`` is a ``colours.json``
     (path or loaded dict); without one the cameras and colours are
-    recomputed from the stimuli as :func:`ipe.video.render.render_videos`
+    recomputed from the stimuli as :func:`ipe.video.frames.render_videos`
     makes them. ``queries`` default to each stimulus's own query. Videos
     whose quality is below ``min_quality`` are left out of the summary
     (they stay in the per-video table, flagged).
@@ -514,7 +514,7 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
     (:data:`VIDEO_COLUMNS`), with ``status`` ``ok``, ``low_quality``,
     ``unreadable`` or ``unknown_stimulus``.
     """
-    from .render import _tqdm
+    from .frames import _tqdm
 
     stimuli = as_stimulus_set(stimuli)
     by_id = {s.id: s for s in stimuli}

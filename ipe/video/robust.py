@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scene import Ball, StaticSegment, Stimulus, world_vertices
-from .render import BACKGROUND, STATIC_COLOUR, Camera, hex_to_rgb
+from .frames import BACKGROUND, STATIC_COLOUR, Camera, hex_to_rgb
 
 SAME_COLOUR = 40.0
 MIN_TOLERANCE = 60.0

@@ -15,7 +15,7 @@
     decoder that writes ``n_future`` frames at once, with a skip connection
     from the last conditioning frame. Frames are handled as maps of palette
     classes (background, statics, body 0, body 1, … in the colours of
-    :func:`ipe.video.render.video_palette`): inputs are segmented by colour,
+    :func:`ipe.video.frames.video_palette`): inputs are segmented by colour,
     outputs are per-pixel categorical logits, and generated frames are the
     most likely class painted in its colour. Its videos are judged by the
     same readout as any other video.
@@ -51,7 +51,7 @@ from ..errors import InputError
 from ..fileio import atomic_write
 from ..scene import Stimulus, as_stimulus_set
 from ..seeding import text_key
-from .render import BACKGROUND, STATIC_COLOUR, Camera, draw_frame, hex_to_rgb, video_palette, video_trajectory
+from .frames import BACKGROUND, STATIC_COLOUR, Camera, draw_frame, hex_to_rgb, video_palette, video_trajectory
 
 MAX_BODIES = 24
 N_CLASSES = 2 + MAX_BODIES
@@ -603,7 +603,7 @@ def generate_videos(model: SimVPPredictor, config: dict, stimuli, out_dir: str |
     model's size).
     """
     from .readout import VideoError, read_video
-    from .render import colours_entry, render_frames, write_colours, write_mp4
+    from .frames import colours_entry, render_frames, write_colours, write_mp4
 
     st = as_stimulus_set(stimuli)
     out = Path(out_dir)

@@ -2,8 +2,8 @@
 
 Build the materials, open a store, serve::
 
-    from ipe.experiment import ExperimentConfig, build_materials, Store, create_app, serve
-    from ipe.experiment.materials import design_json
+    from ipe.webexperiment import ExperimentConfig, build_materials, Store, create_app, serve
+    from ipe.webexperiment.materials import design_json
 
     m = build_materials("towers.json", ExperimentConfig(task="will-it-fall", practice=2))
     store = Store("lab.db", design=design_json(m), fingerprint=m.fingerprint, stimulus_set=m.stimulus_set)

@@ -2,7 +2,7 @@
 
 :func:`run` writes a stimulus set (BHT towers), starts ``ipe experiment
 serve`` as a child process on 127.0.0.1 with a fresh SQLite database, and
-runs the simulated participants of :mod:`ipe.experiment.client`
+runs the simulated participants of :mod:`ipe.webexperiment.client`
 concurrently (one asyncio task and one keep-alive connection each, no think
 time). Each opens a session, posts every answer with its own idempotency
 key until it is acknowledged, re-posts a fraction of acknowledged answers

@@ -58,7 +58,7 @@ KEY_RE = re.compile(r"[A-Za-z0-9_\-:.]{8,128}")
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{16,128}")
 """Session tokens (the server makes 32-character URL-safe ones)."""
 SIG_RE = re.compile(r"[A-Za-z0-9_\-]{22}")
-"""Signatures of instructor-signed links (see :meth:`ipe.experiment.store.Store.link_signature`)."""
+"""Signatures of instructor-signed links (see :meth:`ipe.webexperiment.store.Store.link_signature`)."""
 ADMIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,256}")
 """Admin tokens: 16–256 characters from letters, digits and ``_ - . ~ + / =``."""
 INDEX_RE = re.compile(r"[0-9]{1,6}")
@@ -428,7 +428,7 @@ class ExperimentApp:
         data = await read_json(request)
         row = self._response_row(data)
         row["condition"] = self.store.condition(row["participant"])
-        # Resolves only after the writer thread has committed the row (see ipe.experiment.store).
+        # Resolves only after the writer thread has committed the row (see ipe.webexperiment.store).
         outcome = await asyncio.wrap_future(self.store.add_response_future(row))
         if outcome.status in ("conflict", "closed"):
             raise HTTPError(409, outcome.message)
