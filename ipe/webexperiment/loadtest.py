@@ -17,7 +17,7 @@ completion code. Then the database is read back and checked:
 
 Throughput and the latency percentiles of ``POST /api/responses`` (as
 the clients saw them) come with it. ``benchmarks/load_test.py`` is the
-command-line front end; ``tests/test_experiment_load.py`` runs a small one.
+command-line front end; ``tests/webexperiment/test_loadtest.py`` runs a small one.
 """
 
 from __future__ import annotations

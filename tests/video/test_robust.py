@@ -131,7 +131,7 @@ def test_degradation_table(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / "video_readout_degraded.py"
+    path = Path(__file__).resolve().parents[2] / "experiments" / "video_readout_degraded.py"
     spec = importlib.util.spec_from_file_location("video_readout_degraded", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -17,7 +17,7 @@ import pytest
 from ipe.webexperiment.client import ParticipantLog
 from ipe.webexperiment.loadtest import check_run, run
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "load_test.py"
 
 
 def test_concurrent_participants_lose_and_duplicate_nothing(tmp_path):
