@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .seeding import text_key
+from .seeding import stream_rng
 
 RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
@@ -527,7 +527,7 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
     parts = np.array(sorted(df["participant"].astype(str).unique()))
     if len(parts) < 2:
         raise InputError("split-half reliability needs at least two participants")
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(5,)))
+    rng = stream_rng(seed, "humans.split_half")
     pivot = df.assign(participant=df["participant"].astype(str)).pivot_table(
         index="participant", columns="stimulus_id", values="response", aggfunc="mean").reindex(parts)
     values = pivot.to_numpy(dtype=float)
@@ -567,11 +567,11 @@ STREAMS = ("participants:sigma", "participants:phi", "participants:mu", "samples
 def stream(seed: int, name: str) -> np.random.Generator:
     """The generator of one named stream of :func:`synthesize`.
 
-    ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(text_key("ipe.humans:" + name),)))``
-    with :func:`ipe.seeding.text_key`; names are in :data:`STREAMS`. Keyed
-    by name, so switching μ free does not change the σ and φ draws.
+    The named stream ``"ipe.humans:" + name`` of :func:`ipe.seeding.stream_rng`;
+    names are in :data:`STREAMS`. Keyed by name, so switching μ free does not
+    change the σ and φ draws.
     """
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key(f"ipe.humans:{name}"),)))
+    return stream_rng(seed, f"ipe.humans:{name}")
 
 
 def participant_values(group: float, lo: float, hi: float, sd: float, z: np.ndarray) -> np.ndarray:

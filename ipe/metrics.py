@@ -13,7 +13,7 @@
   of participants.
 
 All random draws (bootstrap resamples, sampled pairs) derive from a user seed
-through :class:`numpy.random.SeedSequence`.
+through the named streams ``"ipe.metrics:<name>"`` of :func:`ipe.seeding.stream_rng`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .seeding import text_key
+from .seeding import stream_rng
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.metrics:" + name),)))
+    return stream_rng(seed, "ipe.metrics:" + name)
 
 
 def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:

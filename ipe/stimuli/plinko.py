@@ -137,7 +137,7 @@ def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None)
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if not 1 <= opt.n_obstacles <= 6:
         raise InputError(f"n_obstacles must be 1..6, got {opt.n_obstacles}")
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    rng = np.random.default_rng(int(seed))  # the root stream of the seed (no spawn key): sets repeat bit for bit
     query = Query("landing_x", {"body": "ball", "target": "ground"})
     first = parse_query("first_contact:body=ball,target=ground")
     t_land = parse_query("time_to_land:body=ball,target=ground")

@@ -176,7 +176,7 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
 
     q = parse_query(query)
     opts = replace(options or TowerOptions(), n_blocks=n_blocks)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    rng = np.random.default_rng(int(seed))  # the root stream of the seed (no spawn key): sets repeat bit for bit
     target: float | None = None if isinstance(same_height, bool) else float(same_height)
     if target is not None:
         lo, hi, step = opts.block_short, n_blocks * opts.block_long, opts.block_short

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..scene import Stimulus
-from ..seeding import text_key
+from ..seeding import stream_rng
 from .frames import Camera, body_colours, draw_frame, video_trajectory
 
 CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
@@ -58,8 +58,7 @@ class DegradedVideo:
 
 
 def _rng(seed: int, stim_id: str, condition: str) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.degrade:" + stim_id),
-                                                                             text_key(condition))))
+    return stream_rng(seed, "ipe.degrade:" + stim_id, condition)
 
 
 def _camera_at(base: Camera, dx: float, dy: float, zoom: float) -> Camera:

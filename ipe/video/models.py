@@ -24,7 +24,7 @@ Both are trained on towers from :func:`ipe.stimuli.towers.generate_towers`
 with a training seed; :func:`disjoint_check` verifies that no training tower
 is also a test tower (same geometry). Everything random — the towers, the
 initialisation, the shuffling — derives from the user seed through
-:class:`numpy.random.SeedSequence`. Weights are saved with their
+the named streams ``"ipe.video.baselines:<part>"`` of :func:`ipe.seeding.stream_int`. Weights are saved with their
 configuration and training log (:func:`save_model` / :func:`load_model`).
 """
 
@@ -50,7 +50,7 @@ from torch.nn import functional as F
 from ..errors import InputError
 from ..fileio import atomic_write
 from ..scene import Stimulus, as_stimulus_set
-from ..seeding import text_key
+from ..seeding import stream_int
 from .frames import BACKGROUND, STATIC_COLOUR, Camera, draw_frame, hex_to_rgb, video_palette, video_trajectory
 
 MAX_BODIES = 24
@@ -58,8 +58,8 @@ N_CLASSES = 2 + MAX_BODIES
 
 
 def _seed(seed: int, name: str) -> int:
-    ss = np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.video.baselines:" + name),))
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
+    # The stream names keep the module's old name, so trained weights repeat bit for bit.
+    return stream_int(seed, "ipe.video.baselines:" + name)
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:

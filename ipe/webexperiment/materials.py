@@ -25,7 +25,7 @@ from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Ball, Block, StaticSegment, Stimulus, StimulusSet, as_stimulus_set, stimulus_set_to_dict, \
     world_vertices
-from ..seeding import text_key
+from ..seeding import stream_rng
 from .tasks import Task, get_task
 
 RECORD_EVERY = 8
@@ -149,11 +149,10 @@ class Materials:
     def order(self, participant: str) -> list[int]:
         """The test trials of ``participant`` in their presentation order (indices into :attr:`stimuli`).
 
-        A permutation drawn from ``SeedSequence(seed, spawn_key=(text_key(participant),))``:
+        A permutation drawn from the stream ``"trial-order"`` keyed by the participant id:
         the same id always gets the same order.
         """
-        ss = np.random.SeedSequence(self.config.seed, spawn_key=(text_key("trial-order"), text_key(participant)))
-        perm = np.random.Generator(np.random.PCG64(ss)).permutation(self.n_test)
+        perm = stream_rng(self.config.seed, "trial-order", participant).permutation(self.n_test)
         return [self.n_practice + int(k) for k in perm]
 
     def test_set(self) -> StimulusSet:
