@@ -64,6 +64,7 @@ from ..errors import InputError
 from ..fileio import read_json
 from ..scene import Stimulus, as_stimulus_set
 from .frames import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
+from .robust import subpixel_centre, track_robust
 
 DEFAULT_TOLERANCE = 90.0
 DEFAULT_MOTION_TOLERANCE = 60.0
@@ -256,62 +257,6 @@ def _removal_frames(stim: Stimulus, n_frames: int, fps: float | None) -> np.ndar
     return expected
 
 
-_SQUARE = np.ones((3, 3), dtype=bool)
-_PURE = 40.0
-
-
-def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray,
-                     with_area: bool = False) -> tuple[float, ...]:
-    """Centre (row, col) of a body's region with anti-aliased edges unmixed.
-
-    Pixels well inside the region weigh 1. Pixels on its edge and in a
-    one-pixel ring around it weigh the share ``α`` of the body's colour
-    ``c`` in them, ``p ≈ α c + (1 − α) d``, where the partner colour ``d``
-    is the most common *pure* colour (within a small distance of its
-    reference) next to the pixel (3 × 3 window, else 5 × 5): the
-    neighbouring body, the background or a static shape; white when none is
-    known. Unmixing
-    against the actual neighbour matters: two colours blended at a shared
-    edge can look like a third reference colour (blue and yellow make
-    grey), and a hard assignment of such a row would flip as a whole.
-    With ``with_area`` the total weight (the region's area in pixels, edges
-    counted by their share) comes third.
-    """
-    from scipy import ndimage
-
-    inner = ndimage.binary_erosion(mask, _SQUARE, border_value=1)
-    band = ndimage.binary_dilation(mask, _SQUARE) & ~inner
-    # pure pixels: within PURE of their reference colour (blends are not pure)
-    dist = np.sqrt(((pix.astype(float) - refs[np.maximum(lab, 0)]) ** 2).sum(-1))
-    ring = ndimage.binary_dilation(mask, _SQUARE) & ~mask
-    pure = (lab >= 0) & (lab != k) & (dist <= _PURE) & ~ring  # blends live in the ring: never a partner
-    # partner of every pixel: the most common pure label in its 3×3 window, else in its 5×5 window
-    best = np.full(mask.shape, -1)
-    for size in (5, 3):
-        best_n = np.zeros(mask.shape)
-        choice = np.full(mask.shape, -1)
-        for lbl in np.unique(lab[pure]):
-            cnt = ndimage.uniform_filter((pure & (lab == lbl)).astype(float), size=size, mode="constant")
-            better = cnt > best_n + 1e-9
-            choice[better] = lbl
-            best_n[better] = cnt[better]
-        best = np.where(choice >= 0, choice, best)
-    partner = np.where(best[..., None] >= 0, refs[np.maximum(best, 0)], refs[0])
-    c = refs[k]
-    axis = c - partner
-    den = np.maximum((axis * axis).sum(-1), 1e-9)
-    alpha = np.clip(((pix.astype(float) - partner) * axis).sum(-1) / den, 0.0, 1.0)
-    w = np.where(inner, 1.0, 0.0) + np.where(band, alpha, 0.0)
-    tot = w.sum()
-    if tot <= 0:
-        rows, cols = np.nonzero(mask)
-        out = (float(rows.mean()), float(cols.mean()))
-        return out + (float(mask.sum()),) if with_area else out
-    rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    out = (float((w * rr).sum() / tot), float((w * cc).sum() / tot))
-    return out + (float(tot),) if with_area else out
-
-
 def _regions(frame: np.ndarray, refs: np.ndarray, tolerance: float, need: np.ndarray):
     """Segment one frame; per body ``(r0, c0, mask)`` of its largest region (``None`` when not found) and the labels."""
     from scipy import ndimage
@@ -349,7 +294,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     first and the last, are segmented (all of them when ``None``); the
     track's arrays have one row per segmented frame. Centres are plain
     region means, except in the first frame and in each body's last frame,
-    where they are sub-pixel centres (:func:`_subpixel_centre`) — the two the
+    where they are sub-pixel centres (:func:`ipe.video.robust.subpixel_centre`) — the two the
     judgments use.
     """
     colours = colours or body_colours(stim)
@@ -392,7 +337,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         for i in who:
             r0, c0, mask = regions[i]
             h, w = mask.shape
-            rc = _subpixel_centre(frame[r0:r0 + h, c0:c0 + w], lab[r0:r0 + h, c0:c0 + w], mask, i + 2, refs)
+            rc = subpixel_centre(frame[r0:r0 + h, c0:c0 + w], lab[r0:r0 + h, c0:c0 + w], mask, i + 2, refs)
             centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
     expected = _removal_frames(stim, F_all, fps)[use]
     exited = np.zeros_like(found)
@@ -459,7 +404,6 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
     """
     from ..queries import evaluate
     from ..world import RolloutResult
-    from .robust import track_robust
 
     colours = colours or body_colours(stim)
     tr = track_robust(frames, stim, camera, colours, fps=fps)
