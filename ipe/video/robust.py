@@ -133,15 +133,17 @@ class FirstFrame:
     static_like: list[int] = field(default_factory=list)  # bodies in the ground's colour
 
 
-def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
-    """Check the first frame against the stimulus's known positions and learn its colours (see the module)."""
+def _nominal_colour(k: int, bodies, colours: dict[str, str]) -> np.ndarray:
+    """The colour label ``k`` should have: background, the static scene, or body ``k - 2``'s from colours.json."""
+    return np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
+                    dtype=float)
+
+
+def _learn_colours(pix: np.ndarray, labels: np.ndarray, bodies, colours: dict[str, str]):
+    """Each label's colour (median of its interior), tolerance and presence in the first frame, and interiors."""
     from scipy import ndimage
 
-    bodies = stim.scene.bodies
-    n = len(bodies)
-    labels = label_image(stim, camera)
-    pix = frame.astype(float)
-    K = n + 2
+    K = len(bodies) + 2
     refs = np.zeros((K, 3))
     tol = np.full(K, MIN_TOLERANCE)
     present = np.zeros(K, dtype=bool)
@@ -159,13 +161,16 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
         present[k] = True
         vals = pix[inner]
         refs[k] = np.median(vals, axis=0)
-        nominal = np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
-                           dtype=float)
+        nominal = _nominal_colour(k, bodies, colours)
         if np.sqrt(((refs[k] - nominal) ** 2).sum()) < 30:  # the colour it should have: keep it exact
             refs[k] = nominal
         d = np.sqrt(((vals - refs[k]) ** 2).sum(-1))
         tol[k] = max(MIN_TOLERANCE, 1.5 * float(np.quantile(d, 0.9)))
-    # groups of bodies whose colours cannot be told apart
+    return refs, tol, present, interiors
+
+
+def _same_colour_groups(refs: np.ndarray, n: int) -> list[list[int]]:
+    """Groups of bodies whose learned colours cannot be told apart."""
     groups: list[list[int]] = []
     for i in range(n):
         for g in groups:
@@ -174,58 +179,67 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
                 break
         else:
             groups.append([i])
-    # agreement: interior pixels nearest to their own colour (any colour of the group counts)
+    return groups
+
+
+def _agreement(pix: np.ndarray, refs: np.ndarray, present: np.ndarray, interiors: list, groups: list[list[int]],
+               n: int) -> tuple[np.ndarray, list[int], list[int]]:
+    """Share of each body's interior nearest its own colour (any colour of its group counts); the bodies in
+    the ground's colour (read by motion); the bodies not where the stimulus puts them (``bad``)."""
     group_of = {i: g for g in groups for i in g}
     agreement = np.ones(n)
-    missing = []
-    bad = []
+    bad: list[int] = []
     static_like: list[int] = []
-    notes_pre: list[str] = []
     for i in range(n):
         inner = interiors[2 + i]
         if not inner.any():
             agreement[i] = math.nan
             continue
-        vals = pix[inner]
-        d = ((vals[:, None, :] - refs[None, :, :]) ** 2).sum(-1)
-        near = d.argmin(1)
-        own = np.isin(near, [2 + j for j in group_of[i]])
-        agreement[i] = float(own.mean())
+        d = ((pix[inner][:, None, :] - refs[None, :, :]) ** 2).sum(-1)
+        agreement[i] = float(np.isin(d.argmin(1), [2 + j for j in group_of[i]]).mean())
         if present[1] and np.sqrt(((refs[2 + i] - refs[1]) ** 2).sum()) < SAME_COLOUR and agreement[i] >= 0.6:
             static_like.append(i)  # the ground's colour: visible against the background, read by motion
             continue
         distinct = np.sqrt(((refs[2 + i] - refs[0]) ** 2).sum()) if present[0] else 999.0
         if agreement[i] < 0.6 or distinct < SAME_COLOUR:
             bad.append(i)
-    if bad:
-        # not where the stimulus puts it: found nearby in its own colour (a perturbed start), or missing
-        lab0 = label_frame(frame, np.array([hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else
-                                                       colours[bodies[k - 2].id]) for k in range(K)], dtype=float),
-                           np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
-        mpp = camera.metres_per_pixel
-        moved = []
-        for i in bad:
-            m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
-            area_px = bodies[i].area / mpp ** 2
-            if m is not None and m.sum() >= 0.4 * area_px:
-                rr, cc = np.nonzero(m)
-                xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
-                if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
-                    refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
-                    agreement[i] = 1.0
-                    moved.append(bodies[i].id)
-                    continue
-            missing.append(bodies[i].id)
-        if moved:
-            notes_pre.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
-    # colour identity against colours.json, after the overall hue drift
+    return agreement, static_like, bad
+
+
+def _find_misplaced(bad: list[int], frame: np.ndarray, bodies, colours: dict[str, str], camera: Camera,
+                    refs: np.ndarray, agreement: np.ndarray) -> tuple[list[str], list[str]]:
+    """Bodies not where the stimulus puts them: found nearby in their own colour (a perturbed start: taken,
+    ``moved``), or ``missing``. Returns ``(missing, moved)`` ids; ``refs`` and ``agreement`` are updated."""
+    K = len(bodies) + 2
+    lab0 = label_frame(frame, np.array([_nominal_colour(k, bodies, colours) for k in range(K)]),
+                       np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
+    mpp = camera.metres_per_pixel
+    missing, moved = [], []
+    for i in bad:
+        m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
+        area_px = bodies[i].area / mpp ** 2
+        if m is not None and m.sum() >= 0.4 * area_px:
+            rr, cc = np.nonzero(m)
+            xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
+            if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
+                refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
+                agreement[i] = 1.0
+                moved.append(bodies[i].id)
+                continue
+        missing.append(bodies[i].id)
+    return missing, moved
+
+
+def _hue_identity(refs: np.ndarray, bodies, colours: dict[str, str], notes: list[str]
+                  ) -> tuple[float, list[tuple[str, str]]]:
+    """Colour identity against colours.json after the video's overall hue drift: ``(hue_shift, mixups)``."""
+    n = len(bodies)
     exp = np.array([hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
     h_got, s_got = _hue_sat(refs[2:])
     h_exp, s_exp = _hue_sat(exp)
     sat = (s_got > 0.25) & (s_exp > 0.25)
     hue_shift = 0.0
     mixups = []
-    notes = notes_pre
     if sat.sum() >= 2:
         diff = (h_got - h_exp + 180.0) % 360.0 - 180.0
         ang = np.deg2rad(diff[sat])
@@ -242,6 +256,25 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
             notes.append(f"hue drift {hue_shift:+.0f}°")
     elif n:
         notes.append("body colours lost (no saturated colour)")
+    return hue_shift, mixups
+
+
+def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
+    """Check the first frame against the stimulus's known positions and learn its colours (see the module)."""
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    labels = label_image(stim, camera)
+    pix = frame.astype(float)
+    refs, tol, present, interiors = _learn_colours(pix, labels, bodies, colours)
+    groups = _same_colour_groups(refs, n)
+    agreement, static_like, bad = _agreement(pix, refs, present, interiors, groups, n)
+    notes: list[str] = []
+    missing: list[str] = []
+    if bad:
+        missing, moved = _find_misplaced(bad, frame, bodies, colours, camera, refs, agreement)
+        if moved:
+            notes.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
+    hue_shift, mixups = _hue_identity(refs, bodies, colours, notes)
     if mixups:
         shown = ", ".join(f"{a} looks like {b}" for a, b in mixups[:4]) + (" …" if len(mixups) > 4 else "")
         notes.append(f"colour mix-up in the first frame ({shown}); bodies identified by their known positions")
@@ -370,25 +403,25 @@ def _apply(p: np.ndarray, s: float, t: np.ndarray, c: np.ndarray) -> np.ndarray:
     return s * (p - c) + c + t
 
 
-def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
-             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
-             ) -> tuple[float, float, float, np.ndarray, float]:
-    """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
+@dataclass
+class _Pairs:
+    """What :func:`register` matches: body centres in the first frame and frame t, the ground's top edge in
+    both (NaN when not seen), the frame centre, and each body's area ratio (or ``None``)."""
 
-    ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
-    frame t, ``ok`` which pairs are usable (found whole in both); ``g0``, ``gt``
-    the ground's top edge (NaN when not seen); ``prev`` the transform
-    predicted from the frames before. Hypotheses come from single bodies
-    (scale kept), pairs of bodies and the ground; the one with the ground
-    in agreement and the most bodies within ``tol`` pixels wins, less half a
-    body for every ``tol`` it moves away from ``prev`` (a camera moves
-    smoothly; at most 2 % of the frame per frame), and is refined by least
-    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
-    """
-    idx = np.nonzero(ok)[0]
-    has_ground = math.isfinite(g0) and math.isfinite(gt)
+    c0: np.ndarray
+    ct: np.ndarray
+    g0: float
+    gt: float
+    centre: np.ndarray
+    area_ratio: np.ndarray | None
 
-    def fit(bodies_, scale=None, prior=None):
+    @property
+    def has_ground(self) -> bool:
+        return math.isfinite(self.g0) and math.isfinite(self.gt)
+
+    def fit(self, bodies_, scale=None, prior=None) -> tuple[float, float, float]:
+        """Least-squares ``(s, tx, ty)`` on ``bodies_`` and the ground; ``scale`` held fixed, or kept near ``prior``."""
+        c0, ct, centre, area_ratio = self.c0, self.ct, self.centre, self.area_ratio
         rows, rhs = [], []
         if prior is not None:  # the scale changes little per frame: (s - prev) / 2 % weighs like a body at 0.25 px
             rows.append([0.25 / 0.02, 0.0, 0.0])
@@ -405,10 +438,10 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
             rhs.append(ct[i, 0] - centre[0])
             rows.append([c0[i, 1] - centre[1], 0.0, 1.0])
             rhs.append(ct[i, 1] - centre[1])
-        if has_ground:
+        if self.has_ground:
             for _ in range(2):
-                rows.append([g0 - centre[1], 0.0, 1.0])
-                rhs.append(gt - centre[1])
+                rows.append([self.g0 - centre[1], 0.0, 1.0])
+                rhs.append(self.gt - centre[1])
         A, y = np.array(rows), np.array(rhs)
         if scale is not None:
             sol, *_ = np.linalg.lstsq(A[:, 1:], y - scale * A[:, 0], rcond=None)
@@ -416,45 +449,70 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
         sol, *_ = np.linalg.lstsq(A, y, rcond=None)
         return float(sol[0]), float(sol[1]), float(sol[2])
 
-    hyps = [prev, (prev[0], 0.0, 0.0)]
-    for i in idx:
-        hyps.append(fit([i], prev[0]))
-        if area_ratio is not None and math.isfinite(area_ratio[i]) and area_ratio[i] > 0:
-            hyps.append(fit([i], float(np.sqrt(area_ratio[i]))))
-    for a in range(len(idx)):
-        for b in range(a + 1, len(idx)):
-            i, j = idx[a], idx[b]
-            if (np.abs(c0[i] - c0[j]) / (2 * centre)).max() < 0.4:
-                continue
-            hyps.append(fit([i, j]))
+    def hypotheses(self, idx: np.ndarray, prev: tuple[float, float, float]) -> list[tuple[float, float, float]]:
+        """Candidate transforms: the previous one, single bodies (scale kept or from their area), pairs."""
+        hyps = [prev, (prev[0], 0.0, 0.0)]
+        for i in idx:
+            hyps.append(self.fit([i], prev[0]))
+            if self.area_ratio is not None and math.isfinite(self.area_ratio[i]) and self.area_ratio[i] > 0:
+                hyps.append(self.fit([i], float(np.sqrt(self.area_ratio[i]))))
+        for a in range(len(idx)):
+            for b in range(a + 1, len(idx)):
+                i, j = idx[a], idx[b]
+                if (np.abs(self.c0[i] - self.c0[j]) / (2 * self.centre)).max() < 0.4:
+                    continue
+                hyps.append(self.fit([i, j]))
+        return hyps
 
-    def score(h):
+    def score(self, h, idx: np.ndarray, prev: tuple[float, float, float], tol: float):
+        """``((ground agrees, inliers less the cost of moving from prev), inliers)`` of hypothesis ``h``."""
         s, tx, ty = h
-        pred = _apply(c0[idx], s, np.array([tx, ty]), centre)
-        res = np.sqrt(((pred - ct[idx]) ** 2).sum(-1))
+        centre = self.centre
+        pred = _apply(self.c0[idx], s, np.array([tx, ty]), centre)
+        res = np.sqrt(((pred - self.ct[idx]) ** 2).sum(-1))
         inl = res < tol
-        g_ok = not has_ground or abs(s * (g0 - centre[1]) + centre[1] + ty - gt) < tol
+        g_ok = not self.has_ground or abs(s * (self.g0 - centre[1]) + centre[1] + ty - self.gt) < tol
         # moving away from the predicted camera costs half an inlier per tolerance of change
         dist = abs(s - prev[0]) * 2 * centre[0] + abs(tx - prev[1]) + abs(ty - prev[2])
         return (g_ok, int(inl.sum()) - 0.5 * dist / tol - 0.1 * float(res[inl].sum()) / tol), inl
 
+    def residuals(self, use: np.ndarray, s: float, tx: float, ty: float) -> np.ndarray:
+        return np.sqrt(((_apply(self.c0[use], s, np.array([tx, ty]), self.centre) - self.ct[use]) ** 2).sum(-1))
+
+
+def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
+             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
+             ) -> tuple[float, float, float, np.ndarray, float]:
+    """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
+
+    ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
+    frame t, ``ok`` which pairs are usable (found whole in both); ``g0``, ``gt``
+    the ground's top edge (NaN when not seen); ``prev`` the transform
+    predicted from the frames before. Hypotheses come from single bodies
+    (scale kept), pairs of bodies and the ground; the one with the ground
+    in agreement and the most bodies within ``tol`` pixels wins, less half a
+    body for every ``tol`` it moves away from ``prev`` (a camera moves
+    smoothly; at most 2 % of the frame per frame), and is refined by least
+    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
+    """
+    pairs = _Pairs(c0, ct, g0, gt, centre, area_ratio)
+    idx = np.nonzero(ok)[0]
+    hyps = pairs.hypotheses(idx, prev)
     # the camera moves smoothly: at most 2 % of the frame (and 2 % zoom) per frame away from the prediction
     near = [h for h in hyps if abs(h[0] - prev[0]) <= 0.02 and abs(h[1] - prev[1]) <= 0.02 * 2 * centre[0]
             and abs(h[2] - prev[2]) <= 0.02 * 2 * centre[1]]
-    best = max(near or [prev], key=lambda h: score(h)[0])
-    inl = score(best)[1]
-    use = idx[inl]
+    best = max(near or [prev], key=lambda h: pairs.score(h, idx, prev, tol)[0])
+    use = idx[pairs.score(best, idx, prev, tol)[1]]
     s, tx, ty = best
     for _ in range(2):  # refine on the inliers (the scale held near the previous frame's)
         if len(use) >= 1:
-            s, tx, ty = fit(use, prior=prev[0])
-        elif len(use) >= 1 or has_ground:
-            s, tx, ty = fit(use, best[0])
-            if not len(use):
-                tx = best[1]
+            s, tx, ty = pairs.fit(use, prior=prev[0])
+        elif pairs.has_ground:
+            s, tx, ty = pairs.fit(use, best[0])
+            tx = best[1]
         if not len(use):
             break
-        res = np.sqrt(((_apply(c0[use], s, np.array([tx, ty]), centre) - ct[use]) ** 2).sum(-1))
+        res = pairs.residuals(use, s, tx, ty)
         if res.max() < tol / 2 or len(use) == 1:
             break
         use = use[res < max(tol / 2, np.median(res) * 2)]
