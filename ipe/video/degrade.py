@@ -37,7 +37,8 @@ import numpy as np
 from ..errors import InputError
 from ..scene import Stimulus
 from ..seeding import stream_rng
-from .frames import Camera, body_colours, draw_frame, video_trajectory
+from .frames import Camera, body_colours, draw_frame, video_trajectory, write_mp4
+from .readout import read_video
 
 CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
               "pan", "zoom", "pan_zoom", "drift")
@@ -104,8 +105,6 @@ def _encode(frames: np.ndarray, fps: float) -> np.ndarray:
     import os
     import tempfile
 
-    from .readout import read_video
-    from .frames import write_mp4
 
     fd, name = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)

@@ -43,6 +43,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fileio import atomic_path, atomic_write, write_csv, write_json
+from ..montecarlo import run_sample
+from ..noise import NoiseParams
 from ..scene import Ball, StaticSegment, Stimulus, as_stimulus_set, world_vertices
 
 BACKGROUND = "#ffffff"
@@ -104,7 +106,7 @@ class Camera:
     @classmethod
     def for_stimulus(cls, stim: Stimulus, size: int, pad: float = 0.15) -> "Camera":
         """A square window framing ``stim``'s initial dynamic bodies and the line y = 0, with margins."""
-        from ..render import scene_bounds
+        from ..render import scene_bounds  # ipe.render loads matplotlib: only when a camera is framed
 
         x0, x1, y0, y1 = scene_bounds(stim.scene, pad=pad)
         return cls(float(x0), float(x1), float(y0), float(y1), int(size), int(size))
@@ -230,8 +232,6 @@ def video_trajectory(stim: Stimulus, fps: float, sigma: float = 0.0, phi: float 
     ``ipe predict``. A rollout that stopped early because the scene came to
     rest is continued with its final, resting state.
     """
-    from ..montecarlo import run_sample
-    from ..noise import NoiseParams
 
     k = steps_per_frame(stim, fps)
     times = frame_times(stim, fps)

@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..scene import as_stimulus_set
+from .frames import _tqdm
+from .readout import VideoError, list_videos, match_stimulus, read_video
 
 DEFAULT_THRESHOLD = 30.0
 SCORE_COLUMNS = ["stimulus_id", "video", "reference", "n_frames", "spatial_iou", "spatiotemporal_iou",
@@ -86,9 +89,6 @@ def score_videos(videos, reference_dir: str | Path, stimuli, threshold: float = 
     One row per video (:data:`SCORE_COLUMNS`); a video that cannot be read,
     or has no reference, is a flagged row (``status``), never an error.
     """
-    from ..scene import as_stimulus_set
-    from .readout import VideoError, list_videos, match_stimulus, read_video
-    from .frames import _tqdm
 
     stimuli = as_stimulus_set(stimuli)
     ids = list(stimuli.ids)

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .models import VideoConfig, _image_tensor, first_frame, tower_labels, video_clip
 
 
 def video_features(model, stimuli, config: dict) -> np.ndarray:
     """``(N, 2 × translator)``: the frozen SimVP translator's output on each stimulus's conditioning frames."""
-    from .models import VideoConfig, video_clip
 
     from dataclasses import replace
 
@@ -53,7 +53,6 @@ def video_features(model, stimuli, config: dict) -> np.ndarray:
 
 def cnn_features(model, stimuli) -> np.ndarray:
     """``(N, 128)``: the frozen CNN's penultimate units on each stimulus's first frame."""
-    from .models import _image_tensor, first_frame
 
     model.eval()
     frames = np.stack([first_frame(s, model.size) for s in stimuli])
@@ -112,7 +111,6 @@ def _auc(p: np.ndarray, y: np.ndarray) -> float:
 def probe_study(kind: str, model, train_stimuli, test_stimuli, config: dict | None = None, l2: float = 1e-2
                 ) -> dict:
     """Fit the probe on ``train_stimuli``'s features, score it on ``test_stimuli`` (labels: the no-noise outcome)."""
-    from .models import tower_labels
 
     if kind == "video":
         feats = lambda st: video_features(model, st, config or {})  # noqa: E731

@@ -43,8 +43,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..validation import Integer, Number
 from .materials import PARTICIPANT_RE, Materials
 from .store import Store, StoreUnavailable
+
+_INTEGER = Integer()
+RT_MS = Number(0, 86_400_000)
+"""Rule of a posted ``rt``: milliseconds, finite, at most a day."""
 
 MAX_BODY = 8 * 1024
 """Largest request body accepted (bytes); larger ones get 413."""
@@ -197,7 +202,7 @@ def _participant(data: dict) -> str:
 def _number(data: dict, name: str):
     """A JSON number field, refused (422) when it is a bool or an integer beyond ±:data:`MAX_NUMBER`."""
     v = data.get(name)
-    if isinstance(v, int) and not isinstance(v, bool) and not -MAX_NUMBER <= v <= MAX_NUMBER:
+    if _INTEGER.accepts(v) and not -MAX_NUMBER <= v <= MAX_NUMBER:
         raise HTTPError(422, f"{name} is out of range")
     return v
 
@@ -402,12 +407,11 @@ class ExperimentApp:
             raise HTTPError(422, f"unknown stimulus_id {sid[:40]!r} for the {phase} phase")
         ti = data["trial_index"]
         n = m.n_practice if phase == "practice" else m.n_test
-        if isinstance(ti, bool) or not isinstance(ti, int) or not 0 <= ti < n:
+        if not Integer(0, n - 1).accepts(ti):
             raise HTTPError(422, f"trial_index must be an integer in 0..{n - 1}")
         rt = _number(data, "rt")
         if rt is not None:
-            if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not math.isfinite(rt) \
-                    or not 0 <= rt <= 86_400_000:
+            if not RT_MS.accepts(rt):
                 raise HTTPError(422, "rt must be a number of milliseconds in 0..86400000")
             rt = float(rt)
         try:
