@@ -22,6 +22,7 @@ import json
 import sys
 
 from .errors import InputError
+from .scene import as_stimulus_set, stimulus_to_dict
 
 COLUMN = "stimulus_set"
 """The response-table column that holds the fingerprint."""
@@ -32,7 +33,6 @@ LENGTH = 16
 
 def stimulus_fingerprint(stimuli) -> str:
     """The fingerprint (16 hex digits) of a stimulus set, a list of stimuli or a path to one."""
-    from .scene import as_stimulus_set, stimulus_to_dict
 
     items = sorted(({k: v for k, v in stimulus_to_dict(s).items() if k != "metadata"}
                     for s in as_stimulus_set(stimuli)), key=lambda d: d["id"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..scene import StimulusSet, load_stimuli
+from ..stimuli.towers import generate_towers
 
 DEMO_SEED = 2013
 DEMO_N = 12
@@ -27,7 +28,6 @@ def demo_path() -> Path | None:
 
 def make_demo() -> StimulusSet:
     """Build the demo set from scratch (identical to the bundled file)."""
-    from ..stimuli.towers import generate_towers
 
     return generate_towers(DEMO_N, seed=DEMO_SEED, balanced=True)
 

@@ -46,6 +46,7 @@ from ..fileio import atomic_path, atomic_write, write_csv, write_json
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Ball, StaticSegment, Stimulus, as_stimulus_set, world_vertices
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, check
 
 BACKGROUND = "#ffffff"
 STATIC_COLOUR = "#808080"
@@ -353,11 +354,9 @@ def render_videos(stimuli, out_dir: str | Path, size: int = 256, fps: float = 30
     stimuli = as_stimulus_set(stimuli)
     if size < 16 or size % 2:
         raise InputError(f"--size {size}: videos need an even size of at least 16 pixels")
-    if cond_frames < 1:
-        raise InputError(f"--cond-frames must be >= 1, got {cond_frames}")
+    check("--cond-frames", cond_frames, POSITIVE_INT)
     for name, v in (("sigma", sigma), ("phi", phi), ("mu", mu)):
-        if not (v >= 0 and math.isfinite(v)):
-            raise InputError(f"--{name} must be a finite number >= 0, got {v}")
+        check(f"--{name}", v, NONNEG_NUMBER)
     for s in stimuli:
         steps_per_frame(s, fps)
         body_colours(s)

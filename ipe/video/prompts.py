@@ -34,6 +34,7 @@ import pandas as pd
 from ..errors import InputError
 from ..fileio import write_csv
 from ..scene import Ball, Stimulus, as_stimulus_set
+from ..validation import POSITIVE_INT, check
 from .frames import (Camera, _tqdm, body_colours, colours_entry, draw_frame, frame_times, steps_per_frame,
                      video_trajectory, write_colours, write_mp4, write_png)
 from .readout import (LOW_QUALITY, VIDEO_COLUMNS, VideoError, _queries_for, judge_frames, load_colours, read_video,
@@ -99,10 +100,8 @@ def write_prompts(stimuli, out_dir: str | Path, sizes=GENERATOR_SIZES, cond_fram
         raise InputError("give at least one --size")
     if len(set(dims)) != len(dims):
         raise InputError("--size: a size is given twice")
-    if cond_frames < 1:
-        raise InputError(f"--cond-frames must be >= 1, got {cond_frames}")
-    if samples < 1:
-        raise InputError(f"--samples must be >= 1, got {samples}")
+    check("--cond-frames", cond_frames, POSITIVE_INT)
+    check("--samples", samples, POSITIVE_INT)
     for s in stimuli:
         steps_per_frame(s, fps)
     out = Path(out_dir)

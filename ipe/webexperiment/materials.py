@@ -201,7 +201,7 @@ def image_pixels(frame, size: int) -> tuple[int, int]:
 def _render_png(stim: Stimulus, frame, size: int) -> bytes:
     import matplotlib.pyplot as plt
 
-    from ..render import draw_scene
+    from ..render import draw_scene  # ipe.render loads matplotlib: only when pictures are drawn
 
     dpi = 100
     w, h = image_pixels(frame, size)
@@ -218,7 +218,7 @@ def _render_png(stim: Stimulus, frame, size: int) -> bytes:
 
 
 def _animation(stim: Stimulus, result, task: Task) -> dict:
-    from ..render import STATIC_COLOR, body_colors
+    from ..render import STATIC_COLOR, body_colors  # ipe.render loads matplotlib: only when pictures are drawn
 
     colors = body_colors(stim.scene)
     bodies = []

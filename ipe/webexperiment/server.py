@@ -43,7 +43,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import InputError
 from ..validation import Integer, Number
+from .export import integers_when_whole, iso_times, response_table
 from .materials import PARTICIPANT_RE, Materials
 from .store import Store, StoreUnavailable
 
@@ -469,7 +471,6 @@ class ExperimentApp:
                              "task": self.materials.task.name})
 
     async def admin_responses(self, request: Request):
-        from .export import integers_when_whole, response_table
 
         self._admin(request)
         phase = request.query_params.get("phase", "test")
@@ -483,7 +484,6 @@ class ExperimentApp:
     async def admin_participants(self, request: Request):
         import pandas as pd
 
-        from .export import iso_times
 
         self._admin(request)
         parts = await run_in_threadpool(self.store.participants)
@@ -510,7 +510,6 @@ def create_app(materials: Materials, store: Store, cors_origins: tuple[str, ...]
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port=0``: any free port), with ``SO_REUSEADDR``."""
-    from ..errors import InputError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without
