@@ -30,7 +30,6 @@ from ipe.video.models import (
     train_video_model,
     video_clip,
 )
-from ipe.video.external import import_judgments
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +143,6 @@ def test_cli_train_generate_and_import(tmp_path, capsys):
                      str(tmp_path / "o.csv")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], err
-
-
-def test_import_judgments_picks_a_model(tmp_path, demo):
-    df = pd.DataFrame({"stimulus_id": ["tower_000", "tower_000"], "model": ["a", "b"], "sample": [0, 0],
-                       "judgment": [0.0, 1.0]})
-    df.to_csv(tmp_path / "two.csv", index=False)
-    with pytest.raises(InputError, match="pick one with --model"):
-        import_judgments(tmp_path / "two.csv", demo)
-    assert import_judgments(tmp_path / "two.csv", demo, model="b")["mean"].tolist() == [1.0]
 
 
 def test_first_frame_matches_render(demo, tmp_path):

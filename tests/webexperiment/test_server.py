@@ -158,27 +158,6 @@ def _ramp_ball(sid, x):
     return Stimulus(id=sid, scene=Scene(bodies=(ball,), statics=(ramp, ground)), query=Query("distance"))
 
 
-@pytest.mark.parametrize("task,good,bad", [
-    ("will-it-fall", [1, 7, 4.0], [0, 8, 3.5, "4", True, None]),
-    ("how-many", [0, 4], [-1, 5, 1.5, "two"]),
-    ("probability", [0, 100, 33.3], [-0.1, 100.5, "50", float("inf")]),
-    ("direction", ["left", "right", 1, 0], ["up", 0.5, 2, "LEFT"]),
-])
-def test_task_answers(task, good, bad, towers):
-    from ipe.webexperiment.tasks import get_task
-
-    t = get_task(task)
-    stim = towers[0]
-    frame = (-1.0, 1.0, 0.0, 2.0)
-    for v in good:
-        t.parse(v, stim, frame)
-    for v in bad:
-        with pytest.raises(ValueError):
-            t.parse(v, stim, frame)
-    assert get_task("direction").parse("left", stim, frame) == 1.0
-    assert get_task("direction").parse("right", stim, frame) == 0.0
-
-
 def test_landing_frame_holds_the_outcome_and_clicks_map_to_scene_x(tmp_path):
     stims = [_ramp_ball("r0", -0.8), _ramp_ball("r1", -0.5), _ramp_ball("r2", -0.3)]
     m = build_materials(stims, ExperimentConfig(task="landing", practice=1))
