@@ -1,5 +1,8 @@
 """The browser experiment for course labs: a server, a page, an SQLite store and exports.
 
+The command is ``ipe experiment``; the package is ``webexperiment`` so that it is not mistaken for the
+study scripts in ``experiments/``.
+
 Build the materials, open a store, serve::
 
     from ipe.webexperiment import ExperimentConfig, build_materials, Store, create_app, serve
