@@ -3,7 +3,7 @@
     python benchmarks/load_test.py                      # 50 participants x 60 test trials (+2 practice)
     python benchmarks/load_test.py --participants 10 --trials 10 --out /tmp/load.json
 
-What it does and checks: see :mod:`ipe.experiment.loadtest`. It prints and
+What it does and checks: see :mod:`ipe.webexperiment.loadtest`. It prints and
 writes (``--out``, JSON) the request throughput and the latency percentiles
 of ``POST /api/responses``; exit status 1 when a check fails (an answer lost
 or duplicated, a participant without a completion code, the time bound).
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "load.json")
     a = ap.parse_args(argv)
     os.environ.setdefault("IPE_NO_PROGRESS", "1")
-    from ipe.experiment.loadtest import run
+    from ipe.webexperiment.loadtest import run
 
     res = run(a.participants, a.trials, a.practice, a.repeat, a.timeout, a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def run(n: int = 200, sizes=(64, 256), seed: int = 2026, fps: float = 30.0, out:
     from ipe.fileio import write_csv
     from ipe.stimuli.towers import generate_towers
     from ipe.video.readout import readout
-    from ipe.video.render import render_videos
+    from ipe.video.frames import render_videos
 
     out = Path(out)
     stimuli = generate_towers(n, seed=seed)

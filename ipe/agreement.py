@@ -26,7 +26,7 @@ same stimuli:
 Every score comes with a percentile bootstrap interval over stimuli
 (:func:`bootstrap_scores`), and :func:`paired_differences` gives the
 difference between two models on the same resampled stimuli. Resamples are
-drawn from ``SeedSequence(seed, spawn_key=("ipe.agreement:…",))``.
+drawn from the named streams ``"ipe.agreement:…"`` of :func:`ipe.seeding.stream_rng`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import says_yes
-from .seeding import text_key
+from .seeding import stream_rng
 
 SCORES = ("kappa_matched", "auc", "error_consistency", "accuracy_matched")
 
@@ -102,7 +102,7 @@ def _scores(v01: np.ndarray, labels: np.ndarray, H: np.ndarray, gt: np.ndarray) 
 
 
 def _resamples(n_stimuli: int, n_boot: int, seed: int, name: str) -> np.ndarray:
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.agreement:" + name),)))
+    rng = stream_rng(seed, "ipe.agreement:" + name)
     return rng.integers(0, n_stimuli, size=(int(n_boot), n_stimuli))
 
 
@@ -177,7 +177,7 @@ def human_human_interval(H: np.ndarray, n_boot: int = 200, max_pairs: int = 100,
     if not pairs or S < 2:
         return math.nan, math.nan
     if len(pairs) > max_pairs:
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.agreement:pairs"),)))
+        rng = stream_rng(seed, "ipe.agreement:pairs")
         pairs = [pairs[k] for k in sorted(rng.choice(len(pairs), size=max_pairs, replace=False))]
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .model import IPE
 from .scene import Ball, Stimulus, world_vertices
 from .scenefile import as_stimulus_set
 
@@ -75,7 +76,6 @@ def feature_table(stimuli) -> pd.DataFrame:
 
 def no_noise_predictions(stimuli, workers: int = 1) -> pd.DataFrame:
     """The no-noise model: one noise-free rollout per stimulus → ``stimulus_id, no_noise``."""
-    from .model import IPE
 
     stimuli = as_stimulus_set(stimuli)
     pred = IPE.ground_truth(workers=workers, progress=False).predict(stimuli)

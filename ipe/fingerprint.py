@@ -3,7 +3,7 @@
 Every generated set names its stimuli ``tower_000``, ``tower_001``, …, so a
 response table matches the ids of any other set of the same size. The
 fingerprint is a hash of the set's *content* (every stimulus's id, scene,
-query and interventions, as :func:`ipe.scenefile.stimulus_to_dict` writes
+query and interventions, as :func:`ipe.scene.stimulus_to_dict` writes
 them, sorted by id; metadata such as a generator's notes is left out): the same towers give the same fingerprint whatever
 the file's layout, order, name or metadata; one block moved gives another.
 
@@ -22,6 +22,7 @@ import json
 import sys
 
 from .errors import InputError
+from .scenefile import as_stimulus_set, stimulus_to_dict
 
 COLUMN = "stimulus_set"
 """The response-table column that holds the fingerprint."""
@@ -32,7 +33,6 @@ LENGTH = 16
 
 def stimulus_fingerprint(stimuli) -> str:
     """The fingerprint (16 hex digits) of a stimulus set, a list of stimuli or a path to one."""
-    from .scenefile import as_stimulus_set, stimulus_to_dict
 
     items = sorted(({k: v for k, v in stimulus_to_dict(s).items() if k != "metadata"}
                     for s in as_stimulus_set(stimuli)), key=lambda d: d["id"])

@@ -37,7 +37,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .seeding import text_key
+from .fileio import read_csv
+from .montecarlo import simulate
+from .noise import NoiseParams
+from .checks import StimulusSet
+from .scene import x_extent
+from .scenefile import as_stimulus_set
+from .seeding import stream_rng
+from .validation import NONNEG_NUMBER, POSITIVE_INT, SEED, Integer, Optional, validate_params
+
+_ANY_INTEGER = Integer()
 
 RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 """Required columns of a response table, in schema order."""
@@ -80,8 +89,7 @@ class ResponseScale:
             raise InputError(f"scale kind must be one of {', '.join(SCALE_KINDS)}, got {self.kind!r}")
         for name in ("low", "high"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) and not (
-                    isinstance(v, float) and v.is_integer()):
+            if not (_ANY_INTEGER.accepts(v) or isinstance(v, float) and v.is_integer()):
                 raise InputError(f"scale {self.kind}: {name} must be an integer, got {v!r}")
             object.__setattr__(self, name, int(v))
         if not self.low < self.high:
@@ -138,8 +146,6 @@ def default_scale(stim) -> ResponseScale:
     if name in ("body_falls", "falls_left"):
         return ResponseScale("probability", 0, 100)
     if name == "landing_x":  # a click anywhere across the scene's static shapes
-        from .scene import x_extent
-
         xs = [v for st in stim.scene.statics for v in x_extent(st)] or [b.position[0] for b in stim.scene.bodies]
         lo, hi = math.floor(min(xs)), math.ceil(max(xs))
         return ResponseScale("position", lo, hi if hi > lo else lo + 1)
@@ -149,8 +155,6 @@ def default_scale(stim) -> ResponseScale:
 
 def scale_for_stimuli(stimuli) -> ResponseScale:
     """One scale for a whole set: every stimulus's default must agree on the kind (counts take the largest N)."""
-    from .scenefile import as_stimulus_set
-
     scales = [default_scale(s) for s in as_stimulus_set(stimuli)]
     kinds = {s.kind for s in scales}
     if len(kinds) > 1:
@@ -167,8 +171,6 @@ def _read_error(path: Path, exc: BaseException) -> InputError:
 
 
 def _read_csv(path: Path, dtype) -> pd.DataFrame:
-    from .fileio import read_csv
-
     return read_csv(path, dtype=dtype, what="response file")
 
 
@@ -320,6 +322,42 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
     (for a jsPsych export, the row of the file the trial came from).
     A missing required column names the ``--column`` mapping that fixes it.
     """
+    _check_columns(df, where)
+    rownum = _row_numbering(df)
+    out = df.copy().reset_index(drop=True)
+    for c in ("participant", "stimulus_id"):
+        isna = out[c].isna().to_numpy() | (out[c].map(lambda v: str(v).strip()) == "").to_numpy()
+        if isna.any():
+            raise InputError(f"{where}: row {rownum(np.flatnonzero(isna)[0])}: {c} is missing")
+        ids = [_as_id(v) for v in out[c]]
+        _refuse_merged_ids(out[c], ids, c, where)
+        out[c] = _text_column(ids, out.index)
+    resp = _numeric(out["response"], "response", where, rownum).astype(float)
+    bad = ~np.isfinite(resp.to_numpy())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{where}: row {rownum(row)}: response {_show(out['response'].iloc[row])} is not a finite "
+                         "number")
+    out["response"] = resp
+    if "rt" in out:
+        out["rt"] = _numeric(out["rt"], "rt", where, rownum).astype(float)
+    if "trial_index" in out:
+        _clean_trial_index(out, where, rownum)
+    if "condition" in out:
+        out["condition"] = _text_column([None if _isna(v) else _as_id(v) for v in out["condition"]], out.index)
+    if "stimulus_set" in out:
+        out["stimulus_set"] = _text_column([None if _isna(v) else str(v).strip() for v in out["stimulus_set"]],
+                                           out.index)
+    if stimuli is not None:
+        _check_known_ids(out, stimuli, where)
+    if scale is not None:
+        _check_on_scale(out["response"].to_numpy(), scale, where, rownum)
+    cols = [c for c in RESPONSE_COLUMNS + OPTIONAL_COLUMNS if c in out.columns]
+    return out[cols]
+
+
+def _check_columns(df: pd.DataFrame, where: str) -> None:
+    """A table with the required columns, no unknown or repeated one, and rows."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"{where}: expected a table (pandas DataFrame), got {type(df).__name__}")
     if len(df.columns) == 0:
@@ -335,72 +373,57 @@ def validate_responses(df: pd.DataFrame, stimuli=None, scale: ResponseScale | No
         raise InputError(f"{where}: duplicated column(s) {', '.join(map(str, df.columns[df.columns.duplicated()]))}")
     if df.empty:
         raise InputError(f"{where}: the table is empty")
+
+
+def _row_numbering(df: pd.DataFrame):
+    """Row ``i`` of ``df`` as a spreadsheet numbers it (header = row 1), or the file's row for a jsPsych export."""
     file_rows = df.attrs.get("ipe_file_rows")
     if file_rows is None or len(file_rows) != len(df):
         file_rows = None
 
-    def rownum(i) -> int:  # spreadsheet numbering: header = row 1
+    def rownum(i) -> int:
         return int(file_rows[int(i)]) if file_rows is not None else int(i) + 2
 
-    out = df.copy().reset_index(drop=True)
-    for c in ("participant", "stimulus_id"):
-        isna = out[c].isna().to_numpy() | (out[c].map(lambda v: str(v).strip()) == "").to_numpy()
-        if isna.any():
-            row = int(np.flatnonzero(isna)[0])
-            raise InputError(f"{where}: row {rownum(row)}: {c} is missing")
-        ids = [_as_id(v) for v in out[c]]
-        _refuse_merged_ids(out[c], ids, c, where)
-        out[c] = _text_column(ids, out.index)
-    resp = _numeric(out["response"], "response", where, rownum).astype(float)
-    bad = ~np.isfinite(resp.to_numpy())
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{where}: row {rownum(row)}: response {_show(out['response'].iloc[row])} is not a finite "
-                         "number")
-    out["response"] = resp
-    if "rt" in out:
-        out["rt"] = _numeric(out["rt"], "rt", where, rownum).astype(float)
-    if "trial_index" in out:
-        ti = _numeric(out["trial_index"], "trial_index", where, rownum).astype(float)
-        badti = ~np.isfinite(ti.to_numpy()) | (ti.to_numpy() != np.round(ti.to_numpy()))
-        if badti.any():
-            row = int(np.flatnonzero(badti)[0])
-            raise InputError(f"{where}: row {rownum(row)}: trial_index {_show(out['trial_index'].iloc[row])} is not "
-                             "an integer")
-        out["trial_index"] = ti.astype("int64")
-        dup = out.duplicated(["participant", "stimulus_id", "trial_index"])
-        if dup.any():
-            row = int(np.flatnonzero(dup.to_numpy())[0])
-            raise InputError(f"{where}: row {rownum(row)}: participant {out['participant'].iloc[row]!r} answered stimulus "
-                             f"{out['stimulus_id'].iloc[row]!r} twice at trial_index {out['trial_index'].iloc[row]}")
-    if "condition" in out:
-        out["condition"] = _text_column([None if _isna(v) else _as_id(v) for v in out["condition"]], out.index)
-    if "stimulus_set" in out:
-        out["stimulus_set"] = _text_column([None if _isna(v) else str(v).strip() for v in out["stimulus_set"]],
-                                           out.index)
-    if stimuli is not None:
-        from .scenefile import as_stimulus_set
+    return rownum
 
-        known = set(as_stimulus_set(stimuli).ids)
-        unknown_ids = sorted(set(out["stimulus_id"]) - known)
-        if unknown_ids:
-            shown = ", ".join(map(repr, unknown_ids[:3]))
-            more = f" and {len(unknown_ids) - 3} more" if len(unknown_ids) > 3 else ""
-            raise InputError(f"{where}: {len(unknown_ids)} unknown stimulus id(s) (not in the stimulus set): "
-                             f"{shown}{more}")
-    if scale is not None:
-        y = out["response"].to_numpy()
-        outside = (y < scale.low) | (y > scale.high)
-        if outside.any():
-            row = int(np.flatnonzero(outside)[0])
-            raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is outside the scale {scale}")
-        if scale.kind in ("rating", "count"):
-            frac = y != np.round(y)
-            if frac.any():
-                row = int(np.flatnonzero(frac)[0])
-                raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is not a whole number ({scale.kind})")
-    cols = [c for c in RESPONSE_COLUMNS + OPTIONAL_COLUMNS if c in out.columns]
-    return out[cols]
+
+def _clean_trial_index(out: pd.DataFrame, where: str, rownum) -> None:
+    """``trial_index`` as whole numbers (int64), each ``(participant, stimulus_id, trial_index)`` once."""
+    ti = _numeric(out["trial_index"], "trial_index", where, rownum).astype(float)
+    badti = ~np.isfinite(ti.to_numpy()) | (ti.to_numpy() != np.round(ti.to_numpy()))
+    if badti.any():
+        row = int(np.flatnonzero(badti)[0])
+        raise InputError(f"{where}: row {rownum(row)}: trial_index {_show(out['trial_index'].iloc[row])} is not "
+                         "an integer")
+    out["trial_index"] = ti.astype("int64")
+    dup = out.duplicated(["participant", "stimulus_id", "trial_index"])
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{where}: row {rownum(row)}: participant {out['participant'].iloc[row]!r} answered stimulus "
+                         f"{out['stimulus_id'].iloc[row]!r} twice at trial_index {out['trial_index'].iloc[row]}")
+
+
+def _check_known_ids(out: pd.DataFrame, stimuli, where: str) -> None:
+    known = set(as_stimulus_set(stimuli).ids)
+    unknown_ids = sorted(set(out["stimulus_id"]) - known)
+    if unknown_ids:
+        shown = ", ".join(map(repr, unknown_ids[:3]))
+        more = f" and {len(unknown_ids) - 3} more" if len(unknown_ids) > 3 else ""
+        raise InputError(f"{where}: {len(unknown_ids)} unknown stimulus id(s) (not in the stimulus set): "
+                         f"{shown}{more}")
+
+
+def _check_on_scale(y: np.ndarray, scale: ResponseScale, where: str, rownum) -> None:
+    """Every response inside the scale, and a whole number on a rating or count scale."""
+    outside = (y < scale.low) | (y > scale.high)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is outside the scale {scale}")
+    if scale.kind in ("rating", "count"):
+        frac = y != np.round(y)
+        if frac.any():
+            row = int(np.flatnonzero(frac)[0])
+            raise InputError(f"{where}: row {rownum(row)}: response {y[row]:g} is not a whole number ({scale.kind})")
 
 
 def _refuse_merged_ids(raw: pd.Series, ids: list[str], column: str, where: str) -> None:
@@ -501,6 +524,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return out[["stimulus_id", "n", "mean", "sd", "se"]]
 
 
+@validate_params(n_splits=POSITIVE_INT, seed=SEED)
 def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0) -> dict[str, float]:
     """Split-half reliability of the per-stimulus means (the noise ceiling).
 
@@ -522,12 +546,10 @@ def split_half_reliability(df: pd.DataFrame, n_splits: int = 100, seed: int = 0)
     summary``, ``ipe sweep``, ``ipe compare``, the report; see
     :data:`ipe.metrics.NOISE_CEILING`).
     """
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
-        raise InputError(f"n_splits must be a positive integer, got {n_splits!r}")
     parts = np.array(sorted(df["participant"].astype(str).unique()))
     if len(parts) < 2:
         raise InputError("split-half reliability needs at least two participants")
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(5,)))
+    rng = stream_rng(seed, "humans.split_half")
     pivot = df.assign(participant=df["participant"].astype(str)).pivot_table(
         index="participant", columns="stimulus_id", values="response", aggfunc="mean").reindex(parts)
     values = pivot.to_numpy(dtype=float)
@@ -567,11 +589,11 @@ STREAMS = ("participants:sigma", "participants:phi", "participants:mu", "samples
 def stream(seed: int, name: str) -> np.random.Generator:
     """The generator of one named stream of :func:`synthesize`.
 
-    ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(text_key("ipe.humans:" + name),)))``
-    with :func:`ipe.seeding.text_key`; names are in :data:`STREAMS`. Keyed
-    by name, so switching μ free does not change the σ and φ draws.
+    The named stream ``"ipe.humans:" + name`` of :func:`ipe.seeding.stream_rng`;
+    names are in :data:`STREAMS`. Keyed by name, so switching μ free does not
+    change the σ and φ draws.
     """
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key(f"ipe.humans:{name}"),)))
+    return stream_rng(seed, f"ipe.humans:{name}")
 
 
 def participant_values(group: float, lo: float, hi: float, sd: float, z: np.ndarray) -> np.ndarray:
@@ -584,12 +606,103 @@ def participant_values(group: float, lo: float, hi: float, sd: float, z: np.ndar
     return np.where(dev == 0, float(group), lo + (hi - lo) / (1 + np.exp(-u)))  # exactly g at no deviation
 
 
-def _check_int(v, what: str, low: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-        raise InputError(f"{what} must be an integer >= {low}, got {v!r}")
-    return int(v)
+def _judgment_samples(samples_per_judgment) -> tuple[int, int]:
+    """``(a, b)``: each judgment rests on a to b rollouts, ``1 <= a <= b``."""
+    try:
+        a, b = samples_per_judgment
+    except (TypeError, ValueError):
+        raise InputError(f"samples per judgment must be a pair (a, b), got {samples_per_judgment!r}") from None
+    if not (_ANY_INTEGER.accepts(a) and _ANY_INTEGER.accepts(b) and 1 <= a <= b):
+        raise InputError(f"samples per judgment must be integers 1 <= a <= b, got {a}-{b}")
+    return int(a), int(b)
 
 
+def _free_parameters(free: str | Sequence[str], group: dict[str, float]) -> tuple[str, ...]:
+    """The parameters that vary across participants; each group value must lie strictly inside its range."""
+    free = (free,) if isinstance(free, str) else tuple(free)
+    for name in free:
+        if name not in RANGES:
+            raise InputError(f"unknown free parameter {name!r}; expected some of {', '.join(RANGES)}")
+    for name in free:
+        lo, hi = RANGES[name]
+        if not lo < group[name] < hi:
+            raise InputError(f"group {name} must lie strictly inside ({lo:g}, {hi:g}) to vary across participants, "
+                             f"got {group[name]}")
+    return free
+
+
+def _participants(seed: int, P: int, group: dict[str, float], free: tuple[str, ...],
+                  participant_sd: float) -> dict[str, np.ndarray]:
+    """Step 1 of :func:`synthesize`: each participant's σ, φ, μ."""
+    values = {}
+    for name in ("sigma", "phi", "mu"):
+        if name in free:
+            lo, hi = RANGES[name]
+            z = stream(seed, f"participants:{name}").standard_normal(P)
+            values[name] = participant_values(float(group[name]), lo, hi, float(participant_sd), z)
+        else:
+            values[name] = np.full(P, float(group[name]))
+    return values
+
+
+def _judged_values(stimuli: StimulusSet, values: dict[str, np.ndarray], a: int, b: int, seed: int, workers: int,
+                   progress: bool | None) -> np.ndarray:
+    """Step 2 of :func:`synthesize`: ``p̂`` (participants × stimuli), the mean of each judgment's rollouts.
+
+    One :func:`~ipe.montecarlo.simulate` call; participants sharing a point take disjoint blocks of b samples.
+    """
+    P, S = len(values["sigma"]), len(stimuli)
+    points = [NoiseParams(sigma=float(values["sigma"][j]), phi=float(values["phi"][j]), mu=float(values["mu"][j]))
+              for j in range(P)]
+    unique: dict[NoiseParams, int] = {}
+    point_of = np.empty(P, dtype=int)
+    rank = np.empty(P, dtype=int)
+    count: dict[int, int] = {}
+    for j, p in enumerate(points):
+        u = unique.setdefault(p, len(unique))
+        point_of[j] = u
+        rank[j] = count.get(u, 0)
+        count[u] = rank[j] + 1
+    n_samples = b * max(count.values())
+    table = simulate(stimuli, list(unique), n_samples=n_samples, seed=seed, workers=workers, progress=progress)
+    if len(table) != len(unique) * S * n_samples:  # one row per rollout: each stimulus asks one query
+        raise RuntimeError("unexpected shape of the rollouts table")
+    vals = table["value"].to_numpy(dtype=float).reshape(len(unique), S, n_samples)
+    k = stream(seed, "samples_per_judgment").integers(a, b + 1, size=(P, S))
+    offsets = (rank * b)[:, None, None] + np.arange(b)[None, None, :]  # (P, 1, b)
+    per = vals[point_of[:, None, None], np.arange(S)[None, :, None], offsets]  # (P, S, b)
+    use = np.where(np.arange(b)[None, None, :] < k[:, :, None], per, np.nan)
+    n_ok = np.sum(~np.isnan(use), axis=2)
+    return np.where(n_ok > 0, np.nansum(use, axis=2) / np.maximum(n_ok, 1), 0.0)
+
+
+def _on_scale(p_hat: np.ndarray, seed: int, response_sd: float, scale: ResponseScale) -> np.ndarray:
+    """Step 3 of :func:`synthesize`: the answers on the scale, with response noise."""
+    eps = stream(seed, "response_noise").normal(0.0, float(response_sd), size=p_hat.shape)
+    if scale.kind == "rating":
+        y = np.round(scale.low + (scale.high - scale.low) * (p_hat + eps))
+    elif scale.kind == "count":
+        y = np.round(p_hat + eps * (scale.high - scale.low))
+    else:
+        y = np.round(100.0 * (p_hat + eps))
+    return np.clip(y, scale.low, scale.high)
+
+
+def _response_rows(y: np.ndarray, ids: Sequence[str], pids: list[str], seed: int) -> pd.DataFrame:
+    """Step 4 of :func:`synthesize`: each participant's trial order, as the response table."""
+    rng_order = stream(seed, "trial_order")
+    rows = []
+    for j, pid in enumerate(pids):
+        order = rng_order.permutation(len(ids))
+        for t, i in enumerate(order):
+            rows.append((pid, ids[i], float(y[j, i]), t, "synthetic"))
+    responses = pd.DataFrame(rows, columns=["participant", "stimulus_id", "response", "trial_index", "condition"])
+    responses["trial_index"] = responses["trial_index"].astype("int64")
+    return responses
+
+
+@validate_params(n_participants=POSITIVE_INT, sigma=NONNEG_NUMBER, phi=NONNEG_NUMBER, mu=NONNEG_NUMBER, seed=SEED,
+                 participant_sd=NONNEG_NUMBER, response_sd=Optional(NONNEG_NUMBER))
 def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float = 0.0,
                scale: ResponseScale | None = None, seed: int = 0, participant_sd: float = 0.3,
                samples_per_judgment: tuple[int, int] = (3, 7), response_sd: float | None = None, workers: int = 1,
@@ -637,102 +750,16 @@ def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float
     participant's true ``sigma, phi, mu``. The result depends only on the
     arguments, never on ``workers``.
     """
-    from .montecarlo import simulate
-    from .noise import NoiseParams
-    from .scenefile import as_stimulus_set
-
     stimuli = as_stimulus_set(stimuli)
-    P = _check_int(n_participants, "participants", 1)
-    seed = _check_int(seed, "seed", 0)
-    try:
-        a, b = samples_per_judgment
-    except (TypeError, ValueError):
-        raise InputError(f"samples per judgment must be a pair (a, b), got {samples_per_judgment!r}") from None
-    if not (isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)) and not isinstance(a, bool)
-            and not isinstance(b, bool) and 1 <= a <= b):
-        raise InputError(f"samples per judgment must be integers 1 <= a <= b, got {a}-{b}")
-    a, b = int(a), int(b)
-    if not (isinstance(participant_sd, (int, float)) and math.isfinite(participant_sd) and participant_sd >= 0):
-        raise InputError(f"participant sd must be a finite number >= 0, got {participant_sd}")
-    response_sd = 0.1 if response_sd is None else response_sd
-    if not (isinstance(response_sd, (int, float)) and math.isfinite(response_sd) and response_sd >= 0):
-        raise InputError(f"response sd must be a finite number >= 0, got {response_sd}")
-    if isinstance(free, str):
-        free = (free,)
-    free = tuple(free)
-    for name in free:
-        if name not in RANGES:
-            raise InputError(f"unknown free parameter {name!r}; expected some of {', '.join(RANGES)}")
+    a, b = _judgment_samples(samples_per_judgment)
     group = {"sigma": sigma, "phi": phi, "mu": mu}
-    for name, v in group.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) \
-                or v < 0:
-            raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
-    for name in free:
-        lo, hi = RANGES[name]
-        if not lo < group[name] < hi:
-            raise InputError(f"group {name} must lie strictly inside ({lo:g}, {hi:g}) to vary across participants, "
-                             f"got {group[name]}")
+    free = _free_parameters(free, group)
     scale = scale or scale_for_stimuli(stimuli)
-
-    # 1. participants
-    values = {}
-    for name in ("sigma", "phi", "mu"):
-        if name in free:
-            lo, hi = RANGES[name]
-            z = stream(seed, f"participants:{name}").standard_normal(P)
-            values[name] = participant_values(float(group[name]), lo, hi, float(participant_sd), z)
-        else:
-            values[name] = np.full(P, float(group[name]))
-    points = [NoiseParams(sigma=float(values["sigma"][j]), phi=float(values["phi"][j]), mu=float(values["mu"][j]))
-              for j in range(P)]
-
-    # 2. simulations: one call; participants sharing a point take disjoint blocks of b samples
-    unique: dict[NoiseParams, int] = {}
-    point_of = np.empty(P, dtype=int)
-    rank = np.empty(P, dtype=int)
-    count: dict[int, int] = {}
-    for j, p in enumerate(points):
-        u = unique.setdefault(p, len(unique))
-        point_of[j] = u
-        rank[j] = count.get(u, 0)
-        count[u] = rank[j] + 1
-    m = max(count.values())
-    n_samples = b * m
-    S = len(stimuli)
-    table = simulate(stimuli, list(unique), n_samples=n_samples, seed=seed, workers=workers, progress=progress)
-    if len(table) != len(unique) * S * n_samples:  # one row per rollout: each stimulus asks one query
-        raise RuntimeError("unexpected shape of the rollouts table")
-    vals = table["value"].to_numpy(dtype=float).reshape(len(unique), S, n_samples)
-    k = stream(seed, "samples_per_judgment").integers(a, b + 1, size=(P, S))
-    offsets = (rank * b)[:, None, None] + np.arange(b)[None, None, :]  # (P, 1, b)
-    per = vals[point_of[:, None, None], np.arange(S)[None, :, None], offsets]  # (P, S, b)
-    use = np.where(np.arange(b)[None, None, :] < k[:, :, None], per, np.nan)
-    n_ok = np.sum(~np.isnan(use), axis=2)
-    p_hat = np.where(n_ok > 0, np.nansum(use, axis=2) / np.maximum(n_ok, 1), 0.0)
-
-    # 3. response on the scale
-    eps = stream(seed, "response_noise").normal(0.0, float(response_sd), size=(P, S))
-    if scale.kind == "rating":
-        y = np.round(scale.low + (scale.high - scale.low) * (p_hat + eps))
-    elif scale.kind == "count":
-        y = np.round(p_hat + eps * (scale.high - scale.low))
-    else:
-        y = np.round(100.0 * (p_hat + eps))
-    y = np.clip(y, scale.low, scale.high)
-
-    # 4. trial order
-    rng_order = stream(seed, "trial_order")
-    width = len(str(P - 1))
-    pids = [f"s{j:0{width}d}" for j in range(P)]
-    ids = stimuli.ids
-    rows = []
-    for j in range(P):
-        order = rng_order.permutation(S)
-        for t, i in enumerate(order):
-            rows.append((pids[j], ids[i], float(y[j, i]), t, "synthetic"))
-    responses = pd.DataFrame(rows, columns=["participant", "stimulus_id", "response", "trial_index", "condition"])
-    responses["trial_index"] = responses["trial_index"].astype("int64")
+    values = _participants(seed, n_participants, group, free, participant_sd)
+    p_hat = _judged_values(stimuli, values, a, b, seed, workers, progress)
+    y = _on_scale(p_hat, seed, 0.1 if response_sd is None else response_sd, scale)
+    pids = [f"s{j:0{len(str(n_participants - 1))}d}" for j in range(n_participants)]
+    responses = _response_rows(y, stimuli.ids, pids, seed)
     participants = pd.DataFrame({"participant": pids, "sigma": values["sigma"], "phi": values["phi"],
                                  "mu": values["mu"]})
     return responses, participants

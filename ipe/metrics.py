@@ -13,7 +13,7 @@
   of participants.
 
 All random draws (bootstrap resamples, sampled pairs) derive from a user seed
-through :class:`numpy.random.SeedSequence`.
+through the named streams ``"ipe.metrics:<name>"`` of :func:`ipe.seeding.stream_rng`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .seeding import text_key
+from .humans import split_half_reliability
+from .seeding import stream_rng
+from .validation import Number, validate_params
+
+LEVEL = Number(0.0, 1.0, closed="neither")
+"""Rule of an interval's level: strictly between 0 and 1."""
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.metrics:" + name),)))
+    return stream_rng(seed, "ipe.metrics:" + name)
 
 
 def _pair(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -49,14 +54,13 @@ def pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+@validate_params(level=LEVEL)
 def pearson_ci(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Pearson r and its percentile bootstrap CI (stimuli resampled with replacement).
 
     Returns ``{"r", "lo", "hi", "n"}``. Resamples whose r is undefined (a
     constant side) are skipped; the CI is NaN when r is.
     """
-    if not 0 < level < 1:
-        raise InputError(f"level must be in (0, 1), got {level}")
     x, y = _pair(x, y)
     r = pearson(x, y)
     if not math.isfinite(r):
@@ -141,7 +145,6 @@ CEILING_HINT = ("A model at or above it does as well as these data can show. It 
 
 def split_half_ceiling(responses: pd.DataFrame, n_splits: int = 100, seed: int = 0) -> dict[str, float]:
     """The human noise ceiling (:data:`NOISE_CEILING`): :func:`ipe.humans.split_half_reliability` (r, q025, q975, …)."""
-    from .humans import split_half_reliability
 
     return split_half_reliability(responses, n_splits=n_splits, seed=seed)
 

@@ -15,9 +15,9 @@ import pytest
 
 from ipe.cli import main
 from ipe.errors import InputError
-from ipe.experiment import ExperimentConfig, Store, build_materials, design_json
-from ipe.experiment.export import export_materials, export_responses
-from ipe.experiment.materials import choose_practice, materials_from_design
+from ipe.webexperiment import ExperimentConfig, Store, build_materials, design_json
+from ipe.webexperiment.export import export_materials, export_responses
+from ipe.webexperiment.materials import choose_practice, materials_from_design
 from ipe.fingerprint import check_stimulus_set, stimulus_fingerprint
 from ipe.checks import StimulusSet
 from ipe.scenefile import load_stimuli, save_stimuli
@@ -98,7 +98,7 @@ def test_exported_materials_write_whole_numbers(lab, tmp_path):
 def test_participants_csv_times_are_iso_8601(lab):
     from starlette.testclient import TestClient
 
-    from ipe.experiment import create_app
+    from ipe.webexperiment import create_app
 
     m, db, _ = lab
     store = Store(db, design=design_json(m), fingerprint=m.fingerprint)

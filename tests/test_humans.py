@@ -299,9 +299,12 @@ def test_synthesize_counts_and_probabilities(few):
     (dict(phi=1.0), "group phi must lie strictly inside"),
     (dict(free=("sigma", "gamma")), "unknown free parameter 'gamma'"),
     (dict(samples_per_judgment=(7, 3)), "1 <= a <= b"),
-    (dict(seed=-1), "seed must be an integer >= 0"),
-    (dict(n_participants=0), "participants must be an integer >= 1"),
-    (dict(response_sd=-0.1), "response sd"),
+    (dict(seed=-1), "seed must be a non-negative integer, got -1"),
+    (dict(n_participants=0), "n_participants must be a positive integer, got 0"),
+    (dict(n_participants=True), "n_participants must be a positive integer, got True"),
+    (dict(response_sd=-0.1), "response_sd must be a finite number >= 0 or None, got -0.1"),
+    (dict(participant_sd=float("nan")), "participant_sd must be a finite number >= 0, got nan"),
+    (dict(sigma=-1.0), "sigma must be a finite number >= 0, got -1.0"),
 ])
 def test_synthesize_bad_input(kwargs, match, few):
     args = dict(n_participants=2, sigma=0.2, phi=0.2)

@@ -91,3 +91,10 @@ def test_binary_responses_and_kappas():
     hh = human_human_kappa(hb)
     assert hh["n"] == 1 and hh["kappa"] == pytest.approx(0.5)
     assert normalise_responses([1, 4, 7], ResponseScale("rating", 1, 7)).tolist() == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5, float("nan"), True])
+def test_pearson_ci_level_breaks_its_rule_with_one_message(level):
+    with pytest.raises(InputError) as exc:
+        pearson_ci([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], level=level)
+    assert str(exc.value) == f"level must be a finite number in (0, 1), got {level!r}"

@@ -41,7 +41,7 @@ _RATE_RE = r"[1-9][0-9]{0,8}/(second|minute|hour|day)"
 
 
 def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
-    """The four rate-limit options as :class:`ipe.experiment.server.RateLimits` names (``off``: no limit)."""
+    """The four rate-limit options as :class:`ipe.webexperiment.server.RateLimits` names (``off``: no limit)."""
     names = {"--session-rate": "sessions", "--session-rate-total": "sessions_total", "--answer-rate": "answers",
              "--answer-rate-total": "answers_total"}
     out: dict[str, str | None] = {}
@@ -59,7 +59,7 @@ def _rates(opts: dict[str, str | None]) -> dict[str, str | None]:
 
 def _id_list(spec: str) -> list[str]:
     """``--ids``: comma-separated ids and ranges of whole numbers (``1-200,alice,p007``)."""
-    from ..experiment.materials import PARTICIPANT_RE
+    from ..webexperiment.materials import PARTICIPANT_RE
 
     ids: list[str] = []
     for part in spec.split(","):
@@ -127,8 +127,8 @@ def serve_cmd(
         "--answer-rate-total", help="Most answers over all clients (default 6000/minute).")] = None,
 ) -> None:
     """Serve the experiment; prints the participant URL and the admin token."""
-    from ..experiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
-    from ..experiment.materials import DEFAULT_CONSENT
+    from ..webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
+    from ..webexperiment.materials import DEFAULT_CONSENT
     from ..scenefile import load_stimuli
 
     rates = _check_serve_options(db, admin_token, completion_code, cors_origin, {
@@ -156,7 +156,7 @@ def serve_cmd(
 def _check_serve_options(db: Path, admin_token: str | None, completion_code: str | None,
                          cors_origin: list[str] | None, rate_options: dict[str, str | None]) -> dict[str, str | None]:
     """The options of ``serve`` that need more than their type; returns the rate limits."""
-    from ..experiment.server import ADMIN_TOKEN_RE
+    from ..webexperiment.server import ADMIN_TOKEN_RE
 
     if db.exists() and db.is_dir():
         raise InputError(f"--db {db}: is a directory, expected a database file")
@@ -182,7 +182,7 @@ def export_cmd(
                             "(for PsychoPy/jsPsych) into this directory.")] = None,
 ) -> None:
     """Write the tidy response table (participant, stimulus_id, response, rt, trial_index, condition)."""
-    from ..experiment import export_materials, export_responses
+    from ..webexperiment import export_materials, export_responses
 
     check_out(out)
     if materials is not None:
@@ -211,8 +211,8 @@ def links_cmd(
     """Print one signed participant link per id (for `serve --signed-links`): URL?id=ID&sig=SIGNATURE."""
     from urllib.parse import urlencode
 
-    from ..experiment import open_store
-    from ..experiment.materials import PARTICIPANT_RE
+    from ..webexperiment import open_store
+    from ..webexperiment.materials import PARTICIPANT_RE
 
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[A-Za-z0-9._~\-/]*)?", url):
         raise InputError(f"--url {url!r}: expected an address such as https://lab.example.org/ (no query)")

@@ -43,7 +43,7 @@ def _base_url(url: str) -> str:
 
 def _answers(stimuli, task_name: str, participants: int, sigma: float, phi: float, seed: int, prefix: str):
     """Every simulated participant's answer to every stimulus: ``{(participant, stimulus_id): value}``."""
-    from ..experiment.tasks import get_task
+    from ..webexperiment.tasks import get_task
     from ..humans import synthesize
 
     scale = get_task(task_name).scale(stimuli)
@@ -54,7 +54,7 @@ def _answers(stimuli, task_name: str, participants: int, sigma: float, phi: floa
 
 async def _take_part(client, base: str, participant: str, answers: dict, seed: int, deadline: float):
     """One participant's session over HTTP; returns ``(participant, answered, completion_code)``."""
-    from ..experiment.client import ParticipantLog, _post_until_acked, random_answer
+    from ..webexperiment.client import ParticipantLog, _post_until_acked, random_answer
 
     log = ParticipantLog(participant)
     rng = stream_rng(seed, "simulate-rt", participant)  # response times and practice answers
@@ -93,7 +93,7 @@ async def _take_part(client, base: str, participant: str, answers: dict, seed: i
 
 
 async def _run_class(base: str, ids: list[str], answers: dict, seed: int, timeout: float, concurrent: int):
-    from ..experiment.client import LightClient
+    from ..webexperiment.client import LightClient
 
     deadline = time.monotonic() + timeout
     gate = asyncio.Semaphore(concurrent)
@@ -110,7 +110,7 @@ async def _run_class(base: str, ids: list[str], answers: dict, seed: int, timeou
 
 
 async def _config(base: str) -> dict:
-    from ..experiment.client import LightClient
+    from ..webexperiment.client import LightClient
 
     client = LightClient(timeout=10)
     try:

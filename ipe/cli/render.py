@@ -42,7 +42,7 @@ def render(
     noise = check_noise({"sigma": sigma, "phi": phi, "mu": mu})
     stim = load_stimuli(stimuli)
     if video:
-        from ..video.render import render_videos
+        from ..video.frames import render_videos
 
         manifest = render_videos(stim, out, size=size, fps=fps, samples=samples, seed=seed, cond_frames=cond_frames,
                                  progress=progress, **noise)

@@ -86,7 +86,7 @@ def train_cmd(
     """Train a baseline on generated towers (kept apart from the test towers) and save its weights."""
     from dataclasses import replace
 
-    from ..video.baselines import CNNConfig, VideoConfig, save_model, train_cnn, train_video_model
+    from ..video.models import CNNConfig, VideoConfig, save_model, train_cnn, train_video_model
 
     check_out(out)
     if out.suffix.lower() == ".json":
@@ -143,7 +143,7 @@ def generate_cmd(
 
     from ..fileio import write_csv
     from ..scenefile import load_stimuli
-    from ..video.baselines import cnn_judgments, generate_videos, load_model
+    from ..video.models import cnn_judgments, generate_videos, load_model
 
     with output_dir(out):
         torch.set_num_threads(threads)

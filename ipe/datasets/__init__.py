@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..checks import StimulusSet
 from ..scenefile import load_stimuli
+from ..stimuli.towers import generate_towers
 
 DEMO_SEED = 2013
 DEMO_N = 12
@@ -28,7 +29,6 @@ def demo_path() -> Path | None:
 
 def make_demo() -> StimulusSet:
     """Build the demo set from scratch (identical to the bundled file)."""
-    from ..stimuli.towers import generate_towers
 
     return generate_towers(DEMO_N, seed=DEMO_SEED, balanced=True)
 

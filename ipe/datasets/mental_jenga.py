@@ -60,8 +60,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..fileio import write_csv, write_json
+from ..humans import validate_responses
+from ..noise import apply_noise
 from ..checks import StimulusSet, check_stimulus
 from ..scene import Block, Intervention, Query, Scene, Simulation, StaticBox, Stimulus
+from ..scenefile import save_stimuli
+from ..seeding import sample_seed
+from ..rollout import rollout
 
 WORLD_HEIGHT = 6.0
 BRICK_W, BRICK_H, BRICK_DENSITY = 0.8, 0.4, 10.0
@@ -255,9 +261,6 @@ def label_agreement(stimuli: StimulusSet, labels: pd.DataFrame) -> dict:
     The removed brick is not counted. Returns the fraction of bricks, the
     count, and per-stimulus mismatches.
     """
-    from ..noise import apply_noise
-    from ..seeding import sample_seed
-    from ..rollout import rollout
 
     by_id = {s.id: s for s in stimuli}
     hits = total = 0
@@ -293,8 +296,6 @@ class ImportResult:
 
 def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) -> ImportResult:
     """Write ``stimuli.json``, ``responses.csv`` (when responses exist) and ``import_report.json``."""
-    from ..fileio import write_csv, write_json
-    from ..scenefile import save_stimuli
 
     root = Path(root)
     if not root.is_dir():
@@ -311,7 +312,6 @@ def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) 
     rpath = None
     report: dict = {"experiment": experiment, "stimuli": len(stimuli), "root": str(root)}
     if responses is not None:
-        from ..humans import validate_responses
 
         responses = validate_responses(responses, stimuli=stimuli, where=str(root))
         rpath = write_csv(out / "responses.csv", responses)

@@ -38,8 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..montecarlo import run_sample
+from ..noise import NoiseParams
+from ..queries import parse_query
 from ..checks import StimulusSet, check_stimulus
 from ..scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
+from ..validation import POSITIVE_INT, SEED, validate_params
 
 BOX_WIDTH = 600.0
 BOX_HEIGHT = 600.0
@@ -124,20 +128,13 @@ def plinko_scene(obstacles, hole: int, opt: PlinkoOptions = PlinkoOptions()) -> 
                                        collision_noise_labels=opt.collision_noise_labels))
 
 
+@validate_params(n=POSITIVE_INT, seed=SEED)
 def generate_plinko(n: int, seed: int = 0, options: PlinkoOptions | None = None) -> StimulusSet:
     """Generate ``n`` Plinko stimuli (see the module docstring); the same seed gives the same set."""
-    from ..montecarlo import run_sample
-    from ..noise import NoiseParams
-    from ..queries import parse_query
-
     opt = options or PlinkoOptions()
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"n must be a positive integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     if not 1 <= opt.n_obstacles <= 6:
         raise InputError(f"n_obstacles must be 1..6, got {opt.n_obstacles}")
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    rng = np.random.default_rng(seed)  # the root stream of the seed (no spawn key): sets repeat bit for bit
     query = Query("landing_x", {"body": "ball", "target": "ground"})
     first = parse_query("first_contact:body=ball,target=ground")
     t_land = parse_query("time_to_land:body=ball,target=ground")

@@ -23,9 +23,12 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..montecarlo import run_sample
 from ..noise import NoiseParams
+from ..queries import check_query, fall_threshold, parse_query
 from ..checks import StimulusSet
 from ..scene import Block, Query, Scene, StaticBox, Stimulus
+from ..validation import POSITIVE_INT, SEED, validate_params
 from ..rollout import plain_rollout
 
 BLOCK_LONG = 0.3
@@ -107,8 +110,6 @@ def tower_height(scene: Scene) -> float:
 
 def no_noise_fallen(scene: Scene) -> int:
     """Blocks that fall in the no-noise model (early stopping on)."""
-    from ..montecarlo import run_sample
-
     stim = Stimulus(id="_", scene=scene, query=Query("count_fallen"))
     vals, _ = run_sample(stim, NoiseParams(), 0, 0, [Query("count_fallen")])
     return int(vals[0])
@@ -116,8 +117,6 @@ def no_noise_fallen(scene: Scene) -> int:
 
 def plain_fallen(scene: Scene) -> int:
     """Blocks that fall in a plain pymunk loop over the full horizon (no early stop)."""
-    from ..queries import fall_threshold
-
     final = plain_rollout(scene)
     initial = np.array([b.position[1] for b in scene.bodies])
     return int(np.sum(initial - final[:, 1] > fall_threshold(scene)))
@@ -135,6 +134,80 @@ def _with_masses(blocks: Sequence[Block], heavy: np.ndarray) -> list[Block]:
             for b, h in zip(blocks, heavy)]
 
 
+def _check_set_shape(n: int, n_blocks: int, mass_variants: bool, balanced: bool) -> None:
+    """The rules that tie ``n`` to the options (each argument alone is checked by its declared rule)."""
+    if mass_variants and n % 2:
+        raise InputError(f"with mass variants n must be even (two stimuli per tower), got {n}")
+    if mass_variants and n_blocks < 2:
+        raise InputError("mass variants need at least 2 blocks")
+    if balanced and not mass_variants and n % 2:
+        raise InputError(f"a balanced set needs an even n, got {n}")
+
+
+def _target_height(same_height: bool | float, opts: TowerOptions) -> float | None:
+    """The height every tower must have: a number given, or ``None`` (none, or the first tower's)."""
+    target: float | None = None if isinstance(same_height, bool) else float(same_height)
+    if target is not None:
+        lo, hi, step = opts.block_short, opts.n_blocks * opts.block_long, opts.block_short
+        ratio = opts.block_long / step  # heights are sums of block sides: multiples of the short side when
+        # the long side is one
+        off_step = abs(ratio - round(ratio)) < 1e-9 and abs(target / step - round(target / step)) > 1e-6
+        if not math.isfinite(target) or target < lo - 1e-9 or target > hi + 1e-9 or off_step:
+            raise InputError(f"same height {target:g} m: towers of {opts.n_blocks} blocks are {lo:g} to {hi:g} m "
+                             f"tall, in steps of {step:g} m")
+    return target
+
+
+def _check_query_once(q: Query, query: str, scene: Scene) -> None:
+    """The query names bodies every tower has (b0…b{n-1}) or none: checking it on the first tower will do."""
+    try:
+        check_query(q, scene)
+    except InputError as exc:
+        raise exc.prefixed(f"query {query!r}") from None
+
+
+def _variants(blocks: list[Block], heavy: np.ndarray | None, idx: int, scene: Scene) -> list[tuple[str, Scene]]:
+    """``(stimulus id, scene)`` of one tower: itself, or its two mass assignments ``…_a`` and ``…_b``."""
+    if heavy is None:
+        return [(f"tower_{idx:03d}", scene)]
+    return [(f"tower_{idx:03d}_{tag}", tower_scene(_with_masses(blocks, assignment)))
+            for tag, assignment in (("a", heavy), ("b", ~heavy))]
+
+
+def _no_noise_outcomes(variants: list[tuple[str, Scene]]) -> list[int] | None:
+    """Blocks fallen in each variant (no noise), or ``None`` when the outcome depends on solver details
+    (early-stopped and plain rollouts disagree on whether anything falls): not a fair stimulus."""
+    outcomes = []
+    ambiguous = False
+    for _, sc in variants:
+        fallen = no_noise_fallen(sc)
+        if (fallen == 0) != (plain_fallen(sc) == 0):
+            ambiguous = True
+        outcomes.append(fallen)
+    return None if ambiguous else outcomes
+
+
+def _balance_keeps(outcomes: list[int], mass_variants: bool, n_stable: int, n_fall: int, n: int) -> bool:
+    """Whether a balanced set of ``n`` takes this tower: its two mass assignments differ (one stands, one
+    falls), or (one stimulus per tower) its side, stable or falling, is not full yet."""
+    if mass_variants:
+        return (outcomes[0] == 0) != (outcomes[1] == 0)
+    want_stable = n // 2
+    if outcomes[0] == 0:
+        return n_stable < want_stable
+    return n_fall < n - want_stable
+
+
+def _tower_stimulus(sid: str, scene: Scene, q: Query, fallen: int, seed: int, mass_variants: bool) -> Stimulus:
+    meta = {"stable": bool(fallen == 0), "n_fallen_no_noise": int(fallen), "height": round(tower_height(scene), 9),
+            "n_blocks": len(scene.bodies), "generator": "bht_towers", "seed": int(seed)}
+    if mass_variants:
+        meta["mass_variant"] = sid[-1]
+        meta["pair"] = sid[:-2]
+    return Stimulus(id=sid, scene=scene, query=q, metadata=meta)
+
+
+@validate_params(n=POSITIVE_INT, n_blocks=POSITIVE_INT, seed=SEED)
 def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool | float = False,
                     mass_variants: bool = False, balanced: bool = False, query: str = "fall",
                     options: TowerOptions | None = None, max_candidates: int = 100_000) -> StimulusSet:
@@ -143,17 +216,15 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
     Parameters
     ----------
     n:
-        Number of stimuli. With ``mass_variants`` each tower gives two
-        stimuli (``…_a`` and ``…_b``, heavy and light swapped), so ``n``
-        must be even.
+        Number of stimuli. With ``mass_variants`` each tower gives two stimuli
+        (``…_a`` and ``…_b``, heavy and light swapped), so ``n`` must be even.
     seed:
         The generator's seed; the same seed gives the same set, byte for byte.
     same_height:
         ``True`` makes every tower as tall as the first one built; a number
         gives the height in metres.
     mass_variants:
-        Half the blocks heavy (density 10, dark) and half light (density 1,
-        pale), in both assignments.
+        Half the blocks heavy (density 10, dark) and half light (density 1, pale), in both assignments.
     balanced:
         Half the stimuli stable and half falling under the no-noise model.
         With ``mass_variants`` only towers whose two assignments differ (one
@@ -161,38 +232,13 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
     query:
         The query every stimulus asks (``fall`` by default).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError(f"n must be a positive integer, got {n!r}")
-    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
-        raise InputError(f"n_blocks must be a positive integer, got {n_blocks!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    if mass_variants and n % 2:
-        raise InputError(f"with mass variants n must be even (two stimuli per tower), got {n}")
-    if mass_variants and n_blocks < 2:
-        raise InputError("mass variants need at least 2 blocks")
-    if balanced and not mass_variants and n % 2:
-        raise InputError(f"a balanced set needs an even n, got {n}")
-    from ..queries import parse_query
-
+    _check_set_shape(n, n_blocks, mass_variants, balanced)
     q = parse_query(query)
     opts = replace(options or TowerOptions(), n_blocks=n_blocks)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
-    target: float | None = None if isinstance(same_height, bool) else float(same_height)
-    if target is not None:
-        lo, hi, step = opts.block_short, n_blocks * opts.block_long, opts.block_short
-        ratio = opts.block_long / step  # heights are sums of block sides: multiples of the short side when
-        # the long side is one
-        off_step = abs(ratio - round(ratio)) < 1e-9 and abs(target / step - round(target / step)) > 1e-6
-        if not math.isfinite(target) or target < lo - 1e-9 or target > hi + 1e-9 or off_step:
-            raise InputError(f"same height {target:g} m: towers of {n_blocks} blocks are {lo:g} to {hi:g} m tall, "
-                             f"in steps of {step:g} m")
-    n_towers = n // 2 if mass_variants else n
-    want_stable = n_towers // 2 if balanced and not mass_variants else None
+    rng = np.random.default_rng(seed)  # the root stream of the seed (no spawn key): sets repeat bit for bit
+    target = _target_height(same_height, opts)
     stimuli: list[Stimulus] = []
-    n_stable = n_fall = 0
-    rejected_ambiguous = 0
-    candidates = 0
+    n_stable = n_fall = rejected_ambiguous = candidates = 0
     while len(stimuli) < n:
         candidates += 1
         if candidates > max_candidates:
@@ -200,59 +246,29 @@ def generate_towers(n: int, seed: int = 0, n_blocks: int = 10, same_height: bool
         blocks = build_tower(rng, opts)
         heavy = _mass_assignment(rng, len(blocks)) if mass_variants else None
         scene = tower_scene(blocks)
-        if candidates == 1:  # the query names bodies every tower has (b0…b{n-1}) or none: one check will do
-            from ..queries import check_query
-
-            try:
-                check_query(q, scene)
-            except InputError as exc:
-                raise exc.prefixed(f"query {query!r}") from None
-        h = tower_height(scene)
-        if same_height is not False:
-            if target is None:
-                target = h
-            if abs(h - target) > 1e-6:
+        if candidates == 1:
+            _check_query_once(q, query, scene)
+        if same_height is not False:  # every tower as tall as the given height, or as the first one built
+            target = tower_height(scene) if target is None else target
+            if abs(tower_height(scene) - target) > 1e-6:
                 continue
-        idx = len(stimuli) // (2 if mass_variants else 1)
-        variants = []
-        if mass_variants:
-            for tag, assignment in (("a", heavy), ("b", ~heavy)):
-                variants.append((f"tower_{idx:03d}_{tag}", tower_scene(_with_masses(blocks, assignment))))
-        else:
-            variants.append((f"tower_{idx:03d}", scene))
-        outcomes = []
-        ambiguous = False
-        for _, sc in variants:
-            fallen = no_noise_fallen(sc)
-            if (fallen == 0) != (plain_fallen(sc) == 0):
-                ambiguous = True  # outcome depends on solver details: not a fair stimulus
-            outcomes.append(fallen)
-        if ambiguous:
+        variants = _variants(blocks, heavy, len(stimuli) // (2 if mass_variants else 1), scene)
+        outcomes = _no_noise_outcomes(variants)
+        if outcomes is None:
             rejected_ambiguous += 1
             continue
-        if balanced:
-            if mass_variants:
-                if (outcomes[0] == 0) == (outcomes[1] == 0):
-                    continue
-            else:
-                stable = outcomes[0] == 0
-                if stable and n_stable >= want_stable:
-                    continue
-                if not stable and n_fall >= n_towers - want_stable:
-                    continue
+        if balanced and not _balance_keeps(outcomes, mass_variants, n_stable, n_fall, n):
+            continue
         for (sid, sc), fallen in zip(variants, outcomes):
-            stable = fallen == 0
-            n_stable += stable
-            n_fall += not stable
-            meta = {"stable": bool(stable), "n_fallen_no_noise": int(fallen), "height": round(tower_height(sc), 9),
-                    "n_blocks": len(sc.bodies), "generator": "bht_towers", "seed": int(seed)}
-            if mass_variants:
-                meta["mass_variant"] = sid[-1]
-                meta["pair"] = sid[:-2]
-            stimuli.append(Stimulus(id=sid, scene=sc, query=q, metadata=meta))
-    meta = {"generator": "ipe.stimuli.towers.generate_towers", "seed": int(seed), "n_blocks": n_blocks,
+            n_stable += fallen == 0
+            n_fall += fallen != 0
+            stimuli.append(_tower_stimulus(sid, sc, q, fallen, seed, mass_variants))
+    meta = {"generator": "ipe.stimuli.towers.generate_towers", "seed": seed, "n_blocks": n_blocks,
             "same_height": same_height if isinstance(same_height, bool) else float(same_height),
             "mass_variants": mass_variants, "balanced": balanced, "candidates": candidates,
             "rejected_ambiguous": rejected_ambiguous}
-    name = "bht_towers" + ("_mass" if mass_variants else "") + ("_balanced" if balanced else "")
-    return StimulusSet(stimuli=tuple(stimuli), name=name, metadata=meta)
+    return StimulusSet(stimuli=tuple(stimuli), name=_set_name(mass_variants, balanced), metadata=meta)
+
+
+def _set_name(mass_variants: bool, balanced: bool) -> str:
+    return "bht_towers" + ("_mass" if mass_variants else "") + ("_balanced" if balanced else "")

@@ -36,8 +36,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..scene import Stimulus
-from ..seeding import text_key
-from .render import Camera, body_colours, draw_frame, video_trajectory
+from ..seeding import stream_rng
+from .frames import Camera, body_colours, draw_frame, video_trajectory, write_mp4
+from .readout import read_video
 
 CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
               "pan", "zoom", "pan_zoom", "drift")
@@ -58,8 +59,7 @@ class DegradedVideo:
 
 
 def _rng(seed: int, stim_id: str, condition: str) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.degrade:" + stim_id),
-                                                                             text_key(condition))))
+    return stream_rng(seed, "ipe.degrade:" + stim_id, condition)
 
 
 def _camera_at(base: Camera, dx: float, dy: float, zoom: float) -> Camera:
@@ -105,8 +105,6 @@ def _encode(frames: np.ndarray, fps: float) -> np.ndarray:
     import os
     import tempfile
 
-    from .readout import read_video
-    from .render import write_mp4
 
     fd, name = tempfile.mkstemp(suffix=".mp4")
     os.close(fd)

@@ -25,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..fileio import read_csv
+from ..humans import n_countable
+from ..queries import QUERIES
 from ..scenefile import as_stimulus_set
 
 JUDGMENT_COLUMNS = ("stimulus_id", "model", "sample", "judgment")
@@ -32,7 +35,6 @@ JUDGMENT_COLUMNS = ("stimulus_id", "model", "sample", "judgment")
 
 def read_judgments_csv(path: str | Path) -> pd.DataFrame:
     """Read and check a judgments CSV (columns :data:`JUDGMENT_COLUMNS`)."""
-    from ..fileio import read_csv
 
     path = Path(path)
     df = read_csv(path, dtype={"stimulus_id": str, "model": str}, what="judgments CSV")
@@ -53,8 +55,6 @@ def read_judgments_csv(path: str | Path) -> pd.DataFrame:
 def _check_judgment_rows(df: pd.DataFrame, by_id: dict, path) -> None:
     """Samples are distinct whole numbers ≥ 0 per stimulus; judgments lie on their query's range
     (a fraction or probability in [0, 1], a count in 0..N)."""
-    from ..humans import n_countable
-    from ..queries import QUERIES
 
     sample = df["sample"]
     bad = df.index[~(sample.notna() & (sample >= 0) & (sample == sample.round()))]

@@ -5,7 +5,7 @@ things move, not by what the pixels look like. Per frame, a **motion mask**
 marks the pixels that differ from the previous frame by more than
 ``threshold`` (largest channel difference, 0–255). For a generated video
 ``G`` and the reference ``R`` (here: the no-noise rollout rendered by
-:func:`ipe.video.render.render_videos`, the ``gt/`` videos):
+:func:`ipe.video.frames.render_videos`, the ``gt/`` videos):
 
 ``spatial_iou``
     IoU of the *where* masks: pixels that moved in any frame;
@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..scenefile import as_stimulus_set
+from .frames import _tqdm
+from .readout import VideoError, list_videos, match_stimulus, read_video
 
 DEFAULT_THRESHOLD = 30.0
 SCORE_COLUMNS = ["stimulus_id", "video", "reference", "n_frames", "spatial_iou", "spatiotemporal_iou",
@@ -86,9 +89,6 @@ def score_videos(videos, reference_dir: str | Path, stimuli, threshold: float = 
     One row per video (:data:`SCORE_COLUMNS`); a video that cannot be read,
     or has no reference, is a flagged row (``status``), never an error.
     """
-    from ..scenefile import as_stimulus_set
-    from .readout import VideoError, list_videos, match_stimulus, read_video
-    from .render import _tqdm
 
     stimuli = as_stimulus_set(stimuli)
     ids = list(stimuli.ids)

@@ -5,10 +5,10 @@ outcome by fitting a simple readout on its frozen features and testing it on
 held-out scenes. Here the features come from ipe's own models (no pretrained
 video encoder ships its weights with a package ipe depends on):
 
-* ``video`` (:class:`~ipe.video.baselines.SimVPPredictor`): its translator's
+* ``video`` (:class:`~ipe.video.models.SimVPPredictor`): its translator's
   output after seeing the conditioning frames, averaged and max-pooled over
   space (the model was trained to predict frames, never told about falls);
-* ``cnn`` (:class:`~ipe.video.baselines.PhysNetCNN`): its 128 penultimate
+* ``cnn`` (:class:`~ipe.video.models.PhysNetCNN`): its 128 penultimate
   units on the first frame (trained on falls: an upper reference).
 
 The readout is an L2-regularised logistic regression (standardised
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .models import VideoConfig, _image_tensor, first_frame, tower_labels, video_clip
 
 
 def video_features(model, stimuli, config: dict) -> np.ndarray:
     """``(N, 2 × translator)``: the frozen SimVP translator's output on each stimulus's conditioning frames."""
-    from .baselines import VideoConfig, video_clip
 
     from dataclasses import replace
 
@@ -53,7 +53,6 @@ def video_features(model, stimuli, config: dict) -> np.ndarray:
 
 def cnn_features(model, stimuli) -> np.ndarray:
     """``(N, 128)``: the frozen CNN's penultimate units on each stimulus's first frame."""
-    from .baselines import _image_tensor, first_frame
 
     model.eval()
     frames = np.stack([first_frame(s, model.size) for s in stimuli])
@@ -112,7 +111,6 @@ def _auc(p: np.ndarray, y: np.ndarray) -> float:
 def probe_study(kind: str, model, train_stimuli, test_stimuli, config: dict | None = None, l2: float = 1e-2
                 ) -> dict:
     """Fit the probe on ``train_stimuli``'s features, score it on ``test_stimuli`` (labels: the no-noise outcome)."""
-    from .baselines import tower_labels
 
     if kind == "video":
         feats = lambda st: video_features(model, st, config or {})  # noqa: E731

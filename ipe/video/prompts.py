@@ -32,8 +32,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..scene import Stimulus
+from ..fileio import write_csv
+from ..scene import Ball, Stimulus
 from ..scenefile import as_stimulus_set
+from ..validation import POSITIVE_INT, check
+from .frames import (Camera, _tqdm, body_colours, colours_entry, draw_frame, frame_times, steps_per_frame,
+                     video_trajectory, write_colours, write_mp4, write_png)
+from .readout import (LOW_QUALITY, VIDEO_COLUMNS, VideoError, _queries_for, judge_frames, load_colours, read_video,
+                      summarize_videos)
+from .robust import fit_camera
 
 PROMPTS_FORMAT = "ipe-video-prompts"
 #: Frame sizes common image-to-video generators take (width × height).
@@ -60,7 +67,6 @@ def _describe_colours(n: int) -> str:
 
 def text_prompt(stim: Stimulus) -> str:
     """A text prompt for ``stim``: the scene and the request, not the outcome."""
-    from ..scene import Ball
 
     bodies = stim.scene.bodies
     n = len(bodies)
@@ -75,7 +81,6 @@ def text_prompt(stim: Stimulus) -> str:
 
 
 def _frames_for(stim: Stimulus, camera, n: int, fps: float) -> np.ndarray:
-    from .render import body_colours, draw_frame, video_trajectory
 
     cols = body_colours(stim)
     if n <= 1:
@@ -89,10 +94,6 @@ def _frames_for(stim: Stimulus, camera, n: int, fps: float) -> np.ndarray:
 def write_prompts(stimuli, out_dir: str | Path, sizes=GENERATOR_SIZES, cond_frames: int = 1, samples: int = 1,
                   fps: float = 30.0, progress: bool | None = None) -> pd.DataFrame:
     """Write first frames, conditioning clips, ``colours.json`` and the manifest (see the module); returns it."""
-    from ..fileio import write_csv
-    from .render import Camera, _tqdm, colours_entry, frame_times, steps_per_frame, write_colours, write_mp4, \
-        write_png
-    from .robust import fit_camera
 
     stimuli = as_stimulus_set(stimuli)
     dims = [parse_size(s) if isinstance(s, str) else (int(s[0]), int(s[1])) for s in sizes]
@@ -100,10 +101,8 @@ def write_prompts(stimuli, out_dir: str | Path, sizes=GENERATOR_SIZES, cond_fram
         raise InputError("give at least one --size")
     if len(set(dims)) != len(dims):
         raise InputError("--size: a size is given twice")
-    if cond_frames < 1:
-        raise InputError(f"--cond-frames must be >= 1, got {cond_frames}")
-    if samples < 1:
-        raise InputError(f"--samples must be >= 1, got {samples}")
+    check("--cond-frames", cond_frames, POSITIVE_INT)
+    check("--samples", samples, POSITIVE_INT)
     for s in stimuli:
         steps_per_frame(s, fps)
     out = Path(out_dir)
@@ -199,9 +198,6 @@ def import_continuations(manifest: str | Path, stimuli, queries=None, progress: 
     index; rows whose stimulus is not in ``stimuli`` are an error, rows whose
     video is not there are ``missing``.
     """
-    from .readout import VIDEO_COLUMNS, VideoError, _queries_for, judge_frames, load_colours, read_video, \
-        summarize_videos
-    from .render import Camera, _tqdm
 
     mpath = Path(manifest)
     root = mpath if mpath.is_dir() else mpath.parent
@@ -240,7 +236,6 @@ def import_continuations(manifest: str | Path, stimuli, queries=None, progress: 
                          "note": "fewer than two frames"})
             continue
         j = judge_frames(frames, stim, cam, qs, cols, fps=float(r.fps))
-        from .readout import LOW_QUALITY
 
         status = "unreadable" if j.unreadable else ("ok" if j.quality >= LOW_QUALITY else "low_quality")
         for q, v in zip(qs, j.values):

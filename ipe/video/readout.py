@@ -62,9 +62,12 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fileio import read_json
+from ..queries import check_query, evaluate, parse_query
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
-from .render import BACKGROUND, STATIC_COLOUR, Camera, body_colours, hex_to_rgb
+from ..rollout import RolloutResult
+from .frames import BACKGROUND, STATIC_COLOUR, Camera, _tqdm, body_colours, draw_frame, hex_to_rgb
+from .robust import subpixel_centre, track_robust
 
 DEFAULT_TOLERANCE = 90.0
 DEFAULT_MOTION_TOLERANCE = 60.0
@@ -85,7 +88,7 @@ class VideoError(Exception):
 
 
 def load_colours(path: str | Path) -> dict:
-    """Read and check a ``colours.json`` written by :func:`ipe.video.render.write_colours`."""
+    """Read and check a ``colours.json`` written by :func:`ipe.video.frames.write_colours`."""
     data = read_json(path)
     if not isinstance(data, dict) or data.get("format") != "ipe-video-colours" or not isinstance(
             data.get("stimuli"), dict):
@@ -257,62 +260,6 @@ def _removal_frames(stim: Stimulus, n_frames: int, fps: float | None) -> np.ndar
     return expected
 
 
-_SQUARE = np.ones((3, 3), dtype=bool)
-_PURE = 40.0
-
-
-def _subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray,
-                     with_area: bool = False) -> tuple[float, ...]:
-    """Centre (row, col) of a body's region with anti-aliased edges unmixed.
-
-    Pixels well inside the region weigh 1. Pixels on its edge and in a
-    one-pixel ring around it weigh the share ``α`` of the body's colour
-    ``c`` in them, ``p ≈ α c + (1 − α) d``, where the partner colour ``d``
-    is the most common *pure* colour (within a small distance of its
-    reference) next to the pixel (3 × 3 window, else 5 × 5): the
-    neighbouring body, the background or a static shape; white when none is
-    known. Unmixing
-    against the actual neighbour matters: two colours blended at a shared
-    edge can look like a third reference colour (blue and yellow make
-    grey), and a hard assignment of such a row would flip as a whole.
-    With ``with_area`` the total weight (the region's area in pixels, edges
-    counted by their share) comes third.
-    """
-    from scipy import ndimage
-
-    inner = ndimage.binary_erosion(mask, _SQUARE, border_value=1)
-    band = ndimage.binary_dilation(mask, _SQUARE) & ~inner
-    # pure pixels: within PURE of their reference colour (blends are not pure)
-    dist = np.sqrt(((pix.astype(float) - refs[np.maximum(lab, 0)]) ** 2).sum(-1))
-    ring = ndimage.binary_dilation(mask, _SQUARE) & ~mask
-    pure = (lab >= 0) & (lab != k) & (dist <= _PURE) & ~ring  # blends live in the ring: never a partner
-    # partner of every pixel: the most common pure label in its 3×3 window, else in its 5×5 window
-    best = np.full(mask.shape, -1)
-    for size in (5, 3):
-        best_n = np.zeros(mask.shape)
-        choice = np.full(mask.shape, -1)
-        for lbl in np.unique(lab[pure]):
-            cnt = ndimage.uniform_filter((pure & (lab == lbl)).astype(float), size=size, mode="constant")
-            better = cnt > best_n + 1e-9
-            choice[better] = lbl
-            best_n[better] = cnt[better]
-        best = np.where(choice >= 0, choice, best)
-    partner = np.where(best[..., None] >= 0, refs[np.maximum(best, 0)], refs[0])
-    c = refs[k]
-    axis = c - partner
-    den = np.maximum((axis * axis).sum(-1), 1e-9)
-    alpha = np.clip(((pix.astype(float) - partner) * axis).sum(-1) / den, 0.0, 1.0)
-    w = np.where(inner, 1.0, 0.0) + np.where(band, alpha, 0.0)
-    tot = w.sum()
-    if tot <= 0:
-        rows, cols = np.nonzero(mask)
-        out = (float(rows.mean()), float(cols.mean()))
-        return out + (float(mask.sum()),) if with_area else out
-    rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    out = (float((w * rr).sum() / tot), float((w * cc).sum() / tot))
-    return out + (float(tot),) if with_area else out
-
-
 def _regions(frame: np.ndarray, refs: np.ndarray, tolerance: float, need: np.ndarray):
     """Segment one frame; per body ``(r0, c0, mask)`` of its largest region (``None`` when not found) and the labels."""
     from scipy import ndimage
@@ -350,7 +297,7 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     first and the last, are segmented (all of them when ``None``); the
     track's arrays have one row per segmented frame. Centres are plain
     region means, except in the first frame and in each body's last frame,
-    where they are sub-pixel centres (:func:`_subpixel_centre`) — the two the
+    where they are sub-pixel centres (:func:`ipe.video.robust.subpixel_centre`) — the two the
     judgments use.
     """
     colours = colours or body_colours(stim)
@@ -382,19 +329,8 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             # 1: touches the left, right or bottom edge; 2: only the top edge
             side = mc.min() + c0 == 0 or mr.max() + r0 == H - 1 or mc.max() + c0 == W - 1
             border[f, i] = 1 if side else (2 if mr.min() + r0 == 0 else 0)
-    # sub-pixel centres where they are used: the first frame and each body's last frame
     last = [int(np.nonzero(found[:, i])[0][-1]) if found[:, i].any() else -1 for i in range(n)]
-    for f in sorted({0, *[x for x in last if x >= 0]}):
-        who = [i for i in range(n) if found[f, i] and (f == 0 or last[i] == f)]
-        if not who:
-            continue
-        frame = frames[use[f]]
-        regions, lab = _regions(frame, refs, tolerance, need)
-        for i in who:
-            r0, c0, mask = regions[i]
-            h, w = mask.shape
-            rc = _subpixel_centre(frame[r0:r0 + h, c0:c0 + w], lab[r0:r0 + h, c0:c0 + w], mask, i + 2, refs)
-            centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
+    _subpixel_centres(frames, use, centres, found, last, refs, tolerance, need, cam)
     expected = _removal_frames(stim, F_all, fps)[use]
     exited = np.zeros_like(found)
     exit_side = np.zeros(n, dtype=np.int8)
@@ -407,10 +343,25 @@ def track_bodies(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     return Track(centres, found, exited, expected, quality, exit_side)
 
 
+def _subpixel_centres(frames: np.ndarray, use: np.ndarray, centres: np.ndarray, found: np.ndarray, last: list[int],
+                      refs: np.ndarray, tolerance: float, need: np.ndarray, cam: Camera) -> None:
+    """Sub-pixel centres where they are used: the first frame and each body's last frame (``centres`` in place)."""
+    n = found.shape[1]
+    for f in sorted({0, *[x for x in last if x >= 0]}):
+        who = [i for i in range(n) if found[f, i] and (f == 0 or last[i] == f)]
+        if not who:
+            continue
+        frame = frames[use[f]]
+        regions, lab = _regions(frame, refs, tolerance, need)
+        for i in who:
+            r0, c0, mask = regions[i]
+            h, w = mask.shape
+            rc = subpixel_centre(frame[r0:r0 + h, c0:c0 + w], lab[r0:r0 + h, c0:c0 + w], mask, i + 2, refs)
+            centres[f, i] = cam.to_world(np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5]))
+
+
 def _initial_masks(stim: Stimulus, camera: Camera) -> np.ndarray:
     """``(n, H, W)`` boolean: where each body is in the first frame, drawn from the stimulus."""
-    from .render import draw_frame
-
     n = len(stim.scene.bodies)
     states = np.array([(b.position[0], b.position[1], b.angle) for b in stim.scene.bodies])
     masks = np.zeros((n, camera.height, camera.width), dtype=bool)
@@ -458,10 +409,6 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
     ``tolerance``, ``motion_tolerance`` and ``min_area`` are kept for
     compatibility; colour tolerances are now learned from the first frame.
     """
-    from ..queries import evaluate
-    from ..rollout import RolloutResult
-    from .robust import track_robust
-
     colours = colours or body_colours(stim)
     tr = track_robust(frames, stim, camera, colours, fps=fps)
     bodies = stim.scene.bodies
@@ -482,8 +429,6 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
 
 
 def _queries_for(stim: Stimulus, queries) -> list:
-    from ..queries import check_query, parse_query
-
     qs = [stim.query] if not queries else [parse_query(q) for q in queries]
     for q in qs:
         if q.name not in READOUT_QUERIES:
@@ -505,7 +450,7 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
     ``videos`` is a folder or a list of files; each file's name must carry a
     stimulus id (:func:`match_stimulus`). ``colours`` is a ``colours.json``
     (path or loaded dict); without one the cameras and colours are
-    recomputed from the stimuli as :func:`ipe.video.render.render_videos`
+    recomputed from the stimuli as :func:`ipe.video.frames.render_videos`
     makes them. ``queries`` default to each stimulus's own query. Videos
     whose quality is below ``min_quality`` are left out of the summary
     (they stay in the per-video table, flagged).
@@ -515,19 +460,9 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
     (:data:`VIDEO_COLUMNS`), with ``status`` ``ok``, ``low_quality``,
     ``unreadable`` or ``unknown_stimulus``.
     """
-    from .render import _tqdm
-
     stimuli = as_stimulus_set(stimuli)
     by_id = {s.id: s for s in stimuli}
-    if isinstance(videos, (str, Path)):
-        folder = Path(videos)
-        files = list_videos(folder)
-        if colours is None:
-            colours = find_colours(folder if folder.is_dir() else folder.parent)
-    else:
-        files = [Path(v) for v in videos]
-    if not files:
-        raise InputError(f"{videos}: no video files found")
+    files, colours = _video_files(videos, colours)
     cdata = load_colours(colours) if isinstance(colours, (str, Path)) else colours
     if fps is None and cdata is not None:
         fps = float(cdata.get("fps") or 0) or None
@@ -549,40 +484,58 @@ def readout(videos: Sequence[str | Path] | str | Path, stimuli, colours: dict | 
         base["sample"] = sample
         if sid not in qcache:
             qcache[sid] = _queries_for(stim, queries)
-        qs = qcache[sid]
-        entry = (cdata or {}).get("stimuli", {}).get(sid) if cdata else None
-        if cdata is not None and entry is None:
-            rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan,
-                         "note": "stimulus not in colours.json"})
+        setup = _camera_and_colours(stim, cdata)
+        if isinstance(setup, str):
+            rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan, "note": setup})
             continue
-        if entry is not None:
-            cam = Camera.from_dict(entry["camera"])
-            cols = {bid: c for c, bid in entry["colours"].items()}
-            if set(cols) != {b.id for b in stim.scene.bodies}:
-                rows.append({**base, "status": "unknown_stimulus", "query": "", "value": math.nan,
-                             "note": "colours.json bodies differ from the stimulus's"})
-                continue
-        else:
-            cam = Camera.for_stimulus(stim, 256)
-            cols = body_colours(stim)
-        try:
-            frames = read_video(path)
-        except VideoError as exc:
-            rows.append({**base, "status": "unreadable", "query": "", "value": math.nan, "note": str(exc)})
-            continue
-        if frames.shape[0] < 2:
-            rows.append({**base, "status": "unreadable", "query": "", "value": math.nan, "n_frames": len(frames),
-                         "note": "fewer than two frames"})
-            continue
-        j = judge_frames(frames, stim, cam, qs, cols, fps=fps, tolerance=tolerance,
-                         motion_tolerance=motion_tolerance, min_area=min_area)
-        status = "unreadable" if j.unreadable else ("ok" if j.quality >= LOW_QUALITY else "low_quality")
-        note_text = "; ".join(j.notes or [])
-        for q, v in zip(qs, j.values):
-            rows.append({**base, "status": status, "method": j.method, "quality": j.quality, "n_frames": j.n_frames,
-                         "query": q.key, "value": v, "note": note_text})
+        rows += _judge_video(path, stim, qcache[sid], *setup, base,
+                             dict(fps=fps, tolerance=tolerance, motion_tolerance=motion_tolerance, min_area=min_area))
     per_video = pd.DataFrame(rows, columns=VIDEO_COLUMNS)
     return summarize_videos(per_video, stimuli, min_quality=min_quality), per_video
+
+
+def _video_files(videos, colours) -> tuple[list[Path], dict | str | Path | None]:
+    """The video files of a folder (and the folder's ``colours.json`` unless one is given) or of a list."""
+    if isinstance(videos, (str, Path)):
+        folder = Path(videos)
+        files = list_videos(folder)
+        if colours is None:
+            colours = find_colours(folder if folder.is_dir() else folder.parent)
+    else:
+        files = [Path(v) for v in videos]
+    if not files:
+        raise InputError(f"{videos}: no video files found")
+    return files, colours
+
+
+def _camera_and_colours(stim: Stimulus, cdata: dict | None) -> tuple[Camera, dict[str, str]] | str:
+    """The camera and body colours of ``stim``'s videos (from colours.json, or as rendered), or why not."""
+    entry = (cdata or {}).get("stimuli", {}).get(stim.id) if cdata else None
+    if cdata is not None and entry is None:
+        return "stimulus not in colours.json"
+    if entry is None:
+        return Camera.for_stimulus(stim, 256), body_colours(stim)
+    cols = {bid: c for c, bid in entry["colours"].items()}
+    if set(cols) != {b.id for b in stim.scene.bodies}:
+        return "colours.json bodies differ from the stimulus's"
+    return Camera.from_dict(entry["camera"]), cols
+
+
+def _judge_video(path: Path, stim: Stimulus, qs: list, cam: Camera, cols: dict[str, str], base: dict,
+                 options: dict) -> list[dict]:
+    """The per-video rows of one file: one per query, or one saying why it could not be read."""
+    try:
+        frames = read_video(path)
+    except VideoError as exc:
+        return [{**base, "status": "unreadable", "query": "", "value": math.nan, "note": str(exc)}]
+    if frames.shape[0] < 2:
+        return [{**base, "status": "unreadable", "query": "", "value": math.nan, "n_frames": len(frames),
+                 "note": "fewer than two frames"}]
+    j = judge_frames(frames, stim, cam, qs, cols, **options)
+    status = "unreadable" if j.unreadable else ("ok" if j.quality >= LOW_QUALITY else "low_quality")
+    note_text = "; ".join(j.notes or [])
+    return [{**base, "status": status, "method": j.method, "quality": j.quality, "n_frames": j.n_frames,
+             "query": q.key, "value": v, "note": note_text} for q, v in zip(qs, j.values)]
 
 
 def summarize_videos(per_video: pd.DataFrame, stimuli=None, min_quality: float = 0.0) -> pd.DataFrame:

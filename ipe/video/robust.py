@@ -52,11 +52,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..queries import fall_threshold
 from ..scene import Ball, StaticSegment, Stimulus, world_vertices
-from .render import BACKGROUND, STATIC_COLOUR, Camera, hex_to_rgb
+from .frames import BACKGROUND, STATIC_COLOUR, Camera, hex_to_rgb
 
 SAME_COLOUR = 40.0
 MIN_TOLERANCE = 60.0
+_PURE = 40.0  # a pixel within this distance of its reference colour is pure, not a blend
 _SQ = np.ones((3, 3), dtype=bool)
 
 
@@ -131,15 +133,17 @@ class FirstFrame:
     static_like: list[int] = field(default_factory=list)  # bodies in the ground's colour
 
 
-def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
-    """Check the first frame against the stimulus's known positions and learn its colours (see the module)."""
+def _nominal_colour(k: int, bodies, colours: dict[str, str]) -> np.ndarray:
+    """The colour label ``k`` should have: background, the static scene, or body ``k - 2``'s from colours.json."""
+    return np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
+                    dtype=float)
+
+
+def _learn_colours(pix: np.ndarray, labels: np.ndarray, bodies, colours: dict[str, str]):
+    """Each label's colour (median of its interior), tolerance and presence in the first frame, and interiors."""
     from scipy import ndimage
 
-    bodies = stim.scene.bodies
-    n = len(bodies)
-    labels = label_image(stim, camera)
-    pix = frame.astype(float)
-    K = n + 2
+    K = len(bodies) + 2
     refs = np.zeros((K, 3))
     tol = np.full(K, MIN_TOLERANCE)
     present = np.zeros(K, dtype=bool)
@@ -157,13 +161,16 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
         present[k] = True
         vals = pix[inner]
         refs[k] = np.median(vals, axis=0)
-        nominal = np.array(hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else colours[bodies[k - 2].id]),
-                           dtype=float)
+        nominal = _nominal_colour(k, bodies, colours)
         if np.sqrt(((refs[k] - nominal) ** 2).sum()) < 30:  # the colour it should have: keep it exact
             refs[k] = nominal
         d = np.sqrt(((vals - refs[k]) ** 2).sum(-1))
         tol[k] = max(MIN_TOLERANCE, 1.5 * float(np.quantile(d, 0.9)))
-    # groups of bodies whose colours cannot be told apart
+    return refs, tol, present, interiors
+
+
+def _same_colour_groups(refs: np.ndarray, n: int) -> list[list[int]]:
+    """Groups of bodies whose learned colours cannot be told apart."""
     groups: list[list[int]] = []
     for i in range(n):
         for g in groups:
@@ -172,58 +179,67 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
                 break
         else:
             groups.append([i])
-    # agreement: interior pixels nearest to their own colour (any colour of the group counts)
+    return groups
+
+
+def _agreement(pix: np.ndarray, refs: np.ndarray, present: np.ndarray, interiors: list, groups: list[list[int]],
+               n: int) -> tuple[np.ndarray, list[int], list[int]]:
+    """Share of each body's interior nearest its own colour (any colour of its group counts); the bodies in
+    the ground's colour (read by motion); the bodies not where the stimulus puts them (``bad``)."""
     group_of = {i: g for g in groups for i in g}
     agreement = np.ones(n)
-    missing = []
-    bad = []
+    bad: list[int] = []
     static_like: list[int] = []
-    notes_pre: list[str] = []
     for i in range(n):
         inner = interiors[2 + i]
         if not inner.any():
             agreement[i] = math.nan
             continue
-        vals = pix[inner]
-        d = ((vals[:, None, :] - refs[None, :, :]) ** 2).sum(-1)
-        near = d.argmin(1)
-        own = np.isin(near, [2 + j for j in group_of[i]])
-        agreement[i] = float(own.mean())
+        d = ((pix[inner][:, None, :] - refs[None, :, :]) ** 2).sum(-1)
+        agreement[i] = float(np.isin(d.argmin(1), [2 + j for j in group_of[i]]).mean())
         if present[1] and np.sqrt(((refs[2 + i] - refs[1]) ** 2).sum()) < SAME_COLOUR and agreement[i] >= 0.6:
             static_like.append(i)  # the ground's colour: visible against the background, read by motion
             continue
         distinct = np.sqrt(((refs[2 + i] - refs[0]) ** 2).sum()) if present[0] else 999.0
         if agreement[i] < 0.6 or distinct < SAME_COLOUR:
             bad.append(i)
-    if bad:
-        # not where the stimulus puts it: found nearby in its own colour (a perturbed start), or missing
-        lab0 = label_frame(frame, np.array([hex_to_rgb(BACKGROUND if k == 0 else STATIC_COLOUR if k == 1 else
-                                                       colours[bodies[k - 2].id]) for k in range(K)], dtype=float),
-                           np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
-        mpp = camera.metres_per_pixel
-        moved = []
-        for i in bad:
-            m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
-            area_px = bodies[i].area / mpp ** 2
-            if m is not None and m.sum() >= 0.4 * area_px:
-                rr, cc = np.nonzero(m)
-                xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
-                if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
-                    refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
-                    agreement[i] = 1.0
-                    moved.append(bodies[i].id)
-                    continue
-            missing.append(bodies[i].id)
-        if moved:
-            notes_pre.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
-    # colour identity against colours.json, after the overall hue drift
+    return agreement, static_like, bad
+
+
+def _find_misplaced(bad: list[int], frame: np.ndarray, bodies, colours: dict[str, str], camera: Camera,
+                    refs: np.ndarray, agreement: np.ndarray) -> tuple[list[str], list[str]]:
+    """Bodies not where the stimulus puts them: found nearby in their own colour (a perturbed start: taken,
+    ``moved``), or ``missing``. Returns ``(missing, moved)`` ids; ``refs`` and ``agreement`` are updated."""
+    K = len(bodies) + 2
+    lab0 = label_frame(frame, np.array([_nominal_colour(k, bodies, colours) for k in range(K)]),
+                       np.full(K, MIN_TOLERANCE), np.ones(K, dtype=bool))
+    mpp = camera.metres_per_pixel
+    missing, moved = [], []
+    for i in bad:
+        m = _largest(lab0 == 2 + i) if (lab0 == 2 + i).any() else None
+        area_px = bodies[i].area / mpp ** 2
+        if m is not None and m.sum() >= 0.4 * area_px:
+            rr, cc = np.nonzero(m)
+            xy = camera.to_world(np.array([cc.mean() + 0.5, rr.mean() + 0.5]))
+            if np.hypot(*(xy - np.array(bodies[i].position))) <= bodies[i].long_side:
+                refs[2 + i] = np.array(hex_to_rgb(colours[bodies[i].id]), dtype=float)
+                agreement[i] = 1.0
+                moved.append(bodies[i].id)
+                continue
+        missing.append(bodies[i].id)
+    return missing, moved
+
+
+def _hue_identity(refs: np.ndarray, bodies, colours: dict[str, str], notes: list[str]
+                  ) -> tuple[float, list[tuple[str, str]]]:
+    """Colour identity against colours.json after the video's overall hue drift: ``(hue_shift, mixups)``."""
+    n = len(bodies)
     exp = np.array([hex_to_rgb(colours[b.id]) for b in bodies], dtype=float)
     h_got, s_got = _hue_sat(refs[2:])
     h_exp, s_exp = _hue_sat(exp)
     sat = (s_got > 0.25) & (s_exp > 0.25)
     hue_shift = 0.0
     mixups = []
-    notes = notes_pre
     if sat.sum() >= 2:
         diff = (h_got - h_exp + 180.0) % 360.0 - 180.0
         ang = np.deg2rad(diff[sat])
@@ -240,6 +256,25 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
             notes.append(f"hue drift {hue_shift:+.0f}°")
     elif n:
         notes.append("body colours lost (no saturated colour)")
+    return hue_shift, mixups
+
+
+def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str]) -> FirstFrame:
+    """Check the first frame against the stimulus's known positions and learn its colours (see the module)."""
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    labels = label_image(stim, camera)
+    pix = frame.astype(float)
+    refs, tol, present, interiors = _learn_colours(pix, labels, bodies, colours)
+    groups = _same_colour_groups(refs, n)
+    agreement, static_like, bad = _agreement(pix, refs, present, interiors, groups, n)
+    notes: list[str] = []
+    missing: list[str] = []
+    if bad:
+        missing, moved = _find_misplaced(bad, frame, bodies, colours, camera, refs, agreement)
+        if moved:
+            notes.append(f"first frame: {', '.join(moved[:4])} near but not at its known position")
+    hue_shift, mixups = _hue_identity(refs, bodies, colours, notes)
     if mixups:
         shown = ", ".join(f"{a} looks like {b}" for a, b in mixups[:4]) + (" …" if len(mixups) > 4 else "")
         notes.append(f"colour mix-up in the first frame ({shown}); bodies identified by their known positions")
@@ -256,6 +291,58 @@ def first_frame_check(frame: np.ndarray, stim: Stimulus, camera: Camera, colours
 
 
 # --------------------------------------------------------------------------- segmentation
+
+
+def subpixel_centre(pix: np.ndarray, lab: np.ndarray, mask: np.ndarray, k: int, refs: np.ndarray,
+                     with_area: bool = False) -> tuple[float, ...]:
+    """Centre (row, col) of a body's region with anti-aliased edges unmixed.
+
+    Pixels well inside the region weigh 1. Pixels on its edge and in a
+    one-pixel ring around it weigh the share ``α`` of the body's colour
+    ``c`` in them, ``p ≈ α c + (1 − α) d``, where the partner colour ``d``
+    is the most common *pure* colour (within a small distance of its
+    reference) next to the pixel (3 × 3 window, else 5 × 5): the
+    neighbouring body, the background or a static shape; white when none is
+    known. Unmixing
+    against the actual neighbour matters: two colours blended at a shared
+    edge can look like a third reference colour (blue and yellow make
+    grey), and a hard assignment of such a row would flip as a whole.
+    With ``with_area`` the total weight (the region's area in pixels, edges
+    counted by their share) comes third.
+    """
+    from scipy import ndimage
+
+    inner = ndimage.binary_erosion(mask, _SQ, border_value=1)
+    band = ndimage.binary_dilation(mask, _SQ) & ~inner
+    # pure pixels: within PURE of their reference colour (blends are not pure)
+    dist = np.sqrt(((pix.astype(float) - refs[np.maximum(lab, 0)]) ** 2).sum(-1))
+    ring = ndimage.binary_dilation(mask, _SQ) & ~mask
+    pure = (lab >= 0) & (lab != k) & (dist <= _PURE) & ~ring  # blends live in the ring: never a partner
+    # partner of every pixel: the most common pure label in its 3×3 window, else in its 5×5 window
+    best = np.full(mask.shape, -1)
+    for size in (5, 3):
+        best_n = np.zeros(mask.shape)
+        choice = np.full(mask.shape, -1)
+        for lbl in np.unique(lab[pure]):
+            cnt = ndimage.uniform_filter((pure & (lab == lbl)).astype(float), size=size, mode="constant")
+            better = cnt > best_n + 1e-9
+            choice[better] = lbl
+            best_n[better] = cnt[better]
+        best = np.where(choice >= 0, choice, best)
+    partner = np.where(best[..., None] >= 0, refs[np.maximum(best, 0)], refs[0])
+    c = refs[k]
+    axis = c - partner
+    den = np.maximum((axis * axis).sum(-1), 1e-9)
+    alpha = np.clip(((pix.astype(float) - partner) * axis).sum(-1) / den, 0.0, 1.0)
+    w = np.where(inner, 1.0, 0.0) + np.where(band, alpha, 0.0)
+    tot = w.sum()
+    if tot <= 0:
+        rows, cols = np.nonzero(mask)
+        out = (float(rows.mean()), float(cols.mean()))
+        return out + (float(mask.sum()),) if with_area else out
+    rr, cc = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    out = (float((w * rr).sum() / tot), float((w * cc).sum() / tot))
+    return out + (float(tot),) if with_area else out
 
 
 def label_frame(frame: np.ndarray, refs: np.ndarray, tolerances: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -316,25 +403,25 @@ def _apply(p: np.ndarray, s: float, t: np.ndarray, c: np.ndarray) -> np.ndarray:
     return s * (p - c) + c + t
 
 
-def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
-             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
-             ) -> tuple[float, float, float, np.ndarray, float]:
-    """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
+@dataclass
+class _Pairs:
+    """What :func:`register` matches: body centres in the first frame and frame t, the ground's top edge in
+    both (NaN when not seen), the frame centre, and each body's area ratio (or ``None``)."""
 
-    ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
-    frame t, ``ok`` which pairs are usable (found whole in both); ``g0``, ``gt``
-    the ground's top edge (NaN when not seen); ``prev`` the transform
-    predicted from the frames before. Hypotheses come from single bodies
-    (scale kept), pairs of bodies and the ground; the one with the ground
-    in agreement and the most bodies within ``tol`` pixels wins, less half a
-    body for every ``tol`` it moves away from ``prev`` (a camera moves
-    smoothly; at most 2 % of the frame per frame), and is refined by least
-    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
-    """
-    idx = np.nonzero(ok)[0]
-    has_ground = math.isfinite(g0) and math.isfinite(gt)
+    c0: np.ndarray
+    ct: np.ndarray
+    g0: float
+    gt: float
+    centre: np.ndarray
+    area_ratio: np.ndarray | None
 
-    def fit(bodies_, scale=None, prior=None):
+    @property
+    def has_ground(self) -> bool:
+        return math.isfinite(self.g0) and math.isfinite(self.gt)
+
+    def fit(self, bodies_, scale=None, prior=None) -> tuple[float, float, float]:
+        """Least-squares ``(s, tx, ty)`` on ``bodies_`` and the ground; ``scale`` held fixed, or kept near ``prior``."""
+        c0, ct, centre, area_ratio = self.c0, self.ct, self.centre, self.area_ratio
         rows, rhs = [], []
         if prior is not None:  # the scale changes little per frame: (s - prev) / 2 % weighs like a body at 0.25 px
             rows.append([0.25 / 0.02, 0.0, 0.0])
@@ -351,10 +438,10 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
             rhs.append(ct[i, 0] - centre[0])
             rows.append([c0[i, 1] - centre[1], 0.0, 1.0])
             rhs.append(ct[i, 1] - centre[1])
-        if has_ground:
+        if self.has_ground:
             for _ in range(2):
-                rows.append([g0 - centre[1], 0.0, 1.0])
-                rhs.append(gt - centre[1])
+                rows.append([self.g0 - centre[1], 0.0, 1.0])
+                rhs.append(self.gt - centre[1])
         A, y = np.array(rows), np.array(rhs)
         if scale is not None:
             sol, *_ = np.linalg.lstsq(A[:, 1:], y - scale * A[:, 0], rcond=None)
@@ -362,45 +449,70 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
         sol, *_ = np.linalg.lstsq(A, y, rcond=None)
         return float(sol[0]), float(sol[1]), float(sol[2])
 
-    hyps = [prev, (prev[0], 0.0, 0.0)]
-    for i in idx:
-        hyps.append(fit([i], prev[0]))
-        if area_ratio is not None and math.isfinite(area_ratio[i]) and area_ratio[i] > 0:
-            hyps.append(fit([i], float(np.sqrt(area_ratio[i]))))
-    for a in range(len(idx)):
-        for b in range(a + 1, len(idx)):
-            i, j = idx[a], idx[b]
-            if (np.abs(c0[i] - c0[j]) / (2 * centre)).max() < 0.4:
-                continue
-            hyps.append(fit([i, j]))
+    def hypotheses(self, idx: np.ndarray, prev: tuple[float, float, float]) -> list[tuple[float, float, float]]:
+        """Candidate transforms: the previous one, single bodies (scale kept or from their area), pairs."""
+        hyps = [prev, (prev[0], 0.0, 0.0)]
+        for i in idx:
+            hyps.append(self.fit([i], prev[0]))
+            if self.area_ratio is not None and math.isfinite(self.area_ratio[i]) and self.area_ratio[i] > 0:
+                hyps.append(self.fit([i], float(np.sqrt(self.area_ratio[i]))))
+        for a in range(len(idx)):
+            for b in range(a + 1, len(idx)):
+                i, j = idx[a], idx[b]
+                if (np.abs(self.c0[i] - self.c0[j]) / (2 * self.centre)).max() < 0.4:
+                    continue
+                hyps.append(self.fit([i, j]))
+        return hyps
 
-    def score(h):
+    def score(self, h, idx: np.ndarray, prev: tuple[float, float, float], tol: float):
+        """``((ground agrees, inliers less the cost of moving from prev), inliers)`` of hypothesis ``h``."""
         s, tx, ty = h
-        pred = _apply(c0[idx], s, np.array([tx, ty]), centre)
-        res = np.sqrt(((pred - ct[idx]) ** 2).sum(-1))
+        centre = self.centre
+        pred = _apply(self.c0[idx], s, np.array([tx, ty]), centre)
+        res = np.sqrt(((pred - self.ct[idx]) ** 2).sum(-1))
         inl = res < tol
-        g_ok = not has_ground or abs(s * (g0 - centre[1]) + centre[1] + ty - gt) < tol
+        g_ok = not self.has_ground or abs(s * (self.g0 - centre[1]) + centre[1] + ty - self.gt) < tol
         # moving away from the predicted camera costs half an inlier per tolerance of change
         dist = abs(s - prev[0]) * 2 * centre[0] + abs(tx - prev[1]) + abs(ty - prev[2])
         return (g_ok, int(inl.sum()) - 0.5 * dist / tol - 0.1 * float(res[inl].sum()) / tol), inl
 
+    def residuals(self, use: np.ndarray, s: float, tx: float, ty: float) -> np.ndarray:
+        return np.sqrt(((_apply(self.c0[use], s, np.array([tx, ty]), self.centre) - self.ct[use]) ** 2).sum(-1))
+
+
+def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
+             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
+             ) -> tuple[float, float, float, np.ndarray, float]:
+    """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
+
+    ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
+    frame t, ``ok`` which pairs are usable (found whole in both); ``g0``, ``gt``
+    the ground's top edge (NaN when not seen); ``prev`` the transform
+    predicted from the frames before. Hypotheses come from single bodies
+    (scale kept), pairs of bodies and the ground; the one with the ground
+    in agreement and the most bodies within ``tol`` pixels wins, less half a
+    body for every ``tol`` it moves away from ``prev`` (a camera moves
+    smoothly; at most 2 % of the frame per frame), and is refined by least
+    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
+    """
+    pairs = _Pairs(c0, ct, g0, gt, centre, area_ratio)
+    idx = np.nonzero(ok)[0]
+    hyps = pairs.hypotheses(idx, prev)
     # the camera moves smoothly: at most 2 % of the frame (and 2 % zoom) per frame away from the prediction
     near = [h for h in hyps if abs(h[0] - prev[0]) <= 0.02 and abs(h[1] - prev[1]) <= 0.02 * 2 * centre[0]
             and abs(h[2] - prev[2]) <= 0.02 * 2 * centre[1]]
-    best = max(near or [prev], key=lambda h: score(h)[0])
-    inl = score(best)[1]
-    use = idx[inl]
+    best = max(near or [prev], key=lambda h: pairs.score(h, idx, prev, tol)[0])
+    use = idx[pairs.score(best, idx, prev, tol)[1]]
     s, tx, ty = best
     for _ in range(2):  # refine on the inliers (the scale held near the previous frame's)
         if len(use) >= 1:
-            s, tx, ty = fit(use, prior=prev[0])
-        elif len(use) >= 1 or has_ground:
-            s, tx, ty = fit(use, best[0])
-            if not len(use):
-                tx = best[1]
+            s, tx, ty = pairs.fit(use, prior=prev[0])
+        elif pairs.has_ground:
+            s, tx, ty = pairs.fit(use, best[0])
+            tx = best[1]
         if not len(use):
             break
-        res = np.sqrt(((_apply(c0[use], s, np.array([tx, ty]), centre) - ct[use]) ** 2).sum(-1))
+        res = pairs.residuals(use, s, tx, ty)
         if res.max() < tol / 2 or len(use) == 1:
             break
         use = use[res < max(tol / 2, np.median(res) * 2)]
@@ -495,29 +607,19 @@ def _unexplained(lab: np.ndarray) -> int:
     return int(np.bincount(comp.ravel())[1:].max()) if k else 0
 
 
-def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str],
-                 fps: float | None = None, max_frames: int = 160) -> RobustTrack:
-    """Read one video of ``stim`` into initial and final body positions, with flags (see the module)."""
-    from scipy import ndimage
-    from ..queries import fall_threshold
-    from .readout import _subpixel_centre
+@dataclass
+class _Groups:
+    """How the learned colours map to labels: bodies read alone by colour (``solo``), groups read by motion
+    (``shared``, with the label each group's pixels get), and the colours segmentation looks for (``active``)."""
 
-    F_all, H, W = frames.shape[:3]
-    cam0 = fit_camera(camera, W, H)
-    bodies = stim.scene.bodies
-    n = len(bodies)
-    nominal = float(fps) if fps else 30.0
-    thr = fall_threshold(stim.scene)
-    notes: list[str] = []
-    ff = first_frame_check(frames[0], stim, cam0, colours)
-    notes += ff.notes
-    init_world = np.array([[b.position[0], b.position[1], b.angle] for b in bodies], dtype=float)
-    if ff.missing:
-        return RobustTrack(init_world, init_world.copy(), 0.0, "colour", True, notes, nominal, F_all,
-                           np.tile([1.0, 0.0, 0.0], (F_all, 1)), ff)
-    use = np.arange(F_all) if F_all <= max_frames else np.unique(
-        np.round(np.linspace(0, F_all - 1, max_frames)).astype(int))
-    F = len(use)
+    solo: list[int]
+    shared: list[list[int]]
+    label_of: np.ndarray
+    group_label: dict[int, int]
+    active: np.ndarray
+
+
+def _colour_groups(ff: FirstFrame, n: int) -> _Groups:
     solo = [g[0] for g in ff.groups if len(g) == 1]
     shared = [g for g in ff.groups if len(g) > 1]
     label_of = np.arange(n + 2)
@@ -533,90 +635,127 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         active[[2 + i for i in ff.static_like]] = False
         shared = shared + [list(ff.static_like)]
         group_label[ff.static_like[0]] = 1
-    refs = ff.refs.copy()
-    tols = ff.tolerances.copy()
-    px_area = np.array([b.area for b in bodies]) / cam0.metres_per_pixel ** 2
-    need = np.maximum(1.0, 0.2 * px_area)
-    centre = np.array([W / 2.0, H / 2.0])
-    C = np.full((F, n, 2), np.nan)
-    area = np.full((F, n), np.nan)
-    border = np.zeros((F, n), dtype=bool)
-    found = np.zeros((F, n), dtype=bool)
-    ground = np.full(F, np.nan)
-    extra = np.zeros(F, dtype=int)
-    labs = {}
+    return _Groups(solo, shared, label_of, group_label, active)
+
+
+@dataclass
+class _Regions:
+    """Per processed frame: each solo body's centre ``C`` (col, row), area, whether it touches the picture's
+    edge (``border``) and was found; the ground's edge, the largest unexplained region (``extra``), and the
+    label images of the first and last frames (``labs``)."""
+
+    C: np.ndarray
+    area: np.ndarray
+    border: np.ndarray
+    found: np.ndarray
+    ground: np.ndarray
+    extra: np.ndarray
+    labs: dict
+
+    @classmethod
+    def empty(cls, F: int, n: int) -> "_Regions":
+        return cls(np.full((F, n, 2), np.nan), np.full((F, n), np.nan), np.zeros((F, n), dtype=bool),
+                   np.zeros((F, n), dtype=bool), np.full(F, np.nan), np.zeros(F, dtype=int), {})
+
+
+def _label(frame: np.ndarray, refs: np.ndarray, tols: np.ndarray, groups: _Groups) -> np.ndarray:
+    lab = label_frame(frame, refs, tols, groups.active)
+    return np.where(lab >= 0, groups.label_of[np.maximum(lab, 0)], -1)
+
+
+def _segment_frames(frames: np.ndarray, use: np.ndarray, groups: _Groups, refs: np.ndarray, tols: np.ndarray,
+                    need: np.ndarray) -> _Regions:
+    """Step 2: segment every processed frame by the learned colours, which follow slow drift (``refs`` in place)."""
+    F, n = len(use), len(need)
+    reg = _Regions.empty(F, n)
     for f, fi in enumerate(use):
-        lab = label_frame(frames[fi], refs, tols, active)
-        lab = np.where(lab >= 0, label_of[np.maximum(lab, 0)], -1)
+        lab = _label(frames[fi], refs, tols, groups)
         if f == 0 or f == F - 1:
-            labs[f] = lab
-        ground[f] = ground_edge(lab, frames[fi], refs)
-        extra[f] = _unexplained(lab)
+            reg.labs[f] = lab
+        reg.ground[f] = ground_edge(lab, frames[fi], refs)
+        reg.extra[f] = _unexplained(lab)
         pix = frames[fi].astype(float)
-        for i in solo:
-            st = _region_stats(lab, 2 + i, need[i])
-            if st is None:
-                continue
-            r0, c0, sub = st[4]
-            h_, w_ = sub.shape
-            rc = _subpixel_centre(frames[fi][r0:r0 + h_, c0:c0 + w_], lab[r0:r0 + h_, c0:c0 + w_], sub, 2 + i, refs,
-                                  with_area=True)
-            C[f, i] = (rc[1] + c0, rc[0] + r0)
-            area[f, i] = rc[2]
-            border[f, i] = st[3]
-            found[f, i] = True
-            inner = ndimage.binary_erosion(sub, _SQ, border_value=0)
-            if inner.sum() >= 6:  # follow slow colour drift from the region's interior (edges are blends)
-                new = np.median(pix[r0:r0 + sub.shape[0], c0:c0 + sub.shape[1]][inner], axis=0)
-                if np.sqrt(((new - refs[2 + i]) ** 2).sum()) > 8:
-                    refs[2 + i] = 0.5 * refs[2 + i] + 0.5 * new
+        for i in groups.solo:
+            _find_body(reg, f, i, frames[fi], pix, lab, refs, need[i])
         for k in (0, 1):
             m = lab == k
             if m.sum() > 50:
                 new = np.median(pix[m][::7], axis=0)
                 if np.sqrt(((new - refs[k]) ** 2).sum()) > 8:
                     refs[k] = 0.5 * refs[k] + 0.5 * new
-    # registration of every frame to the first
-    tol = max(0.5, 0.005 * W)
-    T = np.tile([1.0, 0.0, 0.0], (F, 1))
-    rms = np.zeros(F)
-    prev = (1.0, 0.0, 0.0)
-    whole0 = found[0] & ~border[0]
-    whole = found & ~border
-    # a fixed camera first: the ground's edge stays put and the bodies that did not drop did not move sideways
-    still = True
+    return reg
+
+
+def _find_body(reg: _Regions, f: int, i: int, frame: np.ndarray, pix: np.ndarray, lab: np.ndarray, refs: np.ndarray,
+               need: float) -> None:
+    """Body ``i`` in processed frame ``f``: its sub-pixel centre and area; its colour follows slow drift."""
+    from scipy import ndimage
+
+    st = _region_stats(lab, 2 + i, need)
+    if st is None:
+        return
+    r0, c0, sub = st[4]
+    h_, w_ = sub.shape
+    rc = subpixel_centre(frame[r0:r0 + h_, c0:c0 + w_], lab[r0:r0 + h_, c0:c0 + w_], sub, 2 + i, refs,
+                          with_area=True)
+    reg.C[f, i] = (rc[1] + c0, rc[0] + r0)
+    reg.area[f, i] = rc[2]
+    reg.border[f, i] = st[3]
+    reg.found[f, i] = True
+    inner = ndimage.binary_erosion(sub, _SQ, border_value=0)
+    if inner.sum() >= 6:  # follow slow colour drift from the region's interior (edges are blends)
+        new = np.median(pix[r0:r0 + sub.shape[0], c0:c0 + sub.shape[1]][inner], axis=0)
+        if np.sqrt(((new - refs[2 + i]) ** 2).sum()) > 8:
+            refs[2 + i] = 0.5 * refs[2 + i] + 0.5 * new
+
+
+def _camera_is_still(reg: _Regions, W: int, H: int) -> bool:
+    """A fixed camera: the ground's edge stays put and the bodies that did not drop did not move sideways."""
     if min(W, H) < 96:
-        pass  # too coarse to tell a camera's motion from pixel noise: the camera is taken as fixed
-    elif np.isfinite(ground).all():
-        still = float(np.abs(ground - ground[0]).max()) < 0.35
-    for f in range(1, F if min(W, H) >= 96 else 1):
-        if not still:
-            break
+        return True  # too coarse to tell a camera's motion from pixel noise: the camera is taken as fixed
+    if np.isfinite(reg.ground).all() and not float(np.abs(reg.ground - reg.ground[0]).max()) < 0.35:
+        return False
+    whole0 = reg.found[0] & ~reg.border[0]
+    whole = reg.found & ~reg.border
+    for f in range(1, len(reg.ground)):
         ok = whole0 & whole[f]
-        d = C[f, ok] - C[0, ok]
+        d = reg.C[f, ok] - reg.C[0, ok]
         level = np.abs(d[:, 1]) < 0.5
         if level.sum() >= 1:
             med = float(np.median(d[level, 0]))
             if abs(med) > 0.35 and (np.abs(d[level, 0] - med) < 0.3).mean() >= 0.6:
-                still = False
+                return False
+    return True
+
+
+def _register_frames(reg: _Regions, centre: np.ndarray, tol: float, still: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Step 3: ``(s, tx, ty)`` of every processed frame against the first (identity for a still camera), and
+    the registration residuals."""
+    F = len(reg.ground)
+    T = np.tile([1.0, 0.0, 0.0], (F, 1))
+    rms = np.zeros(F)
+    prev = (1.0, 0.0, 0.0)
+    whole0 = reg.found[0] & ~reg.border[0]
+    whole = reg.found & ~reg.border
     for f in range(1, F if not still else 1):
         # the static scene: the ground, and bodies that have not moved since the first frame
         ok = whole0 & whole[f]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = area[f] / area[0]
-        s, tx, ty, _, r = register(C[0], C[f], ok, ground[0], ground[f], centre, tol, prev, ratio)
+            ratio = reg.area[f] / reg.area[0]
+        s, tx, ty, _, r = register(reg.C[0], reg.C[f], ok, reg.ground[0], reg.ground[f], centre, tol, prev, ratio)
         T[f] = (s, tx, ty)
         rms[f] = r
         prev = (s, tx, ty)
-    if np.abs(T[:, 0] - 1).max() > 0.003 or np.abs(T[:, 1:]).max() > 0.3:
-        notes.append(f"camera moves (up to {100 * np.abs(T[:, 1:] / [W, H]).max():.0f}% pan, "
-                     f"{100 * np.abs(np.log(T[:, 0])).max():.0f}% zoom); registered to the static scene")
-    # positions in the first frame's pixels, then in the world
-    P = (C - centre - T[:, None, 1:]) / T[:, None, :1] + centre
-    Wd = cam0.to_world(P)
-    y = Wd[..., 1]
+    return T, rms
+
+
+def _time_base(stim: Stimulus, use: np.ndarray, found: np.ndarray, y: np.ndarray, thr: float, nominal: float,
+               notes: list[str]) -> tuple[float, int, float, float]:
+    """Step 4: ``(fps, f_end, truncated, step)``: frames per simulated second (from free fall when it differs
+    from ``nominal``), the processed frame read (the horizon's), the seconds of horizon the video lacks, and
+    original frames per processed frame."""
+    F, n = found.shape
     g = abs(stim.scene.gravity[1]) or 9.81
-    # time scale from free fall, in frames of the processed sequence
     step = (use[-1] / (F - 1)) if F > 1 else 1.0
     with np.errstate(invalid="ignore"):
         drop_any = np.nanmax(np.where(found, y[0][None] - y, -np.inf), axis=0) if F > 1 else np.zeros(n)
@@ -639,26 +778,30 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     elif f_h > (F - 1) * 1.1:
         truncated = horizon - use[-1] / fps_eff
         notes.append(f"the video shows about {use[-1] / fps_eff:.1f} s of the {horizon:g} s horizon")
-    initial = init_world.copy()
-    final = init_world.copy()
-    unreadable = False
-    # sub-pixel centres in the first frame
-    for i in solo:
-        if found[0, i]:
-            _, _, _, _, (r0, c0, sub) = _region_stats(labs[0], 2 + i, need[i])
-            h_, w_ = sub.shape
-            rc = _subpixel_centre(frames[use[0]][r0:r0 + h_, c0:c0 + w_], labs[0][r0:r0 + h_, c0:c0 + w_], sub,
-                                  2 + i, refs)
-            initial[i, :2] = cam0.to_world(np.array([rc[1] + c0, rc[0] + r0]))
+    return fps_eff, f_end, truncated, step
+
+
+def _centre_at(frames: np.ndarray, use: np.ndarray, reg: _Regions, f: int, i: int, refs: np.ndarray,
+               need: float) -> np.ndarray:
+    """Body ``i``'s sub-pixel centre (col, row) in processed frame ``f`` (first or last: their labels are kept)."""
+    _, _, _, _, (r0, c0, sub) = _region_stats(reg.labs[f], 2 + i, need)
+    h_, w_ = sub.shape
+    rc = subpixel_centre(frames[use[f]][r0:r0 + h_, c0:c0 + w_], reg.labs[f][r0:r0 + h_, c0:c0 + w_], sub, 2 + i,
+                          refs)
+    return np.array([rc[1] + c0, rc[0] + r0])
+
+
+def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarray, final: np.ndarray,
+               P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, notes: list[str]) -> tuple[np.ndarray,
+                                                                                                        bool]:
+    """Step 5 for bodies read by colour: their last whole position, and flags for bodies that vanish or leave
+    the picture. Returns which (frame, body) left the picture, and whether the video is unreadable."""
+    bodies, (F, n), H, W = stim.scene.bodies, reg.found.shape, cam0.height, cam0.width
     exited = np.zeros((F, n), dtype=bool)
+    unreadable = False
     moving_at_end: list[str] = []
-    lost = [i for i in solo if not found[0, i]]  # too small or blended away in the first frame: read by motion
-    if lost:
-        notes.append(f"{', '.join(bodies[i].id for i in lost[:4])} not found by colour; read by motion")
-        solo = [i for i in solo if found[0, i]]
-        shared = shared + [[i] for i in lost]
-        group_label.update({i: 2 + i for i in lost})
-    for i in solo:
+    f_end, found, border = base.f_end, reg.found, reg.border
+    for i in groups.solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
         last = int(seen[-1])
         whole = np.nonzero(found[:f_end + 1, i] & ~border[:f_end + 1, i])[0]
@@ -672,99 +815,168 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
                 exited[last + 1:, i] = True
                 if out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
-                elif drop > thr:
+                elif drop > base.thr:
                     notes.append(f"{bodies[i].id} left the picture with the camera after falling")
                 else:
                     notes.append(f"{bodies[i].id} left the picture with the camera before it could be read")
                     unreadable = True
+            elif drop > base.thr:
+                notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]} after falling")
             else:
-                if drop > thr:
-                    notes.append(f"{bodies[i].id} vanished at frame {use[last + 1]} after falling")
-                else:
-                    notes.append(f"{bodies[i].id} vanished at frame {use[last + 1]}")
-                    unreadable = True
-        elif truncated > 0 and last >= 3:
+                notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]}")
+                unreadable = True
+        elif base.truncated > 0 and last >= 3:
             # the video ends before the horizon: its end is the horizon's only if nothing is still moving
-            v = (Wd[last, i] - Wd[last - 3, i]) / (3 * step) * fps_eff
+            v = (Wd[last, i] - Wd[last - 3, i]) / (3 * base.step) * base.fps
             if np.hypot(*v) > 0.05:  # m/s
                 moving_at_end.append(bodies[i].id)
     if moving_at_end:
         notes.append(f"{', '.join(moving_at_end[:4])} still moving where the video ends, before the horizon: "
                      "where they come to rest is not shown")
         unreadable = True
-    # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
-    if f_end == F - 1 and F - 1 in labs:
-        for i in solo:
-            if found[f_end, i] and not border[f_end, i] and not exited[f_end, i]:
-                _, _, _, _, (r0, c0, sub) = _region_stats(labs[f_end], 2 + i, need[i])
-                h_, w_ = sub.shape
-                rc = _subpixel_centre(frames[use[f_end]][r0:r0 + h_, c0:c0 + w_], labs[f_end][r0:r0 + h_, c0:c0 + w_],
-                                      sub, 2 + i, refs)
-                p = (np.array([rc[1] + c0, rc[0] + r0]) - centre - T[f_end, 1:]) / T[f_end, 0] + centre
-                w = cam0.to_world(p)
-                final[i, :2] = w
-    # bodies that share a colour: motion masks at the frame read
-    if shared:
-        lab_end = labs.get(f_end)
-        if lab_end is None:
-            lab_end = label_frame(frames[use[f_end]], refs, tols, active)
-            lab_end = np.where(lab_end >= 0, label_of[np.maximum(lab_end, 0)], -1)
-        s, tx, ty = T[f_end]
-        rr, cc = np.mgrid[0:H, 0:W]
-        stayed_cover = np.zeros((H, W), dtype=bool)
-        moved = []
-        for grp in shared:
-            gm = lab_end == group_label[grp[0]]
-            for i in grp:
-                foot = ff.labels == 2 + i
-                inner = ndimage.binary_erosion(foot, _SQ, border_value=0)  # edges blend as bodies settle
-                fr, fc = np.nonzero(inner if inner.sum() >= 0.3 * foot.sum() else foot)
-                if not len(fr):
-                    continue
-                q = _apply(np.stack([fc + 0.5, fr + 0.5], 1), s, np.array([tx, ty]), centre)
-                qc = np.clip(np.floor(q[:, 0]).astype(int), 0, W - 1)
-                qr = np.clip(np.floor(q[:, 1]).astype(int), 0, H - 1)
-                inside = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
-                if inside.mean() < 0.8:
-                    notes.append(f"{bodies[i].id} outside the picture at the frame read")
-                    unreadable = True
-                    continue
-                cover = gm[qr[inside], qc[inside]].mean()
-                if cover >= 0.8:
-                    stayed_cover[qr, qc] = True
-                else:
-                    moved.append((i, grp[0]))
-        for i, g0 in moved:
-            left = (lab_end == group_label[g0]) & ~stayed_cover
-            if group_label[g0] == 1:  # the ground's colour: only what stands above the ground's edge
-                ge = ground[f_end] if math.isfinite(ground[f_end]) else H
-                left &= rr < ge - 0.5
-            x0, y0 = bodies[i].position
-            if left.any():
-                p = _apply(np.stack([cc[left] + 0.5, rr[left] + 0.5], 1), 1.0 / s,
-                           -np.array([tx, ty]) / s, centre)
-                landing = cam0.to_world(p.mean(0))
-                final[i, :2] = (landing[0], min(landing[1], y0 - 2 * thr))
+    return exited, unreadable
+
+
+@dataclass
+class _TimeBase:
+    """The frames processed (``use``), which one is read (``f_end``), the frame rate, and the fall threshold."""
+
+    use: np.ndarray
+    f_end: int
+    fps: float
+    truncated: float
+    step: float
+    thr: float
+
+
+def _read_shared(stim: Stimulus, ff: FirstFrame, groups: _Groups, lab_end: np.ndarray, ground_end: float,
+                 T_end: np.ndarray, centre: np.ndarray, cam0: Camera, thr: float, final: np.ndarray,
+                 notes: list[str]) -> bool:
+    """Step 5 for bodies that share a colour: motion masks at the frame read. A body whose first-frame
+    footprint (carried by the camera) is still covered by its colour stayed; the others landed where their
+    colour is left over. Returns whether the video is unreadable (a body outside the picture)."""
+    from scipy import ndimage
+
+    bodies, (H, W) = stim.scene.bodies, lab_end.shape
+    s, tx, ty = T_end
+    rr, cc = np.mgrid[0:H, 0:W]
+    stayed_cover = np.zeros((H, W), dtype=bool)
+    moved = []
+    unreadable = False
+    for grp in groups.shared:
+        gm = lab_end == groups.group_label[grp[0]]
+        for i in grp:
+            foot = ff.labels == 2 + i
+            inner = ndimage.binary_erosion(foot, _SQ, border_value=0)  # edges blend as bodies settle
+            fr, fc = np.nonzero(inner if inner.sum() >= 0.3 * foot.sum() else foot)
+            if not len(fr):
+                continue
+            q = _apply(np.stack([fc + 0.5, fr + 0.5], 1), s, np.array([tx, ty]), centre)
+            qc = np.clip(np.floor(q[:, 0]).astype(int), 0, W - 1)
+            qr = np.clip(np.floor(q[:, 1]).astype(int), 0, H - 1)
+            inside = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+            if inside.mean() < 0.8:
+                notes.append(f"{bodies[i].id} outside the picture at the frame read")
+                unreadable = True
+                continue
+            if gm[qr[inside], qc[inside]].mean() >= 0.8:
+                stayed_cover[qr, qc] = True
             else:
-                final[i, :2] = (x0, y0 - 2 * thr)
-    # flags and quality
-    fe = f_end + 1
-    read = found[:fe] | exited[:fe]
-    for grp in shared:
+                moved.append((i, grp[0]))
+    for i, g0 in moved:
+        left = (lab_end == groups.group_label[g0]) & ~stayed_cover
+        if groups.group_label[g0] == 1:  # the ground's colour: only what stands above the ground's edge
+            left &= rr < (ground_end if math.isfinite(ground_end) else H) - 0.5
+        x0, y0 = bodies[i].position
+        if left.any():
+            p = _apply(np.stack([cc[left] + 0.5, rr[left] + 0.5], 1), 1.0 / s, -np.array([tx, ty]) / s, centre)
+            landing = cam0.to_world(p.mean(0))
+            final[i, :2] = (landing[0], min(landing[1], y0 - 2 * thr))
+        else:
+            final[i, :2] = (x0, y0 - 2 * thr)
+    return unreadable
+
+
+def _quality(ff: FirstFrame, groups: _Groups, reg: _Regions, exited: np.ndarray, rms: np.ndarray, tol: float,
+             px_area: np.ndarray, base: _TimeBase, notes: list[str]) -> float:
+    """Share of (frame, body) pairs read times the first-frame agreement, lowered by flags (see the module)."""
+    fe = base.f_end + 1
+    n = reg.found.shape[1]
+    read = reg.found[:fe] | exited[:fe]
+    for grp in groups.shared:
         read[:, grp] = True
     coverage = float(read.mean()) if read.size else 0.0
     q = coverage * float(np.nanmin(np.r_[ff.agreement, 1.0]) if n else 1.0)
-    big = extra[:fe] > 0.5 * float(px_area.min())
+    big = reg.extra[:fe] > 0.5 * float(px_area.min())
     if big.sum() >= 3:
-        notes.append(f"unexplained object in {int(big.sum())} frames (first at frame {use[int(np.argmax(big))]})")
+        notes.append(f"unexplained object in {int(big.sum())} frames (first at frame {base.use[int(np.argmax(big))]})")
         q *= 0.8
     med_rms = float(np.median(rms[1:fe])) if fe > 1 else 0.0
     if med_rms > tol:
         notes.append(f"registration residual {med_rms:.1f} px")
         q *= tol / med_rms
-    if truncated > 0:
+    if base.truncated > 0:
         q *= 0.9
-    method = "colour" if not shared else ("motion" if not solo else "mixed")
+    return q
+
+
+def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str],
+                 fps: float | None = None, max_frames: int = 160) -> RobustTrack:
+    """Read one video of ``stim`` into initial and final body positions, with flags (see the module)."""
+    F_all, H, W = frames.shape[:3]
+    cam0 = fit_camera(camera, W, H)
+    bodies = stim.scene.bodies
+    n = len(bodies)
+    nominal = float(fps) if fps else 30.0
+    ff = first_frame_check(frames[0], stim, cam0, colours)
+    notes: list[str] = list(ff.notes)
+    init_world = np.array([[b.position[0], b.position[1], b.angle] for b in bodies], dtype=float)
+    if ff.missing:
+        return RobustTrack(init_world, init_world.copy(), 0.0, "colour", True, notes, nominal, F_all,
+                           np.tile([1.0, 0.0, 0.0], (F_all, 1)), ff)
+    use = np.arange(F_all) if F_all <= max_frames else np.unique(
+        np.round(np.linspace(0, F_all - 1, max_frames)).astype(int))
+    groups = _colour_groups(ff, n)
+    refs, tols = ff.refs.copy(), ff.tolerances.copy()
+    px_area = np.array([b.area for b in bodies]) / cam0.metres_per_pixel ** 2
+    need = np.maximum(1.0, 0.2 * px_area)
+    centre = np.array([W / 2.0, H / 2.0])
+    reg = _segment_frames(frames, use, groups, refs, tols, need)
+    tol = max(0.5, 0.005 * W)
+    T, rms = _register_frames(reg, centre, tol, _camera_is_still(reg, W, H))
+    if np.abs(T[:, 0] - 1).max() > 0.003 or np.abs(T[:, 1:]).max() > 0.3:
+        notes.append(f"camera moves (up to {100 * np.abs(T[:, 1:] / [W, H]).max():.0f}% pan, "
+                     f"{100 * np.abs(np.log(T[:, 0])).max():.0f}% zoom); registered to the static scene")
+    P = (reg.C - centre - T[:, None, 1:]) / T[:, None, :1] + centre  # in the first frame's pixels
+    Wd = cam0.to_world(P)
+    thr = fall_threshold(stim.scene)
+    fps_eff, f_end, truncated, step = _time_base(stim, use, reg.found, Wd[..., 1], thr, nominal, notes)
+    base = _TimeBase(use, f_end, fps_eff, truncated, step, thr)
+    initial, final = init_world.copy(), init_world.copy()
+    for i in groups.solo:  # sub-pixel centres in the first frame
+        if reg.found[0, i]:
+            initial[i, :2] = cam0.to_world(_centre_at(frames, use, reg, 0, i, refs, need[i]))
+    lost = [i for i in groups.solo if not reg.found[0, i]]  # too small or blended away in the first frame
+    if lost:
+        notes.append(f"{', '.join(bodies[i].id for i in lost[:4])} not found by colour; read by motion")
+        groups.solo = [i for i in groups.solo if reg.found[0, i]]
+        groups.shared = groups.shared + [[i] for i in lost]
+        groups.group_label.update({i: 2 + i for i in lost})
+    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, notes)
+    if f_end == len(use) - 1 and f_end in reg.labs:
+        # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
+        for i in groups.solo:
+            if reg.found[f_end, i] and not reg.border[f_end, i] and not exited[f_end, i]:
+                p = (_centre_at(frames, use, reg, f_end, i, refs, need[i]) - centre - T[f_end, 1:]) / T[f_end, 0]
+                final[i, :2] = cam0.to_world(p + centre)
+    if groups.shared:
+        lab_end = reg.labs.get(f_end)
+        if lab_end is None:
+            lab_end = _label(frames[use[f_end]], refs, tols, groups)
+        unreadable |= _read_shared(stim, ff, groups, lab_end, reg.ground[f_end], T[f_end], centre, cam0, thr, final,
+                                   notes)
+    q = _quality(ff, groups, reg, exited, rms, tol, px_area, base, notes)
+    method = "colour" if not groups.shared else ("motion" if not groups.solo else "mixed")
     full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
     full_T[use] = T
     return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff)

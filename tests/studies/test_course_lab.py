@@ -112,7 +112,7 @@ def test_every_command_parses():
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
     import ipe
-    from ipe.experiment.client import ServerProcess
+    from ipe.webexperiment.client import ServerProcess
 
     d = tmp_path_factory.mktemp("lab")
     ipe.save_stimuli(ipe.generate_towers(6, seed=3, balanced=True), d / "towers.json")
@@ -123,7 +123,7 @@ def small_server(tmp_path_factory):
 def test_simulate_posts_the_synthetic_answers(small_server, monkeypatch):
     import ipe
     from ipe.cli import app
-    from ipe.experiment import export_responses
+    from ipe.webexperiment import export_responses
     from ipe.humans import ResponseScale, synthesize
 
     d, srv = small_server

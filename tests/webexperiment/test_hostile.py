@@ -26,10 +26,10 @@ with warnings.catch_warnings():  # Starlette >= 1.x asks for httpx2; httpx works
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from ipe.experiment import ExperimentConfig, Store, build_materials, create_app, design_json
-from ipe.experiment import server as server_mod
-from ipe.experiment.export import export_responses
-from ipe.experiment.server import MAX_BODY
+from ipe.webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json
+from ipe.webexperiment import server as server_mod
+from ipe.webexperiment.export import export_responses
+from ipe.webexperiment.server import MAX_BODY
 from ipe.stimuli.towers import generate_towers
 
 JSON = {"content-type": "application/json"}
@@ -407,7 +407,7 @@ import resource, signal, sys
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 from ipe.errors import InputError
-from ipe.experiment.store import Store
+from ipe.webexperiment.store import Store
 db = Path(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # "the disk is full" after 2 KiB
 try:
@@ -453,7 +453,7 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 warnings.simplefilter("ignore")
 from pathlib import Path
 from starlette.testclient import TestClient
-from ipe.experiment import ExperimentConfig, Store, build_materials, create_app, design_json
+from ipe.webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json
 from ipe.stimuli.towers import generate_towers
 m = build_materials(list(generate_towers(4, seed=1, n_blocks=3)), ExperimentConfig(task="will-it-fall", practice=0))
 db = Path(sys.argv[1])

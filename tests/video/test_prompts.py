@@ -13,7 +13,7 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.stimuli.towers import generate_towers
 from ipe.video.prompts import MANIFEST_COLUMNS, import_continuations, parse_size, read_manifest, write_prompts
-from ipe.video.render import Camera, render_frames, video_trajectory, write_mp4
+from ipe.video.frames import Camera, render_frames, video_trajectory, write_mp4
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_prompts_cli_and_bad_input(tmp_path, towers, capsys):
 
 def test_physics_iq_scores_against_the_simulators_render(tmp_path, towers):
     from ipe.video.physics_iq import physics_iq_scores, score_videos
-    from ipe.video.render import render_videos
+    from ipe.video.frames import render_videos
 
     render_videos(list(towers)[:3], tmp_path / "r", size=48, fps=15)
     ref = tmp_path / "r" / "gt"

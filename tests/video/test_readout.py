@@ -13,7 +13,7 @@ from ipe.cli import main
 from ipe.errors import InputError
 from ipe.stimuli.towers import generate_towers
 from ipe.video.readout import judge_frames, match_stimulus, read_video, readout, segment
-from ipe.video.render import Camera, body_colours, frame_times, render_videos, video_palette, video_trajectory
+from ipe.video.frames import Camera, body_colours, frame_times, render_videos, video_trajectory
 
 
 @pytest.fixture(scope="module")
@@ -28,25 +28,6 @@ def rendered(towers, tmp_path_factory):
     render_videos(list(towers)[:3], out / "noisy", size=64, fps=30, samples=2, sigma=0.3, phi=0.05, seed=3,
                   ground_truth=False)
     return out, manifest
-
-
-def test_palette_is_distinct_and_bounded():
-    pal = video_palette(36)
-    assert len(set(pal)) == 36
-    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in pal], dtype=float)
-    d = np.sqrt(((rgb[:, None] - rgb[None]) ** 2).sum(-1)) + np.eye(36) * 999
-    assert d.min() > 40
-    assert np.abs(rgb - 255).sum(1).min() > 100  # none close to the white background
-    with pytest.raises(InputError, match="at most 36"):
-        video_palette(37)
-
-
-def test_camera_round_trip(demo):
-    cam = Camera.for_stimulus(demo[0], 64)
-    xy = np.array([[0.1, 0.2], [-0.3, 0.9]])
-    assert np.allclose(cam.to_world(cam.to_pixels(xy)), xy)
-    assert cam.to_pixels(np.array([cam.x0, cam.y1])).tolist() == [0.0, 0.0]
-    assert Camera.from_dict(cam.to_dict()) == cam
 
 
 def test_render_files_and_colours(rendered, towers):
@@ -185,7 +166,7 @@ def test_readout_agreement_200(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / "video_readout_agreement.py"
+    path = Path(__file__).resolve().parents[2] / "experiments" / "video_readout_agreement.py"
     spec = importlib.util.spec_from_file_location("video_readout_agreement", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

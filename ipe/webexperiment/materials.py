@@ -21,13 +21,18 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..errors import InputError
+from ..fingerprint import stimulus_fingerprint
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..checks import StimulusSet
 from ..scene import Ball, Block, StaticSegment, Stimulus, world_vertices
-from ..scenefile import as_stimulus_set, stimulus_set_to_dict
-from ..seeding import text_key
-from .tasks import Task, get_task
+from ..scenefile import as_stimulus_set, parse_stimulus_set, stimulus_set_to_dict
+from ..seeding import stream_rng
+from ..validation import NONNEG_INT, SEED, Integer, check
+from .tasks import Task, _fell, get_task
+
+IMAGE_SIZE = Integer(100, 2000)
+"""Rule of ``--image-size``: the pictures' longer side in pixels."""
 
 RECORD_EVERY = 8
 """Physics steps between animation frames (8 × 1/240 s = 30 frames per second by default)."""
@@ -82,12 +87,9 @@ class ExperimentConfig:
 
     def __post_init__(self):
         get_task(self.task)
-        if isinstance(self.practice, bool) or not isinstance(self.practice, int) or self.practice < 0:
-            raise InputError(f"--practice must be an integer >= 0, got {self.practice!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"--seed must be an integer >= 0, got {self.seed!r}")
-        if not 100 <= int(self.image_size) <= 2000:
-            raise InputError(f"--image-size must be in 100..2000, got {self.image_size}")
+        check("--practice", self.practice, NONNEG_INT)
+        check("--seed", self.seed, SEED)
+        check("--image-size", self.image_size, IMAGE_SIZE)
         for c in self.conditions:
             if not isinstance(c, str) or not PARTICIPANT_RE.fullmatch(c):
                 raise InputError(f"--conditions: {c!r} is not a valid label (1-64 letters, digits, _ . -)")
@@ -150,11 +152,10 @@ class Materials:
     def order(self, participant: str) -> list[int]:
         """The test trials of ``participant`` in their presentation order (indices into :attr:`stimuli`).
 
-        A permutation drawn from ``SeedSequence(seed, spawn_key=(text_key(participant),))``:
+        A permutation drawn from the stream ``"trial-order"`` keyed by the participant id:
         the same id always gets the same order.
         """
-        ss = np.random.SeedSequence(self.config.seed, spawn_key=(text_key("trial-order"), text_key(participant)))
-        perm = np.random.Generator(np.random.PCG64(ss)).permutation(self.n_test)
+        perm = stream_rng(self.config.seed, "trial-order", participant).permutation(self.n_test)
         return [self.n_practice + int(k) for k in perm]
 
     def test_set(self) -> StimulusSet:
@@ -201,7 +202,7 @@ def image_pixels(frame, size: int) -> tuple[int, int]:
 def _render_png(stim: Stimulus, frame, size: int) -> bytes:
     import matplotlib.pyplot as plt
 
-    from ..render import draw_scene
+    from ..render import draw_scene  # ipe.render loads matplotlib: only when pictures are drawn
 
     dpi = 100
     w, h = image_pixels(frame, size)
@@ -218,7 +219,7 @@ def _render_png(stim: Stimulus, frame, size: int) -> bytes:
 
 
 def _animation(stim: Stimulus, result, task: Task) -> dict:
-    from ..render import STATIC_COLOR, body_colors
+    from ..render import STATIC_COLOR, body_colors  # ipe.render loads matplotlib: only when pictures are drawn
 
     colors = body_colors(stim.scene)
     bodies = []
@@ -270,8 +271,6 @@ def choose_practice(outcomes: list[bool | None], n: int) -> list[int]:
 
 
 def _outcome(task: Task, stim: Stimulus, result) -> bool | None:
-    from .tasks import _fell
-
     return None if task.name == "landing" else _fell(stim, result)
 
 
@@ -284,21 +283,45 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None, mi
     (``mix_practice=False``: just the first ones, as a stored design has them).
     At least one test stimulus must remain.
     """
-    from ..fingerprint import stimulus_fingerprint
-
     stimuli = list(as_stimulus_set(stimuli))
     set_fingerprint = stimulus_fingerprint(stimuli)
     task = get_task(config.task)
+    ordered, config = _trials(stimuli, config, practice_stimuli)
+    _check_trials(ordered, task)
+    results = [run_sample(s, NoiseParams(), 0, 0, [s.query], record_every=RECORD_EVERY)[1] for s in ordered]
+    if practice_stimuli is None:
+        n = config.practice
+        pick = choose_practice([_outcome(task, s, r) for s, r in zip(ordered, results)], n) if mix_practice \
+            else list(range(n))
+        rest = [i for i in range(len(ordered)) if i not in set(pick)]
+        ordered = [ordered[i] for i in pick + rest]
+        results = [results[i] for i in pick + rest]
+    n_practice = config.practice
+    frames = _picture_frames(task, ordered, results)
+    images = [_render_png(s, f, config.image_size) for s, f in zip(ordered, frames)]
+    truths = [task.truth(s, r) for s, r in zip(ordered, results)]
+    animations = {i: _animation(ordered[i], results[i], task) for i in range(n_practice)}
+    m = Materials(config=config, task=task, stimuli=ordered, n_practice=n_practice, frames=frames,
+                  images=images, truths=truths, animations=animations, stimulus_set=set_fingerprint)
+    m.fingerprint = hashlib.sha256(design_json(m).encode()).hexdigest()[:16]
+    return m
+
+
+def _trials(stimuli: list[Stimulus], config: ExperimentConfig, practice_stimuli) -> tuple[list[Stimulus],
+                                                                                          ExperimentConfig]:
+    """Practice then test stimuli (practice given apart, or the first ``config.practice``), and the config
+    with the practice count that results."""
     if practice_stimuli is not None:
-        practice = list(as_stimulus_set(practice_stimuli))
-        test = stimuli
-        ordered = practice + test
-    else:
-        if config.practice >= len(stimuli):
-            raise InputError(f"--practice {config.practice}: the set has only {len(stimuli)} stimuli; at least one "
-                             "must remain for the test trials")
-        ordered = stimuli
-    config = replace(config, practice=len(practice) if practice_stimuli is not None else config.practice)
+        ordered = list(as_stimulus_set(practice_stimuli)) + stimuli
+        return ordered, replace(config, practice=len(ordered) - len(stimuli))
+    if config.practice >= len(stimuli):
+        raise InputError(f"--practice {config.practice}: the set has only {len(stimuli)} stimuli; at least one "
+                         "must remain for the test trials")
+    return stimuli, replace(config, practice=config.practice)
+
+
+def _check_trials(ordered: list[Stimulus], task: Task) -> None:
+    """Each stimulus once; for the landing task, each has a ball (or its query names the body)."""
     ids = [s.id for s in ordered]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -309,18 +332,11 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None, mi
             if not has_ball and not isinstance(s.query.params.get("body"), str):
                 raise InputError(f"stimulus {s.id!r}: the landing task asks where the ball ends up, and this "
                                  "scene has no ball (and its query names no body)")
-    results = []
-    for s in ordered:
-        _, res = run_sample(s, NoiseParams(), 0, 0, [s.query], record_every=RECORD_EVERY)
-        results.append(res)
-    if practice_stimuli is None:
-        n = config.practice
-        pick = choose_practice([_outcome(task, s, r) for s, r in zip(ordered, results)], n) if mix_practice \
-            else list(range(n))
-        rest = [i for i in range(len(ordered)) if i not in set(pick)]
-        ordered = [ordered[i] for i in pick + rest]
-        results = [results[i] for i in pick + rest]
-    n_practice = config.practice
+
+
+def _picture_frames(task: Task, ordered: list[Stimulus], results: list) -> list[tuple[float, float, float, float]]:
+    """The world window ``(x0, x1, y0, y1)`` of every trial's picture: one size for all, each centred on its
+    scene."""
     extents = []
     for s, res in zip(ordered, results):
         # Landing answers must fit in the frame: it spans the noise-free outcome too. Other tasks frame
@@ -344,13 +360,7 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None, mi
     for cx, _h, bottom, _height in extents:
         y0 = bottom - pad * height
         frames.append(tuple(round(float(v), 6) for v in (cx - width / 2, cx + width / 2, y0, y0 + height)))
-    images = [_render_png(s, f, config.image_size) for s, f in zip(ordered, frames)]
-    truths = [task.truth(s, r) for s, r in zip(ordered, results)]
-    animations = {i: _animation(ordered[i], results[i], task) for i in range(n_practice)}
-    m = Materials(config=config, task=task, stimuli=ordered, n_practice=n_practice, frames=frames,
-                  images=images, truths=truths, animations=animations, stimulus_set=set_fingerprint)
-    m.fingerprint = hashlib.sha256(design_json(m).encode()).hexdigest()[:16]
-    return m
+    return frames
 
 
 def design_json(materials: Materials) -> str:
@@ -362,8 +372,6 @@ def design_json(materials: Materials) -> str:
 
 def materials_from_design(text: str) -> Materials:
     """Rebuild :class:`Materials` from :func:`design_json` (what the export uses)."""
-    from ..scenefile import parse_stimulus_set
-
     d = json.loads(text)
     cfg = ExperimentConfig.from_dict(d["config"])
     allst = list(parse_stimulus_set(d["stimuli"], source="the database's stimuli", check_overlap=False))

@@ -23,7 +23,7 @@ from ipe.stimuli.towers import (
 )
 from ipe.geometry import find_overlaps
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _text(stimuli, tmp_path: Path, name: str) -> str:

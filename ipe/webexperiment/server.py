@@ -43,8 +43,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import InputError
+from ..validation import Integer, Number
+from .export import integers_when_whole, iso_times, response_table
 from .materials import PARTICIPANT_RE, Materials
 from .store import Store, StoreUnavailable
+
+_INTEGER = Integer()
+RT_MS = Number(0, 86_400_000)
+"""Rule of a posted ``rt``: milliseconds, finite, at most a day."""
 
 MAX_BODY = 8 * 1024
 """Largest request body accepted (bytes); larger ones get 413."""
@@ -58,7 +65,7 @@ KEY_RE = re.compile(r"[A-Za-z0-9_\-:.]{8,128}")
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{16,128}")
 """Session tokens (the server makes 32-character URL-safe ones)."""
 SIG_RE = re.compile(r"[A-Za-z0-9_\-]{22}")
-"""Signatures of instructor-signed links (see :meth:`ipe.experiment.store.Store.link_signature`)."""
+"""Signatures of instructor-signed links (see :meth:`ipe.webexperiment.store.Store.link_signature`)."""
 ADMIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_\-.~+/=]{16,256}")
 """Admin tokens: 16–256 characters from letters, digits and ``_ - . ~ + / =``."""
 INDEX_RE = re.compile(r"[0-9]{1,6}")
@@ -197,7 +204,7 @@ def _participant(data: dict) -> str:
 def _number(data: dict, name: str):
     """A JSON number field, refused (422) when it is a bool or an integer beyond ±:data:`MAX_NUMBER`."""
     v = data.get(name)
-    if isinstance(v, int) and not isinstance(v, bool) and not -MAX_NUMBER <= v <= MAX_NUMBER:
+    if _INTEGER.accepts(v) and not -MAX_NUMBER <= v <= MAX_NUMBER:
         raise HTTPError(422, f"{name} is out of range")
     return v
 
@@ -402,12 +409,11 @@ class ExperimentApp:
             raise HTTPError(422, f"unknown stimulus_id {sid[:40]!r} for the {phase} phase")
         ti = data["trial_index"]
         n = m.n_practice if phase == "practice" else m.n_test
-        if isinstance(ti, bool) or not isinstance(ti, int) or not 0 <= ti < n:
+        if not Integer(0, n - 1).accepts(ti):
             raise HTTPError(422, f"trial_index must be an integer in 0..{n - 1}")
         rt = _number(data, "rt")
         if rt is not None:
-            if isinstance(rt, bool) or not isinstance(rt, (int, float)) or not math.isfinite(rt) \
-                    or not 0 <= rt <= 86_400_000:
+            if not RT_MS.accepts(rt):
                 raise HTTPError(422, "rt must be a number of milliseconds in 0..86400000")
             rt = float(rt)
         try:
@@ -428,7 +434,7 @@ class ExperimentApp:
         data = await read_json(request)
         row = self._response_row(data)
         row["condition"] = self.store.condition(row["participant"])
-        # Resolves only after the writer thread has committed the row (see ipe.experiment.store).
+        # Resolves only after the writer thread has committed the row (see ipe.webexperiment.store).
         outcome = await asyncio.wrap_future(self.store.add_response_future(row))
         if outcome.status in ("conflict", "closed"):
             raise HTTPError(409, outcome.message)
@@ -465,7 +471,6 @@ class ExperimentApp:
                              "task": self.materials.task.name})
 
     async def admin_responses(self, request: Request):
-        from .export import integers_when_whole, response_table
 
         self._admin(request)
         phase = request.query_params.get("phase", "test")
@@ -479,7 +484,6 @@ class ExperimentApp:
     async def admin_participants(self, request: Request):
         import pandas as pd
 
-        from .export import iso_times
 
         self._admin(request)
         parts = await run_in_threadpool(self.store.participants)
@@ -506,7 +510,6 @@ def create_app(materials: Materials, store: Store, cors_origins: tuple[str, ...]
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port=0``: any free port), with ``SO_REUSEADDR``."""
-    from ..errors import InputError
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without

@@ -24,8 +24,8 @@ import sqlite3
 import pytest
 
 from ipe.cli import main
-from ipe.experiment.client import ServerProcess
-from ipe.experiment.export import load_experiment
+from ipe.webexperiment.client import ServerProcess
+from ipe.webexperiment.export import load_experiment
 from ipe.humans import load_responses, validate_responses
 from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers

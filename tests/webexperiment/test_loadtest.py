@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ipe.experiment.client import ParticipantLog
-from ipe.experiment.loadtest import check_run, run
+from ipe.webexperiment.client import ParticipantLog
+from ipe.webexperiment.loadtest import check_run, run
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "load_test.py"
 
 
 def test_concurrent_participants_lose_and_duplicate_nothing(tmp_path):

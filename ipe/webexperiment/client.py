@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..seeding import text_key
+from ..seeding import stream_rng
 
 
 @dataclass
@@ -90,10 +90,10 @@ async def run_participant(client, base: str, participant: str, seed: int = 0, re
 
     ``stop``: answer only this many test trials (a participant who leaves).
     ``think``: seconds between answers. Randomness (answers, repeats) comes
-    from ``SeedSequence(seed, spawn_key=(text_key(participant),))``. ``log``:
+    from the stream named by the participant id (``stream_rng(seed, participant)``). ``log``:
     a log to fill in (watch it from another thread while this runs).
     """
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(text_key(participant),))))
+    rng = stream_rng(seed, participant)
     deadline = deadline if deadline is not None else time.monotonic() + 300
     log = log if log is not None else ParticipantLog(participant)
     cfg = (await client.get(f"{base}/api/config")).json()

@@ -15,7 +15,7 @@
     decoder that writes ``n_future`` frames at once, with a skip connection
     from the last conditioning frame. Frames are handled as maps of palette
     classes (background, statics, body 0, body 1, … in the colours of
-    :func:`ipe.video.render.video_palette`): inputs are segmented by colour,
+    :func:`ipe.video.frames.video_palette`): inputs are segmented by colour,
     outputs are per-pixel categorical logits, and generated frames are the
     most likely class painted in its colour. Its videos are judged by the
     same readout as any other video.
@@ -24,7 +24,7 @@ Both are trained on towers from :func:`ipe.stimuli.towers.generate_towers`
 with a training seed; :func:`disjoint_check` verifies that no training tower
 is also a test tower (same geometry). Everything random — the towers, the
 initialisation, the shuffling — derives from the user seed through
-:class:`numpy.random.SeedSequence`. Weights are saved with their
+the named streams ``"ipe.video.baselines:<part>"`` of :func:`ipe.seeding.stream_int`. Weights are saved with their
 configuration and training log (:func:`save_model` / :func:`load_model`).
 """
 
@@ -49,18 +49,25 @@ from torch.nn import functional as F
 
 from ..errors import InputError
 from ..fileio import atomic_write
+from ..humans import n_countable
+from ..montecarlo import run_sample
+from ..noise import NoiseParams
+from ..queries import fallen_mask
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
-from ..seeding import text_key
-from .render import BACKGROUND, STATIC_COLOUR, Camera, draw_frame, hex_to_rgb, video_palette, video_trajectory
+from ..seeding import stream_int
+from ..stimuli.towers import generate_towers
+from .frames import (BACKGROUND, STATIC_COLOUR, Camera, colours_entry, draw_frame, hex_to_rgb, render_frames,
+                     video_palette, video_trajectory, write_colours, write_mp4)
+from .readout import VideoError, read_video, segment
 
 MAX_BODIES = 24
 N_CLASSES = 2 + MAX_BODIES
 
 
 def _seed(seed: int, name: str) -> int:
-    ss = np.random.SeedSequence(int(seed), spawn_key=(text_key("ipe.video.baselines:" + name),))
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
+    # The stream names keep the module's old name, so trained weights repeat bit for bit.
+    return stream_int(seed, "ipe.video.baselines:" + name)
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -127,7 +134,6 @@ def _refs(n_bodies: int = MAX_BODIES) -> np.ndarray:
 
 def frames_to_classes(frames: np.ndarray) -> np.ndarray:
     """RGB frames ``(..., H, W, 3)`` → palette classes ``(..., H, W)`` (unmatched pixels → background)."""
-    from .readout import segment
 
     refs = _refs()
     shape = frames.shape[:-1]
@@ -320,9 +326,6 @@ def fall_maps(stimuli, frames: np.ndarray, progress: bool | None = None) -> tupl
     body falls in the no-noise simulation, and the share of the cell that is
     body pixels (the weight).
     """
-    from ..montecarlo import run_sample
-    from ..noise import NoiseParams
-    from ..queries import fallen_mask
 
     st = list(as_stimulus_set(stimuli))
     cls = frames_to_classes(frames)
@@ -346,6 +349,43 @@ def _images(stimuli, size: int, progress: bool | None, desc: str) -> np.ndarray:
     return np.stack([first_frame(s, size) for s in _progress(st, progress, desc)])
 
 
+def _cnn_towers(cfg: "CNNConfig", train_stimuli, test_stimuli):
+    """The training and test towers: generated from the config's seeds unless given; checked disjoint."""
+    if train_stimuli is None:
+        train_stimuli = generate_towers(cfg.n_train, seed=cfg.train_seed, n_blocks=cfg.n_blocks, balanced=cfg.balanced)
+    if test_stimuli is None and cfg.n_test > 0:
+        test_stimuli = generate_towers(cfg.n_test, seed=cfg.test_seed, n_blocks=cfg.n_blocks, balanced=cfg.balanced)
+    if test_stimuli is not None:
+        disjoint_check(train_stimuli, test_stimuli)
+    return train_stimuli, test_stimuli
+
+
+def _cnn_epoch(model: "PhysNetCNN", opt, sched, rng: np.random.Generator, cfg: "CNNConfig", X: torch.Tensor,
+               yf: torch.Tensor, yc: torch.Tensor, ym: torch.Tensor, wm: torch.Tensor) -> float:
+    """One epoch over shuffled, randomly mirrored batches; returns the mean loss per image."""
+    model.train()
+    perm = rng.permutation(len(X))
+    flips = rng.random(len(X)) < 0.5
+    total = 0.0
+    for b in range(0, len(X), cfg.batch_size):
+        idx = perm[b:b + cfg.batch_size]
+        xb = X[idx]
+        fl = torch.as_tensor(flips[idx])
+        xb = torch.where(fl[:, None, None, None], xb.flip(-1), xb)  # mirror image: same outcome
+        mt = torch.where(fl[:, None, None], ym[idx].flip(-1), ym[idx])
+        mw = torch.where(fl[:, None, None], wm[idx].flip(-1), wm[idx])
+        lf, lc, lm = model.forward_all(xb)
+        mask_loss = (F.binary_cross_entropy_with_logits(lm, mt, reduction="none") * mw).sum() / mw.sum().clamp_min(1.0)
+        loss = (F.binary_cross_entropy_with_logits(lf, yf[idx]) + cfg.count_weight * F.cross_entropy(lc, yc[idx])
+                + cfg.mask_weight * mask_loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += float(loss.detach()) * len(idx)
+    return total / len(X)
+
+
 def train_cnn(cfg: CNNConfig = CNNConfig(), train_stimuli=None, test_stimuli=None, threads: int | None = None,
               progress: bool | None = None) -> tuple[PhysNetCNN, dict]:
     """Train :class:`PhysNetCNN` on generated towers; returns ``(model, log)``.
@@ -356,17 +396,10 @@ def train_cnn(cfg: CNNConfig = CNNConfig(), train_stimuli=None, test_stimuli=Non
     and the held-out accuracy (``test_accuracy``: falls/stands; also the
     count's exact accuracy and the majority-class baseline).
     """
-    from ..stimuli.towers import generate_towers
-
     if threads:
         torch.set_num_threads(int(threads))
     t0 = time.perf_counter()
-    if train_stimuli is None:
-        train_stimuli = generate_towers(cfg.n_train, seed=cfg.train_seed, n_blocks=cfg.n_blocks, balanced=cfg.balanced)
-    if test_stimuli is None and cfg.n_test > 0:
-        test_stimuli = generate_towers(cfg.n_test, seed=cfg.test_seed, n_blocks=cfg.n_blocks, balanced=cfg.balanced)
-    if test_stimuli is not None:
-        disjoint_check(train_stimuli, test_stimuli)
+    train_stimuli, test_stimuli = _cnn_towers(cfg, train_stimuli, test_stimuli)
     x_tr = _images(train_stimuli, cfg.size, progress, "rendering training towers")
     f_tr, c_tr = tower_labels(train_stimuli)
     max_count = max(cfg.n_blocks, int(c_tr.max()) if len(c_tr) else 0)
@@ -381,29 +414,8 @@ def train_cnn(cfg: CNNConfig = CNNConfig(), train_stimuli=None, test_stimuli=Non
     yc = torch.as_tensor(np.minimum(c_tr, max_count))
     m_t, m_w = fall_maps(train_stimuli, x_tr, progress)
     ym, wm = torch.as_tensor(m_t), torch.as_tensor(m_w)
-    losses = []
-    for epoch in _progress(range(cfg.epochs), progress, "training CNN (epochs)"):
-        model.train()
-        perm = rng.permutation(len(X))
-        flips = rng.random(len(X)) < 0.5
-        total = 0.0
-        for b in range(0, len(X), cfg.batch_size):
-            idx = perm[b:b + cfg.batch_size]
-            xb = X[idx]
-            fl = torch.as_tensor(flips[idx])
-            xb = torch.where(fl[:, None, None, None], xb.flip(-1), xb)  # mirror image: same outcome
-            mt = torch.where(fl[:, None, None], ym[idx].flip(-1), ym[idx])
-            mw = torch.where(fl[:, None, None], wm[idx].flip(-1), wm[idx])
-            lf, lc, lm = model.forward_all(xb)
-            mask_loss = (F.binary_cross_entropy_with_logits(lm, mt, reduction="none") * mw).sum() / mw.sum().clamp_min(1.0)
-            loss = (F.binary_cross_entropy_with_logits(lf, yf[idx]) + cfg.count_weight * F.cross_entropy(lc, yc[idx])
-                    + cfg.mask_weight * mask_loss)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(X))
+    losses = [_cnn_epoch(model, opt, sched, rng, cfg, X, yf, yc, ym, wm)
+              for _ in _progress(range(cfg.epochs), progress, "training CNN (epochs)")]
     log = {"config": asdict(cfg), "n_parameters": n_parameters(model), "train_loss": losses,
            "n_train": len(x_tr), "train_fall_rate": float(f_tr.mean()) if len(f_tr) else math.nan,
            "torch_seed": _seed(cfg.seed, "cnn:init"), "train_seconds": time.perf_counter() - t0}
@@ -458,7 +470,6 @@ def cnn_judgments(model: PhysNetCNN, stimuli, frames: Sequence[np.ndarray] | Non
     probabilities); ``se`` is 0 (a deterministic network); ``p_falls`` is
     the fall head's P(falls).
     """
-    from ..humans import n_countable
 
     st = as_stimulus_set(stimuli)
     if frames is None:
@@ -530,7 +541,6 @@ def video_clip(stim: Stimulus, cfg: VideoConfig) -> tuple[np.ndarray, np.ndarray
 def train_video_model(cfg: VideoConfig = VideoConfig(), train_stimuli=None, threads: int | None = None,
                       progress: bool | None = None) -> tuple[SimVPPredictor, dict]:
     """Train :class:`SimVPPredictor` on no-noise rollouts of generated towers; returns ``(model, log)``."""
-    from ..stimuli.towers import generate_towers
 
     if threads:
         torch.set_num_threads(int(threads))
@@ -603,8 +613,6 @@ def generate_videos(model: SimVPPredictor, config: dict, stimuli, out_dir: str |
     frame is t = 0), with ``<out>/colours.json`` (the same cameras at the
     model's size).
     """
-    from .readout import VideoError, read_video
-    from .render import colours_entry, render_frames, write_colours, write_mp4
 
     st = as_stimulus_set(stimuli)
     out = Path(out_dir)

@@ -23,10 +23,10 @@ with warnings.catch_warnings():  # Starlette >= 1.x asks for httpx2; httpx works
     from starlette.testclient import TestClient
 
 from ipe.cli import main
-from ipe.experiment import ExperimentConfig, Store, build_materials, create_app, design_json, response_table
-from ipe.experiment.export import export_materials, export_responses
-from ipe.experiment.materials import materials_from_design
-from ipe.experiment.server import MAX_BODY
+from ipe.webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, response_table
+from ipe.webexperiment.export import export_materials, export_responses
+from ipe.webexperiment.materials import materials_from_design
+from ipe.webexperiment.server import MAX_BODY
 from ipe.humans import load_responses, validate_responses
 from ipe.scene import Ball, Query, Scene, StaticBox, StaticPolygon, Stimulus
 from ipe.scenefile import save_stimuli
@@ -157,27 +157,6 @@ def _ramp_ball(sid, x):
     ground = StaticBox(id="ground", position=(0.0, -0.05), width=8.0, height=0.1)
     ball = Ball(id="ball", position=(x, -0.6 * x + 0.1 * 1.36 ** 0.5 + 0.005), radius=0.1)  # just above
     return Stimulus(id=sid, scene=Scene(bodies=(ball,), statics=(ramp, ground)), query=Query("distance"))
-
-
-@pytest.mark.parametrize("task,good,bad", [
-    ("will-it-fall", [1, 7, 4.0], [0, 8, 3.5, "4", True, None]),
-    ("how-many", [0, 4], [-1, 5, 1.5, "two"]),
-    ("probability", [0, 100, 33.3], [-0.1, 100.5, "50", float("inf")]),
-    ("direction", ["left", "right", 1, 0], ["up", 0.5, 2, "LEFT"]),
-])
-def test_task_answers(task, good, bad, towers):
-    from ipe.experiment.tasks import get_task
-
-    t = get_task(task)
-    stim = towers[0]
-    frame = (-1.0, 1.0, 0.0, 2.0)
-    for v in good:
-        t.parse(v, stim, frame)
-    for v in bad:
-        with pytest.raises(ValueError):
-            t.parse(v, stim, frame)
-    assert get_task("direction").parse("left", stim, frame) == 1.0
-    assert get_task("direction").parse("right", stim, frame) == 0.0
 
 
 def test_landing_frame_holds_the_outcome_and_clicks_map_to_scene_x(tmp_path):

@@ -11,7 +11,7 @@ import ipe
 from ipe.cli import main
 from ipe.errors import InputError
 from ipe.stimuli.towers import generate_towers
-from ipe.video.baselines import (
+from ipe.video.models import (
     CNNConfig,
     PhysNetCNN,
     SimVPPredictor,
@@ -30,7 +30,6 @@ from ipe.video.baselines import (
     train_video_model,
     video_clip,
 )
-from ipe.video.external import import_judgments
 
 
 @pytest.fixture(scope="module")
@@ -146,17 +145,8 @@ def test_cli_train_generate_and_import(tmp_path, capsys):
         assert len(err) == 1 and fragment in err[0], err
 
 
-def test_import_judgments_picks_a_model(tmp_path, demo):
-    df = pd.DataFrame({"stimulus_id": ["tower_000", "tower_000"], "model": ["a", "b"], "sample": [0, 0],
-                       "judgment": [0.0, 1.0]})
-    df.to_csv(tmp_path / "two.csv", index=False)
-    with pytest.raises(InputError, match="pick one with --model"):
-        import_judgments(tmp_path / "two.csv", demo)
-    assert import_judgments(tmp_path / "two.csv", demo, model="b")["mean"].tolist() == [1.0]
-
-
 def test_first_frame_matches_render(demo, tmp_path):
-    from ipe.video.render import render_videos
+    from ipe.video.frames import render_videos
     from PIL import Image
 
     render_videos(list(demo)[:1], tmp_path, size=64)

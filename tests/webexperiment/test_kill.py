@@ -1,6 +1,6 @@
 """Kill test: SIGKILL the server in the middle of sessions, restart it on the same database, lose nothing.
 
-Simulated participants (``ipe.experiment.client``, the page's protocol: one
+Simulated participants (``ipe.webexperiment.client``, the page's protocol: one
 idempotency key per answer, retried until acknowledged) answer while the
 server runs as a child process. The server is killed with SIGKILL once
 some answers were acknowledged. Then, before anything restarts, the
@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from ipe.experiment.client import ServerProcess, run_many
-from ipe.experiment.export import load_experiment, response_table
+from ipe.webexperiment.client import ServerProcess, run_many
+from ipe.webexperiment.export import load_experiment, response_table
 from ipe.scenefile import save_stimuli
 from ipe.stimuli.towers import generate_towers
 

@@ -43,8 +43,11 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fileio import atomic_path, atomic_write, write_csv, write_json
+from ..montecarlo import run_sample
+from ..noise import NoiseParams
 from ..scene import Ball, StaticSegment, Stimulus, world_vertices
 from ..scenefile import as_stimulus_set
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, check
 
 BACKGROUND = "#ffffff"
 STATIC_COLOUR = "#808080"
@@ -105,7 +108,7 @@ class Camera:
     @classmethod
     def for_stimulus(cls, stim: Stimulus, size: int, pad: float = 0.15) -> "Camera":
         """A square window framing ``stim``'s initial dynamic bodies and the line y = 0, with margins."""
-        from ..render import scene_bounds
+        from ..render import scene_bounds  # ipe.render loads matplotlib: only when a camera is framed
 
         x0, x1, y0, y1 = scene_bounds(stim.scene, pad=pad)
         return cls(float(x0), float(x1), float(y0), float(y1), int(size), int(size))
@@ -231,8 +234,6 @@ def video_trajectory(stim: Stimulus, fps: float, sigma: float = 0.0, phi: float 
     ``ipe predict``. A rollout that stopped early because the scene came to
     rest is continued with its final, resting state.
     """
-    from ..montecarlo import run_sample
-    from ..noise import NoiseParams
 
     k = steps_per_frame(stim, fps)
     times = frame_times(stim, fps)
@@ -354,11 +355,9 @@ def render_videos(stimuli, out_dir: str | Path, size: int = 256, fps: float = 30
     stimuli = as_stimulus_set(stimuli)
     if size < 16 or size % 2:
         raise InputError(f"--size {size}: videos need an even size of at least 16 pixels")
-    if cond_frames < 1:
-        raise InputError(f"--cond-frames must be >= 1, got {cond_frames}")
+    check("--cond-frames", cond_frames, POSITIVE_INT)
     for name, v in (("sigma", sigma), ("phi", phi), ("mu", mu)):
-        if not (v >= 0 and math.isfinite(v)):
-            raise InputError(f"--{name} must be a finite number >= 0, got {v}")
+        check(f"--{name}", v, NONNEG_NUMBER)
     for s in stimuli:
         steps_per_frame(s, fps)
         body_colours(s)

@@ -1,9 +1,12 @@
 """The browser experiment for course labs: a server, a page, an SQLite store and exports.
 
+The command is ``ipe experiment``; the package is ``webexperiment`` so that it is not mistaken for the
+study scripts in ``experiments/``.
+
 Build the materials, open a store, serve::
 
-    from ipe.experiment import ExperimentConfig, build_materials, Store, create_app, serve
-    from ipe.experiment.materials import design_json
+    from ipe.webexperiment import ExperimentConfig, build_materials, Store, create_app, serve
+    from ipe.webexperiment.materials import design_json
 
     m = build_materials("towers.json", ExperimentConfig(task="will-it-fall", practice=2))
     store = Store("lab.db", design=design_json(m), fingerprint=m.fingerprint, stimulus_set=m.stimulus_set)

@@ -19,7 +19,7 @@ from ipe.noise import NoiseParams
 from ipe.scenefile import save_stimuli
 from ipe.stimuli.plinko import HOLES, PlinkoOptions, generate_plinko
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
