@@ -81,6 +81,10 @@ SUMMARY_COLUMNS = ["model", "kind", "n_stimuli", "accuracy", "r", "r_lo", "r_hi"
                    "error_consistency", "error_consistency_lo", "error_consistency_hi", "accuracy_matched",
                    "accuracy_matched_lo", "accuracy_matched_hi", "low_quality"]
 COUNT_QUERIES = ("count_fallen", "off_table")
+#: A video readout whose quality is below this is flagged ``low_quality`` (by :mod:`ipe.video.readout`) and
+#: counted in the report's low-quality share. It lives here, below the video package, so that the report
+#: does not import video code.
+LOW_QUALITY = 0.8
 PROBABILITY_QUERIES = ("body_falls", "falls_left")
 
 
@@ -289,8 +293,6 @@ def _low_quality(table: pd.DataFrame, ids: list[str]) -> float:
     """For a video readout's table (it has a ``quality`` column): the share of its stimuli read at low quality."""
     if "quality" not in table.columns:
         return math.nan
-    from .video.readout import LOW_QUALITY
-
     q = table.assign(stimulus_id=table["stimulus_id"].astype(str)).groupby("stimulus_id")["quality"].mean()
     q = pd.to_numeric(q.reindex(ids), errors="coerce")
     return float((q[q.notna()] < LOW_QUALITY).mean()) if q.notna().any() else math.nan

@@ -28,6 +28,7 @@ from ..errors import InputError
 from ..fileio import read_csv
 from ..humans import n_countable
 from ..queries import QUERIES
+from ..report import judgment_says_falls
 from ..scenefile import as_stimulus_set
 
 JUDGMENT_COLUMNS = ("stimulus_id", "model", "sample", "judgment")
@@ -84,8 +85,6 @@ def import_judgments(path: str | Path, stimuli, model: str | None = None) -> pd.
     ``model`` picks one model's rows when the file holds several (it must
     then be given). Rows with an unknown stimulus id are an error.
     """
-    from ..report import judgment_says_falls
-
     stimuli = as_stimulus_set(stimuli)
     df = read_judgments_csv(path)
     models = sorted(df["model"].dropna().astype(str).unique())

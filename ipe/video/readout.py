@@ -63,6 +63,7 @@ import pandas as pd
 from ..errors import InputError
 from ..fileio import read_json
 from ..queries import check_query, evaluate, parse_query
+from ..report import LOW_QUALITY, judgment_says_falls
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
 from ..rollout import RolloutResult
@@ -72,7 +73,6 @@ from .robust import subpixel_centre, track_robust
 DEFAULT_TOLERANCE = 90.0
 DEFAULT_MOTION_TOLERANCE = 60.0
 DEFAULT_MIN_AREA = 0.2
-LOW_QUALITY = 0.8
 READOUT_QUERIES = ("fall", "count_fallen", "direction", "falls_left", "distance", "off_table", "body_falls")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 VIDEO_COLUMNS = ["video", "stimulus_id", "sample", "status", "method", "quality", "n_frames", "query", "value",
@@ -547,8 +547,6 @@ def summarize_videos(per_video: pd.DataFrame, stimuli=None, min_quality: float =
     not in ``n_valid``: a stimulus whose videos were all unreadable keeps a
     row with ``mean`` NaN (flagged, not guessed, and not silently dropped).
     """
-    from ..report import judgment_says_falls
-
     by_id = {s.id: s for s in as_stimulus_set(stimuli)} if stimuli is not None else {}
     ok = per_video[(per_video["status"].isin(["ok", "low_quality"]) & (per_video["quality"] >= min_quality))
                    | ((per_video["status"] == "unreadable") & (per_video["query"] != ""))]
