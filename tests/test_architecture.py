@@ -31,23 +31,10 @@ PYPROJECT = ROOT / "pyproject.toml"
 CONTRACT_TYPES = {"layers": LayersContract, "acyclic_siblings": AcyclicSiblingsContract,
                   "forbidden": ForbiddenContract, "independence": IndependenceContract}
 
-# Imports that break the contract on the branch this test was written on (main at dbc24cd, issue #22): each is
-# being removed by one of the redesign's branches. They are ignored here, and only here; `lint-imports` reports
-# them. The test fails as soon as an entry is no longer needed, so that this list shrinks to nothing:
-# the coordinator empties it when the branches are merged (and fixes whatever is then still reported).
-KNOWN_VIOLATIONS: dict[str, str] = {
-    # scene <-> queries <-> world (h1: scene.py / scenefile.py / checks.py)
-    "ipe.scene -> ipe.queries": "scene checks queries (cycle; scene is below queries)",
-    "ipe.scene -> ipe.world": "scene checks overlaps with world.find_overlaps (cycle; scene is below world)",
-    # montecarlo <-> adaptive (h2)
-    "ipe.montecarlo -> ipe.adaptive": "simulate() dispatches to simulate_adaptive() (cycle)",
-    # the cli package: submodules import ipe.cli, whose __init__ imports them (h3)
-    "ipe.cli.* -> ipe.cli": "cli submodules import the package that imports them (cycle)",
-    # report <-> video (report.py: h3, video/: h5)
-    "ipe.report -> ipe.video.readout": "report imports LOW_QUALITY from the layer above it (cycle)",
-    # inside ipe.video (h5)
-    "ipe.video.robust -> ipe.video.readout": "robust and readout import each other (cycle)",
-}
+# Imports allowed to break the contract, each with its reason. Empty: the redesign (#22) removed the last ones
+# (scene <-> queries <-> world, montecarlo <-> adaptive, the cli package, report <-> video, video.robust <->
+# video.readout). The test fails as soon as an entry is no longer needed, so this list can only shrink.
+KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
 def read_contracts() -> tuple[dict, list[dict]]:
