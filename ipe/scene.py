@@ -183,7 +183,7 @@ def fraction_kept(what: str) -> Rule:
     return rule
 
 
-def labels(v: Any) -> tuple[str, str] | None:
+def label_list(v: Any) -> tuple[str, str] | None:
     """A non-empty sequence of non-empty strings."""
     if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) and x for x in v):
         return "", f"must be a non-empty list of labels (strings), got {v!r}"
@@ -305,7 +305,7 @@ _SIMULATION_RULES = (
     ("iterations", optional(number(0, strict=True, integer=True))), ("collision_slop", optional(NONNEG)),
     ("rest_window", optional(POSITIVE)), ("damping", POSITIVE), ("angular_damping", optional(POSITIVE)),
     ("remove_below", optional(NUMBER)), ("collision_bias", optional(POSITIVE)),
-    ("collision_noise_labels", optional(labels)),
+    ("collision_noise_labels", optional(label_list)),
 )
 _SIMULATION_FRACTIONS = (
     ("collision_bias", optional(fraction_kept("fraction of an overlap left after one second"))),

@@ -42,8 +42,8 @@ from .scene import (
     StaticShape,
     Stimulus,
     json_type,
+    label_list,
 )
-from .scene import labels as scene_labels
 
 SCHEMA_VERSION = 1
 """Version of the stimulus-set JSON format written by this package."""
@@ -188,7 +188,7 @@ def _parse_simulation(data: Any, where: str) -> Simulation:
         collision_slop=f.number("collision_slop"), rest_window=f.number("rest_window"),
         damping=f.number("damping", 1.0), angular_damping=f.number("angular_damping"),
         remove_below=f.number("remove_below"), collision_bias=f.number("collision_bias"),
-        collision_noise_labels=tuple(labels) if isinstance(labels, list) and scene_labels(labels) is None else labels,
+        collision_noise_labels=tuple(labels) if isinstance(labels, list) and label_list(labels) is None else labels,
     )
     f.finish()
     return sim

@@ -15,8 +15,7 @@ from ipe.cli import main
 from ipe.datasets.mental_jenga import (FALL_LEVEL, authors_labels, default_root, import_mental_jenga,
                                        label_agreement, load_responses, load_stimuli)
 from ipe.errors import InputError
-from ipe.scene import as, load_set
-from ipe.scenefile import load_stimuli
+from ipe.scenefile import load_stimuli as load_set
 
 ROOT = default_root()
 pytestmark = pytest.mark.skipif(not (ROOT / "data" / "exp2").is_dir(), reason="Mental Jenga data not available")
