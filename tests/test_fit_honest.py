@@ -233,9 +233,9 @@ def test_progress_shows_stage_step_size_divergences_and_eta(monkeypatch):
     emu = LineEmulator(3)
     df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=3, reps=1)
     fit = _quiet_fit(free=("sigma",), scale=RATING)
-    from ipe.inference.hierarchical import HierarchicalModel, _prepare
+    from ipe.inference.hierarchical_model import HierarchicalModel, prepare_trials
 
-    model = HierarchicalModel(_prepare(df, emu, RATING), emu, ("sigma",), {"sigma": (0.0, 1.0)})
+    model = HierarchicalModel(prepare_trials(df, emu, RATING), emu, ("sigma",), {"sigma": (0.0, 1.0)})
     stream = io.StringIO()
     bar = PlainProgress(8, desc="NUTS chain 1/1", unit="step", interval=0.0, stream=stream)
     res = run_nuts_chain(model.model, None, 4, 4, max_tree_depth=3, bar=bar)

@@ -13,7 +13,7 @@ import torch
 from ipe.errors import InputError
 from ipe.inference import HierarchicalFit, load_params
 from ipe.inference.emulator import FixedPredictions
-from ipe.inference.hierarchical import HierarchicalModel, _prepare
+from ipe.inference.hierarchical_model import HierarchicalModel, prepare_trials
 
 
 class LineEmulator(FixedPredictions):
@@ -65,7 +65,7 @@ def _every_level_model(kind, low, high, sims, link="linear"):
     df = pd.DataFrame({"participant": ["a"] * len(levels), "stimulus_id": ["s1"] * len(levels),
                        "response": levels.astype(float)})
     scale = SimpleNamespace(kind=kind, low=low, high=high)
-    model = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims, link=link)
+    model = HierarchicalModel(prepare_trials(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims, link=link)
     return model, levels
 
 
@@ -89,7 +89,7 @@ def test_few_simulations_widen_the_response_distribution_where_the_ipe_is_unsure
     n = high - low + 1
 
     def extremes(sims, sigma=0.3):
-        m = HierarchicalModel(_prepare(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims)
+        m = HierarchicalModel(prepare_trials(df, emu, scale), emu, ("sigma",), {"sigma": (0.0, 1.0)}, sims=sims)
         v = _values(n)
         v["sigma"] = torch.tensor(sigma, dtype=torch.float64)
         return torch.exp(m.trial_log_lik(v)).sum().item()
@@ -198,7 +198,7 @@ def test_emulator_error_is_a_per_stimulus_offset_of_sd_over_root_n(tmp_path):
     emu = LineEmulator(4)
     df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=4, reps=1)
     scale = SimpleNamespace(kind="rating", low=1, high=7)
-    data = _prepare(df, emu, scale)
+    data = prepare_trials(df, emu, scale)
     assert not HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 1.0)}).emulator_error  # no n: off
     emu.n_samples = 16
     m = HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 1.0)})

@@ -12,7 +12,7 @@ from ipe.errors import InputError
 from ipe.humans import ResponseScale
 from ipe.inference import HierarchicalFit
 from ipe.inference.emulator import FixedPredictions
-from ipe.inference.hierarchical import power_link
+from ipe.inference.hierarchical_model import power_link
 
 
 def test_power_link_maps_the_unit_interval_onto_itself_and_its_slope_is_the_derivative():

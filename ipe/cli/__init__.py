@@ -200,7 +200,7 @@ def predict(
             raise InputError(f"--noise {name}=…: {name} is also given as --{name.replace('_', '-')}")
         values[name] = v
     if params is not None:
-        from ..inference.hierarchical import load_params
+        from ..inference.fitfiles import load_params
 
         fitted = load_params(params)
         clash = [k for k in fitted if values.get(k) is not None]
@@ -208,7 +208,7 @@ def predict(
             raise InputError(f"--params {params} sets {', '.join(clash)}; do not also give --{clash[0]}")
         values.update(fitted)
         if population:
-            from ..inference.hierarchical import load_population
+            from ..inference.fitfiles import load_population
 
             people = load_population(params).drop(columns="participant", errors="ignore")
         _note("using fitted values " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items())

@@ -64,7 +64,7 @@ def parse_ranges(specs: list[str] | None, free: list[str] | None = None) -> dict
 
 def check_link(link: str, scale) -> None:
     """``--link``: one of the links, and only a count or probability scale takes a non-linear one."""
-    from ..inference.hierarchical import LINKS
+    from ..inference.hierarchical_model import LINKS
 
     if link not in LINKS:
         raise InputError(f"--link {link!r}: expected one of {', '.join(LINKS)}")
@@ -215,7 +215,8 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     from ..humans import ResponseScale, scale_for_stimuli
     from ..inference import Emulator, fit_responses
     from ..inference.diagnostics import ConvergenceWarning, EdgeWarning
-    from ..inference.hierarchical import INTERVAL, FitStopped
+    from ..inference.hierarchical import FitStopped
+    from ..inference.posterior import INTERVAL
     from ..scene import load_stimuli
 
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)

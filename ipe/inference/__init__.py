@@ -16,7 +16,9 @@ from typing import Mapping, Sequence
 
 from .diagnostics import ConvergenceWarning, EdgeWarning, Verdict
 from .emulator import DEFAULT_GRID, Emulator
-from .hierarchical import HierarchicalFit, HierarchicalModel, load_fit, load_params, load_population
+from .fitfiles import load_params, load_population
+from .hierarchical import HierarchicalFit, load_fit
+from .hierarchical_model import HierarchicalModel
 from .pipeline import FitResult, fit_responses
 
 __all__ = ["ConvergenceWarning", "DEFAULT_GRID", "EdgeWarning", "Emulator", "FitResult", "HierarchicalFit",

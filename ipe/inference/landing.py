@@ -64,6 +64,7 @@ from ..errors import InputError
 from ..estimator import ParamsMixin
 from ..noise import NoiseParams
 from ..scene import as_stimulus_set
+from ..seeding import stream_int, stream_rng
 from .emulator import Emulator
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
@@ -215,7 +216,7 @@ def synthesize_landings(stimuli, n_participants: int, params: NoiseParams, motor
         raise InputError(f"samples_per_judgment must be >= 1, got {samples_per_judgment!r}")
     sims = simulate(stimuli, params, n_samples=n_participants * k, seed=seed, queries=query, workers=workers,
                     progress=progress)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(7,)))
+    rng = stream_rng(seed, "landing.responses")
     rows = []
     for t, stim in enumerate(stimuli):
         v = sims.loc[sims["stimulus_id"] == stim.id, "value"].to_numpy(float).reshape(n_participants, k)
@@ -335,7 +336,7 @@ class _Mixture:
             for g in range(n_g):
                 x = samples[stim, g]
                 x = x[np.isfinite(x)]
-                rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(13, stim, g, n)))
+                rng = stream_rng(seed, "landing.kde", stim, g, n)
                 if not len(x):
                     raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
                 base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
@@ -557,7 +558,7 @@ class LandingFit(ParamsMixin):
         chains, divergent = [], 0
         for c in range(self.num_chains):
             pyro.clear_param_store()
-            pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11, c)).generate_state(1)[0]))
+            pyro.set_rng_seed(stream_int(self.seed, "landing.nuts_chain", c))
             mcmc = MCMC(NUTS(model, target_accept_prob=0.9, max_tree_depth=self.max_tree_depth),
                         num_samples=self.num_samples,
                         warmup_steps=self.num_warmup, num_chains=1, disable_progbar=not bool(self.progress))

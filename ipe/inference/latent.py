@@ -40,7 +40,7 @@ from ..estimator import ParamsMixin
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Stimulus, as_stimulus_set
-from ..seeding import text_key
+from ..seeding import stream_int, text_key
 
 
 def materials(stim: Stimulus) -> tuple[str, str]:
@@ -188,7 +188,7 @@ class MassInference(ParamsMixin):
                 pyro.factor(f"trial_{t}", torch.tensor(ll, dtype=torch.float64))
             bar.update(1)
 
-        pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11,)).generate_state(1)[0]))
+        pyro.set_rng_seed(stream_int(self.seed, "latent.nuts"))
         imp = Importance(model, guide=None, num_samples=self.n_particles)
         try:
             imp.run()
