@@ -43,6 +43,7 @@ from ..errors import InputError
 from ..humans import split_half_reliability
 from ..scene import as_stimulus_set
 from ..seeding import stream_rng
+from ..validation import POSITIVE_INT, SEED, Integer, validate_params
 from .emulator import Emulator, FixedPredictions
 from .hierarchical import HierarchicalFit
 
@@ -134,6 +135,8 @@ def population_prediction(fit) -> np.ndarray:
         return emulator.predict(theta).numpy().mean(axis=0)
 
 
+@validate_params(k=Integer(2), seed=SEED, num_warmup=POSITIVE_INT, num_samples=POSITIVE_INT,
+                 num_chains=POSITIVE_INT)
 def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
                    num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
                    features: Sequence[str] = FEATURES, progress: bool | None = None, report=None) -> pd.DataFrame:

@@ -212,10 +212,11 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     started = time.monotonic()
     deadline = started + max_time if max_time is not None else None
     free = list(free)
-    stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
     est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, **fit_options)
-    est.check_options()  # before the emulator is built, as is a prior range beyond the grid:
-    if emulator is None:
+    est.check_options()  # before any file is read or emulator built
+    stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
+    est.set_params(scale=scale)
+    if emulator is None:  # a prior range beyond the grid is refused before the emulator is built
         g = grid or {k: DEFAULT_GRID[k] for k in free if k in DEFAULT_GRID}
         prior_ranges(free, ranges, SimpleNamespace(grid_values_={k: list(v) for k, v in g.items()}))
     timings = {}
