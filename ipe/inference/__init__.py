@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from ..scene import as_stimulus_set
 from .diagnostics import ConvergenceWarning, EdgeWarning, Verdict
 from .emulator import DEFAULT_GRID, Emulator
 from .fitfiles import load_params, load_population
@@ -35,8 +36,6 @@ def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=No
     scripts; new code should use :func:`fit_responses` and its
     :class:`FitResult`).
     """
-    from ..scene import as_stimulus_set
-
     stimuli = as_stimulus_set(stimuli)
     if emulator is not None and not emulator.matches(
             [s for s in stimuli if s.id in set(getattr(responses, "stimulus_id", []))] or stimuli):

@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import InputError
 from ..fileio import read_csv, read_json, write_csv, write_json
 from ..noise import NoiseParams
+from ..validation import FINITE_NUMBER
 from .emulator import Emulator
 from .posterior import INTERVAL
 
@@ -100,7 +101,7 @@ def load_params(path: str | Path) -> dict[str, float]:
             v = means.get(name)
             if isinstance(v, dict):
                 v = v.get("mean")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            if not FINITE_NUMBER.accepts(v):
                 raise InputError(f"{path}: params: {name}: expected a finite number")
             out[name] = float(v)
         if not out:
