@@ -81,6 +81,9 @@ JIT_MIN_STEPS = 50
 #: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
 MIN_PARTICIPANTS = 3
 METHODS = ("nuts", "svi")
+# Seed streams (ipe.seeding; their legacy integer keys keep every fit bit for bit): "fit.nuts" seeds the AutoNormal
+# fit (the NUTS start, or method="svi"), "fit.nuts_chain" (chain c) each chain's start drawn from it, "fit.svi"
+# (chain c) each NUTS chain, "fit.ppc" the posterior-predictive draws (ipe.inference.posterior).
 
 #: The declared rule of each option of :class:`HierarchicalFit`, checked when :meth:`~HierarchicalFit.fit` starts
 #: (and by :func:`~ipe.inference.pipeline.fit_responses` before it builds the emulator).
