@@ -249,3 +249,4 @@ def validate_params(**rules: Rule) -> Callable:
         return wrapper
 
     return decorate
+SECONDS = Number(0.0, closed="neither", description="a positive number of seconds")

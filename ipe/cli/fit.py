@@ -63,7 +63,7 @@ def parse_ranges(specs: list[str] | None, free: list[str] | None = None) -> dict
 
 def check_link(link: str, scale) -> None:
     """``--link``: one of the links, and only a count or probability scale takes a non-linear one."""
-    from ..inference.hierarchical import LINKS
+    from ..inference.hierarchical_model import LINKS
 
     if link not in LINKS:
         raise InputError(f"--link {link!r}: expected one of {', '.join(LINKS)}")
@@ -284,7 +284,7 @@ def _run_fit(emulator_path, *args, **kwargs):
 
 def _print_fit(result, max_time: str | None) -> None:
     """The posterior summary, κ and γ when fitted, LOO/WAIC and the posterior-predictive check, the verdict."""
-    from ..inference.hierarchical import INTERVAL
+    from ..inference.posterior import INTERVAL
 
     est = result.estimator
     shown = result.summary()

@@ -121,7 +121,7 @@ def noise_from_options(flags: dict[str, float | None], angle_sigma: float, specs
 
 def _fitted(params: Path, values: dict[str, float | None], population: bool) -> tuple[dict[str, float], list | None]:
     """The fitted group means of ``params`` (none of them also given as an option), and the participants."""
-    from ..inference.hierarchical import load_params, load_population
+    from ..inference.fitfiles import load_params, load_population
 
     fitted = load_params(params)
     clash = [k for k in fitted if values.get(k) is not None]

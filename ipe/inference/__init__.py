@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from ..scenefile import as_stimulus_set
 from .diagnostics import ConvergenceWarning, EdgeWarning, Verdict
 from .emulator import DEFAULT_GRID, Emulator
-from .hierarchical import HierarchicalFit, HierarchicalModel, load_fit, load_params, load_population
+from .fitfiles import load_params, load_population
+from .hierarchical import HierarchicalFit, load_fit
+from .hierarchical_model import HierarchicalModel
 from .pipeline import FitResult, fit_responses
 
 __all__ = ["ConvergenceWarning", "DEFAULT_GRID", "EdgeWarning", "Emulator", "FitResult", "HierarchicalFit",
@@ -33,8 +36,6 @@ def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=No
     scripts; new code should use :func:`fit_responses` and its
     :class:`FitResult`).
     """
-    from ..scenefile import as_stimulus_set
-
     stimuli = as_stimulus_set(stimuli)
     if emulator is not None and not emulator.matches(
             [s for s in stimuli if s.id in set(getattr(responses, "stimulus_id", []))] or stimuli):

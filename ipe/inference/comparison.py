@@ -40,7 +40,12 @@ import torch
 
 from ..baselines import FEATURES, baseline_table, minmax, pearson
 from ..errors import InputError
+from ..humans import split_half_reliability
+from ..scenefile import as_stimulus_set
+from ..seeding import stream_rng
+from ..validation import POSITIVE_INT, SEED, Integer, validate_params
 from .emulator import Emulator, FixedPredictions
+from .hierarchical import HierarchicalFit
 
 COMPARISON_COLUMNS = ["model", "free_parameters", "r", "r_kfold", "rmse_kfold", "elpd_loo", "se_loo", "p_loo",
                       "elpd_waic", "delta_elpd_loo"]
@@ -83,7 +88,7 @@ def kfold_scores(y: np.ndarray, predictors: dict[str, np.ndarray], emulator: Emu
     n = len(y)
     if n < 2 * k:
         k = max(2, n // 2)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(7,)))
+    rng = stream_rng(seed, "compare.folds")
     folds = np.array_split(rng.permutation(n), k)
     out: dict[str, dict[str, float]] = {}
     grid = _dense_grid(emulator, free) if emulator is not None else None
@@ -130,6 +135,8 @@ def population_prediction(fit) -> np.ndarray:
         return emulator.predict(theta).numpy().mean(axis=0)
 
 
+@validate_params(k=Integer(2), seed=SEED, num_warmup=POSITIVE_INT, num_samples=POSITIVE_INT,
+                 num_chains=POSITIVE_INT)
 def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
                    num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
                    features: Sequence[str] = FEATURES, progress: bool | None = None, report=None) -> pd.DataFrame:
@@ -140,10 +147,6 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     shows each baseline fit's sampling (:mod:`ipe.progress`); ``report`` is
     called with a status line before each long step.
     """
-    from ..humans import split_half_reliability
-    from ..scenefile import as_stimulus_set
-    from .hierarchical import HierarchicalFit
-
     fit._check_fitted()
     emulator = fit.emulator_
     stimuli = as_stimulus_set(stimuli)

@@ -119,12 +119,7 @@ def check_convergence(summary: pd.DataFrame, n_chains: int, n_draws: int, diverg
                       method: str = "nuts") -> Verdict:
     """The :class:`Verdict` from a diagnostics table (``parameter``, ``r_hat``, ``ess_bulk``, ``ess_tail``)."""
     if method != "nuts":
-        v = Verdict(converged=False, method=method, checked=False, stopped_early=stopped_early)
-        v.problems.append({"check": "method", "parameter": None, "value": None, "threshold": None,
-                           "message": f"{method.upper()} gives an approximation of the posterior; R-hat, ESS and "
-                                      "divergences are not defined for it"})
-        v.advice.append("confirm with --method nuts before reporting the intervals")
-        return v
+        return _unchecked(method, stopped_early)
     v = Verdict(converged=True, method=method, n_divergent=int(np.sum(diverging)), stopped_early=stopped_early,
                 max_tree_depth=max_tree_depth)
     problems = v.problems
@@ -165,18 +160,34 @@ def check_convergence(summary: pd.DataFrame, n_chains: int, n_draws: int, diverg
                              "message": f"{share:.0%} of the draws hit the maximum tree depth {max_tree_depth}"})
     v.converged = not problems
     if problems:
-        checks = {p["check"] for p in problems}
-        if checks & {"r_hat", "ess_bulk", "ess_tail", "stopped"}:
-            v.advice.append("more draws and warm-up (e.g. --warmup 1000 --draws 1000) and at least 2 chains")
-        if checks & {"divergences", "tree_depth"}:
-            v.advice.append("a higher target acceptance or a longer tree (divergences and saturated trees mean "
-                            "hard geometry)")
-        if len(free) > 1:
-            v.advice.append(f"fewer free parameters (e.g. --free {free[0]})")
-        if hierarchical:
-            v.advice.append("a non-hierarchical, group-level fit (--hierarchy off)")
-        v.advice.append("or --method svi for a quick approximate answer")
+        v.advice.extend(_advice({p["check"] for p in problems}, free, hierarchical))
     return v
+
+
+def _unchecked(method: str, stopped_early: bool) -> Verdict:
+    """The verdict of an approximate method (SVI): nothing to check, so not converged, with what to do."""
+    v = Verdict(converged=False, method=method, checked=False, stopped_early=stopped_early)
+    v.problems.append({"check": "method", "parameter": None, "value": None, "threshold": None,
+                       "message": f"{method.upper()} gives an approximation of the posterior; R-hat, ESS and "
+                                  "divergences are not defined for it"})
+    v.advice.append("confirm with --method nuts before reporting the intervals")
+    return v
+
+
+def _advice(checks: set[str], free: tuple[str, ...], hierarchical: bool) -> list[str]:
+    """What to try when the ``checks`` failed."""
+    advice = []
+    if checks & {"r_hat", "ess_bulk", "ess_tail", "stopped"}:
+        advice.append("more draws and warm-up (e.g. --warmup 1000 --draws 1000) and at least 2 chains")
+    if checks & {"divergences", "tree_depth"}:
+        advice.append("a higher target acceptance or a longer tree (divergences and saturated trees mean "
+                      "hard geometry)")
+    if len(free) > 1:
+        advice.append(f"fewer free parameters (e.g. --free {free[0]})")
+    if hierarchical:
+        advice.append("a non-hierarchical, group-level fit (--hierarchy off)")
+    advice.append("or --method svi for a quick approximate answer")
+    return advice
 
 
 def edge_problems(draws: dict[str, np.ndarray], grid: dict[str, tuple[float, float]]) -> list[dict]:

@@ -40,6 +40,7 @@ from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
 from ..noise import INTERVENTION_FIELDS, MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
 from ..scenefile import as_stimulus_set
+from ..validation import POSITIVE_INT, SEED, check
 
 PARAM_NAMES = ("sigma", "phi", "mu") + PROPERTY_FIELDS + INTERVENTION_FIELDS + MOTION_FIELDS
 DEFAULT_GRID = {
@@ -194,6 +195,8 @@ class Emulator(ParamsMixin):
 
     def fit(self, stimuli, rollouts: pd.DataFrame | None = None) -> "Emulator":
         """Simulate the grid (or use given ``rollouts``) and fit the surfaces. Returns self."""
+        check("n_samples", self.n_samples, POSITIVE_INT)
+        check("seed", self.seed, SEED)
         stimuli = as_stimulus_set(stimuli)
         self.grid_values_ = self._grid()
         points = self._points()

@@ -64,7 +64,10 @@ from ..errors import InputError
 from ..estimator import ParamsMixin
 from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set
+from ..seeding import stream_int, stream_rng
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, OneOf, Optional, check, validate_params
 from .emulator import Emulator
+from .sampling import one_torch_thread, seed_pyro
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 MEANS_COLUMNS = ("stimulus_id", "mean", "n")
@@ -191,6 +194,8 @@ class LandingEmulator(ParamsMixin):
         return pd.DataFrame({"stimulus_id": self.stimulus_ids_, "mean": m.numpy(), "sd": s.numpy()})
 
 
+@validate_params(n_participants=POSITIVE_INT, motor_sd=NONNEG_NUMBER, samples_per_judgment=POSITIVE_INT,
+                 seed=SEED)
 def synthesize_landings(stimuli, n_participants: int, params: NoiseParams, motor_sd: float = 10.0,
                         samples_per_judgment: int = 1, seed: int = 0, query: str | None = None,
                         workers: int = 1, progress: bool | None = None) -> pd.DataFrame:
@@ -206,16 +211,10 @@ def synthesize_landings(stimuli, n_participants: int, params: NoiseParams, motor
     from ..montecarlo import simulate
 
     stimuli = as_stimulus_set(stimuli)
-    if isinstance(n_participants, bool) or not isinstance(n_participants, (int, np.integer)) or n_participants < 1:
-        raise InputError(f"n_participants must be a positive integer, got {n_participants!r}")
-    if not (math.isfinite(motor_sd) and motor_sd >= 0):
-        raise InputError(f"motor_sd must be >= 0, got {motor_sd!r}")
-    k = int(samples_per_judgment)
-    if k < 1:
-        raise InputError(f"samples_per_judgment must be >= 1, got {samples_per_judgment!r}")
+    k = samples_per_judgment
     sims = simulate(stimuli, params, n_samples=n_participants * k, seed=seed, queries=query, workers=workers,
                     progress=progress)
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(7,)))
+    rng = stream_rng(seed, "landing.responses")
     rows = []
     for t, stim in enumerate(stimuli):
         v = sims.loc[sims["stimulus_id"] == stim.id, "value"].to_numpy(float).reshape(n_participants, k)
@@ -335,7 +334,7 @@ class _Mixture:
             for g in range(n_g):
                 x = samples[stim, g]
                 x = x[np.isfinite(x)]
-                rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(13, stim, g, n)))
+                rng = stream_rng(seed, "landing.kde", stim, g, n)
                 if not len(x):
                     raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
                 base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
@@ -384,6 +383,30 @@ class _Mixture:
         lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
         per_corner = torch.logsumexp(lp, dim=2) - math.log(c.shape[2])
         return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300))[None, :], dim=1)
+
+
+def _landing_model(free: Sequence[str], ranges: dict[str, tuple[float, float]], motor_scale: float, loglik):
+    """The Pyro model: uniform priors on the free parameters, a half-normal one on the click noise τ."""
+    import pyro
+    import pyro.distributions as dist
+
+    f64 = dict(dtype=torch.float64)
+
+    def model():
+        s = {n: pyro.sample(n, dist.Uniform(torch.tensor(ranges[n][0], **f64), torch.tensor(ranges[n][1], **f64)))
+             for n in free}
+        s["motor_sd"] = pyro.sample("motor_sd", dist.HalfNormal(torch.tensor(motor_scale, **f64)))
+        pyro.factor("y", loglik(s).sum())
+    return model
+
+
+#: The declared rule of each option of :class:`LandingFit`, checked when :meth:`LandingFit.fit` starts.
+OPTION_RULES = {
+    "likelihood": OneOf(*LIKELIHOODS, description="one of " + ", ".join(LIKELIHOODS)),
+    "default_n": POSITIVE_INT, "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
+    "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
+    "motor_scale": Optional(POSITIVE_NUMBER),
+}
 
 
 class LandingFit(ParamsMixin):
@@ -438,89 +461,31 @@ class LandingFit(ParamsMixin):
         self.likelihood = likelihood
         self.default_n = default_n
 
+    def check_options(self) -> None:
+        """Check every option against its declared rule (:data:`OPTION_RULES`)."""
+        for name, rule in OPTION_RULES.items():
+            check(name, getattr(self, name), rule)
+
     def fit(self, data: pd.DataFrame, emulator: LandingEmulator, means: bool = False) -> "LandingFit":
         """Fit to trial-level clicks (``participant, stimulus_id, response``) or, with ``means=True``,
         to per-stimulus means (``stimulus_id, mean`` and, when known, ``n``). Returns self."""
-        import pyro
-        import pyro.distributions as dist
-        from pyro.infer import MCMC, NUTS
-
-        if self.likelihood not in LIKELIHOODS:
-            raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
-        dn = self.default_n
-        if isinstance(dn, bool) or not isinstance(dn, (int, np.integer)) or dn < 1:
-            raise InputError(f"default_n must be a positive integer, got {dn!r}")
+        self.check_options()
         if not hasattr(emulator, "samples_"):
             raise InputError("the landing emulator is not fitted yet: call fit(stimuli) first")
-        if means and "n" not in data.columns and isinstance(data, pd.DataFrame):
-            data = data.assign(n=int(dn))
-        cols = MEANS_COLUMNS if means else LANDING_RESPONSE_COLUMNS
-        data = _check_table(data, cols, "landing responses" if not means else "landing means")
-        index = {sid: i for i, sid in enumerate(emulator.stimulus_ids_)}
-        unknown = sorted(set(data["stimulus_id"].astype(str)) - set(index))
-        if unknown:
-            raise InputError(f"responses: stimulus id {unknown[0]!r} is not among the emulated stimuli")
-        free = list(emulator.names_) if self.free is None else list(self.free)
-        missing = [f for f in free if f not in emulator.names_]
-        if missing or not free:
-            raise InputError(f"free parameters {', '.join(missing) or '(none)'}: the emulator varies "
-                             f"{', '.join(emulator.names_)}")
-        self.free_ = tuple(free)
-        for n in ("num_warmup", "num_samples", "num_chains"):
-            v = getattr(self, n)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{n} must be a positive integer, got {v!r}")
-        ranges = {}
-        for n in free:
-            lo, hi = (self.ranges or {}).get(n, (float(emulator.grid_values_[n][0]),
-                                                 float(emulator.grid_values_[n][-1])))
-            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-                raise InputError(f"parameter {n!r}: range must be two finite numbers lo < hi")
-            ranges[n] = (float(lo), float(hi))
-        fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in emulator.names_ if n not in free}
-        stim_idx = [index[str(s)] for s in data["stimulus_id"]]
-        stim = torch.tensor(stim_idx, dtype=torch.long)
+        data = self._checked_table(data, emulator, means)
+        self.free_ = tuple(self._free(emulator))
+        ranges = self._ranges(emulator)
+        stim_idx = [self._index(emulator)[str(s)] for s in data["stimulus_id"]]
         y = torch.tensor(pd.to_numeric(data["mean" if means else "response"]).to_numpy(float), dtype=torch.float64)
         n_col = (np.rint(pd.to_numeric(data["n"]).to_numpy(float)).astype(int) if means
                  else np.ones(len(y), dtype=int))
-        n_obs = torch.tensor(n_col, dtype=torch.float64)
+        loglik = self._likelihood(emulator, stim_idx, n_col, y)
         span = float(y.max() - y.min()) if len(y) > 1 else 1.0
         motor_scale = self.motor_scale if self.motor_scale is not None else max(0.1 * span, 1e-6)
-        k = int(self.samples_per_judgment)
-        if k < 1:
-            raise InputError(f"samples_per_judgment must be >= 1, got {self.samples_per_judgment!r}")
-        names = list(emulator.names_)
-        f64 = dict(dtype=torch.float64)
-
-        if self.likelihood == "kde":
-            keys = sorted(set(zip(stim_idx, n_col.tolist())))
-            gid = {key: g for g, key in enumerate(keys)}
-            group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
-            mix = _Mixture(emulator, keys, k, int(self.seed))
-
-            def loglik(s):
-                theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
-                return mix.loglik(theta, s["motor_sd"], group, y)
-        else:
-            def loglik(s):
-                cols = [s[n] if n in s else torch.tensor(fixed_cols[n], **f64) for n in names]
-                m, sd = emulator.predict(torch.stack(cols))
-                scale = torch.sqrt((sd[stim] ** 2 / k + s["motor_sd"] ** 2) / n_obs)
-                return dist.Normal(m[stim], scale).log_prob(y)
-
-        def model():
-            s = {n: pyro.sample(n, dist.Uniform(torch.tensor(ranges[n][0], **f64), torch.tensor(ranges[n][1], **f64)))
-                 for n in free}
-            s["motor_sd"] = pyro.sample("motor_sd", dist.HalfNormal(torch.tensor(motor_scale, **f64)))
-            pyro.factor("y", loglik(s).sum())
-
+        model = _landing_model(self.free_, ranges, motor_scale, loglik)
         # Small tensors: one thread is faster than several fighting over a shared machine (10x here).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            chains, divergent = self._run(model, pyro, MCMC, NUTS)
-        finally:
-            torch.set_num_threads(threads)
+        with one_torch_thread():
+            chains, divergent = self._run(model)
         self.posterior_ = {kk: np.stack([ch[kk] for ch in chains]) for kk in chains[0]}
         self.n_divergent_ = divergent
         self.ranges_ = ranges
@@ -533,6 +498,70 @@ class LandingFit(ParamsMixin):
         for msg in self.problems_:
             warnings.warn(msg, UserWarning, stacklevel=2)
         return self
+
+    # ------------------------------------------------------------------ the steps of fit()
+    @staticmethod
+    def _index(emulator: LandingEmulator) -> dict[str, int]:
+        return {sid: i for i, sid in enumerate(emulator.stimulus_ids_)}
+
+    def _checked_table(self, data: pd.DataFrame, emulator: LandingEmulator, means: bool) -> pd.DataFrame:
+        """The clicks (or means, with ``n`` filled in from ``default_n``), checked against the emulated stimuli."""
+        if means and "n" not in data.columns and isinstance(data, pd.DataFrame):
+            data = data.assign(n=int(self.default_n))
+        cols = MEANS_COLUMNS if means else LANDING_RESPONSE_COLUMNS
+        data = _check_table(data, cols, "landing responses" if not means else "landing means")
+        unknown = sorted(set(data["stimulus_id"].astype(str)) - set(self._index(emulator)))
+        if unknown:
+            raise InputError(f"responses: stimulus id {unknown[0]!r} is not among the emulated stimuli")
+        return data
+
+    def _free(self, emulator: LandingEmulator) -> list[str]:
+        """The free parameters: the given ones (each varied by the emulator), else all the emulator varies."""
+        free = list(emulator.names_) if self.free is None else list(self.free)
+        missing = [f for f in free if f not in emulator.names_]
+        if missing or not free:
+            raise InputError(f"free parameters {', '.join(missing) or '(none)'}: the emulator varies "
+                             f"{', '.join(emulator.names_)}")
+        return free
+
+    def _ranges(self, emulator: LandingEmulator) -> dict[str, tuple[float, float]]:
+        """Each free parameter's prior range: the given one, else the emulator grid's."""
+        ranges = {}
+        for n in self.free_:
+            lo, hi = (self.ranges or {}).get(n, (float(emulator.grid_values_[n][0]),
+                                                 float(emulator.grid_values_[n][-1])))
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise InputError(f"parameter {n!r}: range must be two finite numbers lo < hi")
+            ranges[n] = (float(lo), float(hi))
+        return ranges
+
+    def _likelihood(self, emulator: LandingEmulator, stim_idx: list[int], n_col: np.ndarray, y: torch.Tensor):
+        """``loglik(sites) -> (observations,)``: the KDE mixture of the simulated landings, or their Gaussian."""
+        import pyro.distributions as dist
+
+        names = list(emulator.names_)
+        fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in names if n not in self.free_}
+        f64 = dict(dtype=torch.float64)
+        k = self.samples_per_judgment
+        if self.likelihood == "kde":
+            keys = sorted(set(zip(stim_idx, n_col.tolist())))
+            gid = {key: g for g, key in enumerate(keys)}
+            group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
+            mix = _Mixture(emulator, keys, k, self.seed)
+
+            def loglik(s):
+                theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
+                return mix.loglik(theta, s["motor_sd"], group, y)
+            return loglik
+        stim = torch.tensor(stim_idx, dtype=torch.long)
+        n_obs = torch.tensor(n_col, dtype=torch.float64)
+
+        def loglik(s):
+            cols = [s[n] if n in s else torch.tensor(fixed_cols[n], **f64) for n in names]
+            m, sd = emulator.predict(torch.stack(cols))
+            scale = torch.sqrt((sd[stim] ** 2 / k + s["motor_sd"] ** 2) / n_obs)
+            return dist.Normal(m[stim], scale).log_prob(y)
+        return loglik
 
     def _problems(self) -> list[str]:
         """Convergence problems, each with what to do (ArviZ's thresholds: R-hat 1.01, bulk ESS 100 per chain)."""
@@ -553,11 +582,13 @@ class LandingFit(ParamsMixin):
                        "run more --warmup or a finer emulator grid (--grid-points)")
         return out
 
-    def _run(self, model, pyro, MCMC, NUTS):
+    def _run(self, model):
+        """The NUTS chains, one after another, each seeded from its own stream; their draws and divergences."""
+        from pyro.infer import MCMC, NUTS
+
         chains, divergent = [], 0
         for c in range(self.num_chains):
-            pyro.clear_param_store()
-            pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11, c)).generate_state(1)[0]))
+            seed_pyro(stream_int(self.seed, "landing.nuts_chain", c), clear=True)
             mcmc = MCMC(NUTS(model, target_accept_prob=0.9, max_tree_depth=self.max_tree_depth),
                         num_samples=self.num_samples,
                         warmup_steps=self.num_warmup, num_chains=1, disable_progbar=not bool(self.progress))

@@ -39,9 +39,11 @@ from ..errors import InputError
 from ..estimator import ParamsMixin
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
+from ..progress import progress_bar
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
-from ..seeding import text_key
+from ..seeding import stream_int, text_key
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, Number, check
 
 
 def materials(stim: Stimulus) -> tuple[str, str]:
@@ -93,6 +95,11 @@ def observe(stimuli, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stimulus_id", "body", "dx", "dy"])
 
 
+#: The declared rule of each option of :class:`MassInference`, checked when :meth:`MassInference.fit` starts.
+OPTION_RULES = {"sigma": NONNEG_NUMBER, "n_particles": POSITIVE_INT, "n_sims": POSITIVE_INT,
+                "kernel_width": POSITIVE_NUMBER, "max_ratio": Number(1.0, closed="neither"), "seed": SEED}
+
+
 class MassInference(ParamsMixin):
     """Infer the heavy:light density ratio from observed outcomes, with the simulator inside Pyro.
 
@@ -128,17 +135,10 @@ class MassInference(ParamsMixin):
         self.seed = seed
         self.progress = progress
 
-    def _check(self) -> None:
-        for name in ("n_particles", "n_sims"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
-        if not (self.kernel_width > 0 and math.isfinite(self.kernel_width)):
-            raise InputError(f"kernel_width must be > 0, got {self.kernel_width!r}")
-        if not (self.max_ratio > 1 and math.isfinite(self.max_ratio)):
-            raise InputError(f"max_ratio must be > 1, got {self.max_ratio!r}")
-        if not (self.sigma >= 0 and math.isfinite(self.sigma)):
-            raise InputError(f"sigma must be >= 0, got {self.sigma!r}")
+    def check_options(self) -> None:
+        """Check every option against its declared rule (:data:`OPTION_RULES`)."""
+        for name, rule in OPTION_RULES.items():
+            check(name, getattr(self, name), rule)
 
     def trial_log_lik(self, stim: Stimulus, observed: np.ndarray, log_ratio: float) -> float:
         """log p(observed outcome of ``stim`` | κ), by ``n_sims`` noisy simulations and the kernel."""
@@ -159,7 +159,7 @@ class MassInference(ParamsMixin):
         import pyro.distributions as dist
         from pyro.infer import Importance
 
-        self._check()
+        self.check_options()
         stimuli = as_stimulus_set(stimuli)
         if len(stimuli) == 0:
             raise InputError("mass inference needs at least one stimulus")
@@ -174,8 +174,6 @@ class MassInference(ParamsMixin):
         trials = self._observed_arrays(stimuli, observations)
         bound = math.log(self.max_ratio)
         cache: dict[tuple[int, float], float] = {}
-        from ..progress import progress_bar
-
         bar = progress_bar(self.n_particles, self.progress, desc="mass inference", unit="particle")
 
         def model():
@@ -189,7 +187,7 @@ class MassInference(ParamsMixin):
                 pyro.factor(f"trial_{t}", torch.tensor(ll, dtype=torch.float64))
             bar.update(1)
 
-        pyro.set_rng_seed(int(np.random.SeedSequence(int(self.seed), spawn_key=(11,)).generate_state(1)[0]))
+        pyro.set_rng_seed(stream_int(self.seed, "latent.nuts"))
         imp = Importance(model, guide=None, num_samples=self.n_particles)
         try:
             imp.run()

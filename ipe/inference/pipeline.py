@@ -21,6 +21,7 @@ is this call plus argument parsing and printing.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,8 +32,16 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ..errors import InputError
+from ..fingerprint import check_stimulus_set
+from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
+from ..montecarlo import predict_population, simulate, summarize
+from ..noise import NoiseParams
+from ..scenefile import as_stimulus_set, load_stimuli
+from ..validation import SECONDS, Optional, validate_params
 from .emulator import DEFAULT_GRID, Emulator, fit_or_load
-from .hierarchical import INTERVAL, FitStopped, HierarchicalFit, _ranges
+from .hierarchical import FitStopped, HierarchicalFit
+from .hierarchical_model import prior_ranges
+from .posterior import INTERVAL
 
 
 @dataclass
@@ -90,12 +99,6 @@ class FitResult:
         over the fitted participants (as ``ipe predict --params … --population``).
         Parameters that were not free take the emulator's fixed values.
         """
-        import dataclasses
-
-        from ..montecarlo import predict_population, simulate, summarize
-        from ..noise import NoiseParams
-        from ..scenefile import as_stimulus_set
-
         stim = as_stimulus_set(self.stimuli if stimuli is None else stimuli)
         fixed = dict(getattr(self.emulator, "fixed", None) or {})
         values = {**fixed, **{k: v["mean"] for k, v in self.params.items()}}
@@ -117,6 +120,42 @@ def _deadline_left(deadline: float | None) -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def _checked_data(responses, stimuli, scale, jspsych: bool, where: str | None, stimuli_label: str | None):
+    """``(stimuli, scale, table, subset)``: the stimulus set, the response scale, the checked response table
+    and the stimuli it answers; files are read, and the table is checked against the stimuli and the scale."""
+    stim = load_stimuli(stimuli) if isinstance(stimuli, (str, Path)) else as_stimulus_set(stimuli)
+    if isinstance(scale, str):
+        scale = ResponseScale.parse(scale)
+    if scale is None:
+        scale = scale_for_stimuli(stim)
+    if not hasattr(responses, "columns"):
+        where = where or str(responses)
+        responses = load_jspsych(responses) if jspsych else load_responses(responses)
+    table = validate_responses(responses, stimuli=stim, scale=scale, where=where or "responses")
+    label = stimuli_label or (f"--stimuli {stimuli}" if isinstance(stimuli, (str, Path)) else "the stimuli")
+    check_stimulus_set(table, stim, label, where or "responses",
+                       warn=lambda msg: warnings.warn(msg.removeprefix("warning: "), UserWarning, stacklevel=4))
+    used = set(table["stimulus_id"])
+    return stim, scale, table, stim.subset(used)
+
+
+def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, emulator_store, seed: int,
+                  workers: int, backend, scheduler, cache, progress, report) -> tuple[Emulator, Path | None, bool]:
+    """``(emulator, path, reused)``: the emulator of ``subset`` on ``grid``, built or the identical stored one."""
+    g = {k: list(v) for k, v in grid.items()} if grid else {k: list(DEFAULT_GRID[k]) for k in free}
+    emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
+                        progress=progress, backend=backend, scheduler=scheduler, cache=cache)
+    if report is not None:
+        n_pts = 1
+        for v in g.values():
+            n_pts *= len(set(v))
+        report(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts "
+               "(or the identical stored one)")
+    return fit_or_load(emulator, subset, emulator_store)
+
+
+# Over 60 lines only by its docstring, which documents every option; the body is ~40 lines of named steps.
+@validate_params(max_time=Optional(SECONDS))
 def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None, *,
                   grid: Mapping[str, Sequence[float]] | None = None, ranges=None,
                   fixed: Mapping[str, float] | None = None, emulator: Emulator | None = None,
@@ -170,55 +209,25 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         Go to :class:`~ipe.inference.HierarchicalFit` (``num_warmup``,
         ``num_samples``, ``num_chains``, ``method``, ``hierarchy``, ``sims``, …).
     """
-    from ..fingerprint import check_stimulus_set
-    from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stimuli, validate_responses
-    from ..scenefile import as_stimulus_set, load_stimuli
-
     started = time.monotonic()
-    if max_time is not None and (isinstance(max_time, bool) or not isinstance(max_time, (int, float))
-                                 or not max_time > 0):
-        raise InputError(f"max_time must be a positive number of seconds, got {max_time!r}")
     deadline = started + max_time if max_time is not None else None
     free = list(free)
-    stim = load_stimuli(stimuli) if isinstance(stimuli, (str, Path)) else as_stimulus_set(stimuli)
-    if isinstance(scale, str):
-        scale = ResponseScale.parse(scale)
-    if scale is None:
-        scale = scale_for_stimuli(stim)
-    if not hasattr(responses, "columns"):
-        where = where or str(responses)
-        responses = load_jspsych(responses) if jspsych else load_responses(responses)
-    table = validate_responses(responses, stimuli=stim, scale=scale, where=where or "responses")
-    label = stimuli_label or (f"--stimuli {stimuli}" if isinstance(stimuli, (str, Path)) else "the stimuli")
-    check_stimulus_set(table, stim, label, where or "responses",
-                       warn=lambda msg: warnings.warn(msg.removeprefix("warning: "), UserWarning, stacklevel=3))
-    used = set(table["stimulus_id"])
-    subset = stim.subset(used)
     est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, **fit_options)
-    est._check_options()
+    est.check_options()  # before any file is read or emulator built
+    stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
+    est.set_params(scale=scale)
     if emulator is None:  # a prior range beyond the grid is refused before the emulator is built
         g = grid or {k: DEFAULT_GRID[k] for k in free if k in DEFAULT_GRID}
-        _ranges(free, ranges, SimpleNamespace(grid_values_={k: list(v) for k, v in g.items()}))
+        prior_ranges(free, ranges, SimpleNamespace(grid_values_={k: list(v) for k, v in g.items()}))
     timings = {}
     path, reused = None, False
     if emulator is not None:
         if not emulator.matches(subset):
             raise InputError("emulator: built for other stimuli than those in the responses")
-        missing = [f for f in free if f not in emulator.names_]
-        if missing:
-            raise InputError(f"emulator: does not vary {', '.join(missing)}")
     else:
-        g = {k: list(v) for k, v in grid.items()} if grid else {k: list(DEFAULT_GRID[k]) for k in free}
-        emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
-                            progress=progress, backend=backend, scheduler=scheduler, cache=cache)
         t0 = time.monotonic()
-        if report is not None:
-            n_pts = 1
-            for v in g.values():
-                n_pts *= len(set(v))
-            report(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts "
-                   "(or the identical stored one)")
-        emulator, path, reused = fit_or_load(emulator, subset, emulator_store)
+        emulator, path, reused = _emulator_for(subset, free, grid, fixed, emulator_samples, emulator_store, seed,
+                                               workers, backend, scheduler, cache, progress, report)
         timings["emulator_s"] = time.monotonic() - t0
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -196,3 +196,12 @@ def run_svi(model, steps: int = 500, lr: float = 0.03, bar=None, deadline: float
                 bar.set_postfix_str(f"{label}, loss {loss:.4g}", refresh=False)
                 bar.update(1)
     return SVIResult(guide=guide, losses=np.asarray(losses, dtype=float), stopped=stopped)
+
+
+def seed_pyro(seed: int, clear: bool = False) -> None:
+    """Seed Pyro's random state (Python's, numpy's and torch's) with ``seed``; ``clear``: empty its param store."""
+    import pyro
+
+    if clear:
+        pyro.clear_param_store()
+    pyro.set_rng_seed(seed)

@@ -96,3 +96,16 @@ def test_observation_tables_are_checked_row_by_row():
             (lambda d: pd.concat([d, d.iloc[:1]]), f"body {ids[0]!r} has more than one row")):
         with pytest.raises(InputError, match=re.escape(message)):
             mi._observed_arrays([stim], change(good.copy()))
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("n_sims", 0, "n_sims must be a positive integer, got 0"),
+    ("kernel_width", 0.0, "kernel_width must be a finite number > 0, got 0.0"),
+    ("max_ratio", 1.0, "max_ratio must be a finite number > 1, got 1.0"),
+    ("sigma", -0.1, "sigma must be a finite number >= 0, got -0.1"),
+    ("seed", -1, "seed must be a non-negative integer, got -1"),
+])
+def test_options_break_their_rule_with_one_message(option, value, message):
+    with pytest.raises(InputError) as err:
+        MassInference(**{option: value}).fit([])
+    assert str(err.value) == message

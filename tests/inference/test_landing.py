@@ -97,3 +97,27 @@ def test_variance_corrected_centres_keep_mean_and_variance():
     assert c.mean() == pytest.approx(x.mean()) and c.var() + h * h == pytest.approx(x.var())
     assert np.all(variance_corrected(np.full(5, 2.0), 1.0) == 2.0)
     assert np.allclose(variance_corrected(np.array([0.0, 1.0]), 10.0), 0.5)  # h wider than the spread: onto the mean
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("samples_per_judgment", 0, "samples_per_judgment must be a positive integer, got 0"),
+    ("num_warmup", 0, "num_warmup must be a positive integer, got 0"),
+    ("likelihood", "normal", "likelihood must be one of kde, gaussian, got 'normal'"),
+    ("motor_scale", -1.0, "motor_scale must be a finite number > 0 or None, got -1.0"),
+])
+def test_fit_options_break_their_rule_with_one_message(option, value, message):
+    with pytest.raises(InputError) as err:
+        LandingFit(**{option: value}).fit(None, None)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"n_participants": 0}, "n_participants must be a positive integer, got 0"),
+    ({"motor_sd": -1.0}, "motor_sd must be a finite number >= 0, got -1.0"),
+    ({"samples_per_judgment": 0}, "samples_per_judgment must be a positive integer, got 0"),
+])
+def test_synthetic_clicks_check_their_arguments(options, message):
+    args = {"n_participants": 2, **options}
+    with pytest.raises(InputError) as err:
+        synthesize_landings([], params=NoiseParams(), **args)
+    assert str(err.value) == message

@@ -73,3 +73,31 @@ def test_compare_models_table(demo, tmp_path):
     assert table["delta_elpd_loo"].iloc[:3].max() == 0.0
     assert 0 < table.iloc[-1]["r"] <= 1
     assert plot_comparison(table, tmp_path / "c.png").exists()
+
+
+def test_compare_checks_its_options_first():
+    import pytest
+
+    from ipe.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        compare_models(None, None, None, None, k=1)
+    assert str(err.value) == "k must be an integer >= 2, got 1"
+
+
+def test_folds_come_from_their_own_stream():
+    import pytest
+
+    """The fold split is the "compare.folds" stream's permutation (no longer shared with the synthetic clicks)."""
+    from ipe.seeding import stream_rng
+
+    y = np.arange(10.0)
+    x = y + np.array([0.5, -0.5] * 5)
+    got = kfold_scores(y, {"x": x}, None, (), k=2, seed=3)["x"]
+    folds = np.array_split(stream_rng(3, "compare.folds").permutation(10), 2)
+    oof = np.empty(10)
+    for test in folds:
+        train = np.setdiff1d(np.arange(10), test)
+        b, a = np.polyfit(x[train], y[train], 1)
+        oof[test] = a + b * x[test]
+    assert got["rmse_kfold"] == pytest.approx(float(np.sqrt(np.mean((oof - y) ** 2))))
