@@ -26,10 +26,10 @@ import numpy as np
 #: their keys so that fits and documented numbers repeat bit for bit. Every other stream is keyed by
 #: ``text_key(name)``. Two names never share a key (tests/test_seeding.py checks it).
 LEGACY_KEYS: dict[str, int] = {
-    "fit.svi": 1,
-    "fit.ppc": 2,
-    "fit.nuts": 3,
-    "fit.nuts_chain": 4,
+    "fit.nuts_chain": 1,  # each NUTS chain (keys: chain)
+    "fit.ppc": 2,  # posterior predictive draws
+    "fit.svi": 3,  # the SVI fit (method="svi", or the SVI start of NUTS)
+    "fit.svi_start": 4,  # each chain's start drawn from the SVI guide (keys: chain)
     "humans.split_half": 5,
     "landing.responses": 7,
     "latent.nuts": 11,

@@ -81,9 +81,9 @@ JIT_MIN_STEPS = 50
 #: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
 MIN_PARTICIPANTS = 3
 METHODS = ("nuts", "svi")
-# Seed streams (ipe.seeding; their legacy integer keys keep every fit bit for bit): "fit.nuts" seeds the AutoNormal
-# fit (the NUTS start, or method="svi"), "fit.nuts_chain" (chain c) each chain's start drawn from it, "fit.svi"
-# (chain c) each NUTS chain, "fit.ppc" the posterior-predictive draws (ipe.inference.posterior).
+# Seed streams (ipe.seeding; their legacy integer keys keep every fit bit for bit): "fit.svi" seeds the AutoNormal
+# fit (the NUTS start, or method="svi"), "fit.svi_start" (chain c) each chain's start drawn from it,
+# "fit.nuts_chain" (chain c) each NUTS chain, "fit.ppc" the posterior-predictive draws (ipe.inference.posterior).
 
 #: The declared rule of each option of :class:`HierarchicalFit`, checked when :meth:`~HierarchicalFit.fit` starts
 #: (and by :func:`~ipe.inference.pipeline.fit_responses` before it builds the emulator).
@@ -303,7 +303,7 @@ class HierarchicalFit(ParamsMixin):
 
     def _sample_svi(self, model: HierarchicalModel, bar, deadline: float | None):
         """``num_samples × num_chains`` draws from an AutoNormal guide (``method="svi"``), as one chain."""
-        seed_pyro(stream_int(self.seed, "fit.nuts"))
+        seed_pyro(stream_int(self.seed, "fit.svi"))
         bar.set_description("SVI (AutoNormal)")
         svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
         self.svi_losses_ = svi.losses
@@ -315,13 +315,13 @@ class HierarchicalFit(ParamsMixin):
         if self.init != "svi":
             bar.update(self.svi_steps)
             return [None] * self.num_chains
-        seed_pyro(stream_int(self.seed, "fit.nuts"))
+        seed_pyro(stream_int(self.seed, "fit.svi"))
         bar.set_description("start (SVI)")
         svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
         self.svi_losses_ = svi.losses
         starts = []
         for c in range(self.num_chains):
-            seed_pyro(stream_int(self.seed, "fit.nuts_chain", c))
+            seed_pyro(stream_int(self.seed, "fit.svi_start", c))
             starts.append(svi.one_draw())
         return starts
 
@@ -330,7 +330,7 @@ class HierarchicalFit(ParamsMixin):
         starts = self._svi_starts(model, bar, deadline)
         chains, diverging, depths = [], [], []
         for c in range(self.num_chains):
-            seed_pyro(stream_int(self.seed, "fit.svi", c), clear=True)
+            seed_pyro(stream_int(self.seed, "fit.nuts_chain", c), clear=True)
             if self.init == "random":
                 best = _best_start(model.model, self.init_candidates)
                 starts[c] = _constrained(model.model, best) if best is not None else None
