@@ -55,7 +55,8 @@ def one_dataset(job, emulator=None) -> list[dict]:
     responses, _ = synthesize(towers, args.participants, sigma=args.sigma, phi=args.phi, scale=scale,
                               seed=args.seed + 1000 + d, workers=workers)
     fit = HierarchicalFit(free=("sigma", "phi"), scale=scale, num_warmup=args.warmup, num_samples=args.draws,
-                          num_chains=args.chains, seed=d).fit(responses, emulator)
+                          num_chains=args.chains, max_tree_depth=args.max_tree_depth, svi_steps=args.svi_steps,
+                          seed=d).fit(responses, emulator)
     if d == 0:
         fit.save(args.out / "fit_0")
     rows = []
@@ -88,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--max-tree-depth", type=int, default=8, help="NUTS tree depth (lower: faster; the suite runs 4)")
+    ap.add_argument("--svi-steps", type=int, default=500, help="Adam steps of the SVI start of each chain")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--jobs", type=int, default=1,
                     help="data sets fitted at once, each in its own process with one torch thread")

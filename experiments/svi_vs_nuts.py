@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     if args.tiny:
         args.towers, args.participants, args.emulator_samples = 4, 4, 2
         args.warmup, args.draws, args.svi_steps = 20, 20, 100
+    max_tree_depth = 4 if args.tiny else 8  # a smoke run needs no deep trees (HierarchicalFit's default is 8)
 
     import ipe
     from ipe.humans import ResponseScale, synthesize
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
             warnings.simplefilter("ignore")
             fit = HierarchicalFit(free=("sigma", "phi"), scale=scale, num_warmup=args.warmup,
                                   num_samples=args.draws, num_chains=2, seed=0, method=method,
-                                  svi_steps=args.svi_steps, progress=False).fit(responses, emu)
+                                  svi_steps=args.svi_steps, max_tree_depth=max_tree_depth,
+                                  progress=False).fit(responses, emu)
         rows[method] = {"seconds": round(time.perf_counter() - t0, 1),
                         "converged": fit.verdict_.converged,
                         **{n: {k: round(v, 3) for k, v in fit.params_[n].items()} for n in ("sigma", "phi")}}

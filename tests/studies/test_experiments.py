@@ -226,7 +226,8 @@ def test_parameter_recovery_tiny(tmp_path):
     """``experiments/parameter_recovery.py`` with tiny sizes writes its tables (the full studies are slow tests)."""
     mod = load("parameter_recovery")
     assert mod.main(["--datasets", "2", "--towers", "4", "--participants", "4", "--emulator-samples", "3",
-                     "--warmup", "15", "--draws", "15", "--chains", "1", "--workers", "1", "--out", str(tmp_path)]) == 0
+                     "--warmup", "15", "--draws", "15", "--chains", "1", "--max-tree-depth", "4", "--svi-steps", "50",
+                     "--workers", "1", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "datasets.csv")
     assert len(table) == 4 and set(table["parameter"]) == {"sigma", "phi"}
     summary = json.loads((tmp_path / "summary_2.json").read_text())
