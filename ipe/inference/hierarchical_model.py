@@ -259,14 +259,20 @@ class HierarchicalModel:
             s.setdefault(f"z_{n}", torch.zeros(self.n_participants, dtype=torch.float64))
         return s
 
-    def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Log likelihood of every trial given one set of sampled values → (T,)."""
+    def _trial_means(self, s: dict[str, torch.Tensor]):
+        """``(s, q, bias)``: the completed sample values, each trial's emulated answer and its participant's bias."""
         d = self.data
         s = self._complete(s)
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
         q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        return s, q, bias
+
+    def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Log likelihood of every trial given one set of sampled values → (T,)."""
+        d = self.data
+        s, q, bias = self._trial_means(s)
         if d.kind == "position":
             sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
             return -0.5 * ((d.y - q - bias) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
@@ -304,11 +310,7 @@ class HierarchicalModel:
     def sample_responses(self, s: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
         """One posterior-predictive draw of every trial's response → (T,)."""
         d = self.data
-        s = self._complete(s)
-        values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
-                                         {n: s[f"z_{n}"] for n in self.free})
-        q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
-        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        s, q, bias = self._trial_means(s)
         if d.kind == "position":
             sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
             return q + bias + sd * torch.randn(q.shape, generator=gen, dtype=torch.float64)
