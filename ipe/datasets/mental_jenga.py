@@ -139,9 +139,12 @@ def _bricks(path: Path, removed: str, asked: str | None) -> list[Block]:
         if x == -5 and y == -5:
             continue  # absent from this tower
         color = REMOVED_COLOR if name == removed else ASKED_COLOR if name == asked else BRICK_COLOR
-        out.append(Block(id=name, position=(x, WORLD_HEIGHT - y), width=BRICK_W, height=BRICK_H, angle=-angle,
-                         density=BRICK_DENSITY, friction=_friction(BRICK_FRICTION), elasticity=0.0, skin=SKIN,
-                         color=color))
+        try:  # a brick the scene rules refuse (a bad name, coordinates out of range) names the tower's file
+            out.append(Block(id=name, position=(x, WORLD_HEIGHT - y), width=BRICK_W, height=BRICK_H, angle=-angle,
+                             density=BRICK_DENSITY, friction=_friction(BRICK_FRICTION), elasticity=0.0, skin=SKIN,
+                             color=color))
+        except InputError as exc:
+            raise exc.prefixed(str(path)) from None
     return out
 
 

@@ -221,3 +221,18 @@ def test_fitted_ipe_predicts_the_human_means_of_experiment_2(tmp_path):
         r[name] = float(np.corrcoef(pred, means)[0, 1])
     assert r["population"] >= 0.85, r
     assert r["population"] > r["no noise"] + 0.1, r
+
+
+def test_a_brick_the_scene_rules_refuse_names_the_towers_file(tmp_path):
+    """A brick that cannot be a Block (here: a name that is not an id) fails with the tower file's path in front."""
+    import shutil
+
+    shutil.copytree(ROOT / "data" / "exp2", tmp_path / "data" / "exp2")
+    bricks = json.loads((tmp_path / "data" / "exp2" / "5.json").read_text())
+    bricks[1]["name"] = "brick one"
+    (tmp_path / "data" / "exp2" / "5.json").write_text(json.dumps(bricks))
+    with pytest.raises(InputError) as exc:
+        load_stimuli(tmp_path, 2)
+    message = str(exc.value)
+    assert message.startswith(str(tmp_path / "data" / "exp2" / "5.json") + ": "), message
+    assert "'brick one'" in message and "\n" not in message
