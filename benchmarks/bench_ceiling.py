@@ -15,7 +15,7 @@ rollout rate would be:
 * **ipe** — rollouts per CPU-second, everything included (seeding, noise,
   overlap resolution, building the space, stepping, rest checks, queries).
 * **stepping only** — the same rollouts counting only the time spent
-  stepping the physics (``ipe.world.fast_steps``, which is chipmunk's
+  stepping the physics (``fast_steps`` of ``ipe._fast_step`` as ``ipe.world`` calls it, which is chipmunk's
   ``cpSpaceStep`` in a loop): the rate if everything ipe does around the
   physics cost nothing.
 * **stepping only, stopped when the answer is settled** — also drop every

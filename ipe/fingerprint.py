@@ -3,7 +3,7 @@
 Every generated set names its stimuli ``tower_000``, ``tower_001``, …, so a
 response table matches the ids of any other set of the same size. The
 fingerprint is a hash of the set's *content* (every stimulus's id, scene,
-query and interventions, as :func:`ipe.scene.stimulus_to_dict` writes
+query and interventions, as :func:`ipe.scenefile.stimulus_to_dict` writes
 them, sorted by id; metadata such as a generator's notes is left out): the same towers give the same fingerprint whatever
 the file's layout, order, name or metadata; one block moved gives another.
 

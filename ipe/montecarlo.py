@@ -94,7 +94,7 @@ def simulate(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(
     Parameters
     ----------
     stimuli:
-        A :class:`~ipe.scene.StimulusSet`, a list of stimuli, or a path.
+        A :class:`~ipe.checks.StimulusSet`, a list of stimuli, or a path.
     params:
         One :class:`~ipe.noise.NoiseParams` or a list of them (a grid).
     queries:
