@@ -1,16 +1,23 @@
-"""Landing fits that read the whole predicted distribution: a two-mode world, means with and without n, bandwidths."""
+"""Landing fits (ipe.inference.landing): synthetic clicks, the landing emulator, LandingFit on trials and means,
+`ipe fit-landing`, `ipe fit` on clicked positions, and the KDE likelihood on a two-mode world."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import ipe
+from ipe.cli import main
 from ipe.errors import InputError
 from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, default_free, kde_bandwidth,
                                    stimulus_means, synthesize_landings)
+from ipe.montecarlo import run_sample
 from ipe.noise import NoiseParams
+from ipe.scenefile import save_stimuli
 from ipe.scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 from ipe.stimuli.plinko import generate_plinko
 
@@ -121,3 +128,114 @@ def test_synthetic_clicks_check_their_arguments(options, message):
     with pytest.raises(InputError) as err:
         synthesize_landings([], params=NoiseParams(), **args)
     assert str(err.value) == message
+
+
+# --------------------------------------------------------------------------- landing-x fitting
+
+
+@pytest.fixture(scope="module")
+def small_fit_inputs():
+    stimuli = generate_plinko(2, seed=8)
+    truth = NoiseParams(launch_position=0.2, collision_angle=0.2)
+    clicks = synthesize_landings(stimuli, 8, truth, motor_sd=5.0, seed=1)
+    emu = LandingEmulator(grid={"launch_position": [0.0, 0.2, 0.4], "collision_angle": [0.0, 0.2, 0.4]},
+                          n_samples=6, seed=2).fit(stimuli)
+    return stimuli, truth, clicks, emu
+
+
+def test_synthetic_clicks(small_fit_inputs):
+    stimuli, truth, clicks, _ = small_fit_inputs
+    assert list(clicks.columns) == ["participant", "stimulus_id", "response", "trial_index"]
+    assert set(clicks["stimulus_id"]) == set(stimuli.ids)
+    again = synthesize_landings(stimuli, 8, truth, motor_sd=5.0, seed=1)
+    pd.testing.assert_frame_equal(clicks, again)
+    # without motor noise a click is a noisy rollout's landing: the values ipe.simulate gives
+    raw = synthesize_landings(stimuli, 8, truth, motor_sd=0.0, seed=1)
+    sims = ipe.simulate(stimuli, truth, n_samples=8, seed=1)
+    np.testing.assert_array_equal(np.sort(raw["response"].to_numpy()), np.sort(sims["value"].dropna().to_numpy()))
+
+
+def test_landing_emulator_tracks_the_monte_carlo(small_fit_inputs):
+    stimuli, _, _, emu = small_fit_inputs
+    frame = emu.predict_frame(launch_position=0.0, collision_angle=0.0)
+    free = [run_sample(s, NoiseParams(), 0, 0, [s.query])[0][0] for s in stimuli]
+    # at zero noise every rollout is the noise-free one: the emulated spread is ~0, the mean that landing
+    np.testing.assert_allclose(frame["mean"], free, atol=0.15 * float(np.ptp(emu.rollouts_["value"])) + 1.0)
+    noisy = emu.predict_frame(launch_position=0.4, collision_angle=0.4)
+    assert (noisy["sd"] > frame["sd"]).all()
+    mean, sd = emu.predict(np.array([[0.2, 0.2], [0.1, 0.3]]))
+    assert mean.shape == (2, 2) and (sd > 0).all()
+
+
+@pytest.mark.parametrize("means", [False, True])
+def test_landing_fit_runs_on_trials_and_on_means(small_fit_inputs, means):
+    _, _, clicks, emu = small_fit_inputs
+    data = stimulus_means(clicks) if means else clicks
+    fit = LandingFit(num_warmup=20, num_samples=20, num_chains=1, seed=0).fit(data, emu, means=means)
+    assert fit.summary_["parameter"].tolist() == ["launch_position", "collision_angle", "motor_sd"]
+    for r in fit.summary_.itertuples():
+        assert r.q05 <= r.mean <= r.q95
+    assert 0.0 <= fit.params_["launch_position"] <= 0.4 and 0.0 <= fit.params_["collision_angle"] <= 0.4
+
+
+def test_landing_fit_bad_input(small_fit_inputs):
+    _, _, clicks, emu = small_fit_inputs
+    with pytest.raises(InputError, match="missing column"):
+        LandingFit(num_warmup=2, num_samples=2, num_chains=1).fit(clicks.drop(columns="response"), emu)
+    with pytest.raises(InputError, match="not among the emulated"):
+        LandingFit(num_warmup=2, num_samples=2, num_chains=1).fit(clicks.assign(stimulus_id="zz"), emu)
+    with pytest.raises(InputError, match="the emulator varies"):
+        LandingFit(free=("sigma",), num_warmup=2, num_samples=2, num_chains=1).fit(clicks, emu)
+    with pytest.raises(InputError, match="'n'"):
+        LandingFit(num_warmup=2, num_samples=2, num_chains=1).fit(stimulus_means(clicks).assign(n=0), emu, means=True)
+
+
+def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
+    stimuli, _, clicks, _ = small_fit_inputs
+    sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
+    save_stimuli(stimuli, sp)
+    clicks.to_csv(cp, index=False)
+    out = tmp_path / "fit"
+    argv = ["fit-landing", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid-points", "3",
+            "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "10", "--draws", "10", "--chains", "1",
+            "--no-progress"]
+    assert main(argv) == 0
+    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json"}
+    assert main(argv[:-1] + ["--free", "launch_position,bogus"]) == 2
+    assert main(["fit-landing", str(tmp_path / "none.csv"), "--stimuli", str(sp), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--free" in err and "no such file" in err
+
+
+def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
+    """`ipe fit` with the position scale (the default for landing_x): Gaussian likelihood with emulated spread."""
+    from ipe.humans import scale_for_stimuli
+    from ipe.inference import Emulator
+
+    stimuli, _, clicks, _ = small_fit_inputs
+    scale = scale_for_stimuli(stimuli)
+    assert scale.kind == "position" and scale.low == -20 and scale.high == 620
+    emu = Emulator(grid={"launch_position": [0.0, 0.2, 0.4], "collision_angle": [0.0, 0.2, 0.4]}, n_samples=6,
+                   seed=2).fit(stimuli)
+    sd = emu.predict_sd(torch_tensor([[0.0, 0.0], [0.4, 0.4]]))
+    assert sd.shape == (2, 2) and (sd[1] > sd[0]).all()
+    assert emu.predict_sd(torch_tensor(emu.grid_points_)).numpy() == pytest.approx(emu.grid_sd_, abs=0.35 * float(
+        emu.grid_sd_.max()))
+    emu.save(tmp_path / "emu.npz")
+    sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
+    save_stimuli(stimuli, sp)
+    clicks.to_csv(cp, index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--free", "launch_position,collision_angle",
+                 "--emulator", str(tmp_path / "emu.npz"), "--warmup", "15", "--draws", "15", "--chains", "2",
+                 "--no-progress"]) == 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["_meta"]["scale"] == "position:-20-620"
+    assert 0.0 <= params["launch_position"]["mean"] <= 0.6
+    assert "motor_sd" in pd.read_csv(out / "diagnostics.csv")["parameter"].tolist()
+
+
+def torch_tensor(x):
+    import torch
+
+    return torch.as_tensor(np.asarray(x, dtype=float))

@@ -249,3 +249,13 @@ def test_parameter_recovery_jobs_give_the_same_table(tmp_path):
     cols = ["dataset", "parameter", "mean", "q05", "q95", "covered", "k_sims"]
     a, b = (pd.read_csv(p / "datasets.csv")[cols] for p in (one, two))
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.slow
+def test_launch_and_collision_noise_are_recovered():
+    """Synthetic participants at known launch and collision noise: the truth lies in the 90 % intervals."""
+    table = load("landing_recovery").run(n_stimuli=8, n_participants=30, emulator_samples=40, grid_points=6, warmup=300,
+                                 draws=300, chains=2, seed=4, true_launch=0.25, true_collision=0.2, motor_sd=8.0)
+    trials = table[(table["data"] == "trials") & table["parameter"].isin(["launch_position", "collision_angle"])]
+    assert trials["inside_90"].all(), trials
+    assert (trials["r_hat"] < 1.05).all()

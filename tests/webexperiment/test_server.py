@@ -1,21 +1,19 @@
-"""The browser experiment's server, store and export, in process (Starlette's TestClient over httpx).
+"""The browser experiment's server, in process (Starlette's TestClient over httpx).
 
 Covers the participant protocol (session, resume, responses, idempotency,
-completion), the five tasks' answer checks (landing clicks map to scene x),
-the export read back by ``ipe.humans.load_responses`` + ``validate_responses``,
-materials for PsychoPy/jsPsych, the CLI's bad input, and at least ten
-malformed or hostile requests that must get a 4xx and store nothing.
+completion), landing clicks mapped to scene x, the CLI's bad input, CORS, and
+at least ten malformed or hostile requests that must get a 4xx and store
+nothing. The store and the export: test_store.py, test_export.py; the fixtures
+(towers, materials, an in-process server): conftest.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 with warnings.catch_warnings():  # Starlette >= 1.x asks for httpx2; httpx works the same here
@@ -23,48 +21,12 @@ with warnings.catch_warnings():  # Starlette >= 1.x asks for httpx2; httpx works
     from starlette.testclient import TestClient
 
 from ipe.cli import main
+from webexperiment_helpers import answer, session
 from ipe.webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, response_table
-from ipe.webexperiment.export import export_materials, export_responses
 from ipe.webexperiment.materials import materials_from_design
 from ipe.webexperiment.server import MAX_BODY
-from ipe.humans import load_responses, validate_responses
 from ipe.scene import Ball, Query, Scene, StaticBox, StaticPolygon, Stimulus
 from ipe.scenefile import save_stimuli
-from ipe.stimuli.towers import generate_towers
-
-
-@pytest.fixture(scope="module")
-def towers():
-    return list(generate_towers(5, seed=11, n_blocks=4))
-
-
-@pytest.fixture(scope="module")
-def materials(towers):
-    return build_materials(towers, ExperimentConfig(task="will-it-fall", practice=2, seed=3))
-
-
-@pytest.fixture
-def server(materials, tmp_path):
-    store = Store(tmp_path / "lab.db", design=design_json(materials), fingerprint=materials.fingerprint)
-    client = TestClient(create_app(materials, store))
-    yield client, store
-    client.close()
-    store.close()
-
-
-def _session(client, pid="p1"):
-    r = client.post("/api/session", json={"participant": pid})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _answer(sess, phase, i, response, key=None, **over):
-    t = sess[phase][i]
-    body = {"key": key or f"{sess['participant']}-{phase}-{i}-abcdef", "participant": sess["participant"],
-            "token": sess["token"], "phase": phase, "stimulus_id": t["stimulus_id"], "trial_index": i,
-            "response": response, "rt": 812.0}
-    body.update(over)
-    return body
 
 
 # --------------------------------------------------------------------------- protocol
@@ -72,8 +34,8 @@ def _answer(sess, phase, i, response, key=None, **over):
 
 def test_session_orders_are_seeded_by_id_and_differ(server, materials):
     client, _ = server
-    a = _session(client, "alice")
-    b = _session(client, "bob")
+    a = session(client, "alice")
+    b = session(client, "bob")
     assert [t["stimulus_id"] for t in a["practice"]] == [s.id for s in materials.stimuli[:2]]
     ids_a = [t["stimulus_id"] for t in a["test"]]
     assert sorted(ids_a) == sorted(s.id for s in materials.stimuli[2:])
@@ -87,23 +49,23 @@ def test_session_orders_are_seeded_by_id_and_differ(server, materials):
 
 def test_responses_store_once_resume_and_complete(server, materials):
     client, store = server
-    s = _session(client, "p1")
+    s = session(client, "p1")
     assert client.post("/api/complete", json={"participant": "p1", "token": s["token"]}).status_code == 409
-    r = client.post("/api/responses", json=_answer(s, "practice", 0, 4))
+    r = client.post("/api/responses", json=answer(s, "practice", 0, 4))
     assert r.status_code == 200 and r.json()["status"] == "stored"
     # The same key again: acknowledged, stored once.
-    r = client.post("/api/responses", json=_answer(s, "practice", 0, 4))
+    r = client.post("/api/responses", json=answer(s, "practice", 0, 4))
     assert r.status_code == 200 and r.json()["status"] == "duplicate"
     # The same key for another answer, or another key for an answered trial: conflict, nothing stored.
-    assert client.post("/api/responses", json=_answer(s, "practice", 0, 5)).status_code == 409
-    assert client.post("/api/responses", json=_answer(s, "practice", 0, 4, key="another-key-123")).status_code == 409
+    assert client.post("/api/responses", json=answer(s, "practice", 0, 5)).status_code == 409
+    assert client.post("/api/responses", json=answer(s, "practice", 0, 4, key="another-key-123")).status_code == 409
     assert store.count() == 1
     # Reload: the session resumes with what was answered.
     again = client.post("/api/session", json={"participant": "p1", "token": s["token"]}).json()
     assert again["answered"] == {"practice": [0], "test": []} and again["test"] == s["test"]
-    client.post("/api/responses", json=_answer(s, "practice", 1, 7))
+    client.post("/api/responses", json=answer(s, "practice", 1, 7))
     for i in range(len(s["test"])):
-        assert client.post("/api/responses", json=_answer(s, "test", i, i % 7 + 1)).status_code == 200
+        assert client.post("/api/responses", json=answer(s, "test", i, i % 7 + 1)).status_code == 200
     r = client.post("/api/complete", json={"participant": "p1", "token": s["token"]})
     assert r.status_code == 200
     code = r.json()["completion_code"]
@@ -143,8 +105,8 @@ def test_condition_from_link_is_stamped_on_responses(towers, tmp_path):
         assert client.post("/api/session", json={"participant": "x"}).status_code == 422
         assert client.post("/api/session", json={"participant": "x", "condition": "zz"}).status_code == 422
         s = client.post("/api/session", json={"participant": "x", "condition": "b"}).json()
-        assert client.post("/api/responses", json=_answer(s, "test", 0, 37.5)).status_code == 200
-        assert client.post("/api/responses", json=_answer(s, "test", 1, 101)).status_code == 422
+        assert client.post("/api/responses", json=answer(s, "test", 0, 37.5)).status_code == 200
+        assert client.post("/api/responses", json=answer(s, "test", 1, 101)).status_code == 422
     t = response_table(store, m)
     assert t["condition"].tolist() == ["b"] and t["response"].tolist() == [37.5]
 
@@ -170,10 +132,10 @@ def test_landing_frame_holds_the_outcome_and_clicks_map_to_scene_x(tmp_path):
     # The page maps a click at fraction f of the image width to x0 + f (x1 - x0); check the server takes it.
     store = Store(tmp_path / "l.db", design=design_json(m), fingerprint=m.fingerprint)
     with TestClient(create_app(m, store)) as client:
-        s = _session(client, "lander")
+        s = session(client, "lander")
         x0, x1 = s["test"][0]["frame"][:2]
-        assert client.post("/api/responses", json=_answer(s, "test", 0, x0 + 0.25 * (x1 - x0))).status_code == 200
-        assert client.post("/api/responses", json=_answer(s, "test", 1, x1 + 0.01)).status_code == 422
+        assert client.post("/api/responses", json=answer(s, "test", 0, x0 + 0.25 * (x1 - x0))).status_code == 200
+        assert client.post("/api/responses", json=answer(s, "test", 1, x1 + 0.01)).status_code == 422
         fb = client.get("/api/feedback/0").json()
         assert "ended up at x =" in fb["feedback"]
     t = response_table(store, m)
@@ -192,32 +154,32 @@ HOSTILE = {
                                           headers={"content-type": "application/json"}),
     "not JSON": lambda c, s: c.post("/api/responses", content=b"{not json",
                                     headers={"content-type": "application/json"}),
-    "wrong content type": lambda c, s: c.post("/api/responses", content=json.dumps(_answer(s, "test", 0, 4)),
+    "wrong content type": lambda c, s: c.post("/api/responses", content=json.dumps(answer(s, "test", 0, 4)),
                                               headers={"content-type": "text/plain"}),
-    "array body": lambda c, s: c.post("/api/responses", json=[_answer(s, "test", 0, 4)]),
-    "NaN response": lambda c, s: c.post("/api/responses", content=json.dumps(_answer(s, "test", 0, 4)).replace(
+    "array body": lambda c, s: c.post("/api/responses", json=[answer(s, "test", 0, 4)]),
+    "NaN response": lambda c, s: c.post("/api/responses", content=json.dumps(answer(s, "test", 0, 4)).replace(
         '"response": 4', '"response": NaN'), headers={"content-type": "application/json"}),
-    "string response": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, "4")),
-    "boolean response": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, True)),
-    "out of range": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 8)),
-    "fractional rating": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 2.5)),
-    "unknown stimulus": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, stimulus_id="nope")),
-    "practice stimulus as test": lambda c, s: c.post("/api/responses", json=_answer(
+    "string response": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, "4")),
+    "boolean response": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, True)),
+    "out of range": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 8)),
+    "fractional rating": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 2.5)),
+    "unknown stimulus": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, stimulus_id="nope")),
+    "practice stimulus as test": lambda c, s: c.post("/api/responses", json=answer(
         s, "test", 0, 4, stimulus_id=s["practice"][0]["stimulus_id"])),
-    "negative trial index": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, trial_index=-1)),
-    "huge trial index": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, trial_index=10 ** 12)),
-    "negative rt": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, rt=-5)),
-    "unknown field": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, admin=True)),
+    "negative trial index": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, trial_index=-1)),
+    "huge trial index": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, trial_index=10 ** 12)),
+    "negative rt": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, rt=-5)),
+    "unknown field": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, admin=True)),
     "missing field": lambda c, s: c.post("/api/responses", json={
-        k: v for k, v in _answer(s, "test", 0, 4).items() if k != "trial_index"}),
-    "bad key": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, key="a b<script>")),
-    "bad phase": lambda c, s: c.post("/api/responses", json={**_answer(s, "test", 0, 4), "phase": "admin"}),
-    "hostile participant id": lambda c, s: c.post("/api/responses", json=_answer(
+        k: v for k, v in answer(s, "test", 0, 4).items() if k != "trial_index"}),
+    "bad key": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, key="a b<script>")),
+    "bad phase": lambda c, s: c.post("/api/responses", json={**answer(s, "test", 0, 4), "phase": "admin"}),
+    "hostile participant id": lambda c, s: c.post("/api/responses", json=answer(
         s, "test", 0, 4, participant="../../etc/passwd")),
-    "another participant's id": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4,
+    "another participant's id": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4,
                                                                                    participant="victim")),
-    "no token": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, token="")),
-    "wrong token": lambda c, s: c.post("/api/responses", json=_answer(s, "test", 0, 4, token="guessed-token")),
+    "no token": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, token="")),
+    "wrong token": lambda c, s: c.post("/api/responses", json=answer(s, "test", 0, 4, token="guessed-token")),
     "reading another's session": lambda c, s: c.post("/api/session", json={"participant": "victim"}),
     "another's session with my token": lambda c, s: c.post("/api/session", json={"participant": "victim",
                                                                                  "token": s["token"]}),
@@ -241,9 +203,9 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_requests_get_4xx_and_store_nothing(case, server):
     client, store = server
-    victim = _session(client, "victim")
-    client.post("/api/responses", json=_answer(victim, "test", 0, 3, key="victim-key-0001"))
-    me = _session(client, "mallory")
+    victim = session(client, "victim")
+    client.post("/api/responses", json=answer(victim, "test", 0, 3, key="victim-key-0001"))
+    me = session(client, "mallory")
     before = _count(store)
     r = HOSTILE[case](client, me)
     assert 400 <= r.status_code < 500, (case, r.status_code, r.text[:200])
@@ -257,8 +219,8 @@ def test_hostile_requests_get_4xx_and_store_nothing(case, server):
 
 def test_server_never_answers_with_response_values_to_participants(server):
     client, store = server
-    v = _session(client, "victim")
-    client.post("/api/responses", json=_answer(v, "test", 0, 6, key="victim-key-0002"))
+    v = session(client, "victim")
+    client.post("/api/responses", json=answer(v, "test", 0, 6, key="victim-key-0002"))
     again = client.post("/api/session", json={"participant": "victim", "token": v["token"]}).json()
     assert "response" not in json.dumps(again["answered"])
     assert client.get("/api/responses").status_code == 405
@@ -266,8 +228,8 @@ def test_server_never_answers_with_response_values_to_participants(server):
 
 def test_admin_routes_with_the_token(server, materials):
     client, store = server
-    s = _session(client, "p9")
-    client.post("/api/responses", json=_answer(s, "test", 0, 5))
+    s = session(client, "p9")
+    client.post("/api/responses", json=answer(s, "test", 0, 5))
     h = {"authorization": f"Bearer {store.admin_token}"}
     st = client.get("/admin/status", headers=h).json()
     assert st["responses"] == {"test": 1, "practice": 0} and st["participants"] == 1
@@ -275,73 +237,6 @@ def test_admin_routes_with_the_token(server, materials):
     assert csv.splitlines()[0] == "participant,stimulus_id,response,rt,trial_index,condition,stimulus_set"
     assert csv.splitlines()[1].startswith(f"p9,{s['test'][0]['stimulus_id']},5,812,0,")
     assert "p9" in client.get("/admin/participants.csv", headers=h).text
-
-
-# --------------------------------------------------------------------------- store and export
-
-
-def test_store_schema_wal_and_unique_keys(server):
-    _, store = server
-    con = sqlite3.connect(store.path)
-    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    ddl = con.execute("SELECT sql FROM sqlite_master WHERE name = 'responses'").fetchone()[0]
-    assert "key TEXT NOT NULL UNIQUE" in ddl and "UNIQUE (participant, phase, trial_index)" in ddl
-    con.close()
-
-
-def test_reopening_needs_the_same_experiment(materials, towers, tmp_path):
-    db = tmp_path / "x.db"
-    s = Store(db, design=design_json(materials), fingerprint=materials.fingerprint)
-    token = s.admin_token
-    s.close()
-    s2 = Store(db, design=design_json(materials), fingerprint=materials.fingerprint)
-    assert s2.admin_token == token
-    s2.close()
-    other = build_materials(towers, ExperimentConfig(task="probability", practice=2))
-    from ipe.errors import InputError
-
-    with pytest.raises(InputError, match="different experiment"):
-        Store(db, design=design_json(other), fingerprint=other.fingerprint)
-    bad = tmp_path / "bad.db"
-    bad.write_text("this is not sqlite" * 100)
-    with pytest.raises(InputError):
-        Store(bad, design="{}", fingerprint="x")
-
-
-def test_export_cli_reads_back_as_the_schema(server, materials, towers, tmp_path, capsys):
-    client, store = server
-    for pid in ("a1", "b2"):
-        s = _session(client, pid)
-        for i in range(len(s["test"])):
-            client.post("/api/responses", json=_answer(s, "test", i, (i * 3) % 7 + 1))
-        client.post("/api/responses", json=_answer(s, "practice", 0, 2))
-    out = tmp_path / "responses.csv"
-    assert main(["experiment", "export", str(store.path), "--out", str(out), "--materials",
-                 str(tmp_path / "mat")]) == 0
-    df = validate_responses(load_responses(out), stimuli=materials.test_set())
-    assert len(df) == 2 * materials.n_test and set(df["participant"]) == {"a1", "b2"}
-    assert df["rt"].eq(812.0).all()
-    stim_path = tmp_path / "towers.json"
-    save_stimuli(towers, stim_path)
-    assert main(["humans", "summary", str(out), "--stimuli", str(stim_path), "--scale", "rating:1-7"]) == 0
-    cond = pd.read_csv(tmp_path / "mat" / "conditions.csv")
-    assert cond["stimulus_id"].tolist() == [s.id for s in materials.stimuli]
-    assert cond["phase"].tolist() == ["practice"] * 2 + ["test"] * materials.n_test
-    assert all((tmp_path / "mat" / p).read_bytes()[:4] == b"\x89PNG" for p in cond["image"])
-    tl = json.loads((tmp_path / "mat" / "timeline_variables.json").read_text())
-    assert tl[0]["stimulus_id"] == materials.stimuli[0].id and tl[-1]["truth"] is None
-    assert main(["experiment", "export", str(store.path), "--out", str(tmp_path / "p.csv"),
-                 "--phase", "practice"]) == 0
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 2
-
-
-def test_export_of_an_empty_database(materials, tmp_path):
-    db = tmp_path / "e.db"
-    Store(db, design=design_json(materials), fingerprint=materials.fingerprint).close()
-    t = export_responses(db, tmp_path / "e.csv")
-    assert t.empty and (tmp_path / "e.csv").read_text().startswith("participant,stimulus_id,response")
-    cond = export_materials(db, tmp_path / "m")
-    assert len(cond) == len(materials.stimuli)
 
 
 @pytest.mark.parametrize("argv,fragment", [
