@@ -44,6 +44,7 @@ from ..humans import split_half_reliability
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_rng
 from ..validation import POSITIVE_INT, SEED, Integer, validate_params
+from .diagnostics import ConvergenceWarning
 from .emulator import Emulator, FixedPredictions
 from .hierarchical import HierarchicalFit
 
@@ -169,6 +170,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     ipe_pred = population_prediction(fit)
     rows = [{"model": "IPE (fitted noise)", "free_parameters": ", ".join(free), "r": pearson(ipe_pred, y),
              **scores["IPE"], **fit.criteria()}]
+    unconverged: list[str] = []
     for name, x in predictors.items():
         orient = 1.0 if not (pearson(x, y) < 0) else -1.0
         q = minmax(x, orient)
@@ -182,10 +184,18 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,
                               sims=None, link=getattr(fit, "link", "linear"),
                               svi_steps=min(500, 2 * (num_warmup + num_samples)))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # one warning for all baselines below, not one per fit
             warnings.simplefilter("ignore")
             est.fit(responses, wrapped)
+        if est.verdict_ is not None and not est.verdict_.converged:
+            unconverged.append(f"{name} (max R-hat {_fmt(est.verdict_.max_r_hat)}, "
+                               f"min bulk ESS {_fmt(est.verdict_.min_ess_bulk)})")
         rows.append({"model": name, "free_parameters": "", "r": pearson(x, y), **scores[name], **est.criteria()})
+    if unconverged:
+        warnings.warn(ConvergenceWarning(
+            f"compare: the response model of {len(unconverged)} of {len(predictors)} baselines did not converge: "
+            f"{'; '.join(unconverged)}. Their elpd_loo and delta_elpd_loo are not to be trusted yet: rerun with "
+            "more warm-up and draws (ipe compare --warmup 500 --draws 500)."), stacklevel=2)
     table = pd.DataFrame(rows)
     best = table["elpd_loo"].max()
     table["delta_elpd_loo"] = table["elpd_loo"] - best
@@ -193,6 +203,10 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     table = pd.concat([table, pd.DataFrame([{"model": "noise ceiling (split-half)", "free_parameters": "",
                                              "r": ceiling["r"], "r_kfold": math.nan}])], ignore_index=True)
     return table[[c for c in COMPARISON_COLUMNS if c in table.columns]]
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
 
 
 def plot_comparison(table: pd.DataFrame, path) -> Path:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from ipe.baselines import FEATURES, baseline_table, feature_table, minmax, pearson
 from ipe.humans import ResponseScale
 from ipe.inference import HierarchicalFit
 from ipe.inference.comparison import compare_models, kfold_scores, plot_comparison
+from ipe.inference.diagnostics import ConvergenceWarning
 from ipe.inference.emulator import FixedPredictions
 
 
@@ -64,8 +66,11 @@ def test_compare_models_table(demo, tmp_path):
     # the analytic stand-in has no spreads: the homoscedastic response model (the data have none either)
     fit = HierarchicalFit(free=("sigma",), scale=scale, num_warmup=40, num_samples=30, num_chains=1, seed=0,
                           max_tree_depth=5, sims=None).fit(responses, emu)
-    table = compare_models(responses, demo, fit, scale, k=3, num_warmup=30, num_samples=20, num_chains=1,
-                           features=("height",))
+    # one chain of 20 draws cannot pass the checks: one warning names every baseline that did not converge
+    with pytest.warns(ConvergenceWarning, match=r"compare: the response model of 2 of 2 baselines did not converge: "
+                                                r"no-noise model \(max R-hat .*\); feature: height .*--warmup 500"):
+        table = compare_models(responses, demo, fit, scale, k=3, num_warmup=30, num_samples=20, num_chains=1,
+                               features=("height",))
     assert table["model"].tolist() == ["IPE (fitted noise)", "no-noise model", "feature: height",
                                        "noise ceiling (split-half)"]
     ipe_row = table.iloc[0]
