@@ -112,6 +112,10 @@ from .scene import Ball, Scene, StaticSegment, Stimulus
 from .seeding import sample_seed, source_rng
 from .validation import NONNEG_NUMBER, check
 
+#: The one declared rule of every noise parameter (a finite number >= 0): NoiseParams checks it, and the CLI
+#: checks its noise options with it under the option's name.
+PARAM_RULE = NONNEG_NUMBER
+
 
 class NoiseSource:
     """Base class: a named source of noise. Subclasses override one or both hooks."""
@@ -600,7 +604,7 @@ class NoiseParams:
     def __post_init__(self):
         # Every field follows one declared rule (a finite number >= 0), checked here, where a point is made.
         for f in fields(self):
-            v = check(f"noise parameter {f.name}", getattr(self, f.name), NONNEG_NUMBER)
+            v = check(f"noise parameter {f.name}", getattr(self, f.name), PARAM_RULE)
             # a plain float, and -0.0 as 0.0: equal points must name the same seeds (key() reads repr)
             object.__setattr__(self, f.name, v + 0.0)
 

@@ -10,11 +10,8 @@ guards the Python API.
 from __future__ import annotations
 
 from ..errors import InputError
-from ..noise import NoiseParams
-from ..validation import NONNEG_NUMBER, check
-
-#: The rule of every noise parameter.
-NOISE_RULE = NONNEG_NUMBER
+from ..noise import PARAM_RULE as NOISE_RULE, NoiseParams
+from ..validation import check
 
 
 def option_name(name: str) -> str:
