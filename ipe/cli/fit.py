@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..validation import check
 from .app import app
 from .backend import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
-from .common import ProgressOption, WorkersOption, note, output_dir
+from .common import NoEarlyStopOption, ProgressOption, WorkersOption, note, output_dir
 from .noise import NOISE_RULE
 
 
@@ -194,6 +194,7 @@ def fit(
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     workers: WorkersOption = 1,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
     backend: BackendOption = None,
     scheduler: SchedulerOption = None,
@@ -208,7 +209,7 @@ def fit(
 
 def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
          chains, no_bias, sims, no_emulator_error, link, method, hierarchy, max_time, jspsych, seed, workers,
-         progress, backend, scheduler, cache, cache_dir) -> None:
+         no_early_stop, progress, backend, scheduler, cache, cache_dir) -> None:
     from ..humans import ResponseScale, scale_for_stimuli
     from ..inference import Emulator
     from ..scenefile import load_stimuli
@@ -230,7 +231,7 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
         seed=seed, progress=progress if progress is not None else True,  # a bar in a terminal, plain lines elsewhere
         out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}", on_emulator=on_emulator,
         report=note, num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
-        emulator_error=not no_emulator_error, link=link, **settings, **run_opts)
+        emulator_error=not no_emulator_error, link=link, early_stop=not no_early_stop, **settings, **run_opts)
     _print_fit(result, max_time)
     print(f"\nwrote params.json, posterior.nc, diagnostics.csv, convergence.json and the rest to {out}")
 

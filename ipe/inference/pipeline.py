@@ -37,7 +37,7 @@ from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stim
 from ..montecarlo import predict_population, simulate, summarize
 from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set, load_stimuli
-from ..validation import SECONDS, Optional, validate_params
+from ..validation import BOOL, SECONDS, Optional, validate_params
 from .emulator import DEFAULT_GRID, Emulator, fit_or_load
 from .hierarchical import FitStopped, HierarchicalFit
 from .hierarchical_model import prior_ranges
@@ -140,11 +140,12 @@ def _checked_data(responses, stimuli, scale, jspsych: bool, where: str | None, s
 
 
 def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, emulator_store, seed: int,
-                  workers: int, backend, scheduler, cache, progress, report) -> tuple[Emulator, Path | None, bool]:
+                  workers: int, backend, scheduler, cache, progress, report,
+                  early_stop: bool = True) -> tuple[Emulator, Path | None, bool]:
     """``(emulator, path, reused)``: the emulator of ``subset`` on ``grid``, built or the identical stored one."""
     g = {k: list(v) for k, v in grid.items()} if grid else {k: list(DEFAULT_GRID[k]) for k in free}
     emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
-                        progress=progress, backend=backend, scheduler=scheduler, cache=cache)
+                        progress=progress, backend=backend, scheduler=scheduler, cache=cache, early_stop=early_stop)
     if report is not None:
         n_pts = 1
         for v in g.values():
@@ -155,13 +156,13 @@ def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, e
 
 
 # Over 60 lines only by its docstring, which documents every option; the body is ~40 lines of named steps.
-@validate_params(max_time=Optional(SECONDS))
+@validate_params(max_time=Optional(SECONDS), early_stop=BOOL)
 def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None, *,
                   grid: Mapping[str, Sequence[float]] | None = None, ranges=None,
                   fixed: Mapping[str, float] | None = None, emulator: Emulator | None = None,
                   emulator_samples: int = 40, emulator_store=True, seed: int = 0, workers: int = 1,
                   backend: str | None = None, scheduler=None, cache=None, progress: bool | None = None,
-                  max_time: float | None = None, out=None, figures: bool = True, jspsych: bool = False,
+                  max_time: float | None = None, early_stop: bool = True, out=None, figures: bool = True, jspsych: bool = False,
                   where: str | None = None, stimuli_label: str | None = None, on_emulator=None, report=None,
                   **fit_options) -> FitResult:
     """Fit the hierarchical IPE to human ``responses`` on ``stimuli`` and return a :class:`FitResult`.
@@ -188,6 +189,9 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         :func:`~ipe.inference.emulator.fit_or_load`.
     seed, workers, backend, scheduler, cache, progress:
         As for :func:`ipe.simulate` (``cache``: the simulation cache).
+    early_stop:
+        As for :func:`ipe.simulate`: ``False`` simulates every emulator rollout
+        to its horizon, even once every body rests (``ipe fit --no-early-stop``).
     max_time:
         Seconds for the whole call; sampling stops when they run out and the
         fit keeps the draws it has (:class:`~ipe.inference.hierarchical.FitStopped`
@@ -227,7 +231,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     else:
         t0 = time.monotonic()
         emulator, path, reused = _emulator_for(subset, free, grid, fixed, emulator_samples, emulator_store, seed,
-                                               workers, backend, scheduler, cache, progress, report)
+                                               workers, backend, scheduler, cache, progress, report, early_stop)
         timings["emulator_s"] = time.monotonic() - t0
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,28 @@ def test_fit_responses_is_the_whole_workflow_in_one_call(towers, tmp_path):
     assert load_params(paths["params"]) == {"sigma": result.params["sigma"]["mean"]}
 
 
+def test_fit_responses_without_early_stop_builds_a_full_horizon_emulator(towers):
+    """``early_stop=False`` (``ipe fit --no-early-stop``) reaches the emulator, whose stored key includes it."""
+    import ipe
+    from ipe.inference.emulator import emulator_key
+
+    d = towers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = ipe.fit_responses(d / "people.csv", d / "t.json", free=("sigma",), scale="rating:1-7",
+                                   grid={"sigma": [0.0, 0.4]}, emulator_samples=2, emulator_store=False,
+                                   early_stop=False, method="svi", svi_steps=20, num_samples=10, num_chains=1,
+                                   progress=False)
+    assert result.emulator.early_stop is False
+    early = ipe.inference.Emulator(grid={"sigma": [0.0, 0.4]}, n_samples=2)
+    full = ipe.inference.Emulator(grid={"sigma": [0.0, 0.4]}, n_samples=2, early_stop=False)
+    stimuli = ipe.load_stimuli(d / "t.json")
+    assert emulator_key(early, stimuli) != emulator_key(full, stimuli)
+
+
 @pytest.mark.parametrize("options,message", [
     ({"max_time": 0}, "max_time must be a positive number of seconds or None, got 0"),
+    ({"early_stop": 1}, "early_stop must be True or False, got 1"),
     ({"num_samples": 0}, "num_samples must be a positive integer, got 0"),
 ])
 def test_fit_responses_checks_its_options_before_reading_any_file(tmp_path, options, message):
