@@ -4,7 +4,9 @@
 arguments under the same names (the scikit-learn rule) ``get_params``,
 ``set_params`` (which returns the object) and a ``repr`` that shows the
 arguments that differ from their defaults, so two differently set-up
-objects never print the same.
+objects never print the same; and ``check_options``, which checks every
+option against the rules a class declares in ``option_rules`` (name →
+:class:`ipe.validation.Rule`), as scikit-learn's ``_parameter_constraints``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from .errors import InputError
 
 
 class ParamsMixin:
-    """``get_params`` / ``set_params`` / ``repr`` from the ``__init__`` signature."""
+    """``get_params`` / ``set_params`` / ``repr`` from the ``__init__`` signature; ``check_options``."""
+
+    #: The declared rule of each option (name -> :class:`ipe.validation.Rule`), checked by :meth:`check_options`.
+    option_rules: dict = {}
+
+    def check_options(self) -> None:
+        """Check every option against its declared rule (:attr:`option_rules`), with the rules' one message."""
+        for name, rule in self.option_rules.items():
+            rule.check(name, getattr(self, name))
 
     @classmethod
     def _param_names(cls) -> list[str]:

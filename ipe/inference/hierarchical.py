@@ -30,7 +30,7 @@ from ..fileio import read_json
 from ..humans import ResponseScale
 from ..progress import progress_bar
 from ..seeding import stream_int
-from ..validation import BOOL, POSITIVE_INT, SECONDS, Number, OneOf, Optional, check, fail
+from ..validation import BOOL, POSITIVE_INT, SECONDS, Number, OneOf, Optional, fail
 from . import diagnostics
 from .emulator import Emulator
 from .fitfiles import write_fit
@@ -203,6 +203,8 @@ class HierarchicalFit(ParamsMixin):
     at the grid's edge an :class:`~ipe.inference.diagnostics.EdgeWarning`.
     """
 
+    option_rules = OPTION_RULES
+
     def __init__(self, free: Sequence[str] = ("sigma", "phi"), ranges: Mapping[str, tuple[float, float]] | None = None,
                  scale=None, num_warmup: int = 300, num_samples: int = 300, num_chains: int = 2, seed: int = 0,
                  response_bias: bool = True, target_accept: float = 0.85, max_tree_depth: int = 8,
@@ -235,8 +237,7 @@ class HierarchicalFit(ParamsMixin):
 
     def check_options(self) -> None:
         """Check every option against its declared rule (:data:`OPTION_RULES`; ``sims``: :data:`SIMS_WORDS`)."""
-        for name, rule in OPTION_RULES.items():
-            check(name, getattr(self, name), rule)
+        super().check_options()
         sims = self.sims
         if not (sims is None or (isinstance(sims, str) and sims == "fit") or SIMS.accepts(sims)):
             raise fail("sims", SIMS_WORDS, sims)

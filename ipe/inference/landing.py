@@ -65,7 +65,7 @@ from ..estimator import ParamsMixin
 from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_int, stream_rng
-from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, OneOf, Optional, check, validate_params
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, OneOf, Optional, validate_params
 from .emulator import Emulator
 from .sampling import one_torch_thread, seed_pyro
 
@@ -443,6 +443,8 @@ class LandingFit(ParamsMixin):
     problems, each also raised as a ``UserWarning`` saying what to do).
     """
 
+    option_rules = OPTION_RULES
+
     def __init__(self, free: Sequence[str] | None = None,
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
@@ -461,10 +463,6 @@ class LandingFit(ParamsMixin):
         self.likelihood = likelihood
         self.default_n = default_n
 
-    def check_options(self) -> None:
-        """Check every option against its declared rule (:data:`OPTION_RULES`)."""
-        for name, rule in OPTION_RULES.items():
-            check(name, getattr(self, name), rule)
 
     def fit(self, data: pd.DataFrame, emulator: LandingEmulator, means: bool = False) -> "LandingFit":
         """Fit to trial-level clicks (``participant, stimulus_id, response``) or, with ``means=True``,

@@ -43,7 +43,7 @@ from ..progress import progress_bar
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_int, text_key
-from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, Number, check
+from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, Number
 
 
 def materials(stim: Stimulus) -> tuple[str, str]:
@@ -125,6 +125,8 @@ class MassInference(ParamsMixin):
     ``summary_`` (posterior P(A heavier), mean and 90% interval of the ratio).
     """
 
+    option_rules = OPTION_RULES
+
     def __init__(self, sigma: float = 0.1, n_particles: int = 200, n_sims: int = 4, kernel_width: float = 1.0,
                  max_ratio: float = 10.0, seed: int = 0, progress: bool | None = None):
         self.sigma = sigma
@@ -135,10 +137,6 @@ class MassInference(ParamsMixin):
         self.seed = seed
         self.progress = progress
 
-    def check_options(self) -> None:
-        """Check every option against its declared rule (:data:`OPTION_RULES`)."""
-        for name, rule in OPTION_RULES.items():
-            check(name, getattr(self, name), rule)
 
     def trial_log_lik(self, stim: Stimulus, observed: np.ndarray, log_ratio: float) -> float:
         """log p(observed outcome of ``stim`` | κ), by ``n_sims`` noisy simulations and the kernel."""
