@@ -37,14 +37,9 @@ import pandas as pd
 from .cache import as_cache
 from .noise import NoiseParams
 from .runner import RUN_RULES, RunSpec, prepare_run, progress_bar, resolve_queries
-from .validation import POSITIVE_INT, POSITIVE_NUMBER, check, validate_params
+from .validation import POSITIVE_INT, POSITIVE_NUMBER, validate_params
 
 DEFAULT_MIN_SAMPLES = 16
-
-
-def check_target_se(value: Any, what: str = "target_se") -> float:
-    """The one rule for a target standard error: a finite number > 0 (:data:`ipe.validation.POSITIVE_NUMBER`)."""
-    return check(what, value, POSITIVE_NUMBER)
 
 
 def query_se(values: np.ndarray) -> np.ndarray:

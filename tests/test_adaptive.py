@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ipe import IPE, load_demo
-from ipe.adaptive import check_target_se, next_count, simulate_adaptive
+from ipe.adaptive import next_count, simulate_adaptive
 from ipe.cli import main
 from ipe.errors import InputError
 from ipe.montecarlo import simulate, summarize
@@ -88,9 +88,9 @@ def test_next_count_projects_from_the_standard_error():
 
 
 @pytest.mark.parametrize("bad", [0, -0.1, math.nan, math.inf, True, "0.1", None])
-def test_bad_targets_are_refused(bad):
+def test_bad_targets_are_refused(bad, stim):
     with pytest.raises(InputError, match="target_se must be a finite number > 0"):
-        check_target_se(bad)
+        simulate_adaptive(stim, POINTS, target_se=bad, max_samples=4)
 
 
 def test_bad_target_through_simulate_is_refused_before_any_rollout(stim):
