@@ -62,6 +62,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError
+from .fileio import optional_import
 from .scenefile import stimulus_to_dict
 
 #: Bump when a change outside the hashed modules changes what a rollout returns.
@@ -513,6 +514,7 @@ def as_cache(cache) -> SimulationCache | None:
     """``None``/``False`` → no cache; ``True`` → the default directory; a path → that directory."""
     if cache is None or cache is False:
         return None
+    optional_import("pyarrow", "the simulation cache (rollouts stored as Parquet)")
     if cache is True:
         return SimulationCache()
     if isinstance(cache, SimulationCache):

@@ -2,11 +2,16 @@
 
 A crash or a full disk half-way through a write never leaves a truncated
 result behind: readers see either the old file or the complete new one.
+
+Also the optional packages behind some file formats (:data:`OPTIONAL`):
+:func:`optional_import` imports one, or says in one line which extra of ipe
+installs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
@@ -233,3 +238,38 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{path}: JSON nested too deeply to read") from None
     except ValueError as exc:  # e.g. an integer with thousands of digits
         raise InputError(f"{path}: unreadable JSON ({' '.join(str(exc).split())[:120]})") from None
+
+
+#: The optional packages (by import name): ``(distribution, extra)``. ``pip install -e .`` leaves them out
+#: (together ~0.35 GB); ``pip install "ipe[EXTRA]"`` adds one, ``ipe[all]`` all of them, ``ipe[dev]`` all of them
+#: and the test and docs tools. The extras are declared in pyproject.toml (tests/test_install.py checks both agree).
+OPTIONAL = {
+    "pyarrow": ("pyarrow", "parquet"),          # Parquet tables and the simulation cache
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),  # MP4 video: render --video, readout, video models
+    "pyreadr": ("pyreadr", "mental-jenga"),     # the Mental Jenga data set's .RData files
+}
+
+
+class MissingExtra(InputError):
+    """An optional package that a feature needs is not installed (one line that names the extra)."""
+
+
+def optional_import(module: str, feature: str):
+    """Import the optional package ``module`` (a key of :data:`OPTIONAL`) for ``feature``, or raise :class:`MissingExtra`.
+
+    The message: ``{feature} needs {distribution}, which is not installed: pip install "ipe[{extra}]"``.
+    """
+    dist, extra = OPTIONAL[module]
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f'{feature} needs {dist}, which is not installed: pip install "ipe[{extra}]"') from None
+
+
+def has_optional(module: str) -> bool:
+    """True when the optional package ``module`` (a key of :data:`OPTIONAL`) can be imported."""
+    try:
+        optional_import(module, "")
+    except MissingExtra:
+        return False
+    return True

@@ -37,14 +37,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .fileio import read_csv
+from .fileio import optional_import, read_csv
 from .montecarlo import simulate
 from .noise import NoiseParams
 from .checks import StimulusSet
 from .scene import x_extent
 from .scenefile import as_stimulus_set
 from .seeding import stream_rng
-from .validation import NONNEG_NUMBER, POSITIVE_INT, SEED, Integer, Optional, validate_params
+from .validation import BOOL, NONNEG_NUMBER, POSITIVE_INT, SEED, Integer, Optional, validate_params
 
 _ANY_INTEGER = Integer()
 
@@ -194,10 +194,9 @@ def load_responses(path: str | Path, mapping: Mapping[str, str] | None = None, f
     else:
         if not path.exists():
             raise InputError(f"{path}: no such file")
+        optional_import("pyarrow", f"{path}: reading Parquet")
         try:
             df = pd.read_parquet(path)
-        except ImportError as exc:
-            raise InputError(f"{path}: reading Parquet needs pyarrow ({exc})") from None
         except Exception as exc:  # pyarrow raises its own error types for corrupt files
             raise _read_error(path, exc) from None
     if mapping:

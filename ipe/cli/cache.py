@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..fileio import optional_import
 from .app import group
 from .common import note
 
@@ -33,6 +34,8 @@ def cache_info(
     verify: Annotated[bool, typer.Option("--verify", help="Check every entry's checksum too.")] = False,
 ) -> None:
     """Where the cache is, its physics version, how many entries and bytes it holds."""
+    if verify:
+        optional_import("pyarrow", "--verify (the cache's entries are Parquet files)")
     info = _open(directory).info(verify=verify)
     for line in info.lines():
         print(line)

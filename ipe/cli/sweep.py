@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..fileio import MissingExtra, optional_import
 from ..validation import POSITIVE_NUMBER, check
 from .app import app
 from .backend import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
@@ -99,6 +100,14 @@ def sweep(
     if scores is None and humans is not None:
         scores = out.with_name(out.stem + ".scores.csv")
     _check_outputs(out, rollouts, scores, figure)
+    if rollouts is not None and rollouts.suffix.lower() == ".parquet":
+        optional_import("pyarrow", f"--rollouts {rollouts}: writing Parquet")
+    if cache and cache_dir is None:  # the default cache is left out, with a note, when its extra is missing
+        try:
+            optional_import("pyarrow", "the simulation cache")
+        except MissingExtra as exc:
+            note(f"sweep: no simulation cache: {exc}")
+            cache = False
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     stim = load_stimuli(stimuli)
     people, sc = _people(humans, jspsych, scale, stim)

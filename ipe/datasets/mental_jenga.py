@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fileio import write_csv, write_json
+from ..fileio import optional_import, write_csv, write_json
 from ..humans import validate_responses
 from ..noise import apply_noise
 from ..checks import StimulusSet, check_stimulus
@@ -199,10 +199,7 @@ def load_stimuli(root: str | Path, experiment: int) -> StimulusSet:
 
 
 def _read_r(path: Path) -> pd.DataFrame:
-    try:
-        import pyreadr
-    except ImportError:  # pragma: no cover
-        raise InputError("reading .RData needs pyreadr (pip install pyreadr)") from None
+    pyreadr = optional_import("pyreadr", f"{path}: reading R data")
     try:
         result = pyreadr.read_r(str(path))
     except Exception as exc:  # pyreadr raises its own error types

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fileio import atomic_path, atomic_write, write_csv, write_json
+from ..fileio import atomic_path, atomic_write, optional_import, write_csv, write_json
 from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Ball, StaticSegment, Stimulus, world_vertices
@@ -296,6 +296,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, lossless: bool =
     import imageio.v2 as iio
 
     path = Path(path)
+    optional_import("imageio_ffmpeg", f"{path}: writing MP4 video")
     frames = np.asarray(frames, dtype=np.uint8)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise InputError(f"{path}: expected frames of shape (F, H, W, 3), got {frames.shape}")

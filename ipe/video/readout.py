@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fileio import read_json
+from ..fileio import optional_import, read_json
 from ..queries import check_query, evaluate, parse_query
 from ..report import LOW_QUALITY, judgment_says_falls
 from ..scene import Stimulus
@@ -162,6 +162,8 @@ def read_video(path: str | Path) -> np.ndarray:
     import imageio.v3 as iio
 
     path = Path(path)
+    if path.suffix.lower() != ".gif":  # every other video format is read through ffmpeg
+        optional_import("imageio_ffmpeg", f"{path}: reading video")
     try:
         if path.stat().st_size == 0:
             raise VideoError("empty file")
