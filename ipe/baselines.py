@@ -74,20 +74,23 @@ def feature_table(stimuli) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stimulus_id", *FEATURES])
 
 
-def no_noise_predictions(stimuli, workers: int = 1) -> pd.DataFrame:
-    """The no-noise model: one noise-free rollout per stimulus → ``stimulus_id, no_noise``."""
+def no_noise_predictions(stimuli, workers: int = 1, early_stop: bool = True) -> pd.DataFrame:
+    """The no-noise model: one noise-free rollout per stimulus → ``stimulus_id, no_noise``.
+
+    ``early_stop=False``: the rollout runs to its horizon (see :func:`ipe.simulate`).
+    """
 
     stimuli = as_stimulus_set(stimuli)
-    pred = IPE.ground_truth(workers=workers, progress=False).predict(stimuli)
+    pred = IPE.ground_truth(workers=workers, progress=False, early_stop=early_stop).predict(stimuli)
     first = pred.groupby("stimulus_id", sort=False)["mean"].first()
     return pd.DataFrame({"stimulus_id": [s.id for s in stimuli],
                          "no_noise": [float(first[s.id]) for s in stimuli]})
 
 
-def baseline_table(stimuli, workers: int = 1) -> pd.DataFrame:
+def baseline_table(stimuli, workers: int = 1, early_stop: bool = True) -> pd.DataFrame:
     """``stimulus_id``, ``no_noise`` and every feature, one row per stimulus."""
     feats = feature_table(stimuli)
-    nn = no_noise_predictions(stimuli, workers=workers)
+    nn = no_noise_predictions(stimuli, workers=workers, early_stop=early_stop)
     out = feats.merge(nn, on="stimulus_id", how="left")
     return out[["stimulus_id", "no_noise", *FEATURES]]
 

@@ -32,12 +32,16 @@ class DemoResult:
 
 
 def run_demo(out: str | Path = "ipe-demo", n_samples: int = 100, sigma: float = 0.2, phi: float = 0.05,
-             seed: int = 0, workers: int = 1, progress: bool | None = None) -> DemoResult:
-    """Predict P(fall) for the demo towers with a noisy and a no-noise IPE; write CSV and figure."""
+             seed: int = 0, workers: int = 1, progress: bool | None = None, early_stop: bool = True) -> DemoResult:
+    """Predict P(fall) for the demo towers with a noisy and a no-noise IPE; write CSV and figure.
+
+    ``early_stop=False``: every rollout runs to its horizon (see :func:`ipe.simulate`).
+    """
     out = Path(out)
     stimuli = load_demo()
-    noisy = IPE(sigma=sigma, phi=phi, n_samples=n_samples, seed=seed, workers=workers, progress=progress)
-    truth = IPE.ground_truth(seed=seed, progress=False)
+    noisy = IPE(sigma=sigma, phi=phi, n_samples=n_samples, seed=seed, workers=workers, progress=progress,
+                early_stop=early_stop)
+    truth = IPE.ground_truth(seed=seed, progress=False, early_stop=early_stop)
     p_noisy = noisy.predict(stimuli).assign(model="ipe")
     p_truth = truth.predict(stimuli).assign(model="no_noise")
     both = pd.concat([p_noisy, p_truth], ignore_index=True)

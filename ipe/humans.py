@@ -645,7 +645,7 @@ def _participants(seed: int, P: int, group: dict[str, float], free: tuple[str, .
 
 
 def _judged_values(stimuli: StimulusSet, values: dict[str, np.ndarray], a: int, b: int, seed: int, workers: int,
-                   progress: bool | None) -> np.ndarray:
+                   progress: bool | None, early_stop: bool = True) -> np.ndarray:
     """Step 2 of :func:`synthesize`: ``p̂`` (participants × stimuli), the mean of each judgment's rollouts.
 
     One :func:`~ipe.montecarlo.simulate` call; participants sharing a point take disjoint blocks of b samples.
@@ -663,7 +663,8 @@ def _judged_values(stimuli: StimulusSet, values: dict[str, np.ndarray], a: int, 
         rank[j] = count.get(u, 0)
         count[u] = rank[j] + 1
     n_samples = b * max(count.values())
-    table = simulate(stimuli, list(unique), n_samples=n_samples, seed=seed, workers=workers, progress=progress)
+    table = simulate(stimuli, list(unique), n_samples=n_samples, seed=seed, workers=workers, progress=progress,
+                     early_stop=early_stop)
     if len(table) != len(unique) * S * n_samples:  # one row per rollout: each stimulus asks one query
         raise RuntimeError("unexpected shape of the rollouts table")
     vals = table["value"].to_numpy(dtype=float).reshape(len(unique), S, n_samples)
@@ -701,11 +702,11 @@ def _response_rows(y: np.ndarray, ids: Sequence[str], pids: list[str], seed: int
 
 
 @validate_params(n_participants=POSITIVE_INT, sigma=NONNEG_NUMBER, phi=NONNEG_NUMBER, mu=NONNEG_NUMBER, seed=SEED,
-                 participant_sd=NONNEG_NUMBER, response_sd=Optional(NONNEG_NUMBER))
+                 participant_sd=NONNEG_NUMBER, response_sd=Optional(NONNEG_NUMBER), early_stop=BOOL)
 def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float = 0.0,
                scale: ResponseScale | None = None, seed: int = 0, participant_sd: float = 0.3,
                samples_per_judgment: tuple[int, int] = (3, 7), response_sd: float | None = None, workers: int = 1,
-               progress: bool | None = None, free: Sequence[str] = ("sigma", "phi")
+               progress: bool | None = None, free: Sequence[str] = ("sigma", "phi"), early_stop: bool = True
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Synthetic participants who judge by running a few noisy simulations.
 
@@ -747,7 +748,8 @@ def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float
     ``participant, stimulus_id, response, trial_index, condition`` with
     ``condition = "synthetic"``, rows by participant then trial) and each
     participant's true ``sigma, phi, mu``. The result depends only on the
-    arguments, never on ``workers``.
+    arguments, never on ``workers``. ``early_stop=False`` runs every rollout
+    of step 2 to its horizon (see :func:`ipe.simulate`).
     """
     stimuli = as_stimulus_set(stimuli)
     a, b = _judgment_samples(samples_per_judgment)
@@ -755,7 +757,7 @@ def synthesize(stimuli, n_participants: int, sigma: float, phi: float, mu: float
     free = _free_parameters(free, group)
     scale = scale or scale_for_stimuli(stimuli)
     values = _participants(seed, n_participants, group, free, participant_sd)
-    p_hat = _judged_values(stimuli, values, a, b, seed, workers, progress)
+    p_hat = _judged_values(stimuli, values, a, b, seed, workers, progress, early_stop)
     y = _on_scale(p_hat, seed, 0.1 if response_sd is None else response_sd, scale)
     pids = [f"s{j:0{len(str(n_participants - 1))}d}" for j in range(n_participants)]
     responses = _response_rows(y, stimuli.ids, pids, seed)

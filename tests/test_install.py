@@ -98,6 +98,8 @@ def test_mp4_video_needs_the_video_extra(monkeypatch, tmp_path):
     with pytest.raises(MissingExtra, match=r'writing MP4 video needs imageio-ffmpeg.*"ipe\[video\]"'):
         write_mp4(tmp_path / "v.mp4", np.zeros((2, 16, 16, 3), np.uint8), fps=30)
     assert not (tmp_path / "v.mp4").exists()
+    rc = main(["render", str(TOWERS), "--video", "--size", "16", "--out", str(tmp_path / "r")])
+    assert rc == 2 and not (tmp_path / "r").exists()  # refused before anything is written
     (tmp_path / "w.mp4").write_bytes(b"\0" * 64)
     with pytest.raises(MissingExtra, match=r'reading video needs imageio-ffmpeg.*"ipe\[video\]"'):
         read_video(tmp_path / "w.mp4")  # not flagged as an unreadable video: the package is missing

@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError
 from ..fingerprint import check_stimulus_set
 from .app import app
-from .common import ProgressOption, SeedOption, WorkersOption, check_out, check_out_dir, note
+from .common import NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption, check_out, check_out_dir, note
 from .noise import check_noise
 
 
@@ -40,6 +40,7 @@ def compare(
     jspsych: Annotated[bool, typer.Option("--jspsych", help="RESPONSES is a jsPsych CSV export.")] = False,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
 ) -> None:
     """Compare models with people.
@@ -54,7 +55,8 @@ def compare(
         if humans is not None and responses is not None:
             raise InputError("give the response table once: as RESPONSES or with --humans")
         _compare_judgments(humans or responses, stimuli, out, model or [], sigma, phi, samples, no_ipe, scale,
-                           jspsych, seed, workers, True if progress is None else progress)
+                           jspsych, seed, workers, True if progress is None else progress,
+                           early_stop=not no_early_stop)
         return
     if fit_dir is None:
         raise InputError("give --fit FIT_DIR (the fitted comparison) or --humans RESPONSES --model NAME=CSV ... "
@@ -62,7 +64,7 @@ def compare(
     if responses is None:
         raise InputError("missing the response table RESPONSES")
     _compare_fit(responses, stimuli, fit_dir, out, folds, warmup, draws, chains, jspsych, seed, workers,
-                 True if progress is None else progress)
+                 True if progress is None else progress, early_stop=not no_early_stop)
 
 
 def _responses(responses: Path, stimuli: Path, stim, scale, jspsych: bool):
@@ -76,8 +78,12 @@ def _responses(responses: Path, stimuli: Path, stim, scale, jspsych: bool):
 
 
 def _compare_fit(responses: Path, stimuli: Path, fit_dir: Path, out: Path, folds: int, warmup: int, draws: int,
-                 chains: int, jspsych: bool, seed: int, workers: int, progress: bool) -> None:
-    """``--fit``: the fitted IPE against the no-noise model and feature models, by k-fold, LOO and WAIC."""
+                 chains: int, jspsych: bool, seed: int, workers: int, progress: bool, early_stop: bool = True) -> None:
+    """``--fit``: the fitted IPE against the no-noise model and feature models, by k-fold, LOO and WAIC.
+
+    The IPE's predictions come from the fit's emulator (simulated when the fit ran); ``early_stop`` governs the
+    no-noise model's rollouts.
+    """
     from ..fileio import write_csv
     from ..inference.comparison import compare_models, plot_comparison
     from ..inference.hierarchical import load_fit
@@ -88,7 +94,8 @@ def _compare_fit(responses: Path, stimuli: Path, fit_dir: Path, out: Path, folds
     stim = load_stimuli(stimuli)
     table = _responses(responses, stimuli, stim, fit.scale, jspsych)
     result = compare_models(table, stim, fit, fit.scale, k=folds, seed=seed, workers=workers, num_warmup=warmup,
-                            num_samples=draws, num_chains=chains, progress=progress, report=note)
+                            num_samples=draws, num_chains=chains, progress=progress, report=note,
+                            early_stop=early_stop)
     write_csv(out, result)
     fig = plot_comparison(result, out.with_suffix(".png"))
     print(result.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -135,7 +142,7 @@ def _read_judgments(name: str, path: Path):
 
 def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models: list[str], sigma: float, phi: float,
                        samples: int, no_ipe: bool, scale: str | None, jspsych: bool, seed: int, workers: int,
-                       progress: bool | None = None) -> None:
+                       progress: bool | None = None, early_stop: bool = True) -> None:
     from ..baselines import feature_table
     from ..humans import ResponseScale, scale_for_stimuli
     from ..model import IPE
@@ -152,12 +159,12 @@ def _compare_judgments(responses: Path | None, stimuli: Path, out: Path, models:
     table = _responses(responses, stimuli, stim, sc, jspsych)
     used = set(table["stimulus_id"].astype(str))
     subset = stim.subset(used)
-    truth = IPE.ground_truth(workers=workers, progress=False).predict(subset)
+    truth = IPE.ground_truth(workers=workers, progress=False, early_stop=early_stop).predict(subset)
     built = {}
     if not no_ipe and not any(n.lower() == "ipe" or n.lower().startswith("ipe ") for n in tables):
         name = f"IPE (σ={sigma:g}, φ={phi:g})"
         note(f"simulating the IPE row: {len(subset)} stimuli × {samples} rollouts")
-        built[name] = _ipe_row(subset, sigma, phi, samples, seed, workers, progress)
+        built[name] = _ipe_row(subset, sigma, phi, samples, seed, workers, progress, early_stop)
         kinds[name] = "simulator"
     feats = feature_table(subset).set_index("stimulus_id")
     features = {f"feature: {c}": feats[c] for c in ("com_offset", "height")}
@@ -186,13 +193,14 @@ def _model_tables(models: list[str]) -> tuple[dict, dict[str, str]]:
     return tables, kinds
 
 
-def _ipe_row(subset, sigma: float, phi: float, samples: int, seed: int, workers: int, progress):
+def _ipe_row(subset, sigma: float, phi: float, samples: int, seed: int, workers: int, progress,
+             early_stop: bool = True):
     """The built-in IPE's judgments, with the share of its samples that say "it falls" (``p_falls``)."""
     from ..model import IPE
     from ..montecarlo import summarize
     from ..report import p_falls
 
-    rollouts = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers,
+    rollouts = IPE(sigma=sigma, phi=phi, n_samples=samples, seed=seed, workers=workers, early_stop=early_stop,
                    progress=progress).simulate(subset)
     pred = summarize(rollouts)
     pred["p_falls"] = pred["stimulus_id"].map(p_falls(rollouts, subset))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import app
-from .common import ProgressOption, SeedOption, WorkersOption, check_out_dir
+from .common import NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption, check_out_dir
 from .noise import check_noise
 
 
@@ -20,6 +20,7 @@ def demo(
     phi: Annotated[float, typer.Option("--phi", help="Force noise φ of the noisy model.")] = 0.05,
     seed: SeedOption = 0,
     workers: WorkersOption = 1,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
 ) -> None:
     """Run the bundled demo towers end to end: predictions, a table and a figure."""
@@ -27,6 +28,7 @@ def demo(
 
     check_out_dir(out)
     noise = check_noise({"sigma": sigma, "phi": phi})
-    result = run_demo(out, n_samples=samples, seed=seed, workers=workers, progress=progress, **noise)
+    result = run_demo(out, n_samples=samples, seed=seed, workers=workers, progress=progress,
+                      early_stop=not no_early_stop, **noise)
     print(result.table_text)
     print(f"\nfigure: {result.figure}\npredictions: {result.predictions}")

@@ -25,7 +25,7 @@ import typer
 
 from ..errors import InputError
 from ..seeding import stream_rng
-from .common import note
+from .common import NoEarlyStopOption, note
 from .experiment import experiment_app
 
 SIMULATED_TASKS = ("will-it-fall", "how-many", "probability")
@@ -41,13 +41,15 @@ def _base_url(url: str) -> str:
     return url
 
 
-def _answers(stimuli, task_name: str, participants: int, sigma: float, phi: float, seed: int, prefix: str):
+def _answers(stimuli, task_name: str, participants: int, sigma: float, phi: float, seed: int, prefix: str,
+             early_stop: bool = True):
     """Every simulated participant's answer to every stimulus: ``{(participant, stimulus_id): value}``."""
     from ..webexperiment.tasks import get_task
     from ..humans import synthesize
 
     scale = get_task(task_name).scale(stimuli)
-    table, _truth = synthesize(stimuli, participants, sigma=sigma, phi=phi, scale=scale, seed=seed)
+    table, _truth = synthesize(stimuli, participants, sigma=sigma, phi=phi, scale=scale, seed=seed,
+                               early_stop=early_stop)
     table["participant"] = prefix + "-" + table["participant"].astype(str)
     return {(p, s): float(v) for p, s, v in zip(table["participant"], table["stimulus_id"], table["response"])}
 
@@ -154,6 +156,7 @@ def simulate_cmd(
     admin_token: Annotated[Optional[str], typer.Option(
         "--admin-token", envvar="IPE_ADMIN_TOKEN", help="The server's admin token: print /admin/status "
                                                        "afterwards.")] = None,
+    no_early_stop: NoEarlyStopOption = False,
 ) -> None:
     """Send simulated participants (noisy-simulation observers) through a running experiment over HTTP."""
     import re
@@ -174,7 +177,7 @@ def simulate_cmd(
         admin_status(base, admin_token)  # a wrong token fails before anybody takes part
     note(f"simulating {participants} participant{'s' if participants != 1 else ''} (σ = {sigma:g}, φ = {phi:g}, seed {seed}) on "
          f"{len(stim)} stimuli…")
-    answers = _answers(stim, cfg["task"], participants, sigma, phi, seed, prefix)
+    answers = _answers(stim, cfg["task"], participants, sigma, phi, seed, prefix, early_stop=not no_early_stop)
     ids = sorted({p for p, _ in answers})
     done = asyncio.run(_run_class(base, ids, answers, seed, timeout, concurrent))
     n = sum(a for _, a, _ in done)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InputError
 from .app import group
-from .common import ProgressOption, SeedOption, WorkersOption, check_out, note
+from .common import NoEarlyStopOption, ProgressOption, SeedOption, WorkersOption, check_out, note
 
 humans_app = group("humans", "Human response data: synthesize participants, summarise tables.")
 
@@ -60,6 +60,7 @@ def synthesize_cmd(
     workers: WorkersOption = 1,
     truth: Annotated[Optional[Path], typer.Option("--truth", help="Also write each participant's true "
                                                                   "σ, φ, μ to this CSV.")] = None,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
 ) -> None:
     """Synthetic participants who judge each stimulus by a few noisy simulations (see docs/data-format.md)."""
@@ -76,7 +77,8 @@ def synthesize_cmd(
     free = ("sigma", "phi") + (("mu",) if mu is not None else ())
     responses, params = synthesize(stim, participants, sigma=sigma, phi=phi, mu=0.0 if mu is None else mu, scale=sc,
                                    seed=seed, participant_sd=participant_sd, samples_per_judgment=spj,
-                                   response_sd=response_sd, workers=workers, progress=progress, free=free)
+                                   response_sd=response_sd, workers=workers, progress=progress, free=free,
+                                   early_stop=not no_early_stop)
     write_csv(out, responses)
     if truth is not None:
         write_csv(truth, params)

@@ -9,7 +9,7 @@ import typer
 
 from ..validation import check
 from .app import group
-from .common import ProgressOption, SeedOption, check_out_dir, note
+from .common import NoEarlyStopOption, ProgressOption, SeedOption, check_out_dir, note
 from .noise import NOISE_RULE
 
 infer_app = group("infer", "Infer latent physical properties from what was seen.")
@@ -29,6 +29,7 @@ def infer_mass(
     kernel_width: Annotated[float, typer.Option("--kernel-width", help="Outcome kernel width (block scales).")] = 1.0,
     max_ratio: Annotated[float, typer.Option("--max-ratio", help="Prior: ratio between 1/R and R.")] = 10.0,
     seed: SeedOption = 0,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
 ) -> None:
     """Which material is heavier, and by how much? A learning observer, trial by trial (Hamrick et al. 2016)."""
@@ -44,7 +45,7 @@ def infer_mass(
     if observations is not None:
         obs = read_csv(observations, what="observations CSV")
     est = MassInference(sigma=sigma, n_particles=particles, n_sims=sims, kernel_width=kernel_width,
-                        max_ratio=max_ratio, seed=seed,
+                        max_ratio=max_ratio, seed=seed, early_stop=not no_early_stop,
                         progress=True if progress is None else progress).fit(stim, obs)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "posterior.csv", est.particles_)

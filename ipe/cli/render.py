@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from .app import app
-from .common import ProgressOption, check_out_dir, note
+from .common import NoEarlyStopOption, ProgressOption, check_out_dir, note
 from .noise import check_noise
 
 
@@ -30,6 +30,7 @@ def render(
     cond_frames: Annotated[int, typer.Option("--cond-frames", min=1, help="With --video: frames in the "
                                                                           "conditioning clip.")] = 4,
     seed: Annotated[int, typer.Option("--seed", min=0, help="With --video: seed of the noisy samples.")] = 0,
+    no_early_stop: NoEarlyStopOption = False,
     progress: ProgressOption = None,
 ) -> None:
     """Render the first frame of every stimulus as <out>/<id>.png (with --video: videos for video models)."""
@@ -37,15 +38,15 @@ def render(
     from ..scenefile import load_stimuli
 
     check_out_dir(out)
-    if not video and (samples or sigma or phi or mu):
-        raise InputError("--samples, --sigma, --phi and --mu need --video")
+    if not video and (samples or sigma or phi or mu or no_early_stop):
+        raise InputError("--samples, --sigma, --phi, --mu and --no-early-stop need --video")
     noise = check_noise({"sigma": sigma, "phi": phi, "mu": mu})
     stim = load_stimuli(stimuli)
     if video:
         from ..video.frames import render_videos
 
         manifest = render_videos(stim, out, size=size, fps=fps, samples=samples, seed=seed, cond_frames=cond_frames,
-                                 progress=progress, **noise)
+                                 progress=progress, early_stop=not no_early_stop, **noise)
         note(f"wrote {len(manifest)} files for {len(stim)} stimuli and colours.json to {out}")
         return
     paths = render_stimuli(stim, out, size=size, progress=progress)

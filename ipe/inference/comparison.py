@@ -140,11 +140,13 @@ def population_prediction(fit) -> np.ndarray:
                  num_chains=POSITIVE_INT)
 def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, seed: int = 0, workers: int = 1,
                    num_warmup: int = 200, num_samples: int = 200, num_chains: int = 2,
-                   features: Sequence[str] = FEATURES, progress: bool | None = None, report=None) -> pd.DataFrame:
+                   features: Sequence[str] = FEATURES, progress: bool | None = None, report=None,
+                   early_stop: bool = True) -> pd.DataFrame:
     """The comparison table (one row per model, then the noise ceiling).
 
     ``fit`` is a fitted :class:`~ipe.inference.HierarchicalFit` of the IPE on
-    ``responses``; its emulator supplies the IPE's predictions. ``progress``
+    ``responses``; its emulator supplies the IPE's predictions
+    (``early_stop=False``: the no-noise model's rollouts run to the horizon). ``progress``
     shows each baseline fit's sampling (:mod:`ipe.progress`); ``report`` is
     called with a status line before each long step.
     """
@@ -160,7 +162,8 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     by_id = {s.id: s for s in stimuli}
     say = report or (lambda msg: None)
     say(f"compare: the no-noise model and features on {len(ids)} stimuli")
-    base = baseline_table([by_id[s] for s in ids], workers=workers).set_index("stimulus_id").loc[ids]
+    base = baseline_table([by_id[s] for s in ids], workers=workers, early_stop=early_stop
+                          ).set_index("stimulus_id").loc[ids]
     predictors = {"no-noise model": base["no_noise"].to_numpy(dtype=float)}
     for f in features:
         predictors[f"feature: {f}"] = base[f].to_numpy(dtype=float)

@@ -43,7 +43,7 @@ from ..progress import progress_bar
 from ..scene import Stimulus
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_int, text_key
-from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, Number
+from ..validation import BOOL, NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, Number
 
 
 def materials(stim: Stimulus) -> tuple[str, str]:
@@ -71,17 +71,19 @@ def true_log_ratio(stim: Stimulus) -> float:
 
 
 def outcome(stim: Stimulus, log_ratio: float | None = None, sigma: float = 0.0, seed: int = 0, sample: int = 0,
-            point_key: int = 0) -> np.ndarray:
+            point_key: int = 0, early_stop: bool = True) -> np.ndarray:
     """Final displacement (dx, dy) of every body in one rollout → array (n_bodies, 2).
 
-    ``log_ratio=None`` keeps the stimulus's own densities (what was seen).
+    ``log_ratio=None`` keeps the stimulus's own densities (what was seen);
+    ``early_stop=False`` runs the rollout to its horizon.
     """
     s = stim if log_ratio is None else with_ratio(stim, log_ratio)
-    _, res = run_sample(s, NoiseParams(sigma=sigma), seed, sample, [s.query], point_key=point_key)
+    _, res = run_sample(s, NoiseParams(sigma=sigma), seed, sample, [s.query], point_key=point_key,
+                        early_stop=early_stop)
     return res.final[:, :2] - res.initial[:, :2]
 
 
-def observe(stimuli, seed: int = 0) -> pd.DataFrame:
+def observe(stimuli, seed: int = 0, early_stop: bool = True) -> pd.DataFrame:
     """What an observer sees: one noise-free rollout of each stimulus as written.
 
     Returns a tidy table: ``stimulus_id, body, dx, dy`` (one row per body).
@@ -89,7 +91,7 @@ def observe(stimuli, seed: int = 0) -> pd.DataFrame:
     stimuli = as_stimulus_set(stimuli)
     rows = []
     for s in stimuli:
-        d = outcome(s, None, sigma=0.0, seed=seed)
+        d = outcome(s, None, sigma=0.0, seed=seed, early_stop=early_stop)
         for b, (dx, dy) in zip(s.scene.bodies, d):
             rows.append({"stimulus_id": s.id, "body": b.id, "dx": float(dx), "dy": float(dy)})
     return pd.DataFrame(rows, columns=["stimulus_id", "body", "dx", "dy"])
@@ -97,7 +99,8 @@ def observe(stimuli, seed: int = 0) -> pd.DataFrame:
 
 #: The declared rule of each option of :class:`MassInference`, checked when :meth:`MassInference.fit` starts.
 OPTION_RULES = {"sigma": NONNEG_NUMBER, "n_particles": POSITIVE_INT, "n_sims": POSITIVE_INT,
-                "kernel_width": POSITIVE_NUMBER, "max_ratio": Number(1.0, closed="neither"), "seed": SEED}
+                "kernel_width": POSITIVE_NUMBER, "max_ratio": Number(1.0, closed="neither"), "seed": SEED,
+                "early_stop": BOOL}
 
 
 class MassInference(ParamsMixin):
@@ -117,6 +120,8 @@ class MassInference(ParamsMixin):
         Prior range: κ uniform on ±log(max_ratio).
     seed:
         Seeds Pyro's prior draws and every simulation.
+    early_stop:
+        Stop each simulation once the scene rests (``False``: run it to the horizon).
 
     Notes
     -----
@@ -128,7 +133,7 @@ class MassInference(ParamsMixin):
     option_rules = OPTION_RULES
 
     def __init__(self, sigma: float = 0.1, n_particles: int = 200, n_sims: int = 4, kernel_width: float = 1.0,
-                 max_ratio: float = 10.0, seed: int = 0, progress: bool | None = None):
+                 max_ratio: float = 10.0, seed: int = 0, progress: bool | None = None, early_stop: bool = True):
         self.sigma = sigma
         self.n_particles = n_particles
         self.n_sims = n_sims
@@ -136,6 +141,7 @@ class MassInference(ParamsMixin):
         self.max_ratio = max_ratio
         self.seed = seed
         self.progress = progress
+        self.early_stop = early_stop
 
 
     def trial_log_lik(self, stim: Stimulus, observed: np.ndarray, log_ratio: float) -> float:
@@ -144,7 +150,8 @@ class MassInference(ParamsMixin):
         key = text_key(f"kappa={log_ratio!r}")
         lls = []
         for k in range(self.n_sims):
-            sim = outcome(stim, log_ratio, sigma=self.sigma, seed=self.seed, sample=k, point_key=key)
+            sim = outcome(stim, log_ratio, sigma=self.sigma, seed=self.seed, sample=k, point_key=key,
+                          early_stop=self.early_stop)
             sq = float(np.sum((sim - observed) ** 2))
             n = observed.size
             lls.append(-0.5 * sq / w ** 2 - n * math.log(w * math.sqrt(2 * math.pi)))
@@ -168,7 +175,7 @@ class MassInference(ParamsMixin):
         self.colors_ = {m: next((b.color for s in stimuli for b in s.scene.bodies if (b.material or "") == m), None)
                         for m in self.materials_}
         if observations is None:
-            observations = observe(stimuli, seed=self.seed)
+            observations = observe(stimuli, seed=self.seed, early_stop=self.early_stop)
         trials = self._observed_arrays(stimuli, observations)
         bound = math.log(self.max_ratio)
         cache: dict[tuple[int, float], float] = {}

@@ -225,20 +225,21 @@ def steps_per_frame(stim: Stimulus, fps: float) -> int:
 
 
 def video_trajectory(stim: Stimulus, fps: float, sigma: float = 0.0, phi: float = 0.0, mu: float = 0.0,
-                     seed: int = 0, sample: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, sample: int = 0, early_stop: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Body poses at every frame of one rollout: ``(states (F, n, 3), visible (F, n))``.
 
     With all noise at 0 this is the no-noise simulation (the rollout behind
     :func:`ipe.baselines.no_noise_predictions`); otherwise sample ``sample``
     of :func:`ipe.montecarlo.run_sample` with the same seeding as
     ``ipe predict``. A rollout that stopped early because the scene came to
-    rest is continued with its final, resting state.
+    rest is continued with its final, resting state (``early_stop=False``:
+    every frame is simulated).
     """
 
     k = steps_per_frame(stim, fps)
     times = frame_times(stim, fps)
     params = NoiseParams(sigma=sigma, phi=phi, mu=mu)
-    _, res = run_sample(stim, params, seed, sample, [], record_every=k)
+    _, res = run_sample(stim, params, seed, sample, [], early_stop=early_stop, record_every=k)
     traj, ttimes = res.trajectory, res.times
     dt = stim.scene.simulation.dt
     steps = np.round(ttimes / dt).astype(np.int64)
@@ -346,12 +347,13 @@ def write_colours(path: str | Path, entries: dict[str, dict], fps: float, size: 
 
 def render_videos(stimuli, out_dir: str | Path, size: int = 256, fps: float = 30.0, samples: int = 0,
                   sigma: float = 0.0, phi: float = 0.0, mu: float = 0.0, seed: int = 0, cond_frames: int = 4,
-                  ground_truth: bool = True, progress: bool | None = None) -> pd.DataFrame:
+                  ground_truth: bool = True, progress: bool | None = None, early_stop: bool = True) -> pd.DataFrame:
     """Write the video renders of every stimulus (layout in the module docstring).
 
     Returns the manifest (also written to ``DIR/manifest.csv``): ``file,
     stimulus_id, kind, sample, n_frames, fps, size`` with ``kind`` one of
-    ``first``, ``cond``, ``gt``, ``sample``.
+    ``first``, ``cond``, ``gt``, ``sample``. ``early_stop=False`` simulates
+    every rollout to its horizon instead of holding a scene at rest.
     """
     stimuli = as_stimulus_set(stimuli)
     if size < 16 or size % 2:
@@ -362,13 +364,14 @@ def render_videos(stimuli, out_dir: str | Path, size: int = 256, fps: float = 30
     for s in stimuli:
         steps_per_frame(s, fps)
         body_colours(s)
+    optional_import("imageio_ffmpeg", "writing MP4 video")  # before the first file is written
     out = Path(out_dir)
     rows = []
     entries = {}
     for s in _tqdm(list(stimuli), progress, "rendering videos"):
         cam = Camera.for_stimulus(s, size)
         cols = body_colours(s)
-        states, visible = video_trajectory(s, fps, seed=seed)
+        states, visible = video_trajectory(s, fps, seed=seed, early_stop=early_stop)
         frames = render_frames(s, states, visible, cam, cols)
         entries[s.id] = colours_entry(s, cam, len(frames))
         k = min(cond_frames, len(frames))
@@ -380,7 +383,7 @@ def render_videos(stimuli, out_dir: str | Path, size: int = 256, fps: float = 30
             p = write_mp4(out / "gt" / f"{s.id}.mp4", frames, fps)
             rows.append((str(p.relative_to(out)), s.id, "gt", 0, len(frames)))
         for j in range(samples):
-            st, vis = video_trajectory(s, fps, sigma=sigma, phi=phi, mu=mu, seed=seed, sample=j)
+            st, vis = video_trajectory(s, fps, sigma=sigma, phi=phi, mu=mu, seed=seed, sample=j, early_stop=early_stop)
             fr = render_frames(s, st, vis, cam, cols)
             p = write_mp4(out / "samples" / f"{s.id}__s{j:03d}.mp4", fr, fps)
             rows.append((str(p.relative_to(out)), s.id, "sample", j, len(fr)))
