@@ -37,8 +37,10 @@ def test_readme_installs_cpu_torch_first_and_says_how_big():
     block = readme.split("## Install and run the demo", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     lines = [x.strip() for x in block.strip().splitlines()]
     assert lines[0] == "pip install torch --index-url https://download.pytorch.org/whl/cpu"
-    assert lines[1] == 'pip install -e ".[dev]"'
+    assert lines[1] == "pip install -e ."  # the user's install; the developers' one follows it
     assert re.search(r"\*\*\d\.\d GB\*\* with `pip install -e \.`", readme)
+    dev = readme.split("## Develop and test", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    assert [x.strip() for x in dev.strip().splitlines()][:2] == [lines[0], 'pip install -e ".[dev]"']
     lab = (root / "docs" / "tutorials" / "course-lab.md").read_text()
     assert lab.index("--index-url https://download.pytorch.org/whl/cpu") < lab.index("pip install -e .")
 
