@@ -265,11 +265,3 @@ def optional_import(module: str, feature: str):
     except ImportError:
         raise MissingExtra(f'{feature} needs {dist}, which is not installed: pip install "ipe[{extra}]"') from None
 
-
-def has_optional(module: str) -> bool:
-    """True when the optional package ``module`` (a key of :data:`OPTIONAL`) can be imported."""
-    try:
-        optional_import(module, "")
-    except MissingExtra:
-        return False
-    return True

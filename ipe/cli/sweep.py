@@ -81,7 +81,8 @@ def sweep(
 
     Unlike predict and fit, a sweep uses the simulation cache by default: every finished (stimulus, point)
     is stored as it completes, so an interrupted sweep picks up where it stopped and a rerun (a new
-    --humans table, another figure) simulates nothing. --no-cache turns that off.
+    --humans table, another figure) simulates nothing. --no-cache turns that off. The cache needs the
+    parquet extra (pip install "ipe[parquet]"); without it the sweep runs uncached and says so.
 
     Example: ipe sweep towers.json --grid sigma=0:0.5:11 --grid phi=0:0.3:16 --humans responses.csv
     --out sweep.csv --figure sweep.png --backend dask --workers 2
