@@ -255,11 +255,12 @@ def authors_labels(root: str | Path, experiment: int) -> pd.DataFrame | None:
                          "body": [f"brick_{int(i)}" for i in df["index"]], "fall": df["fall"].astype(bool)})
 
 
-def label_agreement(stimuli: StimulusSet, labels: pd.DataFrame) -> dict:
+def label_agreement(stimuli: StimulusSet, labels: pd.DataFrame, early_stop: bool = True) -> dict:
     """How often a no-noise ipe rollout reproduces the authors' per-brick ``fall`` labels.
 
     The removed brick is not counted. Returns the fraction of bricks, the
-    count, and per-stimulus mismatches.
+    count, and per-stimulus mismatches. ``early_stop=False`` runs each
+    rollout to its horizon.
     """
 
     by_id = {s.id: s for s in stimuli}
@@ -270,7 +271,7 @@ def label_agreement(stimuli: StimulusSet, labels: pd.DataFrame) -> dict:
         if stim is None:
             continue
         scene, schedule = apply_noise(stim, [], sample_seed(0, sid, 0, 0))
-        res = rollout(scene, schedule)
+        res = rollout(scene, schedule, early_stop=early_stop)
         fell = dict(zip(res.body_ids, res.final[:, 1] < FALL_LEVEL))
         removed = {b for iv in stim.interventions if iv.type == "remove" for b in iv.bodies}
         miss = 0
@@ -294,8 +295,12 @@ class ImportResult:
     report: dict
 
 
-def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) -> ImportResult:
-    """Write ``stimuli.json``, ``responses.csv`` (when responses exist) and ``import_report.json``."""
+def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path, early_stop: bool = True
+                        ) -> ImportResult:
+    """Write ``stimuli.json``, ``responses.csv`` (when responses exist) and ``import_report.json``.
+
+    ``early_stop=False``: the no-noise rollouts of the label agreement run to their horizon.
+    """
 
     root = Path(root)
     if not root.is_dir():
@@ -319,6 +324,6 @@ def import_mental_jenga(root: str | Path, experiment: int, out_dir: str | Path) 
     else:
         report["responses"] = None
     if labels is not None:
-        report["label_agreement"] = label_agreement(stimuli, labels)
+        report["label_agreement"] = label_agreement(stimuli, labels, early_stop=early_stop)
     report_path = write_json(out / "import_report.json", report)
     return ImportResult(spath, rpath, report_path, report)

@@ -158,3 +158,34 @@ def test_experiment_simulate(monkeypatch, rollouts, two, capsys):
                  "--no-early-stop"]) == 0
     _all(rollouts, False)
     assert asyncio.iscoroutinefunction(xs._config)
+
+
+def test_datasets_import_mental_jenga(monkeypatch, tmp_path):
+    """The label agreement's no-noise rollouts (run by ``rollout`` directly): the first one is enough to see."""
+    import ipe.datasets.mental_jenga as mj
+
+    root = mj.default_root()
+    if not (root / "data" / "exp2").is_dir():
+        pytest.skip("Mental Jenga data not available (../shared/datasets/mental_jenga)")
+    pytest.importorskip("pyreadr")
+    seen = []
+
+    class Enough(Exception):
+        pass
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("early_stop", True))
+        raise Enough  # one rollout shows what every one gets; the 42 would take seconds
+
+    monkeypatch.setattr(mj, "rollout", spy)
+    with pytest.raises(Enough):
+        mj.import_mental_jenga(root, 2, tmp_path / "a", early_stop=False)
+    assert seen == [False]
+    def import_mental_jenga(root, experiment, out, early_stop=True):
+        seen.append(early_stop)
+        return SimpleNamespace(report={"stimuli": 0}, stimuli_path=out, responses_path=None)
+
+    monkeypatch.setattr(mj, "import_mental_jenga", import_mental_jenga)
+    assert main(["datasets", "import", "mental-jenga", str(root), "--experiment", "2", "--out",
+                 str(tmp_path / "b"), "--no-early-stop"]) == 0
+    assert seen == [False, False]
