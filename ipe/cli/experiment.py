@@ -11,7 +11,7 @@ import typer
 from ..errors import InputError
 from ..validation import OneOf, check
 from .app import group
-from .common import check_out, check_out_dir, note
+from .common import NoEarlyStopOption, check_out, check_out_dir, note
 
 experiment_app = group("experiment", "The browser experiment: serve it, export its responses and materials.")
 
@@ -81,7 +81,7 @@ def _id_list(spec: str) -> list[str]:
     return ids
 
 
-# Over 60 lines only because typer reads the command's 22 options from its signature (the body is 25 lines).
+# Over 60 lines only because typer reads the command's 23 options from its signature (the body is 25 lines).
 @experiment_app.command("serve")
 def serve_cmd(
     stimuli: Annotated[Path, typer.Argument(help="Stimulus-set JSON file.")],
@@ -125,6 +125,7 @@ def serve_cmd(
         "--answer-rate", help="Most answers per client address (default 600/minute).")] = None,
     answer_rate_total: Annotated[Optional[str], typer.Option(
         "--answer-rate-total", help="Most answers over all clients (default 6000/minute).")] = None,
+    no_early_stop: NoEarlyStopOption = False,
 ) -> None:
     """Serve the experiment; prints the participant URL and the admin token."""
     from ..webexperiment import ExperimentConfig, Store, build_materials, create_app, design_json, serve
@@ -138,7 +139,8 @@ def serve_cmd(
     cfg = ExperimentConfig(task=task, practice=practice, seed=seed, title=title,
                            consent=_read_text(consent, "--consent") or DEFAULT_CONSENT,
                            instructions=_read_text(instructions, "--instructions"), prompt=prompt or "",
-                           completion_code=completion_code or "", conditions=labels, image_size=image_size)
+                           completion_code=completion_code or "", conditions=labels, image_size=image_size,
+                           early_stop=not no_early_stop)
     stim = load_stimuli(stimuli)
     prac = load_stimuli(practice_stimuli) if practice_stimuli is not None else None
     note(f"preparing {len(stim) + (len(prac) if prac else 0)} stimuli (noise-free rollouts, images)…")

@@ -28,7 +28,7 @@ from ..checks import StimulusSet
 from ..scene import Ball, Block, StaticSegment, Stimulus, world_vertices
 from ..scenefile import as_stimulus_set, parse_stimulus_set, stimulus_set_to_dict
 from ..seeding import stream_rng
-from ..validation import NONNEG_INT, SEED, Integer, check
+from ..validation import BOOL, NONNEG_INT, SEED, Integer, check
 from .tasks import Task, _fell, get_task
 
 IMAGE_SIZE = Integer(100, 2000)
@@ -71,7 +71,10 @@ class ExperimentConfig:
     falls before the test (see :func:`choose_practice`). ``seed`` keys every participant's trial order.
     ``completion_code``: one code for everybody (as Prolific expects);
     by default each participant gets their own code. ``conditions``: the
-    labels a link may pick with ``?condition=``.
+    labels a link may pick with ``?condition=``. ``early_stop=False``: the
+    noise-free rollouts behind the feedback and the pictures run to their
+    horizon (stored in the design only when False, so designs made without
+    it are unchanged).
     """
 
     task: str
@@ -84,12 +87,14 @@ class ExperimentConfig:
     completion_code: str = ""
     conditions: tuple[str, ...] = ()
     image_size: int = 400
+    early_stop: bool = True
 
     def __post_init__(self):
         get_task(self.task)
         check("--practice", self.practice, NONNEG_INT)
         check("--seed", self.seed, SEED)
         check("--image-size", self.image_size, IMAGE_SIZE)
+        check("early_stop", self.early_stop, BOOL)
         for c in self.conditions:
             if not isinstance(c, str) or not PARTICIPANT_RE.fullmatch(c):
                 raise InputError(f"--conditions: {c!r} is not a valid label (1-64 letters, digits, _ . -)")
@@ -101,6 +106,8 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["conditions"] = list(self.conditions)
+        if self.early_stop:
+            del d["early_stop"]  # the default: a design reads as it did before the option existed
         return d
 
     @classmethod
@@ -288,7 +295,8 @@ def build_materials(stimuli, config: ExperimentConfig, practice_stimuli=None, mi
     task = get_task(config.task)
     ordered, config = _trials(stimuli, config, practice_stimuli)
     _check_trials(ordered, task)
-    results = [run_sample(s, NoiseParams(), 0, 0, [s.query], record_every=RECORD_EVERY)[1] for s in ordered]
+    results = [run_sample(s, NoiseParams(), 0, 0, [s.query], early_stop=config.early_stop,
+                          record_every=RECORD_EVERY)[1] for s in ordered]
     if practice_stimuli is None:
         n = config.practice
         pick = choose_practice([_outcome(task, s, r) for s, r in zip(ordered, results)], n) if mix_practice \

@@ -189,3 +189,25 @@ def test_datasets_import_mental_jenga(monkeypatch, tmp_path):
     assert main(["datasets", "import", "mental-jenga", str(root), "--experiment", "2", "--out",
                  str(tmp_path / "b"), "--no-early-stop"]) == 0
     assert seen == [False, False]
+
+
+def test_experiment_serve(monkeypatch, rollouts, tmp_path, two):
+    """The noise-free rollouts behind the feedback and pictures; the design keeps the option for the export."""
+    import ipe.webexperiment as web
+    from ipe.webexperiment.materials import ExperimentConfig, design_json, materials_from_design
+
+    served = []
+    monkeypatch.setattr(web, "serve", lambda app, host, port: served.append(app))
+    assert main(["experiment", "serve", str(two), "--task", "will-it-fall", "--practice", "1", "--no-early-stop",
+                 "--db", str(tmp_path / "lab.db")]) == 0
+    assert served
+    _all(rollouts, False)
+    assert len(rollouts) == 2
+    store = web.Store(tmp_path / "lab.db", readonly=True)
+    stored = store.design
+    store.close()
+    assert '"early_stop": false' in stored
+    rollouts.clear()
+    assert materials_from_design(stored).config.early_stop is False  # what `ipe experiment export` rebuilds
+    _all(rollouts, False)
+    assert "early_stop" not in ExperimentConfig(task="will-it-fall").to_dict()  # older designs read the same
