@@ -62,13 +62,23 @@ def test_humans_synthesize(rollouts, tmp_path, two, flag):
     _all(rollouts, not flag)
 
 
-def test_demo(rollouts, tmp_path):
+def test_demo(monkeypatch, rollouts, tmp_path):
+    import matplotlib.pyplot as plt
+
+    import ipe.demo
+
+    monkeypatch.setattr(ipe.demo, "demo_figure", lambda *a, **k: plt.figure(figsize=(1, 1)))  # tests/cli/test_demo.py
     assert main(["demo", "--samples", "1", "--no-early-stop", "--out", str(tmp_path / "d")]) == 0
     _all(rollouts, False)
     assert len(rollouts) == 2 * 12  # the noisy model's rollout and the no-noise one of each demo tower
 
 
-def test_compare_humans(rollouts, tmp_path, two, people):
+def test_compare_humans(monkeypatch, rollouts, tmp_path, two, people):
+    import ipe.report
+
+    # the report's statistics and figures are tested elsewhere (tests/test_report.py); here only what is simulated
+    monkeypatch.setattr(ipe.report, "compare_judgments", lambda *a, **k: (pd.DataFrame({"model": []}), None))
+    monkeypatch.setattr(ipe.report, "write_report", lambda out, *a, **k: {})
     assert main(["compare", "--humans", str(people), "--stimuli", str(two), "--samples", "2", "--no-early-stop",
                  "--out", str(tmp_path / "c")]) == 0
     _all(rollouts, False)
