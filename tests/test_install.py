@@ -89,8 +89,9 @@ def test_a_parquet_response_table_needs_the_parquet_extra(monkeypatch, tmp_path)
         load_responses(p)
 
 
-def test_mp4_video_needs_the_video_extra(monkeypatch, tmp_path):
+def test_mp4_video_needs_the_video_extra(monkeypatch, tmp_path, demo):
     from ipe.video.frames import write_mp4
+    from ipe.video.physics_iq import score_videos
     from ipe.video.readout import read_video
 
     _without(monkeypatch, "imageio_ffmpeg")
@@ -102,6 +103,8 @@ def test_mp4_video_needs_the_video_extra(monkeypatch, tmp_path):
     (tmp_path / "w.mp4").write_bytes(b"\0" * 64)
     with pytest.raises(MissingExtra, match=r'reading video needs imageio-ffmpeg.*"ipe\[video\]"'):
         read_video(tmp_path / "w.mp4")  # not flagged as an unreadable video: the package is missing
+    with pytest.raises(MissingExtra, match=r'"ipe\[video\]"'):  # not every video flagged unreadable
+        score_videos([tmp_path / "w.mp4"], tmp_path, demo)
 
 
 def test_mental_jenga_rdata_needs_its_extra(monkeypatch, tmp_path):

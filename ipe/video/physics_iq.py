@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..fileio import optional_import
 from ..scenefile import as_stimulus_set
 from .frames import _tqdm
 from .readout import VideoError, list_videos, match_stimulus, read_video
@@ -98,6 +99,7 @@ def score_videos(videos, reference_dir: str | Path, stimuli, threshold: float = 
     ref_dir = Path(reference_dir)
     if not ref_dir.is_dir():
         raise InputError(f"--reference {ref_dir}: no such directory")
+    optional_import("imageio_ffmpeg", "reading video")  # else every video would be flagged unreadable
     refs: dict[str, np.ndarray] = {}
     rows = []
     for path in _tqdm(files, progress, "Physics-IQ scores"):
