@@ -29,7 +29,7 @@ from .cache import physics_version
 from .errors import InputError
 from .noise import NoiseParams, apply_noise
 from .progress import progress_bar as _bar
-from .queries import check_query, evaluate, needs_tracking, parse_query, stop_condition
+from .queries import check_query, evaluate, final_condition, needs_tracking, parse_query, stop_condition
 from .rollout import rollout
 from .checks import StimulusSet
 from .scene import Query, Stimulus
@@ -66,6 +66,8 @@ def run_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, quer
     schedule.track = schedule.track or needs_tracking(queries)
     if schedule.track and early_stop and record_every is None:
         schedule.stop_when = stop_condition(queries, stim)  # a landing ends the rollout: same answer, less time
+    elif early_stop and record_every is None:
+        schedule.final_when = final_condition(queries, stim)  # answer-aware stop: same answers, less time
     result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
     values = [evaluate(q, result, stim) for q in queries]
     return values, result
