@@ -54,7 +54,20 @@ the contacts and path so far, checked after every physics step, that ends
 the rollout once every landing query asked of it has its answer (the
 landing target touched, the level crossed). Up to that step the physics is
 the same as over the full horizon, so a landing is bit for bit that of the
-full horizon. ``early_stop=False`` turns off both stops.
+full horizon.
+
+Answer-aware stopping
+---------------------
+A rollout can also be given :attr:`Schedule.final_when`, the
+:class:`ipe.queries.HeightTest` of its height-based queries (``fall``,
+``count_fallen``, ``body_falls``). After the last scheduled event, at a rest
+check at most every :data:`FINAL_CHECK_EVERY` steps, :class:`ReachBound`
+bounds every body's height from now to the horizon by the energy left in the
+scene and a floor (with solver margins, :data:`REACH_PENETRATION` and
+:data:`REACH_ENERGY_SLACK`); if every answer is the same for any final
+heights within the bounds, the rollout ends there: its answers are provably
+those of the full horizon. On noisy BHT towers this almost never happens
+before rest (``docs/concepts.md``). ``early_stop=False`` turns off every stop.
 """
 
 from __future__ import annotations
