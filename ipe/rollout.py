@@ -369,29 +369,28 @@ class ReachBound:
     scene where the argument does not apply.
     """
 
-    def __init__(self, world: World, floor_top: float, floor_x: tuple[float, float]):
+    def __init__(self, world: World, floor_top: float, floor_x: tuple[float, float], low: np.ndarray,
+                 reach: np.ndarray, mass: np.ndarray):
         scene = world.scene
         self.world = world
         s = scene.short_scale
         self.g = -float(scene.gravity[1])
-        self.m = np.array([b.mass for b in world.bodies], dtype=float)
-        self.moment = np.array([b.moment for b in world.bodies], dtype=float)
-        low, reach = [], []
-        for b in scene.bodies:
-            if isinstance(b, Block):
-                low.append(min(b.width, b.height) / 2 + b.skin)
-                reach.append(math.hypot(b.width, b.height) / 2 + b.skin)
-            else:
-                low.append(b.radius)
-                reach.append(b.radius)
+        self.m = mass
+        self._moment: np.ndarray | None = None
         self.margin = REACH_PENETRATION * s
-        self.y_min = floor_top + np.array(low) - self.margin
-        self.radius = np.array(reach)
+        self.y_min = floor_top + low - self.margin
+        self.radius = reach
         self.floor_x = floor_x
-        self.slack = REACH_ENERGY_SLACK * float(self.m.sum()) * self.g * s
+        self.slack = REACH_ENERGY_SLACK * float(mass.sum()) * self.g * s
         # No bound on a body's height is ever tighter than this above its floor height (the slack is always there).
-        self.rise_floor = self.y_min + np.minimum(self.slack / (self.m * self.g), self.margin)
+        self.rise_floor = self.y_min + np.minimum(self.slack / (mass * self.g), self.margin)
         self.dt, self.n_steps = world.settings.dt, world.settings.n_steps
+
+    @property
+    def moment(self) -> np.ndarray:
+        if self._moment is None:
+            self._moment = np.array([b.moment for b in self.world.bodies], dtype=float)
+        return self._moment
 
     @classmethod
     def for_world(cls, world: World, schedule: "Schedule") -> "ReachBound | None":
@@ -407,19 +406,32 @@ class ReachBound:
         if any(b.elasticity > 1 for b in scene.bodies) or any(st.elasticity > 1 for st in scene.statics):
             return None
         # The floor: the lowest level box that lies under every body (whole outlines).
-        xs = np.array([b.position[0] for b in scene.bodies])
+        low, reach, xs, ys = [], [], [], []
+        for b in scene.bodies:
+            if isinstance(b, Block):
+                low.append(min(b.width, b.height) / 2 + b.skin)
+                reach.append(math.hypot(b.width, b.height) / 2 + b.skin)
+            else:
+                low.append(b.radius)
+                reach.append(b.radius)
+            xs.append(b.position[0])
+            ys.append(b.position[1])
+        margin = REACH_PENETRATION * scene.short_scale
+        left = min(x - r for x, r in zip(xs, reach))
+        right = max(x + r for x, r in zip(xs, reach))
+        lowest = min(y - lo for y, lo in zip(ys, low)) + margin
         best = None
         for st in scene.statics:
             if not isinstance(st, StaticBox) or st.angle != 0:
                 continue
             x0, x1 = x_extent(st)
             top = top_surface(st) + skin_of(st)
-            bound = cls(world, top, (x0, x1))
-            ys = np.array([b.position[1] for b in scene.bodies])
-            if np.all(xs - bound.radius >= x0) and np.all(xs + bound.radius <= x1) and np.all(ys >= bound.y_min) \
-                    and (best is None or top < best[0]):
-                best = (top, bound)
-        return None if best is None else best[1]
+            if x0 <= left and right <= x1 and top <= lowest and (best is None or top < best[0]):
+                best = (top, (x0, x1))
+        if best is None:
+            return None
+        mass = np.array([b.effective_mass for b in scene.bodies], dtype=float)
+        return cls(world, best[0], best[1], np.array(low), np.array(reach), mass)
 
     def bounds(self, step: int) -> tuple[np.ndarray, np.ndarray] | None:
         """``(y_low, y_high)``: every body's centre height stays within these from ``step`` to the horizon."""
@@ -525,6 +537,8 @@ class _Rollout:
     def _answers_final(self, i: int) -> bool:
         """Answer-aware stopping: whether the queries' answers are provably those of the horizon."""
         reach, test = self.final
+        if not test.could_be_final(self.initial[:, 1], self.world.state()[:, 1], reach.y_min, self.world.removed):
+            return False
         b = reach.bounds(i)
         return b is not None and test.final(self.initial[:, 1], b[0], b[1], self.world.removed)
 
