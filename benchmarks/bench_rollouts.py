@@ -151,7 +151,6 @@ def plain_noisy(scene, schedule) -> np.ndarray:
 def bht_main(args) -> int:
     """60 BHT towers at σ = φ = 0.2: plain loop, ipe full horizon, rest-only stop, answer-aware stop."""
     import ipe.runner as runner
-    from ipe.rollout import rollout
     from ipe.stimuli.towers import generate_towers
 
     towers = generate_towers(args.towers, seed=2013)
