@@ -108,3 +108,24 @@ def test_noisy_towers_keep_every_judgment_rollout_by_rollout(query):
     early, full = (ipe.simulate(towers, points, n_samples=4, seed=5, queries=query, early_stop=es, progress=False)
                    for es in (True, False))
     assert early["value"].tolist() == full["value"].tolist()
+
+
+def two_dropped_blocks():
+    """Two slippery slabs dropped side by side from different heights: both land and slide on."""
+    bodies = (Block(id="a", position=(-0.3, 0.5), width=0.3, height=0.1, friction=0.05, velocity=(-1.0, 0.0)),
+              Block(id="b", position=(0.3, 0.8), width=0.3, height=0.1, friction=0.05, velocity=(1.0, 0.0)))
+    return Stimulus(id="two", scene=Scene(bodies=bodies, statics=(GROUND,)), query=Query("fall", {}))
+
+
+@pytest.mark.parametrize("query", ["fall", "count_fallen"])
+def test_counts_stop_early_under_noise_and_equal_the_horizon_rollout_by_rollout(query):
+    stim = two_dropped_blocks()
+    p = NoiseParams(sigma=0.2, phi=0.2)
+    q = [Query(query, {})]
+    stopped = 0
+    for sample in range(8):
+        early_values, early = run_sample(stim, p, 1, sample, q)
+        full_values, full = run_sample(stim, p, 1, sample, q, early_stop=False)
+        assert early_values == full_values
+        stopped += early.steps < full.steps
+    assert stopped >= 4
