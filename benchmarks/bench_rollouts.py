@@ -1,9 +1,17 @@
-"""Rollouts per second: ipe against a plain pymunk loop, on the demo towers.
+"""Rollouts per second: ipe against a plain pymunk loop, on the demo towers (or the noisy BHT set).
 
 Run from the repository root::
 
     python benchmarks/bench_rollouts.py            # full run (about 2 minutes)
     python benchmarks/bench_rollouts.py --quick    # a smoke run (seconds)
+    python benchmarks/bench_rollouts.py --bht      # 60 BHT towers at σ = φ = 0.2, 48 samples (issue 23's set)
+
+``--bht`` times, on the same noisy rollouts (the scene and push of every
+sample as ipe draws them), a plain pymunk loop that applies the push
+itself, ipe at full horizon, ipe stopping at rest only, and ipe with
+answer-aware stopping too (the default); in CPU seconds, the samples split
+into interleaved rounds; judgments (blocks fallen) compared rollout by
+rollout. Writes ``benchmarks/results/rollouts_bht.json``.
 
 What is timed (all noise-free, same scenes, same 1/240 s step, same 2 s horizon):
 
@@ -106,14 +114,124 @@ def per_stimulus(df) -> list[int]:
     return [int(v) for v in df.groupby("stimulus_id", sort=False)["value"].first()]
 
 
+def plain_noisy(scene, schedule) -> np.ndarray:
+    """The plain loop on a noisy scene, with the force-noise push applied by tilting gravity for its steps."""
+    st = SolverSettings.for_scene(scene)
+    space = pymunk.Space()
+    space.iterations = st.iterations
+    space.collision_slop = st.collision_slop
+    space.collision_bias = st.collision_bias
+    from ipe.scene import world_vertices
+
+    for s in scene.statics:
+        shape = pymunk.Poly(space.static_body, world_vertices(s))
+        shape.friction, shape.elasticity = s.friction, s.elasticity
+        space.add(shape)
+    bodies = []
+    for b in scene.bodies:
+        m = b.effective_mass
+        body = pymunk.Body(m, pymunk.moment_for_box(m, (b.width, b.height)))
+        shape = pymunk.Poly.create_box(body, (b.width, b.height))
+        body.position, body.angle = b.position, b.angle
+        shape.friction, shape.elasticity = b.friction, b.elasticity
+        space.add(body, shape)
+        bodies.append(body)
+    start = end = 0
+    tilted = scene.gravity
+    if schedule.gravity_until is not None:
+        t_end, tilted = schedule.gravity_until
+        start = int(np.ceil(schedule.gravity_from / st.dt - 1e-9))
+        end = min(st.n_steps, int(np.ceil(t_end / st.dt - 1e-9)))
+    for k in range(st.n_steps):
+        space.gravity = tilted if start <= k < end else scene.gravity
+        space.step(st.dt)
+    return np.array([(b.position.x, b.position.y, b.angle) for b in bodies])
+
+
+def bht_main(args) -> int:
+    """60 BHT towers at σ = φ = 0.2: plain loop, ipe full horizon, rest-only stop, answer-aware stop."""
+    import ipe.runner as runner
+    from ipe.stimuli.towers import generate_towers
+
+    towers = generate_towers(args.towers, seed=2013)
+    params = NoiseParams(sigma=0.2, phi=0.2)
+    from ipe.queries import parse_query
+
+    q = [parse_query("count_fallen")]
+    real_final = runner.final_condition
+
+    def run_ipe(samples, early, answer_aware=True):
+        runner.final_condition = real_final if answer_aware else (lambda queries, stim: None)
+        try:
+            t = time.process_time()
+            out = [runner.run_sample(st, params, 0, s, q, early_stop=early) for st in towers for s in samples]
+            return time.process_time() - t, [v[0][0] for v in out], [v[1].steps for v in out]
+        finally:
+            runner.final_condition = real_final
+
+    def run_plain(samples):
+        prepared = [(st, *runner.prepare_sample(st, params, 0, s, q, early_stop=False)) for st in towers for s in samples]
+        t = time.process_time()
+        counts = [float(plain_fallen(sc, plain_noisy(sc, sch))) for st, sc, sch in prepared]
+        return time.process_time() - t, counts
+
+    run_ipe([0], True)  # warm-up
+    totals = {"plain": 0.0, "full": 0.0, "rest": 0.0, "answer": 0.0}
+    values = {k: [] for k in totals}
+    steps = {"rest": [], "answer": []}
+    for r in range(args.rounds or 3):
+        samples = list(range(r, args.samples, args.rounds or 3))
+        tp, cp = run_plain(samples)
+        tf, vf, _ = run_ipe(samples, False)
+        tr, vr, sr = run_ipe(samples, True, answer_aware=False)
+        ta, va, sa = run_ipe(samples, True)
+        for k, t, v in (("plain", tp, cp), ("full", tf, vf), ("rest", tr, vr), ("answer", ta, va)):
+            totals[k] += t
+            values[k] += v
+        steps["rest"] += sr
+        steps["answer"] += sa
+    n = len(values["plain"])
+    identical = all(values[k] == values["plain"] for k in ("full", "rest", "answer"))
+    rate = {k: n / t for k, t in totals.items()}
+    res = {"towers": args.towers, "samples": args.samples, "rollouts": n, "params": params.as_dict(),
+           "cpu_s": {k: round(t, 2) for k, t in totals.items()},
+           "rollouts_per_cpu_s": {k: round(v, 1) for k, v in rate.items()},
+           "ratio_vs_plain": {k: round(v / rate["plain"], 3) for k, v in rate.items()},
+           "mean_steps": {"full": 480, "rest": float(np.mean(steps["rest"])), "answer": float(np.mean(steps["answer"]))},
+           "stopped_by_answer": int(sum(a < r for a, r in zip(steps["answer"], steps["rest"]))),
+           "judgments_identical_rollout_by_rollout": bool(identical),
+           "load_average": os.getloadavg()}
+    out = args.out if args.out != ROOT / "results" / "rollouts.json" else ROOT / "results" / "rollouts_bht.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"BHT towers: {args.towers} towers × {args.samples} samples at σ = φ = 0.2 ({n} rollouts, CPU seconds)")
+    print("| variant | rollouts/CPU-s | × plain loop | mean steps |")
+    print("|---|---:|---:|---:|")
+    names = {"plain": "plain pymunk loop, full horizon", "full": "ipe, full horizon",
+             "rest": "ipe, stop at rest only", "answer": "ipe, answer-aware stop too (default)"}
+    for k in ("plain", "full", "rest", "answer"):
+        ms = res["mean_steps"].get(k, 480)
+        print(f"| {names[k]} | {rate[k]:.0f} | {rate[k] / rate['plain']:.2f} | {ms:.0f} |")
+    print(f"rollouts the answer-aware test stopped before rest: {res['stopped_by_answer']} of {n}")
+    print(f"judgments identical rollout by rollout: {identical}; load average {res['load_average']}")
+    return 0 if identical else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds, for smoke tests")
+    ap.add_argument("--bht", action="store_true", help="60 BHT towers at σ = φ = 0.2 instead of the demo towers")
+    ap.add_argument("--towers", type=int, default=60, help="--bht: towers")
+    ap.add_argument("--samples", type=int, default=48, help="--bht: samples per tower")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--reps", type=int, default=None, help="rollouts per stimulus per round")
     ap.add_argument("--scaling-samples", type=int, default=None, help="samples per stimulus for the 1 vs 2 workers run")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "rollouts.json")
     args = ap.parse_args(argv)
+    if args.bht:
+        if args.quick:
+            args.towers, args.samples = min(args.towers, 3), min(args.samples, 2)
+        return bht_main(args)
     rounds = args.rounds or (1 if args.quick else 7)
     reps = args.reps or (1 if args.quick else 10)
     scaling = args.scaling_samples or (4 if args.quick else 100)

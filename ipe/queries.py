@@ -239,6 +239,100 @@ def landing(r, body: str, target: str | None = None, level: float | None = None)
     return float(x0 + f * (x1 - x0)), float((k - 1 + f) * ev.dt)
 
 
+@dataclass(frozen=True)
+class HeightTest:
+    """When the height-based answers of a rollout (``fall``, ``count_fallen``, ``body_falls``) are final.
+
+    Each of these answers reads only whether some bodies' centres *end*
+    below a height: ``initial y − final y > threshold`` (the drop test of
+    :func:`fallen_mask`) or ``final y < level``. Whether a body has fallen
+    can change back and forth during a rollout (a body that sinks past the
+    threshold can be pushed back up; one that rests can be knocked over), so
+    no answer is final just because a body has fallen or is at rest. It is
+    final when every body it counts is *certain* to end on one side of its
+    height: given bounds ``low ≤ final y ≤ high`` that hold whatever happens
+    up to the horizon (:class:`ipe.rollout.ReachBound` derives them from the
+    energy left in the scene), a body is certain to have fallen if it has
+    fallen at ``high`` and certain not to have if it has not at ``low`` (the
+    tests are monotone in y, and the same float expressions as the queries').
+
+    ``parts`` holds one ``(mask, threshold, level)`` per query: the bodies it
+    counts (removed ones are left out at run time, as the queries do) and its
+    drop threshold, or its ``level``.
+    """
+
+    parts: tuple[tuple[np.ndarray, float, float | None], ...]
+
+    @staticmethod
+    def _fallen(y0: np.ndarray, y: np.ndarray, threshold: float, level: float | None) -> np.ndarray:
+        return y < level if level is not None else (y0 - y) > threshold
+
+    def final(self, y0: np.ndarray, low: np.ndarray, high: np.ndarray, removed: np.ndarray) -> bool:
+        """Whether every answer is the same for any final heights between ``low`` and ``high``."""
+        for mask, thr, level in self.parts:
+            sel = mask & ~removed
+            decided = self._fallen(y0, high, thr, level) | ~self._fallen(y0, low, thr, level)
+            if not decided[sel].all():
+                return False
+        return True
+
+    def could_be_final(self, y0: np.ndarray, y: np.ndarray, floor: np.ndarray, removed: np.ndarray) -> bool:
+        """A cheap filter before :meth:`final` (heights ``y`` now): every counted body has fallen now or
+        cannot fall even at its ``floor`` height. A body still standing could only be decided by a bound
+        narrower than its distance to the threshold; the filter gives those up. Never changes an answer."""
+        for mask, thr, level in self.parts:
+            sel = mask & ~removed
+            if not (self._fallen(y0, y, thr, level) | ~self._fallen(y0, floor, thr, level))[sel].all():
+                return False
+        return True
+
+    def possible(self, y0: np.ndarray, floor: np.ndarray, rise: np.ndarray, margin: float) -> bool:
+        """Whether bounds of the kind :class:`~ipe.rollout.ReachBound` gives could ever decide every answer.
+
+        ``floor``: the lowest height each body can reach; ``rise``: no upper
+        bound is ever below this; ``margin``: no bound is ever narrower than
+        this around the body. A body is undecidable if it can fall (its floor
+        height counts as fallen), cannot be shown fallen even lying on the
+        floor, and would count as fallen at ``margin`` below its start.
+        Used to skip the checks where they cannot succeed; never changes an answer.
+        """
+        for mask, thr, level in self.parts:
+            undecidable = self._fallen(y0, floor, thr, level) & ~self._fallen(y0, rise, thr, level) & \
+                self._fallen(y0, y0 - margin, thr, level)
+            if undecidable[mask].any():
+                return False
+        return True
+
+
+def final_condition(queries, stim: Stimulus) -> HeightTest | None:
+    """The :class:`HeightTest` that tells when the answers to ``queries`` are final, or ``None``.
+
+    Only ``fall``, ``count_fallen`` and ``body_falls`` have one; ``None``
+    when any other query is asked (its answer moves with every body's
+    position, so only rest ends it) or none is.
+    """
+    scene = stim.scene
+    n = len(scene.bodies)
+    parts = []
+    for q in queries:
+        p = q.params
+        if q.name in ("fall", "count_fallen"):
+            mask = np.ones(n, dtype=bool)
+            if p.get("bodies") is not None:
+                wanted = set(_ids(p["bodies"]))
+                mask &= np.array([bid in wanted for bid in scene.body_ids])
+            if p.get("label") is not None:
+                mask &= np.array([b.label == p["label"] for b in scene.bodies])
+            parts.append((mask, fall_threshold(scene, p.get("threshold")), None))
+        elif q.name == "body_falls":
+            mask = np.array([bid == p["body"] for bid in scene.body_ids])
+            level = p.get("level")
+            parts.append((mask, fall_threshold(scene, p.get("threshold")), None if level is None else float(level)))
+        else:
+            return None
+    return HeightTest(tuple(parts)) if parts else None
+
+
 def stop_condition(queries, stim: Stimulus):
     """A test ``f(contacts, path) -> bool`` that is True once every query in ``queries`` has its final answer.
 

@@ -54,7 +54,20 @@ the contacts and path so far, checked after every physics step, that ends
 the rollout once every landing query asked of it has its answer (the
 landing target touched, the level crossed). Up to that step the physics is
 the same as over the full horizon, so a landing is bit for bit that of the
-full horizon. ``early_stop=False`` turns off both stops.
+full horizon.
+
+Answer-aware stopping
+---------------------
+A rollout can also be given :attr:`Schedule.final_when`, the
+:class:`ipe.queries.HeightTest` of its height-based queries (``fall``,
+``count_fallen``, ``body_falls``). After the last scheduled event, at a rest
+check at most every :data:`FINAL_CHECK_EVERY` steps, :class:`ReachBound`
+bounds every body's height from now to the horizon by the energy left in the
+scene and a floor (with solver margins, :data:`REACH_PENETRATION` and
+:data:`REACH_ENERGY_SLACK`); if every answer is the same for any final
+heights within the bounds, the rollout ends there: its answers are provably
+those of the full horizon. On noisy BHT towers this almost never happens
+before rest (``docs/concepts.md``). ``early_stop=False`` turns off every stop.
 """
 
 from __future__ import annotations
@@ -62,12 +75,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .scene import Ball, Intervention, Scene
-from .world import World
+from .scene import Ball, Block, Intervention, Scene, StaticBox, top_surface, x_extent
+from .world import World, skin_of
 
 REST_CHECK_EVERY = 8  # physics steps between rest checks
 #: The drift window (s): at rest also needs no body to have moved more than DRIFT_TOLERANCE rest
@@ -78,7 +91,15 @@ MOVING_FACTOR = 20.0  # beyond this many tolerances per window, checks pause for
 #: Scenes with a ball: at rest also needs every ball's speed (|v| and |ω|·radius) below this many
 #: scales per second at every rest check over the drift window (see "Balls" in the module docstring).
 REST_SPEED = 0.001
-
+#: The reach bound's solver margins (see "Answer-aware stopping"): how far a body's centre may sink below its
+#: lowest resting height on the floor (in short sides; 2.3× the most seen on noisy BHT towers) and how much
+#: energy the solver may add (in total weight × short side; 2× the most seen, which came from bodies pushed
+#: back out of the floor after a fast impact).
+REACH_PENETRATION = 0.5
+REACH_ENERGY_SLACK = 0.15
+#: Answer-aware stopping asks its test at a rest check at most once per this many physics steps (1/7.5 s):
+#: each test reads every body's motion, and on noisy BHT towers it rarely ends a rollout before rest.
+FINAL_CHECK_EVERY = 32
 
 
 @dataclass
@@ -185,6 +206,11 @@ class Schedule:
     and ``path`` as in :class:`RolloutEvents`, the path so far as a list of arrays); when it says
     True the rollout ends there (with ``early_stop`` only). :func:`ipe.montecarlo.run_sample` sets it
     when every query asked has a final answer once its landing target is touched."""
+    final_when: Any = None
+    """Answer-aware stopping (with ``early_stop`` only): the queries' :class:`ipe.queries.HeightTest`.
+    At every rest check after the last scheduled event it is asked whether every answer is the same for
+    any final heights within the provable bounds of :class:`ReachBound`; if so the rollout ends there.
+    :func:`ipe.runner.run_sample` sets it from :func:`ipe.queries.final_condition`."""
 
 
 class EventKind(IntEnum):
@@ -319,6 +345,118 @@ class RestCheck:
         return False
 
 
+class ReachBound:
+    """Provable bounds on every body's height from now to the horizon: the physics behind answer-aware stopping.
+
+    After the last scheduled event nothing adds energy to a scene whose
+    gravity points straight down, with no per-step hooks, no contact
+    listeners, damping ≤ 1 and elasticity ≤ 1: its energy ``E`` (kinetic,
+    rotational and potential) can only fall, up to what the solver adds
+    (:data:`REACH_ENERGY_SLACK`). A *floor* (a level static box under every
+    body) keeps each body's centre at or above ``y_min`` = floor top + the
+    body's smallest half-extent, up to :data:`REACH_PENETRATION`, for as long
+    as the body stays over it. With ``A = E + slack − Σ m g y_min`` (the
+    energy that could still be turned into any one body's motion or height):
+
+    * body ``i`` can never rise above ``y_min_i + A / (m_i g)``;
+    * no body moves faster than ``√(2A / m_i)``, so in the time left to the
+      horizon ``τ`` it moves at most ``√(2A / m_i) · τ`` (plus the margin);
+    * the floor bound holds to the horizon if no body can reach the floor's
+      edge by then (checked with the same speed bound).
+
+    :meth:`bounds` returns ``(y_low, y_high)`` per body, or ``None`` when the
+    floor cannot be shown to hold. :meth:`for_world` returns ``None`` for a
+    scene where the argument does not apply.
+    """
+
+    def __init__(self, world: World, floor_top: float, floor_x: tuple[float, float], low: np.ndarray,
+                 reach: np.ndarray, mass: np.ndarray):
+        scene = world.scene
+        self.world = world
+        s = scene.short_scale
+        self.g = -float(scene.gravity[1])
+        self.m = mass
+        self._moment: np.ndarray | None = None
+        self.margin = REACH_PENETRATION * s
+        self.y_min = floor_top + low - self.margin
+        self.radius = reach
+        self.floor_x = floor_x
+        self.slack = REACH_ENERGY_SLACK * float(mass.sum()) * self.g * s
+        # No bound on a body's height is ever tighter than this above its floor height (the slack is always there).
+        self.rise_floor = self.y_min + np.minimum(self.slack / (mass * self.g), self.margin)
+        self.dt, self.n_steps = world.settings.dt, world.settings.n_steps
+
+    @property
+    def moment(self) -> np.ndarray:
+        if self._moment is None:
+            self._moment = np.array([b.moment for b in self.world.bodies], dtype=float)
+        return self._moment
+
+    @classmethod
+    def for_world(cls, world: World, schedule: "Schedule") -> "ReachBound | None":
+        """The bound for ``world``, or ``None`` when something could add energy or there is no floor."""
+        scene = world.scene
+        sim = scene.simulation
+        gx, gy = scene.gravity
+        if schedule.hooks or schedule.track or world.has_contact_listeners() or gx != 0 or gy >= 0:
+            return None
+        angular = sim.damping if sim.angular_damping is None else sim.angular_damping
+        if sim.damping > 1 or angular > 1 or not scene.bodies:
+            return None
+        if any(b.elasticity > 1 for b in scene.bodies) or any(st.elasticity > 1 for st in scene.statics):
+            return None
+        # The floor: the lowest level box that lies under every body (whole outlines).
+        low, reach, xs, ys = [], [], [], []
+        for b in scene.bodies:
+            if isinstance(b, Block):
+                low.append(min(b.width, b.height) / 2 + b.skin)
+                reach.append(math.hypot(b.width, b.height) / 2 + b.skin)
+            else:
+                low.append(b.radius)
+                reach.append(b.radius)
+            xs.append(b.position[0])
+            ys.append(b.position[1])
+        margin = REACH_PENETRATION * scene.short_scale
+        left = min(x - r for x, r in zip(xs, reach))
+        right = max(x + r for x, r in zip(xs, reach))
+        lowest = min(y - lo for y, lo in zip(ys, low)) + margin
+        best = None
+        for st in scene.statics:
+            if not isinstance(st, StaticBox) or st.angle != 0:
+                continue
+            x0, x1 = x_extent(st)
+            top = top_surface(st) + skin_of(st)
+            if x0 <= left and right <= x1 and top <= lowest and (best is None or top < best[0]):
+                best = (top, (x0, x1))
+        if best is None:
+            return None
+        mass = np.array([b.effective_mass for b in scene.bodies], dtype=float)
+        return cls(world, best[0], best[1], np.array(low), np.array(reach), mass)
+
+    def bounds(self, step: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(y_low, y_high)``: every body's centre height stays within these from ``step`` to the horizon."""
+        world = self.world
+        mo = world.motion()
+        x, y = mo[:, 0], mo[:, 1]
+        gone = world.removed | world.culled
+        here = ~gone
+        m, g, y_min = self.m[here], self.g, self.y_min[here]
+        xh, yh = x[here], y[here]
+        if np.any(yh < y_min):
+            return None
+        kinetic = 0.5 * (m * (mo[here, 3] ** 2 + mo[here, 4] ** 2) + self.moment[here] * mo[here, 5] ** 2)
+        available = float(kinetic.sum() + (m * g * (yh - y_min)).sum()) + self.slack
+        travel = np.sqrt(2.0 * available / m) * (self.n_steps - step) * self.dt + self.margin
+        x0, x1 = self.floor_x
+        r = self.radius[here]
+        if np.any(xh - travel - r < x0) or np.any(xh + travel + r > x1):
+            return None
+        low, high = y.copy(), y.copy()
+        low[here] = np.minimum(np.maximum(y_min, yh - travel), yh)
+        high[here] = np.maximum(np.minimum(y_min + available / (m * g), yh + travel), yh)
+        return low, high
+
+
 class _Rollout:
     """One rollout's state: the world, its events, the rest check and what is recorded."""
 
@@ -334,6 +472,13 @@ class _Rollout:
         self.log = _ContactLog(world) if schedule.track else None
         self.path: list[np.ndarray] = [self.initial.copy()] if self.log is not None else []
         self.stop_when = schedule.stop_when if (early_stop and self.log is not None) else None
+        self.final = None
+        self.next_final = 0
+        if early_stop and schedule.final_when is not None:
+            reach = ReachBound.for_world(world, schedule)
+            if reach is not None and schedule.final_when.possible(self.initial[:, 1], reach.y_min, reach.rise_floor,
+                                                                  reach.margin):
+                self.final = (reach, schedule.final_when)
 
     # The loop's state is kept in locals: this runs once per stretch of physics steps (every step for
     # tracked rollouts and rollouts with hooks), so attribute look-ups would cost time.
@@ -380,9 +525,22 @@ class _Rollout:
             if record_every and i % record_every == 0:
                 self.frames.append(world.state())
                 self.times.append(i * dt)
-            if rest is not None and i >= rest.next_check and rest.at_rest(world, i):
-                break
+            if rest is not None and i >= rest.next_check:
+                if rest.at_rest(world, i):
+                    break
+                if self.final is not None and rest.last_event < i < n_steps and i >= self.next_final:
+                    self.next_final = i + FINAL_CHECK_EVERY
+                    if self._answers_final(i):
+                        break
         return i
+
+    def _answers_final(self, i: int) -> bool:
+        """Answer-aware stopping: whether the queries' answers are provably those of the horizon."""
+        reach, test = self.final
+        if not test.could_be_final(self.initial[:, 1], self.world.state()[:, 1], reach.y_min, self.world.removed):
+            return False
+        b = reach.bounds(i)
+        return b is not None and test.final(self.initial[:, 1], b[0], b[1], self.world.removed)
 
     def result(self, steps: int) -> RolloutResult:
         """The :class:`RolloutResult` after ``steps`` physics steps."""

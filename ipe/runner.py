@@ -27,9 +27,9 @@ import pandas as pd
 
 from .cache import physics_version
 from .errors import InputError
-from .noise import NoiseParams, apply_noise
+from .noise import ForceNoise, NoiseParams, apply_noise
 from .progress import progress_bar as _bar
-from .queries import check_query, evaluate, needs_tracking, parse_query, stop_condition
+from .queries import check_query, evaluate, final_condition, needs_tracking, parse_query, stop_condition
 from .rollout import rollout
 from .checks import StimulusSet
 from .scene import Query, Stimulus
@@ -60,15 +60,41 @@ def run_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, quer
     ``values`` has one float per query. ``point_key`` defaults to
     ``params.key()``; give a constant for common random numbers across points.
     """
+    scene, schedule = prepare_sample(stim, params, seed, sample, queries, point_key, early_stop, record_every)
+    result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
+    values = [evaluate(q, result, stim) for q in queries]
+    return values, result
+
+
+def prepare_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, queries: Sequence[Query],
+                   point_key: int | None = None, early_stop: bool = True, record_every: int | None = None):
+    """The noisy scene and the schedule of one rollout (what :func:`run_sample` simulates)."""
     key = params.key() if point_key is None else point_key
     ss = sample_seed(seed, stim.id, key, sample)
     scene, schedule = apply_noise(stim, params.sources(), ss)
     schedule.track = schedule.track or needs_tracking(queries)
     if schedule.track and early_stop and record_every is None:
         schedule.stop_when = stop_condition(queries, stim)  # a landing ends the rollout: same answer, less time
-    result = rollout(scene, schedule, early_stop=early_stop, record_every=record_every)
-    values = [evaluate(q, result, stim) for q in queries]
-    return values, result
+    elif early_stop and record_every is None:
+        schedule.final_when = final_condition(queries, stim)  # answer-aware stop: same answers, less time
+    return scene, schedule
+
+
+def same_physics_key(stim: Stimulus, params: NoiseParams, scene, schedule):
+    """A key that two rollouts of ``stim`` at ``params`` share exactly when they run the same physics, or ``None``.
+
+    A rollout is a deterministic function of its scene and schedule (a fresh
+    world each time). When the only active noise source is the force push
+    (or none is), the scene is the stimulus's own and the schedule differs
+    only in the push (its direction is ±1), so samples repeat: at σ = 0 a
+    whole point of the BHT sweep runs two distinct rollouts per tower, at
+    no noise one. Any other source draws continuous values (or acts during
+    the rollout), so its rollouts are never shared: ``None``.
+    """
+    if scene is not stim.scene or schedule.hooks or schedule.on_remove or \
+            not all(isinstance(s, ForceNoise) for s in params.sources()):
+        return None
+    return (schedule.gravity_from, schedule.gravity_until)
 
 
 @dataclass(frozen=True)
@@ -103,10 +129,18 @@ def _run_batch(batch: Batch, ctx: RunContext | None = None) -> tuple[Batch, np.n
     n = batch.stop - batch.start
     values = np.empty((n, len(qs)), dtype=float)
     steps = np.empty(n, dtype=np.int64)
+    done: dict = {}  # rollouts that run the same physics are simulated once (same_physics_key)
     for k, sample in enumerate(range(batch.start, batch.stop)):
-        vals, res = run_sample(stim, params, ctx.seed, sample, qs, point_key=point_key, early_stop=ctx.early_stop)
-        values[k] = vals
+        scene, schedule = prepare_sample(stim, params, ctx.seed, sample, qs, point_key, ctx.early_stop)
+        key = same_physics_key(stim, params, scene, schedule)
+        if key is not None and key in done:
+            values[k], steps[k] = done[key]
+            continue
+        res = rollout(scene, schedule, early_stop=ctx.early_stop)
+        values[k] = [evaluate(q, res, stim) for q in qs]
         steps[k] = res.steps
+        if key is not None:
+            done[key] = (values[k].copy(), res.steps)
     return batch, values, steps
 
 

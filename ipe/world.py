@@ -55,6 +55,7 @@ REST_TOLERANCE = 0.005  # fraction of the scale (x, y) and radians (angle)
 
 _POSE_FIELDS = pymunk.batch.BodyFields.POSITION | pymunk.batch.BodyFields.ANGLE
 _BATCH_FIELDS = pymunk.batch.BodyFields.BODY_ID | _POSE_FIELDS
+_MOTION_FIELDS = _BATCH_FIELDS | pymunk.batch.BodyFields.VELOCITY | pymunk.batch.BodyFields.ANGULAR_VELOCITY
 
 
 
@@ -248,6 +249,29 @@ class World:
             out[self._order[pos[ok]]] = vals[ok]
         self._last = out
         return out
+
+    def motion(self) -> np.ndarray:
+        """``(n_bodies, 6)`` array of x, y, angle, vx, vy, ω in scene order, read in one batch call.
+
+        Bodies no longer in the world (removed or culled) keep the pose they
+        had when they left and a velocity of 0.
+        """
+        buf = self._buffer
+        buf.clear()
+        pymunk.batch.get_space_bodies(self.space, _MOTION_FIELDS, buf)
+        ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
+        vals = np.frombuffer(buf.float_buf(), dtype=np.float64).reshape(-1, 6)
+        out = np.zeros((len(self.bodies), 6))
+        out[:, :3] = self._last
+        if len(ids) and len(self._sorted_ids):
+            pos = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            ok = self._sorted_ids[pos] == ids
+            out[self._order[pos[ok]]] = vals[ok]
+        return out
+
+    def has_contact_listeners(self) -> bool:
+        """Whether anything listens to contacts (:meth:`on_contact`): collision noise or contact tracking."""
+        return self._contact_listeners is not None
 
     def remove(self, index: int) -> None:
         """Take dynamic body ``index`` (scene order) out of the world."""

@@ -108,3 +108,31 @@ def test_savings_benchmark_quick_reads_adaptive_counts_off_the_fixed_run(tmp_pat
     for r in res["adaptive"]:
         assert 0 <= r["rollouts_saved"] < 1 and r["pairs_meeting_target_or_cap"] == r["pairs"]
     assert all(r["sample_factor"] > 0 for r in res["crn"])
+
+
+def test_bht_rollout_benchmark_quick_compares_every_stop_rollout_by_rollout(tmp_path):
+    """``bench_rollouts.py --bht --quick``: plain loop with the push, full horizon, rest and answer-aware stops agree."""
+    out = tmp_path / "bht.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--bht", "--quick", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["rollouts"] == 3 * 2
+    assert res["judgments_identical_rollout_by_rollout"] is True
+    assert set(res["ratio_vs_plain"]) == {"plain", "full", "rest", "answer"}
+    assert res["params"]["sigma"] == 0.2 and res["params"]["phi"] == 0.2
+
+
+def test_sweep_best_benchmark_quick_projects_fixed_and_adaptive(tmp_path):
+    """``bench_sweep_best.py --quick``: the σ = 0 row shares its rollouts; both projections are written."""
+    out = tmp_path / "best.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_best.py"), "--quick", "--out",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    row0 = res["row0_fixed"]
+    assert row0["rows"] == 3 * 3 * 8
+    assert row0["rollouts_simulated"] <= 3 * (1 + 2 + 2)  # φ = 0: one per tower; φ > 0: one per push direction
+    assert res["diagonal_fixed"]["rollouts_simulated"] == res["diagonal_fixed"]["rows"]
+    for kind in ("fixed", "adaptive"):
+        assert res[f"projected_sweep_{kind}"]["cpu_s"] > 0
