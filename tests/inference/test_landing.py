@@ -200,7 +200,7 @@ def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
             "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "10", "--draws", "10", "--chains", "1",
             "--no-progress"]
     assert main(argv) == 0
-    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json"}
+    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json"}
     assert main(argv[:-1] + ["--free", "launch_position,bogus"]) == 2
     assert main(["fit-landing", str(tmp_path / "none.csv"), "--stimuli", str(sp), "--out", str(out)]) == 2
     err = capsys.readouterr().err
