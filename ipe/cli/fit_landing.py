@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,12 +14,13 @@ from ..noise import NoiseParams
 from ..validation import POSITIVE_NUMBER, OneOf, check
 from .app import app
 from .common import ProgressOption, WorkersOption, check_out_dir, note
+from .fit import MaxTimeOption, parse_max_time, report_verdict
 
 #: ``--likelihood``: the whole simulated landing distribution (by KDE), or its mean and sd.
 LIKELIHOODS = OneOf("kde", "gaussian", description="kde or gaussian")
 
 
-# Over 60 lines only because typer reads the command's 18 options from its signature (the body is 35 lines).
+# Over 60 lines only because typer reads the command's 19 options from its signature (the body is 30 lines).
 @app.command("fit-landing")
 def fit_landing(
     responses: Annotated[Path, typer.Argument(help="Clicked landing positions (.csv): participant, stimulus_id, "
@@ -45,15 +47,17 @@ def fit_landing(
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (one after another).")] = 2,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
+    max_time: MaxTimeOption = None,
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
 ) -> None:
     """Fit motion-noise parameters to clicked landing x (likelihood: the simulated landing distribution, by KDE)."""
-    from ..inference.landing import LandingFit
     from ..scenefile import load_stimuli
     from ..trajectories import landing_query
 
+    started = time.monotonic()
     check_out_dir(out)
+    limit = parse_max_time(max_time)
     check("--likelihood", likelihood, LIKELIHOODS)
     names = _free_names(free)
     check("--grid-max", grid_max, POSITIVE_NUMBER)
@@ -69,20 +73,49 @@ def fit_landing(
 
         names = list(default_free(subset))
         note(f"free parameters: {', '.join(names)} (the balls' start; --free to choose)")
+    progress = progress if progress is not None else True  # a bar in a terminal, plain lines elsewhere
     emu = _landing_emulator(subset, names, grid_max, grid_points, emulator_samples, seed, workers, progress,
                             no_early_stop)
     if means and "n" not in table.columns:
         note(f"no n column: every mean counts as {n_default} clicks (--n)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # its convergence problems are printed below
-        est = LandingFit(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
-                         num_samples=draws, num_chains=chains, seed=seed, progress=progress, likelihood=likelihood,
-                         default_n=n_default).fit(table, emu, means=means)
+    left = None if limit is None else limit - (time.monotonic() - started)
+    if left is not None and left <= 0:
+        note(f"stopped by --max-time {max_time} after the emulator, before sampling: nothing saved")
+        raise typer.Exit(1)
+    note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws)")
+    est = _fit(table, emu, means, dict(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
+                                       num_samples=draws, num_chains=chains, seed=seed, progress=progress,
+                                       likelihood=likelihood, default_n=n_default, max_time=left))
     paths = est.save(out)
-    print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for msg in est.problems_:
-        note(f"warning: {msg}")
+    _print_fit(est, max_time)
     note(f"divergences: {est.n_divergent_}; wrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+def _fit(table, emu, means: bool, options: dict):
+    """:class:`LandingFit` on the table; the verdict is printed by the caller, a fit stopped before its first
+    draw exits with status 1."""
+    from ..inference.hierarchical import FitStopped
+    from ..inference.landing import LandingFit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the convergence verdict is printed after the table
+        try:
+            return LandingFit(**options).fit(table, emu, means=means)
+        except FitStopped as exc:
+            note(f"{exc}; rerun with a longer --max-time")
+            raise typer.Exit(1) from None
+
+
+def _print_fit(est, max_time: str | None) -> None:
+    """The posterior summary, what its interval is, whether --max-time cut it short, and the verdict."""
+    from ..inference.posterior import INTERVAL
+
+    print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"(q05, q95: the {INTERVAL})")
+    if est.stopped_early_:
+        note(f"stopped by --max-time {max_time} after {est.diverging_.shape[1]} draws per chain; "
+             "what was drawn is saved")
+    report_verdict(est.verdict_)
 
 
 def _free_names(free: str | None) -> list[str]:

@@ -12,21 +12,29 @@ Carlo over a grid of the free noise parameters θ (any
 ``collision_angle``) and keeps every rollout's landing. The likelihood
 (``likelihood="kde"``, the default) is, for one click ``y`` on stimulus i::
 
-    p(y | θ, τ) = Σ_c w_c(θ) · (1/S) Σ_r Normal(y; x_icr, sqrt(h_ic² + τ²))
+    p(y | θ, τ) = (1/S) Σ_r Normal(y; Σ_c w_c(θ) x_icr, sqrt(Σ_c w_c(θ) h_ic² + τ²))
 
-the landings ``x_icr`` at the corners c of the grid cell that holds θ,
-mixed with the multilinear weights ``w_c(θ)`` (the density is interpolated,
-never the positions: between two modes it stays two modes), each landing
-a Gaussian kernel of bandwidth ``h`` (chosen by leave-one-out likelihood on
-those landings, centres variance-corrected so that the density has the
-landings' own variance: :func:`variance_corrected`) convolved with the
-click noise τ. With ``k`` simulations
+over the S rows r of landings ``x_icr`` at the corners c of the grid cell
+that holds θ, with the multilinear weights ``w_c(θ)``: row r is one stream
+of the emulator's common random numbers, the same at every grid point, so
+between grid values each row's landing is interpolated (``interpolation=
+"paired"``, the default). Each landing is a Gaussian kernel of bandwidth
+``h`` (chosen by leave-one-out likelihood on those landings, centres
+variance-corrected so that the density has the landings' own variance:
+:func:`variance_corrected`) convolved with the click noise τ.
+``interpolation="mixture"`` mixes the corners' densities instead,
+``Σ_c w_c(θ) · (1/S) Σ_r Normal(y; x_icr, sqrt(h_ic² + τ²))``: it never
+puts a landing between two modes, but a point inside a cell then has the
+kernels of all its corners, and a finite sample's density with more kernels
+covers the clicks better; that bulge draws the fit off the grid values in
+a direction set by the Monte Carlo error (:data:`INTERPOLATIONS`). With ``k`` simulations
 behind each judgment (``samples_per_judgment``) the x's are means of ``k``
 landings.
 
 A per-stimulus **mean of n clicks** has the distribution of the mean of n
 draws from that mixture: ``Σ_r Normal(ȳ; b_r, sqrt(h_b² + (h² + τ²)/n))``
-over bootstrap means ``b_r`` of n landings (B = 200, seeded), ``h_b`` their
+over bootstrap means ``b_r`` of n landings (B = 200, seeded; with the
+paired interpolation the same draws at every grid point), ``h_b`` their
 own bandwidth. When ``n`` is unknown the table may leave it out (or the
 CLI's ``--n``): :data:`DEFAULT_N` = 20 clicks per stimulus. τ and n are
 confounded (only τ²/n is seen), so τ fitted with a wrong n is off by about
@@ -53,6 +61,7 @@ rollout is silently dropped.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from typing import Mapping, Sequence
 
@@ -65,9 +74,14 @@ from ..estimator import ParamsMixin
 from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_int, stream_rng
-from ..validation import NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SEED, OneOf, Optional, validate_params
+from ..progress import progress_bar
+from ..validation import (NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SECONDS, SEED, OneOf, Optional,
+                          validate_params)
+from . import diagnostics
 from .emulator import Emulator
-from .sampling import one_torch_thread, seed_pyro
+from .hierarchical import FitStopped
+from .posterior import INTERVAL
+from .sampling import one_torch_thread, run_nuts_chain, seed_pyro
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 MEANS_COLUMNS = ("stimulus_id", "mean", "n")
@@ -256,6 +270,14 @@ DEFAULT_N = 20
 """Clicks behind each per-stimulus mean when the table gives no ``n`` (see the module docstring)."""
 
 LIKELIHOODS = ("kde", "gaussian")
+INTERPOLATIONS = ("paired", "mixture")
+"""How the KDE likelihood reads a point between grid values. ``paired`` (default): each row of landings (one
+stream of the emulator's common random numbers) is interpolated between the cell's corners, so every θ has as
+many kernels as a grid point. ``mixture``: the corners' densities are mixed, which gives a point inside a cell
+the kernels of all its corners: a finite sample's density covers clicks better with more kernels, so the
+likelihood bulges inside cells and the fit is drawn off the grid values in a direction set by Monte Carlo
+error, not by the data (it took ``collision_speed_sd`` to half its true value in the Plinko study,
+docs/trajectories.md)."""
 BOOTSTRAP_MEANS = 200
 """Bootstrap means of n landings per stimulus and grid point behind the likelihood of a mean of n clicks."""
 
@@ -316,9 +338,16 @@ def variance_corrected(x: np.ndarray, h: float) -> np.ndarray:
 
 
 class _Mixture:
-    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood."""
+    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood.
 
-    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int):
+    ``paired`` (the default interpolation): row r of every grid point comes from the same random numbers (the
+    emulator's common random numbers; bootstrap rows share their draws across grid points), so a point between
+    grid values is given row r's *landing* interpolated between the corners: every θ has the same number of
+    kernels. ``mixture``: the corners' densities are mixed instead (see :data:`INTERPOLATIONS`).
+    """
+
+    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int,
+                 interpolation: str = "paired"):
         samples = emulator.samples_
         finite = samples[np.isfinite(samples)]
         spread = float(np.nanmean(np.nanstd(samples, axis=2))) if finite.size else 0.0
@@ -326,26 +355,34 @@ class _Mixture:
         # the narrowest kernel: a thousandth of the landings' span (a noise-free grid point has no spread)
         self.floor = max(1e-3 * span, 1e-3 * spread, 1e-9)
         n_g = samples.shape[1]
+        # pairing rows across grid points needs every landing (a table with missing values is mixed instead)
+        self.paired = interpolation == "paired" and bool(np.isfinite(samples).all())
         width = max(int(np.sum(np.isfinite(samples[0, 0]))), 1)
         self.rows = max(width, BOOTSTRAP_MEANS if any(n > 1 for _, n in groups) else width)
         centres = np.zeros((len(groups), n_g, self.rows))
         var = np.zeros((len(groups), n_g))
         for gi, (stim, n) in enumerate(groups):
+            if self.paired:  # one set of draws per (stimulus, n), the same at every grid point
+                rng = stream_rng(seed, "landing.kde_paired", stim, n)
+                pick_k = rng.integers(0, width, size=(width, k))
+                pick_rows = rng.integers(0, width, size=self.rows)
+                pick_n = rng.integers(0, width, size=(self.rows, n))
             for g in range(n_g):
                 x = samples[stim, g]
                 x = x[np.isfinite(x)]
-                rng = stream_rng(seed, "landing.kde", stim, g, n)
                 if not len(x):
                     raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
-                base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
+                if not self.paired:
+                    centres[gi, g], var[gi, g] = self._unpaired(x, k, n, stream_rng(seed, "landing.kde", stim, g, n))
+                    continue
+                base = x if k == 1 else x[pick_k].mean(axis=1)
                 h = kde_bandwidth(base, self.floor)
                 base = variance_corrected(base, h)
                 if n == 1:
-                    c = rng.choice(base, size=self.rows) if len(base) != self.rows else base
-                    centres[gi, g] = c
+                    centres[gi, g] = base if len(base) == self.rows else base[pick_rows]
                     var[gi, g] = h * h
                 else:
-                    b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
+                    b = base[pick_n].mean(axis=1)
                     hb = kde_bandwidth(b, self.floor / math.sqrt(n))
                     centres[gi, g] = variance_corrected(b, hb)
                     var[gi, g] = hb * hb + h * h / n
@@ -361,6 +398,17 @@ class _Mixture:
             strides.append(acc)
             acc *= m
         self.strides = list(reversed(strides))
+
+    def _unpaired(self, x: np.ndarray, k: int, n: int, rng) -> tuple[np.ndarray, float]:
+        """One grid point's kernel centres and variance with its own draws (the ``mixture`` interpolation)."""
+        base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
+        h = kde_bandwidth(base, self.floor)
+        base = variance_corrected(base, h)
+        if n == 1:
+            return (rng.choice(base, size=self.rows) if len(base) != self.rows else base), h * h
+        b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
+        hb = kde_bandwidth(b, self.floor / math.sqrt(n))
+        return variance_corrected(b, hb), hb * hb + h * h / n
 
     def corners(self, theta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat grid indices ``(2^d,)`` of the cell that holds ``theta`` and their multilinear weights."""
@@ -378,10 +426,16 @@ class _Mixture:
                y: torch.Tensor) -> torch.Tensor:
         idx, w = self.corners(theta)
         c = self.centres[group][:, idx, :]  # (obs, corners, rows)
-        sd = torch.sqrt(self.var[group][:, idx] + tau**2 / self.n[group][:, None])  # (obs, corners)
-        sd = sd[..., None]
+        var = self.var[group][:, idx] + tau**2 / self.n[group][:, None]  # (obs, corners)
+        rows = c.shape[2]
+        if self.paired:  # row r's landing and kernel width, interpolated between the corners
+            x = (c * w[None, :, None]).sum(dim=1)  # (obs, rows)
+            v = (var * w[None, :]).sum(dim=1)[:, None]  # (obs, 1)
+            lp = -0.5 * (y[:, None] - x) ** 2 / v - 0.5 * torch.log(v) - 0.5 * math.log(2 * math.pi)
+            return torch.logsumexp(lp, dim=1) - math.log(rows)
+        sd = torch.sqrt(var)[..., None]
         lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
-        per_corner = torch.logsumexp(lp, dim=2) - math.log(c.shape[2])
+        per_corner = torch.logsumexp(lp, dim=2) - math.log(rows)
         return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300))[None, :], dim=1)
 
 
@@ -403,10 +457,14 @@ def _landing_model(free: Sequence[str], ranges: dict[str, tuple[float, float]], 
 #: The declared rule of each option of :class:`LandingFit`, checked when :meth:`LandingFit.fit` starts.
 OPTION_RULES = {
     "likelihood": OneOf(*LIKELIHOODS, description="one of " + ", ".join(LIKELIHOODS)),
+    "interpolation": OneOf(*INTERPOLATIONS, description="one of " + ", ".join(INTERPOLATIONS)),
     "default_n": POSITIVE_INT, "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
     "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
-    "motor_scale": Optional(POSITIVE_NUMBER),
+    "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS),
 }
+#: NUTS's target acceptance probability in every landing fit (Pyro's MCMC default is 0.8; these posteriors have
+#: kinks at the grid values, where a smaller step helps).
+TARGET_ACCEPT = 0.9
 
 
 class LandingFit(ParamsMixin):
@@ -430,17 +488,38 @@ class LandingFit(ParamsMixin):
     default_n:
         Clicks behind each per-stimulus mean when the means table has no
         ``n`` column (default :data:`DEFAULT_N`).
+    interpolation:
+        Between grid values, the KDE likelihood interpolates each row of
+        common-random-number landings (``"paired"``, default) or mixes the
+        corners' densities (``"mixture"``); see :data:`INTERPOLATIONS`.
     num_warmup, num_samples, num_chains, seed, max_tree_depth:
         NUTS settings; chains run one after another, each seeded from ``seed``
-        (``max_tree_depth`` 8: at most 255 gradient steps per draw).
+        (``max_tree_depth`` 8: at most 255 gradient steps per draw), driven
+        step by step by :func:`ipe.inference.sampling.run_nuts_chain`.
+    progress:
+        ``None``: a bar in a terminal (stage, chain, step size, tree depth,
+        divergences so far, ETA); ``True``: also a plain line every few
+        seconds when stderr is not a terminal; ``False``: nothing
+        (:mod:`ipe.progress`).
+    max_time:
+        Seconds of sampling after which the chains stop and the draws so far
+        are kept (``stopped_early_``; the verdict says so; chains are cut to
+        the shortest). Stopped before the first draw:
+        :class:`~ipe.inference.hierarchical.FitStopped`. ``None``: no limit.
 
     Notes
     -----
     Fitted attributes: ``posterior_`` (``{name: (chains, draws)}``),
-    ``summary_`` (one row per parameter: mean, sd, q05, q50, q95, r_hat,
-    ess_bulk), ``params_`` (posterior means), ``n_divergent_``, ``n_used_``
-    (the n per mean, when fitted to means), ``problems_`` (convergence
-    problems, each also raised as a ``UserWarning`` saying what to do).
+    ``summary_`` (one row per parameter: mean, sd, q05, q50, q95 — the
+    :data:`~ipe.inference.posterior.INTERVAL` — r_hat, ess_bulk, ess_tail),
+    ``params_`` (posterior means), ``n_divergent_``, ``diverging_`` and
+    ``tree_depth_`` (per draw), ``n_used_`` (the n per mean, when fitted to
+    means), ``stopped_early_``, ``verdict_`` (the convergence
+    :class:`~ipe.inference.diagnostics.Verdict`: R-hat ≤ 1.01, bulk and tail
+    ESS ≥ 400, no divergences, tree depth not saturated, no pile-up at the
+    grid's upper edge; a failed check is a
+    :class:`~ipe.inference.diagnostics.ConvergenceWarning`), ``problems_``
+    (the failed checks' messages).
     """
 
     option_rules = OPTION_RULES
@@ -449,8 +528,11 @@ class LandingFit(ParamsMixin):
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
                  num_chains: int = 2, seed: int = 0, progress: bool | None = None, likelihood: str = "kde",
-                 default_n: int = DEFAULT_N, max_tree_depth: int = 8):
+                 default_n: int = DEFAULT_N, max_tree_depth: int = 8, max_time: float | None = None,
+                 interpolation: str = "paired"):
+        self.interpolation = interpolation
         self.max_tree_depth = max_tree_depth
+        self.max_time = max_time
         self.free = free
         self.ranges = ranges
         self.samples_per_judgment = samples_per_judgment
@@ -467,7 +549,9 @@ class LandingFit(ParamsMixin):
     def fit(self, data: pd.DataFrame, emulator: LandingEmulator, means: bool = False) -> "LandingFit":
         """Fit to trial-level clicks (``participant, stimulus_id, response``) or, with ``means=True``,
         to per-stimulus means (``stimulus_id, mean`` and, when known, ``n``). Returns self."""
+        started = time.monotonic()
         self.check_options()
+        deadline = started + self.max_time if self.max_time is not None else None
         if not hasattr(emulator, "samples_"):
             raise InputError("the landing emulator is not fitted yet: call fit(stimuli) first")
         data = self._checked_table(data, emulator, means)
@@ -483,18 +567,26 @@ class LandingFit(ParamsMixin):
         model = _landing_model(self.free_, ranges, motor_scale, loglik)
         # Small tensors: one thread is faster than several fighting over a shared machine (10x here).
         with one_torch_thread():
-            chains, divergent = self._run(model)
-        self.posterior_ = {kk: np.stack([ch[kk] for ch in chains]) for kk in chains[0]}
-        self.n_divergent_ = divergent
+            chains, stopped = self._run(model, deadline)
+        self.stopped_early_ = stopped
+        self.elapsed_ = time.monotonic() - started
+        if not chains:
+            raise FitStopped(f"landing fit: stopped by max_time={self.max_time:g} s before the first draw "
+                             f"(after {self.elapsed_:.0f} s): nothing to save")
+        n = min(ch.n_draws for ch in chains)  # a stopped chain is cut to the shortest
+        self.posterior_ = {kk: np.stack([ch.samples[kk][:n] for ch in chains]) for kk in chains[0].samples}
+        self.diverging_ = np.stack([ch.diverging[:n] for ch in chains])
+        self.tree_depth_ = np.stack([ch.tree_depth[:n] for ch in chains])
+        self.n_divergent_ = int(self.diverging_.sum())
         self.ranges_ = ranges
         self.emulator_ = emulator
         self.n_used_ = n_col if means else None
         self._loglik = loglik
         self.summary_ = self._summary()
         self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
-        self.problems_ = self._problems()
-        for msg in self.problems_:
-            warnings.warn(msg, UserWarning, stacklevel=2)
+        self.verdict_ = self._verdict(emulator)
+        self.problems_ = [p["message"] for p in self.verdict_.problems] + [e["message"] for e in self.verdict_.edges]
+        diagnostics.warn(self.verdict_)
         return self
 
     # ------------------------------------------------------------------ the steps of fit()
@@ -545,7 +637,7 @@ class LandingFit(ParamsMixin):
             keys = sorted(set(zip(stim_idx, n_col.tolist())))
             gid = {key: g for g, key in enumerate(keys)}
             group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
-            mix = _Mixture(emulator, keys, k, self.seed)
+            mix = _Mixture(emulator, keys, k, self.seed, self.interpolation)
 
             def loglik(s):
                 theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
@@ -561,41 +653,45 @@ class LandingFit(ParamsMixin):
             return dist.Normal(m[stim], scale).log_prob(y)
         return loglik
 
-    def _problems(self) -> list[str]:
-        """Convergence problems, each with what to do (ArviZ's thresholds: R-hat 1.01, bulk ESS 100 per chain)."""
-        out = []
-        s = self.summary_
-        bad = s[s["r_hat"] > 1.01]
-        if len(bad):
-            worst = bad.loc[bad["r_hat"].idxmax()]
-            out.append(f"landing fit: R-hat {worst.r_hat:.3f} for {worst.parameter} (> 1.01): the chains disagree; "
-                       "run more --warmup/--draws or more --chains")
-        low = s[s["ess_bulk"] < 100 * self.num_chains]
-        if len(low):
-            worst = low.loc[low["ess_bulk"].idxmin()]
-            out.append(f"landing fit: bulk ESS {worst.ess_bulk:.0f} for {worst.parameter} (< {100 * self.num_chains}):"
-                       " too few effective draws for a 90 % interval; run more --draws")
-        if self.n_divergent_:
-            out.append(f"landing fit: {self.n_divergent_} divergent transitions: the intervals may be wrong; "
-                       "run more --warmup or a finer emulator grid (--grid-points)")
-        return out
+    def _verdict(self, emulator: LandingEmulator) -> diagnostics.Verdict:
+        """The convergence verdict of :mod:`ipe.inference.diagnostics` (as ``ipe fit``'s), with the free
+        parameters whose posterior piles up at the upper edge of the emulator's grid."""
+        n_chains, n_draws = self.diverging_.shape
+        verdict = diagnostics.check_convergence(
+            self.summary_, n_chains, n_draws, self.diverging_.ravel(), self.tree_depth_.ravel(),
+            self.max_tree_depth, hierarchical=False, free=tuple(self.free_), stopped_early=self.stopped_early_)
+        # what to try, in this fit's own terms: it has no --method svi (and no hierarchy to turn off)
+        verdict.advice = [a for a in verdict.advice if "--method" not in a]
+        grid = {k: (float(np.min(v)), float(np.max(v))) for k, v in emulator.grid_values_.items()}
+        edges = diagnostics.edge_problems({k: self.posterior_[k] for k in self.free_}, grid)
+        for e in edges:
+            e["message"] = (f"{e['share']:.0%} of the posterior of {e['parameter']} lies at the {e['edge']} edge of "
+                            f"the emulator's grid ({e['value']:g}): the data want values the emulator does not "
+                            "cover; widen the grid (--grid-max, or LandingEmulator(grid=...))")
+        verdict.edges = edges
+        return verdict
 
-    def _run(self, model):
-        """The NUTS chains, one after another, each seeded from its own stream; their draws and divergences."""
-        from pyro.infer import MCMC, NUTS
-
-        chains, divergent = [], 0
-        for c in range(self.num_chains):
-            seed_pyro(stream_int(self.seed, "landing.nuts_chain", c), clear=True)
-            mcmc = MCMC(NUTS(model, target_accept_prob=0.9, max_tree_depth=self.max_tree_depth),
-                        num_samples=self.num_samples,
-                        warmup_steps=self.num_warmup, num_chains=1, disable_progbar=not bool(self.progress))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                mcmc.run()
-            chains.append({kk: v.detach().numpy() for kk, v in mcmc.get_samples().items()})
-            divergent += len(mcmc.diagnostics().get("divergences", {}).get("chain 0", []))
-        return chains, divergent
+    def _run(self, model, deadline: float | None):
+        """The NUTS chains, one after another, each seeded from its own stream, with progress; stops at the
+        deadline. ``(chains that made draws, stopped)``."""
+        steps = self.num_chains * (self.num_warmup + self.num_samples)
+        bar = progress_bar(steps, self.progress, desc="landing fit", unit="step")
+        chains, stopped = [], False
+        try:
+            for c in range(self.num_chains):
+                seed_pyro(stream_int(self.seed, "landing.nuts_chain", c), clear=True)
+                bar.set_description(f"landing fit: NUTS chain {c + 1}/{self.num_chains}")
+                res = run_nuts_chain(model, None, self.num_warmup, self.num_samples, target_accept=TARGET_ACCEPT,
+                                     max_tree_depth=self.max_tree_depth, jit=False, bar=bar, deadline=deadline,
+                                     label=f"chain {c + 1}/{self.num_chains}")
+                if res.n_draws:
+                    chains.append(res)
+                if res.stopped:
+                    stopped = True
+                    break
+        finally:
+            bar.close()
+        return chains, stopped
 
     def _summary(self) -> pd.DataFrame:
         import arviz as az
@@ -603,30 +699,50 @@ class LandingFit(ParamsMixin):
         rows = []
         for name, draws in self.posterior_.items():
             flat = draws.reshape(-1)
-            try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # arviz warns about few draws; the verdict says so
                 rhat = float(az.rhat(draws)) if draws.shape[0] > 1 else math.nan
-                ess = float(az.ess(draws))
-            except Exception:  # pragma: no cover - arviz versions differ in what they accept
-                rhat, ess = math.nan, math.nan
-            rows.append({"parameter": name, "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
+                ess = float(az.ess(draws, method="bulk")) if draws.shape[1] > 3 else math.nan
+                ess_tail = float(az.ess(draws, method="tail")) if draws.shape[1] > 3 else math.nan
+            rows.append({"parameter": name, "mean": float(flat.mean()),
+                         "sd": float(flat.std(ddof=1)) if len(flat) > 1 else math.nan,
                          "q05": float(np.quantile(flat, 0.05)), "q50": float(np.quantile(flat, 0.5)),
-                         "q95": float(np.quantile(flat, 0.95)), "r_hat": rhat, "ess_bulk": ess})
+                         "q95": float(np.quantile(flat, 0.95)), "r_hat": rhat, "ess_bulk": ess,
+                         "ess_tail": ess_tail})
         order = list(self.free_) + ["motor_sd"]
         return pd.DataFrame(rows).set_index("parameter").loc[order].reset_index()
 
+    def draws(self) -> pd.DataFrame:
+        """Every posterior draw: ``chain, draw`` and one column per parameter."""
+        first = next(iter(self.posterior_.values()))
+        chain, draw = np.meshgrid(np.arange(first.shape[0]), np.arange(first.shape[1]), indexing="ij")
+        return pd.DataFrame({"chain": chain.ravel(), "draw": draw.ravel(),
+                             **{k: v.reshape(-1) for k, v in self.posterior_.items()}})
+
     def save(self, out_dir) -> dict:
-        """Write ``params.json`` (posterior means) and ``summary.csv`` to ``out_dir``."""
+        """Write ``params.json`` (posterior means, with the verdict in ``_meta``), ``summary.csv``,
+        ``draws.csv`` and ``convergence.json`` to ``out_dir``."""
         from pathlib import Path
 
         from ..fileio import write_csv, write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"summary": out / "summary.csv", "params": out / "params.json"}
+        paths = {"summary": out / "summary.csv", "params": out / "params.json", "draws": out / "draws.csv",
+                 "convergence": out / "convergence.json"}
+        verdict = self.verdict_.as_dict()
         write_csv(paths["summary"], self.summary_)
+        write_csv(paths["draws"], self.draws())
+        write_json(paths["convergence"], verdict)
         write_json(paths["params"], {"params": self.params_, "free": list(self.free_), "ranges": self.ranges_,
                                      "n_divergent": self.n_divergent_,
-                                     "likelihood": f"landing_x {self.likelihood}"})
+                                     "likelihood": f"landing_x {self.likelihood}",
+                                     "interpolation": self.interpolation,
+                                     "_meta": {"interval": INTERVAL, "converged": verdict["converged"],
+                                               "stopped_early": bool(self.stopped_early_),
+                                               "draws_per_chain": int(self.diverging_.shape[1]),
+                                               "chains": int(self.diverging_.shape[0]),
+                                               "convergence": verdict}})
         return paths
 
 

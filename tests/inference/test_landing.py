@@ -200,7 +200,7 @@ def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
             "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "10", "--draws", "10", "--chains", "1",
             "--no-progress"]
     assert main(argv) == 0
-    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json"}
+    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json"}
     assert main(argv[:-1] + ["--free", "launch_position,bogus"]) == 2
     assert main(["fit-landing", str(tmp_path / "none.csv"), "--stimuli", str(sp), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -239,3 +239,40 @@ def torch_tensor(x):
     import torch
 
     return torch.as_tensor(np.asarray(x, dtype=float))
+
+
+def test_between_grid_values_each_row_of_landings_is_interpolated():
+    """The paired interpolation: at θ inside a cell, row r (one stream of common random numbers) sits at its
+    corners' landings interpolated, with the kernel variance interpolated too; as many kernels as a grid point.
+    The mixture interpolation mixes the corners' densities (twice the kernels, half the weight each)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from ipe.inference.landing import _Mixture
+
+    rng = np.random.default_rng(5)
+    grid = np.array([0.0, 0.2, 0.4])
+    a, b = rng.normal(300.0, 20.0, 30), rng.normal(0.0, 150.0, 30)
+    emu = SimpleNamespace(samples_=(a[None, :] + grid[:, None] * b[None, :])[None], stimulus_ids_=["s"],
+                          grid_values_={"p": grid})
+    y = torch.tensor([250.0, 300.0, 410.0], dtype=torch.float64)
+    group, tau = torch.zeros(3, dtype=torch.long), torch.tensor(6.0, dtype=torch.float64)
+    theta = {"p": torch.tensor(0.05, dtype=torch.float64)}  # a quarter of the way from 0 to 0.2
+    f = 0.25
+
+    def kde(centres, var):
+        sd = np.sqrt(var)
+        dens = np.exp(-0.5 * ((y.numpy()[:, None] - centres[None, :]) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        return dens.mean(axis=1)
+
+    paired = _Mixture(emu, [(0, 1)], 1, 0, "paired")
+    c, v = paired.centres[0].numpy(), paired.var[0].numpy()
+    expect = np.log(kde((1 - f) * c[0] + f * c[1], (1 - f) * v[0] + f * v[1] + 36.0))
+    np.testing.assert_allclose(paired.loglik(theta, tau, group, y).numpy(), expect, rtol=1e-10)
+    mixture = _Mixture(emu, [(0, 1)], 1, 0, "mixture")
+    c, v = mixture.centres[0].numpy(), mixture.var[0].numpy()
+    expect = np.log((1 - f) * kde(c[0], v[0] + 36.0) + f * kde(c[1], v[1] + 36.0))
+    np.testing.assert_allclose(mixture.loglik(theta, tau, group, y).numpy(), expect, rtol=1e-10)
+    with pytest.raises(InputError, match="interpolation must be one of paired, mixture, got 'linear'"):
+        LandingFit(interpolation="linear").fit(None, None)
