@@ -100,6 +100,45 @@ def bspline_basis(x: torch.Tensor, knots: torch.Tensor, degree: int = 3) -> torc
     return b
 
 
+def bspline_pieces(knots: torch.Tensor, degree: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The B-splines of ``knots`` as piecewise polynomials: ``(starts, coef)``.
+
+    ``starts`` (m,) are the left ends of the m non-empty knot intervals;
+    ``coef`` (m, degree + 1, n_basis) the power-basis coefficients there, so
+    on interval j, ``B_i(x) = Σ_p coef[j, p, i] · (x − starts[j])^p``. Made
+    once from :func:`bspline_basis` at ``degree + 1`` points per interval
+    (exact up to rounding: each B-spline is a polynomial of that degree on
+    every interval); :func:`bspline_eval` then needs a handful of tensor
+    operations instead of the Cox–de Boor recursion.
+    """
+    t = knots.to(torch.float64)
+    lo, hi = t[:-1], t[1:]
+    keep = torch.nonzero(hi > lo).flatten()
+    starts, ends = lo[keep], hi[keep]
+    frac = torch.linspace(0.1, 0.9, degree + 1, dtype=torch.float64)
+    coef = []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        dx = frac * (b - a)
+        vander = dx.unsqueeze(-1) ** torch.arange(degree + 1, dtype=torch.float64)  # (p, p)
+        coef.append(torch.linalg.solve(vander, bspline_basis(a + dx, t, degree)))
+    return starts, torch.stack(coef)
+
+
+def bspline_eval(x: torch.Tensor, starts: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """B-spline basis at ``x`` from :func:`bspline_pieces` → ``x.shape + (n_basis,)``; differentiable in ``x``.
+
+    ``x`` must lie within the knots' range (the emulator clamps it); the same
+    values as :func:`bspline_basis` (to rounding, ~1e-15).
+    """
+    j = (torch.searchsorted(starts, x.detach().contiguous(), right=True) - 1).clamp(0, len(starts) - 1)
+    dx = (x - starts[j]).unsqueeze(-1)
+    c = coef[j]  # (..., degree + 1, n_basis)
+    out = c[..., -1, :]
+    for p in range(c.shape[-2] - 2, -1, -1):  # Horner
+        out = out * dx + c[..., p, :]
+    return out
+
+
 class Emulator(ParamsMixin):
     """Smooth per-stimulus predictions of the IPE over its free noise parameters.
 
@@ -270,7 +309,8 @@ class Emulator(ParamsMixin):
         key = dtype
         if key not in self._torch_cache:
             self._torch_cache[key] = (
-                [torch.as_tensor(k, dtype=dtype) for k in self.knots_],
+                [tuple(p.to(dtype) for p in bspline_pieces(torch.as_tensor(k, dtype=torch.float64)))
+                 for k in self.knots_],
                 torch.as_tensor(self.coef_, dtype=dtype),
                 torch.as_tensor([v[0] for v in self.grid_values_.values()], dtype=dtype),
                 torch.as_tensor([v[-1] for v in self.grid_values_.values()], dtype=dtype),
@@ -294,11 +334,11 @@ class Emulator(ParamsMixin):
         if theta.shape[-1] != len(self.knots_):
             raise InputError(f"theta has {theta.shape[-1]} columns, the emulator has {len(self.knots_)} "
                              f"parameters ({', '.join(self.names_)})")
-        knots, coef, lo, hi = self._tensors(theta.dtype)
+        pieces, coef, lo, hi = self._tensors(theta.dtype)
         x = torch.minimum(torch.maximum(theta, lo), hi)
         basis = None
-        for d, kn in enumerate(knots):
-            b = bspline_basis(x[..., d], kn)
+        for d, (starts, poly) in enumerate(pieces):
+            b = bspline_eval(x[..., d], starts, poly)
             basis = b if basis is None else (basis.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
         return basis, coef
 

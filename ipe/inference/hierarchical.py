@@ -78,6 +78,8 @@ class FitStopped(RuntimeError):
 
 #: Chains shorter than this run without the JIT: tracing costs seconds that a short chain never wins back.
 JIT_MIN_STEPS = 50
+#: SVI fits shorter than this run without the JIT (tracing the ELBO costs 1–2 s; a compiled step is ~2x faster).
+SVI_JIT_MIN_STEPS = 200
 #: Fewer participants than this and ``hierarchy="auto"`` fits the group-level model (see HierarchicalFit).
 MIN_PARTICIPANTS = 3
 METHODS = ("nuts", "svi")
@@ -144,7 +146,8 @@ class HierarchicalFit(ParamsMixin):
         Per-participant response bias.
     jit:
         Compile the potential energy with the PyTorch JIT (faster per step; chains of fewer than
-        :data:`JIT_MIN_STEPS` steps skip it, as tracing would cost more than it saves).
+        :data:`JIT_MIN_STEPS` steps skip it, as tracing would cost more than it saves), and the
+        SVI loss when it runs :data:`SVI_JIT_MIN_STEPS` steps or more.
     sims:
         How many simulations a judgment rests on: ``"fit"`` (estimate κ),
         a number ≥ 1 (fixed κ), or ``None`` (no sampling variance; see the
@@ -168,7 +171,8 @@ class HierarchicalFit(ParamsMixin):
         per-participant bias) with a warning; ``True``/``False`` force it.
     init:
         ``"svi"`` (default): each chain starts from its own draw of a quick
-        AutoNormal fit (``svi_steps`` Adam steps); ``"random"``: from the most
+        AutoNormal fit (``svi_steps`` Adam steps), with the guide's scales as
+        its starting (diagonal) inverse mass matrix; ``"random"``: from the most
         probable of ``init_candidates`` random points.
     init_candidates:
         With ``init="random"``, each chain starts from the most probable of
@@ -176,9 +180,12 @@ class HierarchicalFit(ParamsMixin):
     svi_steps:
         Adam steps of the AutoNormal fit (the NUTS start, or ``method="svi"``).
     dense_mass:
-        Adapt a dense mass matrix over the parameters every trial shares
-        (:meth:`HierarchicalModel.global_sites`), a diagonal one over the
-        rest; ``False`` (default): diagonal throughout.
+        ``True`` (default): adapt a dense mass matrix over the parameters
+        every trial shares (:meth:`HierarchicalModel.global_sites`: they
+        trade off, e.g. a rating scale's slope β against its cutpoints), a
+        diagonal one over the rest; ``False``: diagonal throughout (what
+        ipe did before 2026-12-07: on the course-lab fit every tree hit the
+        maximum depth).
     max_time:
         Seconds after which sampling stops and the fit keeps the draws it has
         (``stopped_early_``; the verdict says so). ``None``: no limit.
@@ -211,7 +218,7 @@ class HierarchicalFit(ParamsMixin):
                  jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
                  emulator_error: bool = True, init_candidates: int = 20, link: str = "linear",
                  method: str = "nuts", hierarchy="auto", init: str = "svi", svi_steps: int = 500,
-                 max_time: float | None = None, dense_mass: bool = False):
+                 max_time: float | None = None, dense_mass: bool = True):
         self.free = free
         self.dense_mass = dense_mass
         self.ranges = ranges
@@ -306,20 +313,28 @@ class HierarchicalFit(ParamsMixin):
         """``num_samples × num_chains`` draws from an AutoNormal guide (``method="svi"``), as one chain."""
         seed_pyro(stream_int(self.seed, "fit.svi"))
         bar.set_description("SVI (AutoNormal)")
-        svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
+        svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline, jit=self._svi_jit())
         self.svi_losses_ = svi.losses
         draws = svi.draw(self.num_samples * self.num_chains)
         return [draws], [np.zeros(len(next(iter(draws.values()))), dtype=bool)], [], svi.stopped
 
+    def _svi_jit(self) -> bool:
+        return bool(self.jit and self.svi_steps >= SVI_JIT_MIN_STEPS)
+
     def _svi_starts(self, model: HierarchicalModel, bar, deadline: float | None) -> list:
-        """Each chain's start: its own draw of a quick AutoNormal fit (``init="svi"``), else None for now."""
+        """Each chain's start: its own draw of a quick AutoNormal fit (``init="svi"``), else None for now.
+
+        With ``init="svi"`` the guide's scales also make each chain's starting
+        mass matrix (:func:`~ipe.inference.sampling.initial_metric`)."""
+        self._svi_scales = None
         if self.init != "svi":
             bar.update(self.svi_steps)
             return [None] * self.num_chains
         seed_pyro(stream_int(self.seed, "fit.svi"))
         bar.set_description("start (SVI)")
-        svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline)
+        svi = run_svi(model.model, steps=self.svi_steps, bar=bar, deadline=deadline, jit=self._svi_jit())
         self.svi_losses_ = svi.losses
+        self._svi_scales = svi.scales()
         starts = []
         for c in range(self.num_chains):
             seed_pyro(stream_int(self.seed, "fit.svi_start", c))
@@ -340,7 +355,8 @@ class HierarchicalFit(ParamsMixin):
                                  target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
                                  jit=self.jit and self.num_warmup + self.num_samples >= JIT_MIN_STEPS,
                                  bar=bar, deadline=deadline, label=f"chain {c + 1}/{self.num_chains}",
-                                 full_mass=[model.global_sites()] if self.dense_mass else False)
+                                 full_mass=[model.global_sites()] if self.dense_mass else False,
+                                 init_scales=self._svi_scales)
             if res.n_draws:
                 chains.append(res.samples)
                 diverging.append(res.diverging)

@@ -8,7 +8,7 @@ import torch
 
 import ipe
 from ipe.errors import InputError
-from ipe.inference.emulator import Emulator, FixedPredictions, bspline_basis, _knots
+from ipe.inference.emulator import Emulator, FixedPredictions, bspline_basis, bspline_eval, bspline_pieces, _knots
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,23 @@ def test_bspline_partition_of_unity_and_gradient():
     assert torch.allclose(b.sum(-1), torch.ones(57, dtype=torch.float64))
     (b[:, 2].sum()).backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("values", [None, np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.7, 1.0])])
+@pytest.mark.parametrize("n_basis", [4, 6, 8])
+def test_bspline_pieces_match_the_recursion(values, n_basis):
+    """The piecewise-polynomial basis the emulator predicts with equals Cox–de Boor's, values and gradients."""
+    kn = torch.as_tensor(_knots(0.0, 1.0, n_basis, values=values), dtype=torch.float64)
+    x = torch.cat([torch.linspace(0, 1, 101, dtype=torch.float64), kn.unique(),
+                   torch.rand(200, generator=torch.Generator().manual_seed(0), dtype=torch.float64)])
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    old, new = bspline_basis(x1, kn), bspline_eval(x2, *bspline_pieces(kn))
+    assert torch.allclose(new, old, rtol=0, atol=1e-12)
+    w = torch.arange(1.0, n_basis + 1, dtype=torch.float64)
+    g_old, = torch.autograd.grad((old * w).sum(), x1)
+    g_new, = torch.autograd.grad((new * w).sum(), x2)
+    inner = ~torch.isin(x, kn)  # at a knot the recursion's one-sided derivative may differ from the polynomial's
+    assert torch.allclose(g_new[inner], g_old[inner], rtol=0, atol=1e-9)
 
 
 def test_emulator_reproduces_grid_means(emulator):

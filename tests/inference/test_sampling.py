@@ -30,3 +30,38 @@ def test_progress_shows_stage_step_size_divergences_and_eta(monkeypatch):
     assert "warm-up" in lines[0] and "draws" in lines[-1]
     for part in ("NUTS chain 1/1", "step size", "divergences", "ETA", "/8 step"):
         assert part in lines[-1], lines[-1]
+
+
+def test_svi_scales_start_the_mass_matrix_and_shorten_warm_up():
+    """A posterior whose scales differ by 10^4: warm-up from the identity saturates its trees, from scales² not."""
+    import pyro
+    import pyro.distributions as dist
+    import torch
+
+    from ipe.inference.sampling import initial_metric, run_nuts_chain, seed_pyro
+
+    def model():
+        pyro.sample("wide", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 100.0))
+        pyro.sample("narrow", dist.Normal(torch.zeros(3, dtype=torch.float64), 0.01).to_event(1))
+
+    scales = {"wide": torch.tensor(100.0, dtype=torch.float64), "narrow": torch.full((3,), 0.01, dtype=torch.float64)}
+    start = {"wide": torch.tensor(50.0, dtype=torch.float64), "narrow": torch.zeros(3, dtype=torch.float64)}
+    depth = {}
+    for name, init in (("identity", None), ("scales", scales)):
+        seed_pyro(0)
+        res = run_nuts_chain(model, start, 12, 2, max_tree_depth=6, jit=False, init_scales=init)
+        depth[name] = res.info["warmup_tree_depth"]
+    leapfrogs = {k: int((2 ** d - 1).sum()) for k, d in depth.items()}
+    assert (depth["identity"] == 6).sum() >= 4, depth  # saturated trees: tiny steps for the wide site
+    assert leapfrogs["identity"] > 3 * leapfrogs["scales"], leapfrogs
+
+    from pyro.infer import NUTS
+
+    seed_pyro(0)
+    kernel = NUTS(model, full_mass=[("wide",)], jit_compile=False)
+    kernel.setup(10)
+    params = kernel.initial_params
+    initial_metric(kernel, params, scales)
+    metric = kernel._adapter.mass_matrix_adapter.inverse_mass_matrix
+    assert torch.allclose(metric[("wide",)], torch.tensor([[1e4]], dtype=torch.float64))  # a dense block: diag
+    assert torch.allclose(metric[("narrow",)], torch.full((3,), 1e-4, dtype=torch.float64))
