@@ -114,11 +114,12 @@ def test_drifting_camera_is_flagged_when_it_loses_the_scene(towers):
 
 @pytest.mark.slow
 def test_degradation_table(tmp_path):
-    """The table in docs/video-models.md: 12 towers at 128 px, every degradation (about 5 min on 2 cores).
+    """The issue's acceptance on 12 towers at 128 px, every degradation (several minutes on 2 cores; the
+    60-tower table in docs/video-models.md comes from the same script).
 
-    Fell agreement >= 98 % and exact count >= 90 % where the readout meets the issue's acceptance; a drifting
-    camera that loses the scene is flagged every time. The conditions that do not yet meet it (half speed,
-    own colours) are measured, not asserted: see the docs.
+    Every condition of the issue's table, pan and zoom included: fell agreement >= 98 % and exact count >= 90 %
+    of the videos read, and at most one in ten flagged. A drifting camera that loses the scene is flagged every
+    time; half speed cut to the render's length is read exactly where it is read, the rest flagged.
     """
     import importlib.util
     from pathlib import Path
@@ -129,10 +130,12 @@ def test_degradation_table(tmp_path):
     spec.loader.exec_module(mod)
     table, _ = mod.run(12, 128, seed=2026, out=tmp_path)
     t = table.set_index("condition")
-    met = ["clean", "noise", "lighting", "black_bg", "reframe", "hue", "one_colour", "pan", "zoom", "pan_zoom"]
+    met = ["clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
+           "pan", "zoom", "pan_zoom"]
     assert (t.loc[met, "fell_agreement"] >= 0.98).all(), t
     assert (t.loc[met, "count_exact"] >= 0.90).all(), t
-    assert (t.loc[met, "flagged"] == 0).all(), t
+    assert (t.loc[met, "flagged"] <= 0.10).all(), t
+    assert t.loc["half_speed_cut", "count_exact"] >= 0.90, t
     assert t.loc["drift", "flagged"] >= 0.9, t
 
 
