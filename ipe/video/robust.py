@@ -244,6 +244,11 @@ def _hue_identity(refs: np.ndarray, bodies, colours: dict[str, str], notes: list
         diff = (h_got - h_exp + 180.0) % 360.0 - 180.0
         ang = np.deg2rad(diff[sat])
         hue_shift = float(np.rad2deg(np.arctan2(np.median(np.sin(ang)), np.median(np.cos(ang)))))
+        spread = float(np.median(np.abs((diff[sat] - hue_shift + 180.0) % 360.0 - 180.0)))
+        if spread > 20.0:  # no one drift explains the colours: the video paints the bodies in a palette of its own
+            notes.append(f"body colours are not colours.json's (a palette of its own: hues differ by {spread:.0f}° "
+                         "on median after any drift); bodies identified by their known positions")
+            return 0.0, []
         for i in range(n):
             if not s_got[i] > 0.25:
                 continue
