@@ -20,6 +20,10 @@ without mistaking any of these for physics:
 2. **Segmentation** of every frame by the learned colours (nearest colour,
    per-colour tolerance from its spread in the first frame), following
    slow colour drift: each colour is re-learned from the pixels it labelled.
+   Edge pixels that are blends of two *other* colours are left out
+   (:func:`reject_blends`), and each body is the connected piece of its
+   colour that continuity picks: at its known place in the first frame,
+   near where its last step carries it after.
 3. **Registration** to the static scene (:func:`register`). Per frame a
    similarity (scale about the frame centre, translation) maps the first
    frame onto it. The ground's top edge fixes the vertical part; bodies that
@@ -28,12 +32,16 @@ without mistaking any of these for physics:
    a check. Every position is mapped back into the first frame's pixels and
    from there into the world by the camera of ``colours.json``.
 4. **Time scale** (:func:`time_scale`), from the motion: the steepest
-   downward acceleration seen on any body (free fall) against the scene's
-   gravity gives frames per simulated second. A video whose motion runs at
-   half speed shows half the horizon: it is noted, and read only if every
-   body has come to rest by its end (else unreadable: where they land is
-   not shown); a longer video is read at the frame where the horizon
-   falls.
+   downward acceleration seen on any body (free fall, over windows of 0.3 s
+   of simulated time) against the scene's gravity gives frames per
+   simulated second. A slowed video of the whole horizon is read at the
+   frame where the horizon falls on that scale (stretched, not cut); where
+   the estimate's ±15 % puts the horizon over a body crossing the fall
+   threshold, the video is unreadable. A video whose motion runs slow and
+   shows only part of the horizon is noted, and read only if every body
+   has come to rest by its end (else unreadable: where they land is not
+   shown). With no free fall to time the video by, the nominal rate is
+   assumed, and a body still moving at the frame read makes it unreadable.
 5. **Flags**: bodies that vanish (not through a picture edge), objects that
    appear (unexplained regions the size of a body), bodies the camera, not
    physics, took out of the picture. A body whose end cannot be seen is not
@@ -42,7 +50,7 @@ without mistaking any of these for physics:
 
 ``quality`` is the share of (frame, body) pairs read, times the first-frame
 agreement, lowered by large registration residuals and by flags; the
-reasons are in ``notes``.
+reasons are in ``notes``. An unreadable video's quality is 0.
 """
 
 from __future__ import annotations
