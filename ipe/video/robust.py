@@ -954,6 +954,26 @@ def _centre_at(frames: np.ndarray, use: np.ndarray, reg: _Regions, f: int, i: in
     return np.array([rc[1] + c0 + 0.5, rc[0] + r0 + 0.5])
 
 
+MOVING_SPEED = 0.05  # m/s: slower than this, a body is at rest
+
+
+def _still_moving(xy: np.ndarray, found: np.ndarray, base: "_TimeBase") -> bool:
+    """Whether a body is still moving at the last of its positions ``xy`` ``(F, 2)``: a straight-line fit over
+    the last 0.3 s (simulated) gives a speed above :data:`MOVING_SPEED` and above three standard errors (pixel
+    noise alone moves a centre from frame to frame)."""
+    w = max(4, int(round(FALL_SECONDS * base.fps / base.step)))
+    idx = np.nonzero(found[-w:])[0]
+    if len(idx) < 4:
+        return False
+    t = (idx - idx.mean()) * base.step / base.fps
+    p = xy[-w:][idx]
+    v = (t[:, None] * (p - p.mean(0))).sum(0) / (t * t).sum()                 # m/s, x and y
+    res = p - p.mean(0) - t[:, None] * v
+    se = np.sqrt((res ** 2).sum(0) / max(len(idx) - 2, 1) / (t * t).sum())
+    speed = float(np.hypot(*v))
+    return speed > MOVING_SPEED and speed > 3.0 * float(np.hypot(*se))
+
+
 def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarray, final: np.ndarray,
                P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, notes: list[str]) -> tuple[np.ndarray,
                                                                                                         bool]:
@@ -991,12 +1011,10 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
             else:
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]}")
                 unreadable = True
-        elif (base.truncated > 0 or not base.timed) and last >= 3 and found[last - 3, i]:
+        elif (base.truncated > 0 or not base.timed) and _still_moving(Wd[:last + 1, i], found[:last + 1, i], base):
             # the video ends before the horizon, or its time scale is unknown: the frame read is the
             # horizon's only if nothing is still moving there
-            v = (Wd[last, i] - Wd[last - 3, i]) / (3 * base.step) * base.fps
-            if np.hypot(*v) > 0.05:  # m/s
-                moving_at_end.append(bodies[i].id)
+            moving_at_end.append(bodies[i].id)
     if moving_at_end:
         ids = ", ".join(moving_at_end[:4]) + (" …" if len(moving_at_end) > 4 else "")
         if base.truncated > 0:
