@@ -252,3 +252,17 @@ def test_slow_motion_cut_short_without_free_fall_is_flagged_not_guessed(towers12
     assert tr.unreadable
     assert tr.quality == 0.0
     assert any("no free fall to time the video by" in n for n in tr.notes), tr.notes
+
+
+def test_still_moving_needs_a_speed_beyond_pixel_noise():
+    """A body at rest whose centre jitters by pixel noise is at rest; one sliding at 30 cm/s is moving. (A
+    three-frame difference called σ 25 noise at 96 px motion and flagged standing towers.)"""
+    from ipe.video.robust import _still_moving, _TimeBase
+
+    rng = np.random.default_rng(1)
+    base = _TimeBase(np.arange(61), 60, 30.0, 0.0, 1.0, 0.0075)
+    found = np.ones(61, dtype=bool)
+    still = np.array([0.3, 0.5]) + rng.normal(0, 0.3 * 0.03, (61, 2))   # 0.3 px of noise at 3 cm per pixel
+    assert not _still_moving(still, found, base)
+    sliding = still + np.outer(np.arange(61) / 30.0, [0.30, 0.0])
+    assert _still_moving(sliding, found, base)
