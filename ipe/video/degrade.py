@@ -9,7 +9,10 @@ changes it by one named condition (:data:`CONDITIONS`):
 ``black_bg``     a black background;
 ``reframe``      padded to 16:9 (the square picture centred, as `ipe video prompts` pads it);
 ``hue``          every hue turned by 15°;
-``half_speed``   the motion at half speed: as many frames, showing the first half of the horizon;
+``half_speed``   the motion at half speed, the whole horizon: twice as many frames (slow motion);
+``half_speed_cut`` the motion at half speed cut to the render's length: as many frames, showing the
+                 first half of the horizon only (where blocks still move at its end, the readout cannot
+                 know where they land and must flag the video, not guess);
 ``own_colours``  the bodies in the scene's own colours instead of the video palette;
 ``one_colour``   every body in one colour;
 ``pan``          the camera pans 1 % of the frame per frame at most (x), 0.5 % (y), and turns back (period 2 s);
@@ -40,8 +43,8 @@ from ..seeding import stream_rng
 from .frames import Camera, body_colours, draw_frame, video_trajectory, write_mp4
 from .readout import read_video
 
-CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
-              "pan", "zoom", "pan_zoom", "drift")
+CONDITIONS = ("clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "half_speed_cut", "own_colours",
+              "one_colour", "pan", "zoom", "pan_zoom", "drift")
 ONE_COLOUR = "#c8402a"
 
 
@@ -124,9 +127,10 @@ def degraded_video(stim: Stimulus, condition: str, size: int = 128, fps: float =
     colours = body_colours(stim)
     states, visible = video_trajectory(stim, fps)
     shown_states, shown_visible = states, visible
-    if condition == "half_speed":
+    if condition in ("half_speed", "half_speed_cut"):
         s2, v2 = video_trajectory(stim, 2 * fps)
-        shown_states, shown_visible = s2[:len(states)], v2[:len(states)]
+        keep = len(states) if condition == "half_speed_cut" else len(s2)
+        shown_states, shown_visible = s2[:keep], v2[:keep]
     draw_colours = dict(colours)
     if condition == "own_colours":
         draw_colours = {b.id: (b.color or colours[b.id]) for b in stim.scene.bodies}

@@ -114,11 +114,12 @@ def test_drifting_camera_is_flagged_when_it_loses_the_scene(towers):
 
 @pytest.mark.slow
 def test_degradation_table(tmp_path):
-    """The table in docs/video-models.md: 12 towers at 128 px, every degradation (about 5 min on 2 cores).
+    """The issue's acceptance on 12 towers at 128 px, every degradation (several minutes on 2 cores; the
+    60-tower table in docs/video-models.md comes from the same script).
 
-    Fell agreement >= 98 % and exact count >= 90 % where the readout meets the issue's acceptance; a drifting
-    camera that loses the scene is flagged every time. The conditions that do not yet meet it (half speed,
-    own colours) are measured, not asserted: see the docs.
+    Every condition of the issue's table, pan and zoom included: fell agreement >= 98 % and exact count >= 90 %
+    of the videos read, and at most one in ten flagged. A drifting camera that loses the scene is flagged every
+    time; half speed cut to the render's length is read exactly where it is read, the rest flagged.
     """
     import importlib.util
     from pathlib import Path
@@ -129,10 +130,12 @@ def test_degradation_table(tmp_path):
     spec.loader.exec_module(mod)
     table, _ = mod.run(12, 128, seed=2026, out=tmp_path)
     t = table.set_index("condition")
-    met = ["clean", "noise", "lighting", "black_bg", "reframe", "hue", "one_colour", "pan", "zoom", "pan_zoom"]
+    met = ["clean", "noise", "lighting", "black_bg", "reframe", "hue", "half_speed", "own_colours", "one_colour",
+           "pan", "zoom", "pan_zoom"]
     assert (t.loc[met, "fell_agreement"] >= 0.98).all(), t
     assert (t.loc[met, "count_exact"] >= 0.90).all(), t
-    assert (t.loc[met, "flagged"] == 0).all(), t
+    assert (t.loc[met, "flagged"] <= 0.10).all(), t
+    assert t.loc["half_speed_cut", "count_exact"] >= 0.90, t
     assert t.loc["drift", "flagged"] >= 0.9, t
 
 
@@ -161,3 +164,105 @@ def test_a_body_that_vanishes_is_flagged_not_guessed(towers):
     tr = track_robust(frames, s, cam, cols, fps=FPS)
     assert tr.unreadable
     assert any(f"{s.scene.bodies[top].id} vanished" in n for n in tr.notes), tr.notes
+    assert tr.quality == 0.0  # an unreadable video says so in its quality too, not a computed share
+
+
+@pytest.fixture(scope="module")
+def towers12():
+    return generate_towers(12, seed=2026)
+
+
+@pytest.mark.parametrize("which", [4, 10])
+def test_scene_own_colours_are_read_by_place_and_continuity(towers12, which):
+    """The scene's own palette at 128 px: the pale pink block's colour is also what the ground's anti-aliased
+    edge (grey on white) and a red block's edge (red on white) blend to. Matched by its known place in the first
+    frame and by continuity after, and with blends of two other colours left out, it is read exactly (tower 4
+    falls, tower 10 stands: the old readout counted 8 of 9 and 1 of 0)."""
+    s = towers12[which]
+    d = degraded_video(s, "own_colours", size=128, fps=FPS, seed=1)
+    tr = track_robust(d.frames, s, d.camera, d.colours, fps=FPS)
+    assert not tr.unreadable, tr.notes
+    assert _count(s, tr.initial, tr.final) == _count(s, d.states[0], d.states[-1]), tr.notes
+    pink = [b.color for b in s.scene.bodies].index("#fabed4")
+    assert np.abs(tr.initial[pink, :2] - d.states[0, pink, :2]).max() < 0.5 * d.camera.metres_per_pixel
+
+
+def test_blends_of_two_other_colours_are_not_a_body():
+    """White over grey (the ground's edge) blends to light grey; a pink body's colour is nearer it than white
+    or grey is, but the pixel lies on the white–grey segment: it is a blend, not the pink body."""
+    from ipe.video.robust import label_frame, reject_blends
+
+    refs = np.array([[255, 255, 255], [128, 128, 128], [250, 190, 212]], dtype=float)
+    frame = np.full((9, 12, 3), 255, dtype=np.uint8)
+    frame[6:] = 128                    # the ground
+    frame[5] = 200                     # its anti-aliased edge (white over grey)
+    frame[1:4, 2:6] = (250, 190, 212)  # the pink body
+    lab = label_frame(frame, refs, np.full(3, 60.0), np.ones(3, dtype=bool))
+    assert (lab[5] == 2).all()         # nearest colour alone: the edge is "pink"
+    out = reject_blends(frame, lab, refs)
+    assert (out[5] == -1).all()
+    assert (out[1:4, 2:6] == 2).all() and (out[6:] == 1).all()
+
+
+def test_time_scale_of_slow_motion_uses_windows_of_simulated_time():
+    """A body in free fall filmed at 60 frames per simulated second with 0.15 px of noise, nominal 30: the
+    window grows to 0.3 s of the slowed motion, and the estimate is within 5 % (9-frame windows: 10 % off)."""
+    from ipe.video.robust import time_scale
+
+    rng = np.random.default_rng(0)
+    fps, mpp = 60.0, 0.02
+    t = np.arange(121) / fps
+    y = np.stack([2.0 - 0.5 * 9.81 * np.clip(t - t0, 0, None) ** 2 for t0 in (0.2, 0.5, 0.8)], 1)
+    y = np.where(y > 0.1, y, 0.1) + rng.normal(0, 0.15 * mpp, y.shape)
+    est, n = time_scale(y, np.ones(3, dtype=bool), 9.81)  # nominal 30 frames per second (the default)
+    assert abs(est / fps - 1) < 0.05, est
+
+
+def test_a_long_video_subsampled_keeps_its_time_scale(towers):
+    """More frames than ``max_frames``: the frames read are every other one, and the free fall measured on them
+    is per processed frame; it is converted back to the video's frames (the old code divided by the step)."""
+    s = towers[0]
+    d = degraded_video(s, "clean", size=64, fps=30.0, seed=1)
+    tr = track_robust(d.frames, s, d.camera, d.colours, fps=30.0, max_frames=31)
+    assert not any("expected speed" in n for n in tr.notes), tr.notes
+    assert abs(tr.fps - 30.0) < 1e-9
+    assert _count(s, tr.initial, tr.final) == _count(s, d.states[0], d.states[-1])
+
+
+def test_slow_motion_of_the_whole_horizon_is_read_at_its_horizon(towers12):
+    """Half speed over the whole horizon (twice the frames, 64 px): timed from free fall to within 15 % (the old
+    9-frame windows said 47 frames per second, not 60), and read where the horizon falls on that time scale."""
+    s = towers12[7]
+    d = degraded_video(s, "half_speed", size=64, fps=30.0, seed=1)
+    assert len(d.frames) == 2 * len(d.states) - 1
+    tr = track_robust(d.frames, s, d.camera, d.colours, fps=30.0)
+    assert not tr.unreadable, tr.notes
+    assert any("expected speed" in n for n in tr.notes)
+    assert abs(tr.fps / 60.0 - 1) < 0.15
+    assert _count(s, tr.initial, tr.final) == _count(s, d.states[0], d.states[-1]), tr.notes
+
+
+def test_slow_motion_cut_short_without_free_fall_is_flagged_not_guessed(towers12):
+    """Half speed cut to the render's length: tower 5 only starts to tip in the half horizon shown, so no free
+    fall times the video, and its blocks are still moving at the end. The old readout took the last frame for
+    the horizon and counted 4 of 8; it cannot be told, so it is unreadable, with quality 0."""
+    s = towers12[5]
+    d = degraded_video(s, "half_speed_cut", size=96, fps=FPS, seed=1)
+    tr = track_robust(d.frames, s, d.camera, d.colours, fps=FPS)
+    assert tr.unreadable
+    assert tr.quality == 0.0
+    assert any("no free fall to time the video by" in n for n in tr.notes), tr.notes
+
+
+def test_still_moving_needs_a_speed_beyond_pixel_noise():
+    """A body at rest whose centre jitters by pixel noise is at rest; one sliding at 30 cm/s is moving. (A
+    three-frame difference called σ 25 noise at 96 px motion and flagged standing towers.)"""
+    from ipe.video.robust import _still_moving, _TimeBase
+
+    rng = np.random.default_rng(1)
+    base = _TimeBase(np.arange(61), 60, 30.0, 0.0, 1.0, 0.0075)
+    found = np.ones(61, dtype=bool)
+    still = np.array([0.3, 0.5]) + rng.normal(0, 0.3 * 0.03, (61, 2))   # 0.3 px of noise at 3 cm per pixel
+    assert not _still_moving(still, found, base)
+    sliding = still + np.outer(np.arange(61) / 30.0, [0.30, 0.0])
+    assert _still_moving(sliding, found, base)
