@@ -192,6 +192,9 @@ def generate_cmd(
         if kind == "slots":
             from ..video.slots import generate_slot_videos
 
+            if renders is not None:
+                raise InputError("--renders: the slot model starts from the stimuli themselves; leave --renders out")
+
             made = generate_slot_videos(model, data["config"], stim, out, samples=samples, size=size, seed=seed,
                                         progress=progress)
             write_csv(out / "generated.csv", made)

@@ -18,26 +18,33 @@ on two CPU cores:
 
 **Learned.**
     The *dynamics*: an interaction network over the slots (two rounds of
-    messages between every pair of blocks, plus each block's height above
-    the ground) that outputs, for every block and frame step, a Gaussian
-    over the change of its velocity (x, y, angle): a mean and a standard
-    deviation per component. It is trained by maximum likelihood (Gaussian
+    messages from each block's :data:`NEIGHBOURS` nearest blocks, plus each
+    block's height above the ground) that outputs, for every block and frame
+    step, (a) the probability that the block moves in the next step — else it
+    stays exactly where it is, at rest — and (b) a Gaussian over the change of
+    its velocity (x, y, angle) if it moves: a mean and a standard deviation
+    per component. It is trained by maximum likelihood (Bernoulli + Gaussian
     negative log-likelihood, one step ahead, teacher-forced) on ipe's own
     noisy rollouts of generated towers (``sigma``, ``phi``) sampled at the
     video's frame rate.
 
 **Prediction.**
     A continuation is a rollout of the learned dynamics from the slots at
-    rest: at every frame the velocity changes by a draw from the predicted
-    Gaussian (semi-implicit Euler, as learned simulators integrate). pymunk
-    is never called. Several continuations of one stimulus differ only in
-    their draws, seeded by the named stream ``"ipe.video.slots:rollout"``
-    keyed by (stimulus id, sample), so a readout of them gives a graded
-    P(falls) and the same seed gives the same videos.
+    rest: at every frame each block moves or rests by a draw from its
+    probability, and a moving block's velocity changes by a draw from its
+    Gaussian (semi-implicit Euler, as learned simulators integrate). One
+    constraint is given, not learned: a block is never left below the ground
+    (its lowest corner is put back on it and its downward velocity stopped).
+    pymunk is never called. Several continuations of one stimulus differ
+    only in their draws, seeded by the named stream
+    ``"ipe.video.slots:rollout"`` keyed by (stimulus id, sample), so a
+    readout of them gives a graded P(falls) and the same seed gives the same
+    videos.
 
 Seeds: the training towers from ``train_seed``; the initialisation
-(``"ipe.video.slots:init"``), the shuffling (``"ipe.video.slots:shuffle"``)
-and the rollouts (``"ipe.video.slots:rollout"``) from ``seed``;
+(``"ipe.video.slots:init"``), the shuffling (``"ipe.video.slots:shuffle"``),
+the share of resting steps kept (``"ipe.video.slots:rest"``) and the
+rollouts (``"ipe.video.slots:rollout"``) from ``seed``;
 the training rollouts are ipe's own (:func:`ipe.montecarlo.run_sample`
 with ``train_seed``).
 """
@@ -67,8 +74,10 @@ from .frames import (Camera, body_colours, colours_entry, draw_frame, frame_time
 #: Named seed streams of this module (``ipe.seeding.stream_int(seed, name, *keys)``).
 STREAMS = {"init": "ipe.video.slots:init", "shuffle": "ipe.video.slots:shuffle",
            "rollout": "ipe.video.slots:rollout", "rest": "ipe.video.slots:rest"}
-#: A frame step in which no block moves by more than this (in units of the scene's scale) is "at rest".
-REST = 1e-4
+#: A block is at rest until it has moved this far (in units of the scene's scale; 0.01 = 1 mm for 10 cm blocks) or
+#: turned by this much (rad) since it came to rest: below that, pymunk's settling of a stack is not motion.
+REST = 0.01
+REST_ANGLE = 0.01
 MAX_SLOTS = 24
 NODE_FEATURES = 8
 #: Each block hears from this many nearest blocks.
@@ -242,20 +251,20 @@ class SlotConfig:
     """Training settings of :func:`train_slot_model`."""
 
     n_train: int = 240
-    samples: int = 3
-    sigma: float = 0.2
-    phi: float = 0.05
+    samples: int = 1
+    sigma: float = 0.0
+    phi: float = 0.0
     fps: float = 30.0
-    hidden: int = 64
+    hidden: int = 48
     rounds: int = 2
-    epochs: int = 12
-    batch_size: int = 128
+    epochs: int = 8
+    batch_size: int = 256
     lr: float = 2e-3
     seed: int = 0
     train_seed: int = 1001
     n_blocks_tower: int = 10
     early_stop: bool = True
-    rest_keep: float = 0.25
+    rest_keep: float = 1.0
 
 
 def rollout_states(stim: Stimulus, fps: float, params: NoiseParams, seed: int, sample: int,
@@ -277,6 +286,17 @@ def rollout_states(stim: Stimulus, fps: float, params: NoiseParams, seed: int, s
     k = steps_per_frame(stim, fps)
     _, res = run_sample(stim, params, seed, sample, [], early_stop=False, record_every=k)
     return np.asarray(res.trajectory[:len(states)], dtype=float), visible
+
+
+def deadband(poses: np.ndarray, scale: float) -> np.ndarray:
+    """Poses ``(F, n, 3)`` with rest made exact: a block keeps its last pose until it has moved by more than
+    :data:`REST` × ``scale`` or turned by more than :data:`REST_ANGLE`, then follows its trajectory again."""
+    out = poses.copy()
+    for f in range(1, len(poses)):
+        d = poses[f] - out[f - 1]
+        moved = (np.abs(d[:, :2]).max(1) > REST * scale) | (np.abs(d[:, 2]) > REST_ANGLE)
+        out[f] = np.where(moved[:, None], poses[f], out[f - 1])
+    return out
 
 
 def _slot_tensors(slots: list[Slots]) -> tuple[torch.Tensor, ...]:
@@ -301,9 +321,10 @@ def training_steps(stimuli, cfg: SlotConfig, progress: bool | None = None) -> di
 
     Returns tensors ``pos``, ``ang``, ``vel``, ``spin`` (inputs at t, lengths in
     units of the scene's scale), ``target (·, n, 3)`` (velocity change from t
-    to t+1), ``size``, ``mask``, ``ground``. Of the steps in which no block
-    moves (by :data:`REST`), a seeded share ``cfg.rest_keep`` is kept
-    (stream ``ipe.video.slots:rest``).
+    to t+1), ``moves (·, n)`` (whether the block moves from t to t+1),
+    ``size``, ``mask``, ``ground``. Rest is made exact first
+    (:func:`deadband`); of the steps in which no block moves, a seeded share
+    ``cfg.rest_keep`` is kept (stream ``ipe.video.slots:rest``).
     """
     from .frames import _tqdm
 
@@ -315,7 +336,7 @@ def training_steps(stimuli, cfg: SlotConfig, progress: bool | None = None) -> di
     size_all, mask_all, ground_all = _slot_tensors(slots)
     for k, (s, sl) in enumerate(zip(_tqdm(st, progress, "simulating training rollouts"), slots)):
         for j in range(cfg.samples):
-            poses = rollout_states(s, cfg.fps, params, cfg.train_seed, j, cfg.early_stop)[0]
+            poses = deadband(rollout_states(s, cfg.fps, params, cfg.train_seed, j, cfg.early_stop)[0], sl.scale)
             poses = np.concatenate([poses[:1], poses], 0)  # at rest before t = 0: velocity 0 at the first frame
             n = poses.shape[1]
             if n < N:
@@ -338,13 +359,13 @@ def training_steps(stimuli, cfg: SlotConfig, progress: bool | None = None) -> di
         ex["vel"].append(v0[..., :2])
         ex["spin"].append(v0[..., 2])
         ex["target"].append(v1 - v0)
-        ex["moves"].append((v1.abs().amax(-1) > REST))
+        ex["moves"].append((v1.abs().amax(-1) > 0))
         ex["size"].append(s[None].expand(T, -1, -1))
         ex["mask"].append(m[None].expand(T, -1))
         ex["ground"].append(g.expand(T))
     data = {k: torch.cat(v).to(torch.float32) if k not in ("mask", "moves") else torch.cat(v) for k, v in ex.items()}
     # Steps in which nothing moves are many and alike: keep a seeded share ``rest_keep`` of them.
-    moving = ((data["vel"].abs().amax(-1) > REST) | (data["target"].abs().amax(-1) > REST)).any(-1)
+    moving = ((data["vel"].abs().amax(-1) > 0) | (data["target"].abs().amax(-1) > 0)).any(-1)
     rng = np.random.default_rng(_seed(cfg.seed, "rest"))
     keep = moving | torch.as_tensor(rng.random(len(moving)) < cfg.rest_keep)
     return {k: v[keep] for k, v in data.items()}

@@ -13,7 +13,7 @@ from ipe.video.frames import Camera, hex_to_rgb, STATIC_COLOUR
 from ipe.video.models import load_model, save_model
 from ipe.video.slots import (NEIGHBOURS, SlotConfig, SlotPredictor, features, generate_slot_videos, model_config,
                              read_slots, render_continuation, rollout_states, sample_rollouts, train_slot_model,
-                             training_steps, REST)
+                             training_steps, REST, deadband)
 
 
 def short(stim, horizon: float = 0.5):
@@ -75,13 +75,24 @@ def test_training_steps_from_ipes_rollouts(towers):
     from dataclasses import replace
 
     cfg = SlotConfig(samples=1, rest_keep=1.0)
-    data = training_steps(towers[:1], cfg)
+    stable = next(s for s in towers if s.metadata["stable"])
+    data = training_steps([stable], cfg)
     assert data["pos"].shape == (60, 10, 2) and data["target"].shape == (60, 10, 3)  # 61 frames at 30 fps
-    few = training_steps(towers[:1], replace(cfg, rest_keep=0.0))
-    moving = (few["vel"].abs().amax(-1) > REST).any(-1) | few["moves"].any(-1)
+    few = training_steps([stable], replace(cfg, rest_keep=0.0))
+    moving = (few["vel"].abs().amax(-1) > 0).any(-1) | few["moves"].any(-1)
     assert moving.all() and len(few["pos"]) < 60  # only steps in which something moves are left
     # the first step starts from rest: velocity 0
     assert float(data["vel"][0].abs().max()) == 0.0
+
+
+def test_deadband_makes_rest_exact():
+    poses = np.zeros((6, 2, 3))
+    poses[:, 0, 1] = -0.00015 * np.arange(6)             # block 0 settles by 0.15 mm per frame (scale 0.1 m)
+    poses[:, 1, 0] = [0.0, 0.0005, 0.0011, 0.02, 0.05, 0.09]  # block 1 creeps, then slides
+    out = deadband(poses, 0.1)
+    assert (out[:, 0] == 0).all()                        # settling below REST × scale is rest
+    assert out[:, 1, 0].tolist() == [0.0, 0.0, 0.0011, 0.02, 0.05, 0.09]
+    assert REST * 0.1 == pytest.approx(0.001)
 
 
 def test_continuations_are_stochastic_seeded_and_never_simulate(trained, towers, monkeypatch):
