@@ -71,7 +71,8 @@ def readout_cmd(
 
 @video_app.command("train")
 def train_cmd(
-    kind: Annotated[str, typer.Argument(help="cnn (first frame → falls, count) or video (SimVP-style predictor).")],
+    kind: Annotated[str, typer.Argument(help="cnn (first frame → falls, count), video (SimVP-style predictor) or "
+                                             "slots (object-centric stochastic predictor).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights file (.pt); a .json log is written beside it.")],
     n_train: Annotated[Optional[int], typer.Option("--n-train", min=1, help="Training towers.")] = None,
     n_test: Annotated[Optional[int], typer.Option("--n-test", min=0, help="Held-out test towers (cnn).")] = None,
@@ -81,6 +82,12 @@ def train_cmd(
     train_seed: Annotated[int, typer.Option("--train-seed", min=0, help="Seed of the training towers.")] = 1001,
     test_seed: Annotated[int, typer.Option("--test-seed", min=0, help="Seed of the test towers.")] = 2002,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", min=1, help="Noisy rollouts per training tower (slots).")] = None,
+    hidden: Annotated[Optional[int], typer.Option("--hidden", min=4, help="Hidden units per layer (slots).")] = None,
+    early_stop: Annotated[bool, typer.Option(
+        "--early-stop/--no-early-stop", help="Stop a training rollout once the scene is at rest (its last state "
+                                             "is kept); --no-early-stop runs pymunk to the horizon.")] = True,
     progress: ProgressOption = None,
 ) -> None:
     """Train a baseline on generated towers (kept apart from the test towers) and save its weights."""
@@ -96,6 +103,9 @@ def train_cmd(
         raise InputError(f"--size {size}: must be a multiple of 16")
     if train_seed == test_seed:
         raise InputError("--train-seed and --test-seed must differ (training towers are kept apart from test towers)")
+    for opt, v in (("--samples", samples), ("--hidden", hidden)):
+        if v is not None and kind != "slots":
+            raise InputError(f"{opt} applies to slots")
     if kind == "cnn":
         for opt, v in (("--n-train", n_train), ("--n-test", n_test)):
             if v is not None and v % 2:
@@ -112,15 +122,25 @@ def train_cmd(
     elif kind == "video":
         if n_test is not None:
             raise InputError("--n-test applies to cnn; the video model is scored by `ipe video generate --readout`")
-        cfg = VideoConfig(seed=seed, train_seed=train_seed, size=size)
+        cfg = VideoConfig(seed=seed, train_seed=train_seed, size=size, early_stop=early_stop)
         cfg = replace(cfg, **{k: v for k, v in (("n_train", n_train), ("epochs", epochs)) if v is not None})
         model, log = train_video_model(cfg, threads=threads, progress=progress)
         config = {"size": cfg.size, "cond_frames": cfg.cond_frames, "n_future": cfg.n_future, "hidden": cfg.hidden,
                   "translator": cfg.translator, "n_blocks": cfg.n_blocks, "cond_fps": cfg.cond_fps,
                   "future_fps": cfg.future_fps}
         save_model(model, out, "video", config, log)
+    elif kind == "slots":
+        from ..video.slots import SlotConfig, model_config, train_slot_model
+
+        if n_test is not None:
+            raise InputError("--n-test applies to cnn; the slot model is scored by `ipe video generate` and its readout")
+        cfg = SlotConfig(seed=seed, train_seed=train_seed, early_stop=early_stop)
+        given = (("n_train", n_train), ("epochs", epochs), ("samples", samples), ("hidden", hidden))
+        cfg = replace(cfg, **{k: v for k, v in given if v is not None})
+        model, log = train_slot_model(cfg, threads=threads, progress=progress)
+        save_model(model, out, "slots", model_config(model, cfg), log)
     else:
-        raise InputError(f"unknown baseline {kind!r}; expected cnn or video")
+        raise InputError(f"unknown baseline {kind!r}; expected cnn, video or slots")
     note(f"{log['n_parameters']} parameters, {log['train_seconds']:.0f} s; final training loss "
          f"{log['train_loss'][-1]:.4f}; wrote {out} and {out.with_suffix('.json')}")
 
@@ -129,15 +149,28 @@ def train_cmd(
 def generate_cmd(
     weights: Annotated[Path, typer.Argument(help="Weights saved by `ipe video train`.")],
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output folder (not with --prompts, whose manifest says where each video goes).")] = None,
     renders: Annotated[Optional[Path], typer.Option(
         "--renders", help="Folder of `ipe render --video`: use its cond/ clips (video) or first/ PNGs (cnn).")] = None,
     readout_flag: Annotated[bool, typer.Option(
         "--readout/--no-readout", help="Also read the generated videos out into <out>/judgments.csv.")] = True,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Continuations per stimulus (slots).")] = 8,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the continuations' draws (slots).")] = 0,
+    size: Annotated[int, typer.Option("--size", min=16, help="Frame size of the videos (slots; even).")] = 64,
+    prompts: Annotated[Optional[Path], typer.Option(
+        "--prompts", help="A prompts.csv of `ipe video prompts`: write each continuation at its row's path (slots).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="With --prompts: replace continuations already "
+                                                                "there.")] = False,
+    early_stop: Annotated[bool, typer.Option(
+        "--early-stop/--no-early-stop", help="Stop the rollout behind a drawn conditioning clip once the scene is "
+                                             "at rest; --no-early-stop runs pymunk to the horizon (the slot model "
+                                             "and the CNN never simulate).")] = True,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
     progress: ProgressOption = None,
 ) -> None:
-    """Run a trained baseline: the video model writes MP4s (and their readout); the CNN writes judgments."""
+    """Run a trained model: the video and slot models write MP4s (and their readout); the CNN writes judgments."""
     import numpy as np
     import torch
 
@@ -145,10 +178,33 @@ def generate_cmd(
     from ..scenefile import load_stimuli
     from ..video.models import cnn_judgments, generate_videos, load_model
 
+    if prompts is not None:
+        _generate_for_prompts(weights, stimuli, prompts, out, seed, overwrite, threads, progress)
+        return
+    if out is None:
+        raise InputError("--out is required (or --prompts MANIFEST)")
+    if size % 2:
+        raise InputError(f"--size {size}: must be even")
     with output_dir(out):
         torch.set_num_threads(threads)
         kind, model, data = load_model(weights)
         stim = load_stimuli(stimuli)
+        if kind == "slots":
+            from ..video.slots import generate_slot_videos
+
+            if renders is not None:
+                raise InputError("--renders: the slot model starts from the stimuli themselves; leave --renders out")
+
+            made = generate_slot_videos(model, data["config"], stim, out, samples=samples, size=size, seed=seed,
+                                        progress=progress)
+            write_csv(out / "generated.csv", made)
+            note(f"generated {len(made)} continuations ({samples} per stimulus) in {out}")
+            if readout_flag:
+                from ..video.readout import readout
+
+                summary, per_video = readout(out, stim, colours=out / "colours.json", progress=progress)
+                _write_readout(summary, per_video, out / "judgments.csv", None)
+            return
         if kind == "cnn":
             frames = None
             if renders is not None:
@@ -167,6 +223,8 @@ def generate_cmd(
             path = write_csv(out / "judgments.csv", table)
             note(f"wrote CNN judgments of {len(table)} stimuli to {path}")
             return
+        if not early_stop:
+            data["config"] = {**data["config"], "early_stop": False}
         cond_dir = renders / "cond" if renders is not None else None
         if cond_dir is not None and not cond_dir.is_dir():
             raise InputError(f"--renders {renders}: no cond/ folder of conditioning clips")
@@ -181,6 +239,30 @@ def generate_cmd(
 
             summary, per_video = readout(out, stim, colours=out / "colours.json", progress=progress)
             _write_readout(summary, per_video, out / "judgments.csv", None)
+
+
+def _generate_for_prompts(weights: Path, stimuli: Path, prompts: Path, out: Optional[Path], seed: int,
+                          overwrite: bool, threads: int, progress) -> None:
+    import torch
+
+    from ..scenefile import load_stimuli
+    from ..video.models import load_model
+    from ..video.prompts import read_manifest
+    from ..video.slots import generate_for_manifest
+
+    if out is not None:
+        raise InputError("--out: with --prompts each continuation goes where the manifest says; leave --out out")
+    torch.set_num_threads(threads)
+    kind, model, data = load_model(weights)
+    if kind != "slots":
+        raise InputError(f"--prompts: {weights} is a {kind} model; only the slot model writes continuations for "
+                         "a prompts manifest")
+    read_manifest(prompts)
+    made = generate_for_manifest(model, data["config"], prompts, load_stimuli(stimuli), seed=seed,
+                                 overwrite=overwrite, progress=progress)
+    root = prompts if prompts.is_dir() else prompts.parent
+    note(f"wrote {len(made)} continuations of {made['stimulus_id'].nunique()} stimuli under {root}; next: "
+         f"`ipe video import {prompts} --stimuli {stimuli} --out JUDGMENTS.csv`")
 
 
 @video_app.command("physics-iq")

@@ -58,7 +58,7 @@ from ..scenefile import as_stimulus_set
 from ..seeding import stream_int
 from ..stimuli.towers import generate_towers
 from .frames import (BACKGROUND, STATIC_COLOUR, Camera, colours_entry, draw_frame, hex_to_rgb, render_frames,
-                     video_palette, video_trajectory, write_colours, write_mp4)
+                     video_palette, write_colours, write_mp4)
 from .readout import VideoError, read_video, segment
 
 MAX_BODIES = 24
@@ -280,6 +280,10 @@ def load_model(path: str | Path) -> tuple[str, nn.Module, dict]:
     elif kind == "video":
         model = SimVPPredictor(size=cfg["size"], cond_frames=cfg["cond_frames"], n_future=cfg["n_future"],
                                hidden=cfg["hidden"], translator=cfg["translator"], n_blocks=cfg["n_blocks"])
+    elif kind == "slots":
+        from .slots import SlotPredictor
+
+        model = SlotPredictor(hidden=cfg["hidden"], rounds=cfg["rounds"])
     else:
         raise InputError(f"{path}: unknown baseline kind {kind!r}")
     model.load_state_dict(data["state_dict"])
@@ -524,12 +528,18 @@ class VideoConfig:
     seed: int = 0
     train_seed: int = 1001
     n_blocks_tower: int = 10
+    early_stop: bool = True
 
 
 def video_clip(stim: Stimulus, cfg: VideoConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Conditioning and future class maps of the no-noise rollout: ``((cond, H, W), (future, H, W))``."""
+    """Conditioning and future class maps of the no-noise rollout: ``((cond, H, W), (future, H, W))``.
+
+    With ``cfg.early_stop`` off, the rollout runs to the horizon even when the scene comes to rest.
+    """
+    from .slots import rollout_states
+
     fps = cfg.cond_fps
-    states, visible = video_trajectory(stim, fps)
+    states, visible = rollout_states(stim, fps, NoiseParams(), 0, 0, early_stop=cfg.early_stop)
     cam = Camera.for_stimulus(stim, cfg.size)
     cond_idx = list(range(cfg.cond_frames))
     fut_idx = [min(int(round((i + 1) * fps / cfg.future_fps)), len(states) - 1) for i in range(cfg.n_future)]
@@ -606,7 +616,8 @@ def generate_videos(model: SimVPPredictor, config: dict, stimuli, out_dir: str |
 
     ``cond_dir`` holds the conditioning clips (``<id>.mp4``, as in the
     ``cond/`` folder of ``ipe render --video``); without it the clips are
-    drawn from the stimuli (no-noise rollout, ``config["cond_fps"]``). A
+    drawn from the stimuli (no-noise rollout, ``config["cond_fps"]``; to the horizon when
+    ``config["early_stop"]`` is false). A
     clip that cannot be read is reported in the returned table
     (``status = unreadable``) and skipped. Videos are written as
     ``<out>/<id>__s000.mp4`` at ``future_fps`` frames per second (the first
@@ -631,7 +642,10 @@ def generate_videos(model: SimVPPredictor, config: dict, stimuli, out_dir: str |
                 rows.append((s.id, "", "unreadable", f"{p}: {exc}"))
                 continue
         else:
-            states, visible = video_trajectory(s, fps_c)
+            from .slots import rollout_states
+
+            states, visible = rollout_states(s, fps_c, NoiseParams(), 0, 0,
+                                             early_stop=bool(config.get("early_stop", True)))
             cam = Camera.for_stimulus(s, model.size)
             cond = render_frames(s, states[:model.cond_frames], visible[:model.cond_frames], cam)
         if len(s.scene.bodies) > MAX_BODIES:

@@ -8,6 +8,10 @@ video encoder ships its weights with a package ipe depends on):
 * ``video`` (:class:`~ipe.video.models.SimVPPredictor`): its translator's
   output after seeing the conditioning frames, averaged and max-pooled over
   space (the model was trained to predict frames, never told about falls);
+* ``slots`` (:class:`~ipe.video.slots.SlotPredictor`): the object-centric
+  predictor's latent slot states at t = 0 (after its message rounds), mean-
+  and max-pooled over the blocks (trained to predict motion one step ahead,
+  never told about falls);
 * ``cnn`` (:class:`~ipe.video.models.PhysNetCNN`): its 128 penultimate
   units on the first frame (trained on falls: an upper reference).
 
@@ -48,6 +52,26 @@ def video_features(model, stimuli, config: dict) -> np.ndarray:
             z = z.reshape(B, T * z.shape[1], z.shape[2], z.shape[3])
             t = model.blocks(model.t_in(z))
             out.append(torch.cat([t.mean((2, 3)), t.amax((2, 3))], 1)[0].numpy())
+    return np.stack(out).astype(np.float64)
+
+
+def slot_features(model, stimuli) -> np.ndarray:
+    """``(N, 2 × hidden)``: the frozen slot predictor's latent slot states at t = 0, mean- and max-pooled."""
+    from .slots import _slot_tensors, features, read_slots
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in stimuli:
+            sl = read_slots(s)
+            size, mask, ground = _slot_tensors([sl])
+            pos = torch.as_tensor(sl.pose[None, :, :2] / sl.scale, dtype=torch.float32)
+            ang = torch.as_tensor(sl.pose[None, :, 2], dtype=torch.float32)
+            n = len(sl.size)
+            node, edge, nbr = features(pos, ang, torch.zeros(1, n, 2), torch.zeros(1, n), size.float(),
+                                       ground.float(), mask)
+            h = model.embed(node, edge, nbr, mask)[0]
+            out.append(torch.cat([h.mean(0), h.amax(0)]).numpy())
     return np.stack(out).astype(np.float64)
 
 
@@ -116,8 +140,10 @@ def probe_study(kind: str, model, train_stimuli, test_stimuli, config: dict | No
         feats = lambda st: video_features(model, st, config or {})  # noqa: E731
     elif kind == "cnn":
         feats = lambda st: cnn_features(model, st)  # noqa: E731
+    elif kind == "slots":
+        feats = lambda st: slot_features(model, st)  # noqa: E731
     else:
-        raise InputError(f"unknown model kind {kind!r}; expected video or cnn")
+        raise InputError(f"unknown model kind {kind!r}; expected video, slots or cnn")
     Xtr, Xte = feats(list(train_stimuli)), feats(list(test_stimuli))
     ytr, _ = tower_labels(train_stimuli)
     yte, _ = tower_labels(test_stimuli)

@@ -1,0 +1,167 @@
+"""The object-centric stochastic predictor: features, seeded training, seeded stochastic continuations, no pymunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ipe.errors import InputError
+from ipe.scene import Ball
+from ipe.stimuli.towers import generate_towers
+from ipe.video.frames import Camera, hex_to_rgb, STATIC_COLOUR
+from ipe.video.models import load_model, save_model
+from ipe.video.slots import (NEIGHBOURS, SlotConfig, SlotPredictor, features, generate_slot_videos, model_config,
+                             read_slots, render_continuation, rollout_states, sample_rollouts, train_slot_model,
+                             training_steps, REST, deadband)
+
+
+def short(stim, horizon: float = 0.5):
+    """The stimulus with a shorter horizon (fewer frames: a cheaper test)."""
+    from dataclasses import replace
+
+    sim = replace(stim.scene.simulation, horizon=horizon)
+    return replace(stim, scene=replace(stim.scene, simulation=sim))
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return list(generate_towers(4, seed=21, balanced=True))
+
+
+@pytest.fixture(scope="module")
+def trained(towers):
+    cfg = SlotConfig(samples=1, epochs=1, hidden=16, batch_size=64, seed=3)
+    model, log = train_slot_model(cfg, train_stimuli=towers[:2], threads=1)
+    return model, log, cfg
+
+
+def _same(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_slots_and_contact_features(towers):
+    s = towers[0]
+    sl = read_slots(s)
+    assert sl.size.shape == (10, 2) and sl.pose.shape == (10, 3) and sl.ground == pytest.approx(0.0)
+    pos = torch.tensor([[[0.0, 0.5], [0.0, 1.5], [9.0, 0.5]]])
+    size = torch.tensor([[[3.0, 1.0], [3.0, 1.0], [1.0, 1.0]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    node, edge, nbr = features(pos, torch.zeros(1, 3), torch.zeros(1, 3, 2), torch.zeros(1, 3), size,
+                               torch.zeros(1), mask)
+    assert node.shape == (1, 3, 8) and edge.shape == (1, 3, min(NEIGHBOURS, 2), 26)
+    assert node[0, 0, -1] == pytest.approx(0.0) and node[0, 1, -1] == pytest.approx(1.0)  # height of lowest corner
+    assert nbr[0, 0, 0] == 1 and nbr[0, 1, 0] == 0  # the block above is the nearest of the block below
+    # block 1's lower corners lie on block 0's top edge: v = 1 in block 0's frame (a contact)
+    j_in_i = edge[0, 0, 0, 10:18].view(4, 2)
+    assert torch.allclose(j_in_i[:2, 1], torch.ones(2))
+    with pytest.raises(InputError, match="blocks only"):
+        from dataclasses import replace
+
+        read_slots(replace(s, scene=s.scene.with_bodies([Ball(id="ball", position=(0.0, 0.5), radius=0.1)])))
+
+
+def test_training_is_seeded(towers, trained):
+    model, log, cfg = trained
+    again, log2 = train_slot_model(cfg, train_stimuli=towers[:2], threads=1)
+    assert _same(model, again) and log["train_loss"] == log2["train_loss"]
+    other, _ = train_slot_model(SlotConfig(samples=1, epochs=1, hidden=16, batch_size=64, seed=4),
+                                train_stimuli=towers[:2], threads=1)
+    assert not _same(model, other)
+    assert 0 < log["n_steps"] <= 2 * 60 and np.isfinite(log["train_loss"]).all()
+
+
+def test_training_steps_from_ipes_rollouts(towers):
+    from dataclasses import replace
+
+    cfg = SlotConfig(samples=1, rest_keep=1.0)
+    stable = next(s for s in towers if s.metadata["stable"])
+    data = training_steps([stable], cfg)
+    assert data["pos"].shape == (60, 10, 2) and data["target"].shape == (60, 10, 3)  # 61 frames at 30 fps
+    few = training_steps([stable], replace(cfg, rest_keep=0.0))
+    moving = (few["vel"].abs().amax(-1) > 0).any(-1) | few["moves"].any(-1)
+    assert moving.all() and len(few["pos"]) < 60  # only steps in which something moves are left
+    # the first step starts from rest: velocity 0
+    assert float(data["vel"][0].abs().max()) == 0.0
+
+
+def test_deadband_makes_rest_exact():
+    poses = np.zeros((6, 2, 3))
+    poses[:, 0, 1] = -0.00015 * np.arange(6)             # block 0 settles by 0.15 mm per frame (scale 0.1 m)
+    poses[:, 1, 0] = [0.0, 0.0005, 0.0011, 0.02, 0.05, 0.09]  # block 1 creeps, then slides
+    out = deadband(poses, 0.1)
+    assert (out[:, 0] == 0).all()                        # settling below REST × scale is rest
+    assert out[:, 1, 0].tolist() == [0.0, 0.0, 0.0011, 0.02, 0.05, 0.09]
+    assert REST * 0.1 == pytest.approx(0.001)
+
+
+def test_continuations_are_stochastic_seeded_and_never_simulate(trained, towers, monkeypatch):
+    model, _, _ = trained
+    import pymunk
+
+    def no_pymunk(*a, **k):
+        raise AssertionError("the slot model called pymunk at prediction time")
+
+    monkeypatch.setattr(pymunk, "Space", no_pymunk)
+    s = towers[2]
+    a = sample_rollouts(model, s, 31, 3, seed=5)
+    b = sample_rollouts(model, s, 31, 3, seed=5)
+    c = sample_rollouts(model, s, 31, 3, seed=6)
+    assert a.shape == (3, 31, 10, 3) and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])  # continuations of one stimulus differ
+    assert np.array_equal(a[:, 0], np.repeat(read_slots(s).pose[None], 3, 0))  # they start at the stimulus
+    assert np.array_equal(sample_rollouts(model, s, 31, [1, 2], seed=5), sample_rollouts(model, s, 31, [1, 2], seed=5))
+
+
+def test_rendered_blocks_keep_shape_and_ground_stays(trained, towers):
+    model, _, _ = trained
+    s = towers[1]
+    cam = Camera.for_stimulus(s, 64)
+    poses = sample_rollouts(model, s, 21, 1, seed=0)[0]
+    assert np.ptp(poses[:, :, 1], axis=0).max() > 0.05  # the blocks did move
+    frames = render_continuation(s, poses, cam)
+    assert frames.shape == (21, 64, 64, 3)
+    ground_row = int(cam.to_pixels(np.array([[0.0, -0.05]]))[0, 1])
+    grey = np.array(hex_to_rgb(STATIC_COLOUR))
+    # the ground is there in every frame, however the blocks moved
+    for f in frames:
+        assert (np.abs(f[ground_row].astype(int) - grey).max(1) < 3).mean() > 0.5
+    # each slot is drawn as its block (same size, same colour) by the renderer of `ipe render --video`
+    from ipe.video.frames import draw_frame
+
+    assert np.array_equal(frames[-1], draw_frame(s, poses[-1], np.ones(10, dtype=bool), cam))
+
+
+def test_generate_save_load_and_read(trained, towers, tmp_path):
+    model, log, cfg = trained
+    p = save_model(model, tmp_path / "slots.pt", "slots", model_config(model, cfg), log)
+    kind, loaded, data = load_model(p)
+    assert kind == "slots" and isinstance(loaded, SlotPredictor) and _same(model, loaded)
+    few = [short(s) for s in towers[2:4]]
+    made = generate_slot_videos(loaded, data["config"], few, tmp_path / "gen", samples=3, size=48, seed=1)
+    assert len(made) == 6 and (made["status"] == "ok").all()
+    from ipe.video.readout import readout
+
+    summary, per_video = readout(tmp_path / "gen", few)
+    # several continuations per stimulus: the judgment is a share of them, not a single 0/1
+    assert (summary["n_samples"] == 3).all()
+    assert set(per_video["sample"]) == {0, 1, 2}
+
+
+def test_rollout_states_without_early_stop(towers, monkeypatch):
+    import ipe.video.slots as slots
+    from ipe.noise import NoiseParams
+
+    seen = []
+    real = slots.run_sample
+
+    def spy(*a, **k):
+        seen.append(k.get("early_stop"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(slots, "run_sample", spy)
+    s = towers[0]
+    full, vis = rollout_states(s, 30.0, NoiseParams(), 0, 0, early_stop=False)
+    stopped, _ = rollout_states(s, 30.0, NoiseParams(), 0, 0)
+    assert seen == [False] and full.shape == stopped.shape == (61, 10, 3) and vis.all()
+    assert np.allclose(full[0], stopped[0])
