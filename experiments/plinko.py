@@ -203,10 +203,10 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
     means = stimulus_means(clicks)
     n_true = int(means["n"].iloc[0])
 
-    def fit(data, is_means, n_assumed=None, interpolation="paired"):
+    def fit(data, is_means, n_assumed=None):
         t = time.time()
         f = LandingFit(free=FREE, num_warmup=cfg["warmup"], num_samples=cfg["draws"], num_chains=cfg["chains"],
-                       seed=seed + 3, interpolation=interpolation)
+                       seed=seed + 3)
         if n_assumed is not None:
             f.default_n = n_assumed
             data = data.drop(columns="n")
@@ -218,16 +218,12 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
         return f, round(time.time() - t, 1)
 
     rows = []
-    # the trial-level fit once more with the corners' densities mixed between grid values (the earlier
-    # interpolation): the same emulator and clicks, so any difference is the interpolation's
-    for kind, data, is_means, interp in (("trials", clicks, False, "paired"), ("means", means, True, "paired"),
-                                         ("trials, mixture interpolation", clicks, False, "mixture")):
-        f, secs = fit(data, is_means, interpolation=interp)
+    for kind, data, is_means in (("trials", clicks, False), ("means", means, True)):
+        f, secs = fit(data, is_means)
         for r in f.summary_.itertuples():
             rows.append({"data": kind, "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean,
                          "q05": r.q05, "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95),
-                         "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "ess_tail": r.ess_tail,
-                         "divergences": f.n_divergent_, "converged": f.verdict_.converged, "fit_s": secs})
+                         "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": f.n_divergent_, "fit_s": secs})
     sens = []
     for factor in cfg["n_factors"]:
         n_assumed = DEFAULT_N if factor is None else max(1, int(round(factor * n_true)))
@@ -237,35 +233,7 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
                          "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean, "q05": r.q05,
                          "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95), "r_hat": r.r_hat})
     timing["n_trials"] = len(clicks)
-    timing["profile"] = likelihood_profile(emu, clicks)
     return pd.DataFrame(rows), pd.DataFrame(sens), timing
-
-
-def likelihood_profile(emu: LandingEmulator, clicks: pd.DataFrame, steps: int = 41) -> dict:
-    """The clicks' log-likelihood along ``collision_speed_sd`` (loss and click noise at their true values), with
-    each interpolation: where it peaks, and how far it rises inside a grid cell above the grid values."""
-    import torch
-
-    from ipe.inference.landing import _Mixture
-
-    index = {sid: i for i, sid in enumerate(emu.stimulus_ids_)}
-    stim_idx = [index[s] for s in clicks["stimulus_id"]]
-    group = torch.tensor(stim_idx, dtype=torch.long)
-    y = torch.tensor(clicks["response"].to_numpy(float), dtype=torch.float64)
-    tau = torch.tensor(MOTOR_SD, dtype=torch.float64)
-    sds = np.round(np.linspace(*GRIDS["collision_speed_sd"], steps), 4)
-    out = {}
-    for interp in ("paired", "mixture"):
-        mix = _Mixture(emu, [(i, 1) for i in range(len(emu.stimulus_ids_))], 1, 0, interp)
-        ll = np.array([float(mix.loglik({"collision_speed_loss": torch.tensor(TRUTH["collision_speed_loss"],
-                                                                              dtype=torch.float64),
-                                         "collision_speed_sd": torch.tensor(v, dtype=torch.float64)},
-                                        tau, group, y).sum()) for v in sds])
-        on_grid = np.isclose(sds[:, None], emu.grid_values_["collision_speed_sd"][None, :]).any(axis=1)
-        out[interp] = {"argmax_sd": float(sds[np.argmax(ll)]), "best_on_grid_sd": float(sds[on_grid][np.argmax(ll[on_grid])]),
-                       "max_minus_best_on_grid": float(ll.max() - ll[on_grid].max()),
-                       "at_truth_minus_max": float(np.interp(TRUTH["collision_speed_sd"], sds, ll) - ll.max())}
-    return out
 
 
 def figure(compare: pd.DataFrame, path: Path) -> None:

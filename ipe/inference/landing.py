@@ -12,29 +12,21 @@ Carlo over a grid of the free noise parameters θ (any
 ``collision_angle``) and keeps every rollout's landing. The likelihood
 (``likelihood="kde"``, the default) is, for one click ``y`` on stimulus i::
 
-    p(y | θ, τ) = (1/S) Σ_r Normal(y; Σ_c w_c(θ) x_icr, sqrt(Σ_c w_c(θ) h_ic² + τ²))
+    p(y | θ, τ) = Σ_c w_c(θ) · (1/S) Σ_r Normal(y; x_icr, sqrt(h_ic² + τ²))
 
-over the S rows r of landings ``x_icr`` at the corners c of the grid cell
-that holds θ, with the multilinear weights ``w_c(θ)``: row r is one stream
-of the emulator's common random numbers, the same at every grid point, so
-between grid values each row's landing is interpolated (``interpolation=
-"paired"``, the default). Each landing is a Gaussian kernel of bandwidth
-``h`` (chosen by leave-one-out likelihood on those landings, centres
-variance-corrected so that the density has the landings' own variance:
-:func:`variance_corrected`) convolved with the click noise τ.
-``interpolation="mixture"`` mixes the corners' densities instead,
-``Σ_c w_c(θ) · (1/S) Σ_r Normal(y; x_icr, sqrt(h_ic² + τ²))``: it never
-puts a landing between two modes, but a point inside a cell then has the
-kernels of all its corners, and a finite sample's density with more kernels
-covers the clicks better; that bulge draws the fit off the grid values in
-a direction set by the Monte Carlo error (:data:`INTERPOLATIONS`). With ``k`` simulations
+the landings ``x_icr`` at the corners c of the grid cell that holds θ,
+mixed with the multilinear weights ``w_c(θ)`` (the density is interpolated,
+never the positions: between two modes it stays two modes), each landing
+a Gaussian kernel of bandwidth ``h`` (chosen by leave-one-out likelihood on
+those landings, centres variance-corrected so that the density has the
+landings' own variance: :func:`variance_corrected`) convolved with the
+click noise τ. With ``k`` simulations
 behind each judgment (``samples_per_judgment``) the x's are means of ``k``
 landings.
 
 A per-stimulus **mean of n clicks** has the distribution of the mean of n
 draws from that mixture: ``Σ_r Normal(ȳ; b_r, sqrt(h_b² + (h² + τ²)/n))``
-over bootstrap means ``b_r`` of n landings (B = 200, seeded; with the
-paired interpolation the same draws at every grid point), ``h_b`` their
+over bootstrap means ``b_r`` of n landings (B = 200, seeded), ``h_b`` their
 own bandwidth. When ``n`` is unknown the table may leave it out (or the
 CLI's ``--n``): :data:`DEFAULT_N` = 20 clicks per stimulus. τ and n are
 confounded (only τ²/n is seen), so τ fitted with a wrong n is off by about
@@ -270,14 +262,6 @@ DEFAULT_N = 20
 """Clicks behind each per-stimulus mean when the table gives no ``n`` (see the module docstring)."""
 
 LIKELIHOODS = ("kde", "gaussian")
-INTERPOLATIONS = ("paired", "mixture")
-"""How the KDE likelihood reads a point between grid values. ``paired`` (default): each row of landings (one
-stream of the emulator's common random numbers) is interpolated between the cell's corners, so every θ has as
-many kernels as a grid point. ``mixture``: the corners' densities are mixed, which gives a point inside a cell
-the kernels of all its corners: a finite sample's density covers clicks better with more kernels, so the
-likelihood bulges inside cells and the fit is drawn off the grid values in a direction set by Monte Carlo
-error, not by the data (it took ``collision_speed_sd`` to half its true value in the Plinko study,
-docs/trajectories.md)."""
 BOOTSTRAP_MEANS = 200
 """Bootstrap means of n landings per stimulus and grid point behind the likelihood of a mean of n clicks."""
 
@@ -338,16 +322,9 @@ def variance_corrected(x: np.ndarray, h: float) -> np.ndarray:
 
 
 class _Mixture:
-    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood.
+    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood."""
 
-    ``paired`` (the default interpolation): row r of every grid point comes from the same random numbers (the
-    emulator's common random numbers; bootstrap rows share their draws across grid points), so a point between
-    grid values is given row r's *landing* interpolated between the corners: every θ has the same number of
-    kernels. ``mixture``: the corners' densities are mixed instead (see :data:`INTERPOLATIONS`).
-    """
-
-    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int,
-                 interpolation: str = "paired"):
+    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int):
         samples = emulator.samples_
         finite = samples[np.isfinite(samples)]
         spread = float(np.nanmean(np.nanstd(samples, axis=2))) if finite.size else 0.0
@@ -355,34 +332,26 @@ class _Mixture:
         # the narrowest kernel: a thousandth of the landings' span (a noise-free grid point has no spread)
         self.floor = max(1e-3 * span, 1e-3 * spread, 1e-9)
         n_g = samples.shape[1]
-        # pairing rows across grid points needs every landing (a table with missing values is mixed instead)
-        self.paired = interpolation == "paired" and bool(np.isfinite(samples).all())
         width = max(int(np.sum(np.isfinite(samples[0, 0]))), 1)
         self.rows = max(width, BOOTSTRAP_MEANS if any(n > 1 for _, n in groups) else width)
         centres = np.zeros((len(groups), n_g, self.rows))
         var = np.zeros((len(groups), n_g))
         for gi, (stim, n) in enumerate(groups):
-            if self.paired:  # one set of draws per (stimulus, n), the same at every grid point
-                rng = stream_rng(seed, "landing.kde_paired", stim, n)
-                pick_k = rng.integers(0, width, size=(width, k))
-                pick_rows = rng.integers(0, width, size=self.rows)
-                pick_n = rng.integers(0, width, size=(self.rows, n))
             for g in range(n_g):
                 x = samples[stim, g]
                 x = x[np.isfinite(x)]
+                rng = stream_rng(seed, "landing.kde", stim, g, n)
                 if not len(x):
                     raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
-                if not self.paired:
-                    centres[gi, g], var[gi, g] = self._unpaired(x, k, n, stream_rng(seed, "landing.kde", stim, g, n))
-                    continue
-                base = x if k == 1 else x[pick_k].mean(axis=1)
+                base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
                 h = kde_bandwidth(base, self.floor)
                 base = variance_corrected(base, h)
                 if n == 1:
-                    centres[gi, g] = base if len(base) == self.rows else base[pick_rows]
+                    c = rng.choice(base, size=self.rows) if len(base) != self.rows else base
+                    centres[gi, g] = c
                     var[gi, g] = h * h
                 else:
-                    b = base[pick_n].mean(axis=1)
+                    b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
                     hb = kde_bandwidth(b, self.floor / math.sqrt(n))
                     centres[gi, g] = variance_corrected(b, hb)
                     var[gi, g] = hb * hb + h * h / n
@@ -398,17 +367,6 @@ class _Mixture:
             strides.append(acc)
             acc *= m
         self.strides = list(reversed(strides))
-
-    def _unpaired(self, x: np.ndarray, k: int, n: int, rng) -> tuple[np.ndarray, float]:
-        """One grid point's kernel centres and variance with its own draws (the ``mixture`` interpolation)."""
-        base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
-        h = kde_bandwidth(base, self.floor)
-        base = variance_corrected(base, h)
-        if n == 1:
-            return (rng.choice(base, size=self.rows) if len(base) != self.rows else base), h * h
-        b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
-        hb = kde_bandwidth(b, self.floor / math.sqrt(n))
-        return variance_corrected(b, hb), hb * hb + h * h / n
 
     def corners(self, theta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat grid indices ``(2^d,)`` of the cell that holds ``theta`` and their multilinear weights."""
@@ -426,16 +384,10 @@ class _Mixture:
                y: torch.Tensor) -> torch.Tensor:
         idx, w = self.corners(theta)
         c = self.centres[group][:, idx, :]  # (obs, corners, rows)
-        var = self.var[group][:, idx] + tau**2 / self.n[group][:, None]  # (obs, corners)
-        rows = c.shape[2]
-        if self.paired:  # row r's landing and kernel width, interpolated between the corners
-            x = (c * w[None, :, None]).sum(dim=1)  # (obs, rows)
-            v = (var * w[None, :]).sum(dim=1)[:, None]  # (obs, 1)
-            lp = -0.5 * (y[:, None] - x) ** 2 / v - 0.5 * torch.log(v) - 0.5 * math.log(2 * math.pi)
-            return torch.logsumexp(lp, dim=1) - math.log(rows)
-        sd = torch.sqrt(var)[..., None]
+        sd = torch.sqrt(self.var[group][:, idx] + tau**2 / self.n[group][:, None])  # (obs, corners)
+        sd = sd[..., None]
         lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
-        per_corner = torch.logsumexp(lp, dim=2) - math.log(rows)
+        per_corner = torch.logsumexp(lp, dim=2) - math.log(c.shape[2])
         return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300))[None, :], dim=1)
 
 
@@ -457,7 +409,6 @@ def _landing_model(free: Sequence[str], ranges: dict[str, tuple[float, float]], 
 #: The declared rule of each option of :class:`LandingFit`, checked when :meth:`LandingFit.fit` starts.
 OPTION_RULES = {
     "likelihood": OneOf(*LIKELIHOODS, description="one of " + ", ".join(LIKELIHOODS)),
-    "interpolation": OneOf(*INTERPOLATIONS, description="one of " + ", ".join(INTERPOLATIONS)),
     "default_n": POSITIVE_INT, "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
     "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
     "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS),
@@ -488,10 +439,6 @@ class LandingFit(ParamsMixin):
     default_n:
         Clicks behind each per-stimulus mean when the means table has no
         ``n`` column (default :data:`DEFAULT_N`).
-    interpolation:
-        Between grid values, the KDE likelihood interpolates each row of
-        common-random-number landings (``"paired"``, default) or mixes the
-        corners' densities (``"mixture"``); see :data:`INTERPOLATIONS`.
     num_warmup, num_samples, num_chains, seed, max_tree_depth:
         NUTS settings; chains run one after another, each seeded from ``seed``
         (``max_tree_depth`` 8: at most 255 gradient steps per draw), driven
@@ -528,9 +475,7 @@ class LandingFit(ParamsMixin):
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
                  num_chains: int = 2, seed: int = 0, progress: bool | None = None, likelihood: str = "kde",
-                 default_n: int = DEFAULT_N, max_tree_depth: int = 8, max_time: float | None = None,
-                 interpolation: str = "paired"):
-        self.interpolation = interpolation
+                 default_n: int = DEFAULT_N, max_tree_depth: int = 8, max_time: float | None = None):
         self.max_tree_depth = max_tree_depth
         self.max_time = max_time
         self.free = free
@@ -637,7 +582,7 @@ class LandingFit(ParamsMixin):
             keys = sorted(set(zip(stim_idx, n_col.tolist())))
             gid = {key: g for g, key in enumerate(keys)}
             group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
-            mix = _Mixture(emulator, keys, k, self.seed, self.interpolation)
+            mix = _Mixture(emulator, keys, k, self.seed)
 
             def loglik(s):
                 theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
@@ -737,7 +682,6 @@ class LandingFit(ParamsMixin):
         write_json(paths["params"], {"params": self.params_, "free": list(self.free_), "ranges": self.ranges_,
                                      "n_divergent": self.n_divergent_,
                                      "likelihood": f"landing_x {self.likelihood}",
-                                     "interpolation": self.interpolation,
                                      "_meta": {"interval": INTERVAL, "converged": verdict["converged"],
                                                "stopped_early": bool(self.stopped_early_),
                                                "draws_per_chain": int(self.diverging_.shape[1]),
