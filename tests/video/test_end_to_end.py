@@ -62,6 +62,8 @@ def test_prompts_continuation_import_readout_compare(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--prompts", "P", "--out", "O"], "leave --out out"),
+    (["--prompts", "P", "--samples", "3"], "come from the prompts manifest"),
+    (["--out", "O", "--overwrite"], "--overwrite applies to --prompts"),
     ([], "--out is required"),
 ])
 def test_generate_options(tmp_path, capsys, args, fragment):
