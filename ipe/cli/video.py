@@ -155,9 +155,12 @@ def generate_cmd(
         "--renders", help="Folder of `ipe render --video`: use its cond/ clips (video) or first/ PNGs (cnn).")] = None,
     readout_flag: Annotated[bool, typer.Option(
         "--readout/--no-readout", help="Also read the generated videos out into <out>/judgments.csv.")] = True,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Continuations per stimulus (slots).")] = 8,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the continuations' draws (slots).")] = 0,
-    size: Annotated[int, typer.Option("--size", min=16, help="Frame size of the videos (slots; even).")] = 64,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", min=1, help="Continuations per stimulus (slots; default 8).")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", min=0, help="Seed of the continuations' draws (slots; default 0).")] = None,
+    size: Annotated[Optional[int], typer.Option(
+        "--size", min=16, help="Frame size of the videos (slots; even; default 64).")] = None,
     prompts: Annotated[Optional[Path], typer.Option(
         "--prompts", help="A prompts.csv of `ipe video prompts`: write each continuation at its row's path (slots).")
     ] = None,
@@ -179,22 +182,30 @@ def generate_cmd(
     from ..video.models import cnn_judgments, generate_videos, load_model
 
     if prompts is not None:
-        _generate_for_prompts(weights, stimuli, prompts, out, seed, overwrite, threads, progress)
+        if samples is not None or size is not None:
+            raise InputError("--samples and --size come from the prompts manifest with --prompts; leave them out")
+        _generate_for_prompts(weights, stimuli, prompts, out, seed or 0, overwrite, threads, progress)
         return
+    if overwrite:
+        raise InputError("--overwrite applies to --prompts")
     if out is None:
         raise InputError("--out is required (or --prompts MANIFEST)")
-    if size % 2:
+    if size is not None and size % 2:
         raise InputError(f"--size {size}: must be even")
     with output_dir(out):
         torch.set_num_threads(threads)
         kind, model, data = load_model(weights)
         stim = load_stimuli(stimuli)
+        if kind != "slots":
+            given = [o for o, v in (("--samples", samples), ("--seed", seed), ("--size", size)) if v is not None]
+            if given:
+                raise InputError(f"{', '.join(given)}: for the slot model; {weights} is a {kind} model")
         if kind == "slots":
             from ..video.slots import generate_slot_videos
 
             if renders is not None:
                 raise InputError("--renders: the slot model starts from the stimuli themselves; leave --renders out")
-
+            samples, seed, size = samples or 8, seed or 0, size or 64
             made = generate_slot_videos(model, data["config"], stim, out, samples=samples, size=size, seed=seed,
                                         progress=progress)
             write_csv(out / "generated.csv", made)

@@ -19,6 +19,8 @@ The readout is an L2-regularised logistic regression (standardised
 features, full-batch L-BFGS in torch, deterministic), fitted on training
 towers and scored on held-out towers against the no-noise outcome ("does
 any block fall"): accuracy, AUC, and the majority-class rate beside them.
+``experiments/video_probe.py`` runs the study for all three models
+(numbers in ``docs/tutorials/video-end-to-end.md``).
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ on two CPU cores:
     its velocity (x, y, angle) if it moves: a mean and a standard deviation
     per component. It is trained by maximum likelihood (Bernoulli + Gaussian
     negative log-likelihood, one step ahead, teacher-forced) on ipe's own
-    noisy rollouts of generated towers (``sigma``, ``phi``) sampled at the
-    video's frame rate.
+    rollouts of generated towers (no noise by default; ``sigma``, ``phi``)
+    sampled at the video's frame rate, with rest made exact first
+    (:func:`deadband`).
 
 **Prediction.**
     A continuation is a rollout of the learned dynamics from the slots at

@@ -80,7 +80,9 @@ def test_bash_blocks_name_real_commands(page):
                     if opt.startswith("--"):
                         assert opt.split("=")[0] in helptext, f"{page}: {argv[1]} has no option {opt}"
         elif argv[0] == "ipe":
-            res = CliRunner().invoke(app, [*argv[1:3], "--help"])
+            words = argv[1:3]
+            words = words[:next((i for i, w in enumerate(words) if w.startswith("-")), len(words))]
+            res = CliRunner().invoke(app, [*words, "--help"])
             assert res.exit_code == 0, f"{page}: `{' '.join(argv[:3])}` is not an ipe command: {res.output}"
         elif argv[0] == "pip":
             continue

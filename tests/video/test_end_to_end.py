@@ -54,11 +54,16 @@ def test_prompts_continuation_import_readout_compare(tmp_path, capsys):
                  f"slot model={tmp_path / 'slots.csv'}", "--no-ipe", "--out", str(tmp_path / "cmp")]) == 0
     summary = pd.read_csv(tmp_path / "cmp" / "summary.csv")
     row = summary[summary["model"] == "slot model"]
-    assert len(row) == 1 and int(row["n_stimuli"].iloc[0]) == 2
+    # a model trained for one epoch may make continuations the readout flags (NaN, never guessed): compare
+    # judges the stimuli with at least one readable continuation
+    assert len(row) == 1 and int(row["n_stimuli"].iloc[0]) == int((judged["n_valid"] > 0).sum())
+    assert set(per_video["status"]) <= {"ok", "low_quality", "unreadable"}
 
 
 @pytest.mark.parametrize("args, fragment", [
     (["--prompts", "P", "--out", "O"], "leave --out out"),
+    (["--prompts", "P", "--samples", "3"], "come from the prompts manifest"),
+    (["--out", "O", "--overwrite"], "--overwrite applies to --prompts"),
     ([], "--out is required"),
 ])
 def test_generate_options(tmp_path, capsys, args, fragment):
