@@ -63,7 +63,6 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..montecarlo import run_sample
 from ..noise import NoiseParams
 from ..scene import Block, StaticBox, Stimulus, world_vertices
 from ..scenefile import as_stimulus_set
@@ -271,22 +270,11 @@ class SlotConfig:
 def rollout_states(stim: Stimulus, fps: float, params: NoiseParams, seed: int, sample: int,
                    early_stop: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Body poses ``(F, n, 3)`` and visibility ``(F, n)`` at every frame of one of ipe's rollouts (seeded as
-    ``ipe predict``).
-
-    With ``early_stop`` (the default) this is :func:`ipe.video.frames.video_trajectory` (a scene that came to
-    rest keeps its resting state); without it pymunk runs every step to the horizon (bodies culled by
-    ``remove_below`` are not supported then).
+    ``ipe predict``): :func:`ipe.video.frames.video_trajectory`. With ``early_stop`` (the default) a scene that
+    came to rest keeps its resting state; without it pymunk runs every step to the horizon.
     """
-    states, visible = video_trajectory(stim, fps, sigma=params.sigma, phi=params.phi, mu=params.mu, seed=seed,
-                                       sample=sample)
-    if early_stop:
-        return states, visible
-    if stim.scene.simulation.remove_below is not None:
-        raise InputError(f"stimulus {stim.id!r}: --no-early-stop videos of scenes with remove_below are not "
-                         "supported")
-    k = steps_per_frame(stim, fps)
-    _, res = run_sample(stim, params, seed, sample, [], early_stop=False, record_every=k)
-    return np.asarray(res.trajectory[:len(states)], dtype=float), visible
+    return video_trajectory(stim, fps, sigma=params.sigma, phi=params.phi, mu=params.mu, seed=seed,
+                            sample=sample, early_stop=early_stop)
 
 
 def deadband(poses: np.ndarray, scale: float) -> np.ndarray:

@@ -14,25 +14,25 @@ from ipe.video.models import SimVPPredictor, VideoConfig, save_model, video_clip
 
 @pytest.fixture
 def spy(monkeypatch):
-    import ipe.video.slots as slots
+    import ipe.video.frames as frames
 
     seen = []
-    real = slots.run_sample
+    real = frames.run_sample
 
     def run_sample(*a, **k):
         seen.append(k.get("early_stop", True))
         return real(*a, **k)
 
-    monkeypatch.setattr(slots, "run_sample", run_sample)
+    monkeypatch.setattr(frames, "run_sample", run_sample)
     return seen
 
 
 def test_video_clip_runs_to_the_horizon_without_early_stop(spy):
     s = generate_towers(2, seed=3)[0]
     with_stop = video_clip(s, VideoConfig())
-    assert spy == []  # the early-stopped rollout is video_trajectory's
+    assert spy == [True]
     without = video_clip(s, VideoConfig(early_stop=False))
-    assert spy == [False]
+    assert spy == [True, False]
     assert with_stop[0].shape == without[0].shape
 
 

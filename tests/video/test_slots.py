@@ -149,19 +149,19 @@ def test_generate_save_load_and_read(trained, towers, tmp_path):
 
 
 def test_rollout_states_without_early_stop(towers, monkeypatch):
-    import ipe.video.slots as slots
+    import ipe.video.frames as frames
     from ipe.noise import NoiseParams
 
     seen = []
-    real = slots.run_sample
+    real = frames.run_sample
 
     def spy(*a, **k):
         seen.append(k.get("early_stop"))
         return real(*a, **k)
 
-    monkeypatch.setattr(slots, "run_sample", spy)
+    monkeypatch.setattr(frames, "run_sample", spy)
     s = towers[0]
     full, vis = rollout_states(s, 30.0, NoiseParams(), 0, 0, early_stop=False)
     stopped, _ = rollout_states(s, 30.0, NoiseParams(), 0, 0)
-    assert seen == [False] and full.shape == stopped.shape == (61, 10, 3) and vis.all()
+    assert seen == [False, True] and full.shape == stopped.shape == (61, 10, 3) and vis.all()
     assert np.allclose(full[0], stopped[0])
