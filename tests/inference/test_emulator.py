@@ -139,3 +139,51 @@ def test_surfaces_keep_the_slope_of_a_response_that_is_steep_at_small_noise():
     np.testing.assert_allclose(slope, true, rtol=0.03)
     want = np.stack([1 - np.exp(-(phis + 0.06) / c) for c in scales], axis=1)
     np.testing.assert_allclose(pred.detach().numpy(), want, atol=0.005)
+
+
+def test_model_potential_is_the_same_with_the_piecewise_basis(emulator, monkeypatch):
+    """Pyro's potential energy of a fit (and its gradient) at random points: piecewise-polynomial basis == recursion."""
+    import pandas as pd
+    from pyro.infer.mcmc.util import initialize_model
+
+    from ipe.humans import ResponseScale
+    from ipe.inference import emulator as emu_mod
+    from ipe.inference.hierarchical_model import HierarchicalModel, prepare_trials, prior_ranges
+
+    scale = ResponseScale.parse("rating:1-7")
+    ids = emulator.stimulus_ids_
+    responses = pd.DataFrame({"participant": [f"p{j}" for j in range(3) for _ in ids], "stimulus_id": ids * 3,
+                              "response": [float(1 + (3 * j + i) % 7) for j in range(3) for i in range(len(ids))]})
+    free = ("sigma", "phi")
+    model = HierarchicalModel(prepare_trials(responses, emulator, scale), emulator, free,
+                              prior_ranges(free, None, emulator))
+    gen = torch.Generator().manual_seed(1)
+    params, potential, _, _ = initialize_model(model.model)
+    points = [{k: v + torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in params.items()} for _ in range(5)]
+
+    def energy_and_grad():
+        out = []
+        for z in points:
+            z = {k: v.clone().requires_grad_() for k, v in z.items()}
+            e = potential(z)
+            out.append((e.detach(), torch.autograd.grad(e, list(z.values()))))
+        return out
+
+    new = energy_and_grad()
+
+    def recursion_basis(self, theta):  # the emulator's basis before 2026-12-07: Cox–de Boor at every call
+        theta = torch.as_tensor(theta)
+        _, coef, lo, hi = self._tensors(theta.dtype)
+        x = torch.minimum(torch.maximum(theta, lo), hi)
+        basis = None
+        for d, kn in enumerate(self.knots_):
+            b = emu_mod.bspline_basis(x[..., d], torch.as_tensor(kn, dtype=theta.dtype))
+            basis = b if basis is None else (basis.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
+        return basis, coef
+
+    monkeypatch.setattr(emu_mod.Emulator, "_basis", recursion_basis)
+    old = energy_and_grad()
+    for (e_new, g_new), (e_old, g_old) in zip(new, old):
+        assert torch.isfinite(e_new) and abs(float(e_new - e_old)) <= 1e-9 * max(1.0, abs(float(e_old)))
+        for a, b in zip(g_new, g_old):
+            assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
