@@ -541,9 +541,14 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
 # --------------------------------------------------------------------------- time scale
 
 
+MIN_BEND = 0.002  # m: a window's parabola must bend by this much to be a fall (creeping by rendering noise is not)
+
+
 def _fall_accelerations(y: np.ndarray, moving: np.ndarray, window: int) -> np.ndarray:
     """Downward accelerations (m per frame²) of every ``window``-frame stretch of a moving body that a
-    parabola fits closely (at most 10 % of its bend off, or 0.1 mm)."""
+    parabola fits closely (at most 10 % of its bend off, or 0.1 mm) and that bends by at least
+    :data:`MIN_BEND` (free fall over 0.3 s bends by 11 cm; a body settling by a fraction of a millimetre
+    fits a parabola too, of an acceleration that would mean absurd slow motion)."""
     h = window // 2
     tt = np.arange(-h, h + 1, dtype=float)
     X = np.stack([np.ones_like(tt), tt, tt ** 2 / 2], 1)
@@ -559,7 +564,7 @@ def _fall_accelerations(y: np.ndarray, moving: np.ndarray, window: int) -> np.nd
         coef = segs[good] @ pinv.T                                           # (m, 3): y0, v, a
         res = np.abs(segs[good] - coef @ X.T).max(1)
         a = coef[:, 2]
-        keep = (coef[:, 1] < 0) & (a < 0) & (res < 0.1 * np.abs(a) * h * h + 1e-4)
+        keep = (coef[:, 1] < 0) & (a < 0) & (res < 0.1 * np.abs(a) * h * h + 1e-4) & (np.abs(a) * h * h / 2 >= MIN_BEND)
         acc.extend((-a[keep]).tolist())
     return np.asarray(acc, dtype=float)
 
