@@ -989,6 +989,7 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
     unreadable = False
     moving_at_end: list[str] = []
     f_end, found, border = base.f_end, reg.found, reg.border
+    still = bool(np.allclose(P, reg.C, equal_nan=True))  # no camera motion was registered
     for i in groups.solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
         last = int(seen[-1])
@@ -999,9 +1000,13 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
             drop = initial[i, 1] - final[i, 1]
             if border[last, i]:
                 p = P[last, i]
-                # through the scene's own edge (it moved there), not carried out by the camera
-                reach = bodies[i].long_side / cam0.metres_per_pixel
-                out_side = p[0] < reach or p[0] > W - reach or p[1] > H - reach
+                # through the scene's own edge: its centre at the first frame's edge; with a fixed camera, also
+                # a body that moved to within its length of that edge (only physics moves it there)
+                out_side = p[0] < 2 or p[0] > W - 2 or p[1] > H - 2
+                if still and not out_side:
+                    reach = bodies[i].long_side / cam0.metres_per_pixel
+                    moved = float(np.hypot(*(p - P[0, i]))) > 0.5 * reach if reg.found[0, i] else True
+                    out_side = moved and (p[0] < reach or p[0] > W - reach or p[1] > H - reach)
                 exited[last + 1:, i] = True
                 if out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
