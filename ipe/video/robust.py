@@ -541,9 +541,14 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
 # --------------------------------------------------------------------------- time scale
 
 
+MIN_BEND = 0.002  # m: a window's parabola must bend by this much to be a fall (creeping by rendering noise is not)
+
+
 def _fall_accelerations(y: np.ndarray, moving: np.ndarray, window: int) -> np.ndarray:
     """Downward accelerations (m per frame²) of every ``window``-frame stretch of a moving body that a
-    parabola fits closely (at most 10 % of its bend off, or 0.1 mm)."""
+    parabola fits closely (at most 10 % of its bend off, or 0.1 mm) and that bends by at least
+    :data:`MIN_BEND` (free fall over 0.3 s bends by 11 cm; a body settling by a fraction of a millimetre
+    fits a parabola too, of an acceleration that would mean absurd slow motion)."""
     h = window // 2
     tt = np.arange(-h, h + 1, dtype=float)
     X = np.stack([np.ones_like(tt), tt, tt ** 2 / 2], 1)
@@ -559,7 +564,7 @@ def _fall_accelerations(y: np.ndarray, moving: np.ndarray, window: int) -> np.nd
         coef = segs[good] @ pinv.T                                           # (m, 3): y0, v, a
         res = np.abs(segs[good] - coef @ X.T).max(1)
         a = coef[:, 2]
-        keep = (coef[:, 1] < 0) & (a < 0) & (res < 0.1 * np.abs(a) * h * h + 1e-4)
+        keep = (coef[:, 1] < 0) & (a < 0) & (res < 0.1 * np.abs(a) * h * h + 1e-4) & (np.abs(a) * h * h / 2 >= MIN_BEND)
         acc.extend((-a[keep]).tolist())
     return np.asarray(acc, dtype=float)
 
@@ -984,6 +989,7 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
     unreadable = False
     moving_at_end: list[str] = []
     f_end, found, border = base.f_end, reg.found, reg.border
+    still = bool(np.allclose(P, reg.C, equal_nan=True))  # no camera motion was registered
     for i in groups.solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
         last = int(seen[-1])
@@ -994,9 +1000,13 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
             drop = initial[i, 1] - final[i, 1]
             if border[last, i]:
                 p = P[last, i]
-                # through the scene's own edge (it moved there), not carried out by the camera
-                reach = bodies[i].long_side / cam0.metres_per_pixel
-                out_side = p[0] < reach or p[0] > W - reach or p[1] > H - reach
+                # through the scene's own edge: its centre at the first frame's edge; with a fixed camera, also
+                # a body that moved to within its length of that edge (only physics moves it there)
+                out_side = p[0] < 2 or p[0] > W - 2 or p[1] > H - 2
+                if still and not out_side:
+                    reach = bodies[i].long_side / cam0.metres_per_pixel
+                    moved = float(np.hypot(*(p - P[0, i]))) > 0.5 * reach if reg.found[0, i] else True
+                    out_side = moved and (p[0] < reach or p[0] > W - reach or p[1] > H - reach)
                 exited[last + 1:, i] = True
                 if out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
