@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ipe.scene import Block, Query, Scene, StaticBox, Stimulus
+import math
+
+from ipe.scene import Ball, Block, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 
 
 def stack_scene(offsets, width=0.3, height=0.1, standing=()):
@@ -19,3 +21,13 @@ def stack_scene(offsets, width=0.3, height=0.1, standing=()):
 def stim(scene, sid="s", query="fall", **kw):
     return Stimulus(id=sid, scene=scene, query=Query(query, kw))
 
+
+
+def peak_world() -> Stimulus:
+    """A ball dropped from rest onto the apex of a triangle: it lands left (x ≈ 150) or right (x ≈ 450)."""
+    scene = Scene(bodies=(Ball("ball", (300.0, 420.0), 20.0, elasticity=0.3, friction=0.3),),
+                  statics=(StaticBox("ground", (300.0, -10.0), 1200.0, 20.0, label="ground", elasticity=0.3),
+                           StaticRegularPolygon("peak", 3, 60.0, (300.0, 250.0), math.pi / 2, label="obstacle",
+                                                elasticity=0.3)),
+                  gravity=(0.0, -1500.0), simulation=Simulation(horizon=2.0))
+    return Stimulus("peak", scene, Query("landing_x", {"body": "ball", "target": "ground"}))

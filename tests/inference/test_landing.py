@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -17,19 +16,10 @@ from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, defau
                                    stimulus_means, synthesize_landings)
 from ipe.montecarlo import run_sample
 from ipe.noise import NoiseParams
+from ipe.scene import Ball, Stimulus
 from ipe.scenefile import save_stimuli
-from ipe.scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 from ipe.stimuli.plinko import generate_plinko
-
-
-def peak_world() -> Stimulus:
-    """A ball dropped from rest onto the apex of a triangle: it lands left (x ≈ 150) or right (x ≈ 450)."""
-    scene = Scene(bodies=(Ball("ball", (300.0, 420.0), 20.0, elasticity=0.3, friction=0.3),),
-                  statics=(StaticBox("ground", (300.0, -10.0), 1200.0, 20.0, label="ground", elasticity=0.3),
-                           StaticRegularPolygon("peak", 3, 60.0, (300.0, 250.0), math.pi / 2, label="obstacle",
-                                                elasticity=0.3)),
-                  gravity=(0.0, -1500.0), simulation=Simulation(horizon=2.0))
-    return Stimulus("peak", scene, Query("landing_x", {"body": "ball", "target": "ground"}))
+from scenes import peak_world
 
 
 @pytest.fixture(scope="module")

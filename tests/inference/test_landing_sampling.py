@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from types import SimpleNamespace
 
 import pandas as pd
@@ -20,21 +19,11 @@ from ipe.inference.diagnostics import ConvergenceWarning
 from ipe.inference.hierarchical import FitStopped
 from ipe.inference.landing import LandingEmulator, LandingFit, synthesize_landings
 from ipe.noise import NoiseParams
-from ipe.scene import Ball, Query, Scene, Simulation, StaticBox, StaticRegularPolygon, Stimulus
 from ipe.scenefile import save_stimuli
+from scenes import peak_world
 
 # Every fit here is too short to converge on purpose; the tests that are about the warning catch it themselves.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def peak_world() -> Stimulus:
-    """A ball dropped from rest onto the apex of a triangle: it lands left or right of it."""
-    scene = Scene(bodies=(Ball("ball", (300.0, 420.0), 20.0, elasticity=0.3, friction=0.3),),
-                  statics=(StaticBox("ground", (300.0, -10.0), 1200.0, 20.0, label="ground", elasticity=0.3),
-                           StaticRegularPolygon("peak", 3, 60.0, (300.0, 250.0), math.pi / 2, label="obstacle",
-                                                elasticity=0.3)),
-                  gravity=(0.0, -1500.0), simulation=Simulation(horizon=2.0))
-    return Stimulus("peak", scene, Query("landing_x", {"body": "ball", "target": "ground"}))
 
 
 @pytest.fixture(scope="module")
