@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                              common_random_numbers=True))
     crn_rows = []
     for a, b in NEIGHBOURS:
-        ratios, var_ind_all, var_crn_all = [], [], []
+        var_ind_all, var_crn_all = [], []
         for s in stim:
             xa, xb = pairs[(*a, s.id)][0], pairs[(*b, s.id)][0]
             ya, yb = crn[(*a, s.id)][0], crn[(*b, s.id)][0]

@@ -204,7 +204,7 @@ def test_datasets_import_mental_jenga(monkeypatch, tmp_path):
 def test_experiment_serve(monkeypatch, rollouts, tmp_path, two):
     """The noise-free rollouts behind the feedback and pictures; the design keeps the option for the export."""
     import ipe.webexperiment as web
-    from ipe.webexperiment.materials import ExperimentConfig, design_json, materials_from_design
+    from ipe.webexperiment.materials import ExperimentConfig, materials_from_design
 
     served = []
     monkeypatch.setattr(web, "serve", lambda app, host, port: served.append(app))
