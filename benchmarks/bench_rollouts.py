@@ -48,15 +48,14 @@ import pymunk
 import ipe
 from ipe.noise import NoiseParams
 from ipe.queries import fall_threshold
-from ipe.scene import Ball, Block, StaticSegment
+from ipe.scene import Ball, Block, StaticSegment, world_vertices
 from ipe.world import SolverSettings
 
 ROOT = Path(__file__).resolve().parent
 
 
-def plain_loop(scene) -> np.ndarray:
-    """A plain pymunk rollout, written as a user would, with ipe's solver settings."""
-    st = SolverSettings.for_scene(scene)
+def plain_space(scene, st) -> tuple[pymunk.Space, list[pymunk.Body]]:
+    """A pymunk space built from ``scene`` as a user would, with ipe's solver settings ``st``; and its bodies."""
     space = pymunk.Space()
     space.gravity = scene.gravity
     space.iterations = st.iterations
@@ -66,8 +65,6 @@ def plain_loop(scene) -> np.ndarray:
         if isinstance(s, StaticSegment):
             shape = pymunk.Segment(space.static_body, s.a, s.b, s.radius)
         else:
-            from ipe.scene import world_vertices
-
             shape = pymunk.Poly(space.static_body, world_vertices(s))
         shape.friction, shape.elasticity = s.friction, s.elasticity
         space.add(shape)
@@ -86,6 +83,13 @@ def plain_loop(scene) -> np.ndarray:
         shape.friction, shape.elasticity = b.friction, b.elasticity
         space.add(body, shape)
         bodies.append(body)
+    return space, bodies
+
+
+def plain_loop(scene) -> np.ndarray:
+    """A plain pymunk rollout, written as a user would, with ipe's solver settings."""
+    st = SolverSettings.for_scene(scene)
+    space, bodies = plain_space(scene, st)
     for _ in range(st.n_steps):
         space.step(st.dt)
     return np.array([(b.position.x, b.position.y, b.angle) for b in bodies])
@@ -117,25 +121,7 @@ def per_stimulus(df) -> list[int]:
 def plain_noisy(scene, schedule) -> np.ndarray:
     """The plain loop on a noisy scene, with the force-noise push applied by tilting gravity for its steps."""
     st = SolverSettings.for_scene(scene)
-    space = pymunk.Space()
-    space.iterations = st.iterations
-    space.collision_slop = st.collision_slop
-    space.collision_bias = st.collision_bias
-    from ipe.scene import world_vertices
-
-    for s in scene.statics:
-        shape = pymunk.Poly(space.static_body, world_vertices(s))
-        shape.friction, shape.elasticity = s.friction, s.elasticity
-        space.add(shape)
-    bodies = []
-    for b in scene.bodies:
-        m = b.effective_mass
-        body = pymunk.Body(m, pymunk.moment_for_box(m, (b.width, b.height)))
-        shape = pymunk.Poly.create_box(body, (b.width, b.height))
-        body.position, body.angle = b.position, b.angle
-        shape.friction, shape.elasticity = b.friction, b.elasticity
-        space.add(body, shape)
-        bodies.append(body)
+    space, bodies = plain_space(scene, st)
     start = end = 0
     tilted = scene.gravity
     if schedule.gravity_until is not None:
