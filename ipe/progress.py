@@ -75,6 +75,11 @@ class PlainProgress:
         if time.monotonic() - self._last >= self.interval:
             self._emit()
 
+    def refresh(self) -> None:
+        """tqdm's ``refresh``: print a line now if the interval has passed (a total that grew, say)."""
+        if time.monotonic() - self._last >= self.interval:
+            self._emit()
+
     def set_postfix_str(self, s: str, refresh: bool = True) -> None:
         self.postfix = s
 

@@ -131,3 +131,16 @@ def test_cli_predict_with_target_se(stim, tmp_path):
     assert (got["se"] <= 0.5).all()
     assert main(["predict", str(path), "--sigma", "0.2", "--samples", "20", "--target-se", "0.5", "--params",
                  str(tmp_path / "x.json"), "--population", "--out", str(tmp_path / "q.csv")]) == 2
+
+
+def test_adaptive_progress_off_a_terminal_prints_plain_lines(stim, monkeypatch, capsys):
+    """`--progress` with stderr redirected (a log file): the plain counter must take the adaptive rounds.
+
+    It used to stop the run at the first round (PlainProgress had no ``refresh``).
+    """
+    monkeypatch.delenv("IPE_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("IPE_PROGRESS_INTERVAL", "0")
+    df = simulate(stim, POINTS[:1], n_samples=12, seed=5, target_se=0.1, progress=True)
+    assert len(df)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "ETA" in ln]
+    assert lines
