@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parser, progress, write_results  # noqa: E402
 
 from ipe.fileio import write_csv  # noqa: E402
-from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, stimulus_means,  # noqa: E402
-                                   synthesize_landings)
+from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, landing_fit_or_load,  # noqa: E402
+                                   stimulus_means, synthesize_landings)
 from ipe.montecarlo import simulate  # noqa: E402
 from ipe.noise import NoiseParams  # noqa: E402
 from ipe.checks import StimulusSet  # noqa: E402
@@ -195,9 +195,10 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
     grid = {n: list(np.round(np.linspace(*GRIDS[n], cfg["grid_points"]), 6)) for n in FREE}
     fixed = {k: v for k, v in TRUTH.items() if k not in FREE}
     t0 = time.time()
-    emu = LandingEmulator(grid=grid, fixed=fixed, n_samples=cfg["emulator_samples"], seed=seed + 2,
-                          workers=workers, progress=progress()).fit(stimuli)
-    timing = {"emulator_s": round(time.time() - t0, 1),
+    emu, _, reused = landing_fit_or_load(LandingEmulator(grid=grid, fixed=fixed, n_samples=cfg["emulator_samples"],
+                                                         seed=seed + 2, workers=workers, progress=progress()),
+                                         stimuli)
+    timing = {"emulator_s": round(time.time() - t0, 1), "emulator_reused": reused,
               "emulator_rollouts": int(len(stimuli) * cfg["grid_points"] ** 2 * cfg["emulator_samples"])}
     true = {**TRUTH, "motor_sd": MOTOR_SD}
     means = stimulus_means(clicks)
@@ -223,7 +224,8 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
         for r in f.summary_.itertuples():
             rows.append({"data": kind, "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean,
                          "q05": r.q05, "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95),
-                         "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": f.n_divergent_, "fit_s": secs})
+                         "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": f.n_divergent_,
+                         "mc_sd": f.mc_sd_.get(r.parameter, math.nan), "fit_s": secs})
     sens = []
     for factor in cfg["n_factors"]:
         n_assumed = DEFAULT_N if factor is None else max(1, int(round(factor * n_true)))

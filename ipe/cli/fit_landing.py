@@ -76,11 +76,14 @@ def fit_landing(
     progress = progress if progress is not None else True  # a bar in a terminal, plain lines elsewhere
     emu = _landing_emulator(subset, names, grid_max, grid_points, emulator_samples, seed, workers, progress,
                             no_early_stop)
+    out.mkdir(parents=True, exist_ok=True)
+    emu.save(out / "emulator.npz")  # saved the moment it exists: a stopped fit keeps it
     if means and "n" not in table.columns:
         note(f"no n column: every mean counts as {n_default} clicks (--n)")
     left = None if limit is None else limit - (time.monotonic() - started)
     if left is not None and left <= 0:
-        note(f"stopped by --max-time {max_time} after the emulator, before sampling: nothing saved")
+        note(f"stopped by --max-time {max_time} after the emulator, before sampling: only the emulator is saved "
+             f"({out / 'emulator.npz'}; a rerun reuses the stored copy)")
         raise typer.Exit(1)
     note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws)")
     est = _fit(table, emu, means, dict(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
@@ -108,10 +111,14 @@ def _fit(table, emu, means: bool, options: dict):
 
 def _print_fit(est, max_time: str | None) -> None:
     """The posterior summary, what its interval is, whether --max-time cut it short, and the verdict."""
+    from ..inference.landing import MAX_MC_SD
     from ..inference.posterior import INTERVAL
 
     print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"(q05, q95: the {INTERVAL})")
+    if est.mc_sd_:
+        note("emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
+             f"{MAX_MC_SD:g}): " + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
     if est.stopped_early_:
         note(f"stopped by --max-time {max_time} after {est.diverging_.shape[1]} draws per chain; "
              "what was drawn is saved")
@@ -162,9 +169,15 @@ def _landing_emulator(subset, names: list[str], grid_max: float, grid_points: in
     """The landing emulator on a grid of ``grid_points`` values from 0 to ``grid_max`` per free parameter."""
     import numpy as np
 
-    from ..inference.landing import LandingEmulator
+    from ..inference.landing import LandingEmulator, landing_fit_or_load
 
     grid = {n: list(np.round(np.linspace(0.0, grid_max, grid_points), 6)) for n in names}
-    note(f"emulator: {len(subset)} stimuli × {grid_points ** len(names)} grid points × {emulator_samples} rollouts")
-    return LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed, workers=workers,
-                           progress=progress, early_stop=not no_early_stop).fit(subset)
+    size = f"{len(subset)} stimuli × {grid_points ** len(names)} grid points × {emulator_samples} rollouts"
+    emu, path, reused = landing_fit_or_load(LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed,
+                                                            workers=workers, progress=progress,
+                                                            early_stop=not no_early_stop), subset)
+    if reused:
+        note(f"emulator: reused {path} ({size})")
+    else:
+        note(f"emulator: built, {size}" + (f" (stored as {path})" if path is not None else ""))
+    return emu

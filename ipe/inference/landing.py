@@ -52,9 +52,12 @@ rollout is silently dropped.
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import time
 import warnings
+import zipfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -76,6 +79,8 @@ from .posterior import INTERVAL
 from .sampling import one_torch_thread, run_nuts_chain, seed_pyro
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
+#: Bump when what a saved landing emulator holds changes.
+LANDING_EMULATOR_FORMAT = 1
 MEANS_COLUMNS = ("stimulus_id", "mean", "n")
 
 
@@ -181,6 +186,66 @@ class LandingEmulator(ParamsMixin):
         out[stim, flat, sample] = r["value"].to_numpy(float)
         return out
 
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path):
+        """Save the fitted emulator (every rollout's landing and the settings) to one ``.npz`` file, atomically.
+
+        :meth:`load` rebuilds the surfaces from the landings in a second."""
+        from pathlib import Path
+
+        from ..fileio import atomic_write
+
+        if not hasattr(self, "samples_"):
+            raise InputError("the landing emulator is not fitted yet: call fit(stimuli) first")
+        queries = self.rollouts_.groupby("stimulus_id", sort=False)["query"].first()
+        meta = {"kind": "landing", "version": LANDING_EMULATOR_FORMAT, "names": list(self.names_),
+                "stimulus_ids": list(self.stimulus_ids_), "queries": [str(queries[s]) for s in self.stimulus_ids_],
+                "grid": {k: [float(x) for x in v] for k, v in self.grid_values_.items()},
+                "fixed": {k: float(v) for k, v in (self.fixed or {}).items()}, "n_samples": int(self.n_samples),
+                "seed": int(self.seed), "query": self.query, "smoothing": float(self.smoothing),
+                "early_stop": bool(self.early_stop)}
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(meta)), samples=self.samples_)
+        return atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()), mode="wb")
+
+    @classmethod
+    def load(cls, path, stimuli) -> "LandingEmulator":
+        """The emulator written by :meth:`save` for ``stimuli`` (the same ids, in order; refused otherwise)."""
+        from pathlib import Path
+
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                samples = np.asarray(z["samples"], dtype=float)
+            grid, ids, queries = meta["grid"], list(meta["stimulus_ids"]), list(meta["queries"])
+            if meta.get("kind") != "landing" or samples.shape[:2] != (len(ids), int(np.prod([len(v) for v in
+                                                                                            grid.values()]))):
+                raise ValueError("not a landing emulator")
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+            raise InputError(f"{path}: not a landing emulator written by ipe") from None
+        stimuli = as_stimulus_set(stimuli)
+        if [s.id for s in stimuli] != ids:
+            raise InputError(f"{path}: a landing emulator built for other stimuli")
+        emu = cls(grid=grid, fixed=meta["fixed"] or None, n_samples=meta["n_samples"], seed=meta["seed"],
+                  query=meta["query"], smoothing=meta["smoothing"], early_stop=meta["early_stop"])
+        names = list(grid)
+        axes = np.meshgrid(*[np.asarray(grid[n], dtype=float) for n in names], indexing="ij")
+        n_stim, n_pts, n_s = samples.shape
+        fixed = NoiseParams(**(meta["fixed"] or {}))
+        # rows in ipe.simulate's order (point, stimulus, sample): the surfaces come out bit for bit the same
+        cols = {k: np.full(n_stim * n_pts * n_s, float(getattr(fixed, k))) for k in NoiseParams.names()}
+        for n, a in zip(names, axes):
+            cols[n] = np.repeat(a.reshape(-1), n_stim * n_s)
+        rollouts = pd.DataFrame({**cols, "stimulus_id": np.tile(np.repeat(ids, n_s), n_pts),
+                                 "sample": np.tile(np.arange(n_s), n_stim * n_pts),
+                                 "query": np.tile(np.repeat(queries, n_s), n_pts),
+                                 "value": samples.transpose(1, 0, 2).reshape(-1)})
+        return emu.fit(stimuli, rollouts=rollouts)
+
     def predict(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, sd)`` of the landing at ``theta`` (``(..., n_free)`` → two ``(..., n_stimuli)``)."""
         if not hasattr(self, "mean_emulator_"):
@@ -198,6 +263,47 @@ class LandingEmulator(ParamsMixin):
             raise InputError(f"predict_frame needs {', '.join(missing)}")
         m, s = self.predict(torch.tensor([float(params[k]) for k in self.names_], dtype=torch.float64))
         return pd.DataFrame({"stimulus_id": self.stimulus_ids_, "mean": m.numpy(), "sd": s.numpy()})
+
+
+def landing_emulator_path(emulator: LandingEmulator, stimuli, root=None):
+    """Where the landing emulator with ``emulator``'s settings for ``stimuli`` is stored: beside ``ipe fit``'s
+    emulators (:func:`ipe.inference.emulator.emulator_store_path`), named by the same content key (stimuli,
+    grid, fixed values, rollouts per point, seed, query, early stopping, physics version)."""
+    from .emulator import emulator_key, emulator_store_path
+
+    twin = Emulator(grid=emulator.grid, fixed=emulator.fixed, n_samples=emulator.n_samples, seed=emulator.seed,
+                    query=emulator.query, smoothing=emulator.smoothing, early_stop=emulator.early_stop)
+    key = emulator_key(twin, stimuli)
+    path = emulator_store_path(key, root)
+    return path.with_name(f"landing{LANDING_EMULATOR_FORMAT}-{key}.npz")
+
+
+def landing_fit_or_load(emulator: LandingEmulator, stimuli, store=True):
+    """``(emulator, path, reused)``: ``emulator`` fitted to ``stimuli``, or the identical one stored by an earlier
+    run. ``store``: ``True`` (the simulation cache's directory), a directory, or ``False`` (build, do not store).
+    A freshly built emulator is stored the moment it is built, so a fit stopped during sampling, or run again,
+    restarts without simulating; a stored file that does not load is rebuilt and replaced."""
+    from pathlib import Path
+
+    stimuli = as_stimulus_set(stimuli)
+    if store is False or store is None:
+        return emulator.fit(stimuli), None, False
+    path = landing_emulator_path(emulator, stimuli, None if store is True else Path(store))
+    if path.is_file():
+        try:
+            loaded = LandingEmulator.load(path, stimuli)
+        except InputError:
+            loaded = None
+        if loaded is not None:
+            loaded.set_params(workers=emulator.workers, progress=emulator.progress)
+            return loaded, path, True
+    emulator.fit(stimuli)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        emulator.save(path)
+    except OSError:  # a read-only cache must not cost the fit
+        return emulator, None, False
+    return emulator, path, False
 
 
 @validate_params(n_participants=POSITIVE_INT, motor_sd=NONNEG_NUMBER, samples_per_judgment=POSITIVE_INT,
@@ -382,13 +488,23 @@ class _Mixture:
 
     def loglik(self, theta: dict[str, torch.Tensor], tau: torch.Tensor, group: torch.Tensor,
                y: torch.Tensor) -> torch.Tensor:
+        """Log density of each observation ``y``: its group's mixture at ``theta`` with click noise ``tau``."""
+        return self.loglik_resampled(theta, tau, group, y, None)[0]
+
+    def loglik_resampled(self, theta: dict[str, torch.Tensor], tau: torch.Tensor, group: torch.Tensor,
+                         y: torch.Tensor, counts: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`loglik` with the kernel rows counted ``counts`` times (``(B, rows)``, a bootstrap of the
+        rollouts, the same rows at every grid point) → ``(B, observations)``; ``None``: each row once."""
         idx, w = self.corners(theta)
         c = self.centres[group][:, idx, :]  # (obs, corners, rows)
         sd = torch.sqrt(self.var[group][:, idx] + tau**2 / self.n[group][:, None])  # (obs, corners)
         sd = sd[..., None]
         lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
-        per_corner = torch.logsumexp(lp, dim=2) - math.log(c.shape[2])
-        return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300))[None, :], dim=1)
+        if counts is None:
+            per_corner = (torch.logsumexp(lp, dim=2) - math.log(c.shape[2]))[None]
+        else:
+            per_corner = torch.logsumexp(lp[None] + torch.log(counts)[:, None, None, :], dim=3) - math.log(c.shape[2])
+        return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300)), dim=2)
 
 
 def _landing_model(free: Sequence[str], ranges: dict[str, tuple[float, float]], motor_scale: float, loglik):
@@ -413,6 +529,10 @@ OPTION_RULES = {
     "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
     "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS),
 }
+#: Bootstrap resamples of the emulator's rollouts behind :attr:`LandingFit.mc_sd_`.
+MC_CHECK_BOOTSTRAP = 100
+#: Nats: the largest Monte Carlo sd of the log-likelihood ratio across a posterior's width that a fit accepts.
+MAX_MC_SD = 1.0
 #: NUTS's target acceptance probability in every landing fit (Pyro's MCMC default is 0.8; these posteriors have
 #: kinks at the grid values, where a smaller step helps).
 TARGET_ACCEPT = 0.9
@@ -464,9 +584,12 @@ class LandingFit(ParamsMixin):
     means), ``stopped_early_``, ``verdict_`` (the convergence
     :class:`~ipe.inference.diagnostics.Verdict`: R-hat ≤ 1.01, bulk and tail
     ESS ≥ 400, no divergences, tree depth not saturated, no pile-up at the
-    grid's upper edge; a failed check is a
+    grid's upper edge, and the emulator's Monte Carlo error below
+    :data:`MAX_MC_SD`; a failed check is a
     :class:`~ipe.inference.diagnostics.ConvergenceWarning`), ``problems_``
-    (the failed checks' messages).
+    (the failed checks' messages), ``mc_sd_`` (``{parameter: nats}``, the
+    emulator's Monte Carlo error across each posterior, see
+    :meth:`_mc_check`; KDE likelihood only).
     """
 
     option_rules = OPTION_RULES
@@ -529,6 +652,8 @@ class LandingFit(ParamsMixin):
         self._loglik = loglik
         self.summary_ = self._summary()
         self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
+        with one_torch_thread():
+            self.mc_sd_ = self._mc_check(emulator)
         self.verdict_ = self._verdict(emulator)
         self.problems_ = [p["message"] for p in self.verdict_.problems] + [e["message"] for e in self.verdict_.edges]
         diagnostics.warn(self.verdict_)
@@ -578,11 +703,13 @@ class LandingFit(ParamsMixin):
         fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in names if n not in self.free_}
         f64 = dict(dtype=torch.float64)
         k = self.samples_per_judgment
+        self._mc_parts = None
         if self.likelihood == "kde":
             keys = sorted(set(zip(stim_idx, n_col.tolist())))
             gid = {key: g for g, key in enumerate(keys)}
             group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
             mix = _Mixture(emulator, keys, k, self.seed)
+            self._mc_parts = (mix, group, y, {n: fixed_cols[n] for n in fixed_cols})
 
             def loglik(s):
                 theta = {n: (s[n] if n in s else torch.tensor(fixed_cols[n], **f64)) for n in names}
@@ -597,6 +724,45 @@ class LandingFit(ParamsMixin):
             scale = torch.sqrt((sd[stim] ** 2 / k + s["motor_sd"] ** 2) / n_obs)
             return dist.Normal(m[stim], scale).log_prob(y)
         return loglik
+
+    def _mc_check(self, emulator: LandingEmulator) -> dict[str, float]:
+        """The emulator's Monte Carlo error where the posterior sits: ``{parameter: sd}`` in nats.
+
+        For each free parameter, the log-likelihood ratio between the
+        posterior mean ± one posterior sd (the others at their posterior
+        means, τ at its posterior mean) is recomputed on
+        :data:`MC_CHECK_BOOTSTRAP` bootstrap resamples of the emulator's
+        rollouts (the same rollouts at every grid point, as simulated with
+        common random numbers; seeded). Its sd is how far another set of
+        rollouts would tilt the likelihood across the posterior's width: above
+        :data:`MAX_MC_SD` nats the posterior's place is set by which rollouts
+        were drawn as much as by the data. Empty for the Gaussian likelihood.
+        """
+        if self._mc_parts is None:
+            return {}
+        mix, group, y, fixed = self._mc_parts
+        rows = mix.centres.shape[2]
+        rng = stream_rng(self.seed, "landing.mc_check")
+        counts = torch.as_tensor(rng.multinomial(rows, np.full(rows, 1.0 / rows), size=MC_CHECK_BOOTSTRAP),
+                                 dtype=torch.float64)
+        f64 = dict(dtype=torch.float64)
+        centre = {n: torch.tensor(self.params_[n], **f64) for n in self.free_}
+        centre.update({n: torch.tensor(v, **f64) for n, v in fixed.items()})
+        tau = torch.tensor(self.params_["motor_sd"], **f64)
+        sd = self.summary_.set_index("parameter")["sd"]
+        out = {}
+        with torch.no_grad():
+            for n in self.free_:
+                lo, hi = self.ranges_[n]
+                step = float(sd[n]) if math.isfinite(float(sd[n])) else 0.0
+                ends = []
+                for t in (max(lo, self.params_[n] - step), min(hi, self.params_[n] + step)):
+                    theta = {**centre, n: torch.tensor(t, **f64)}
+                    parts = [mix.loglik_resampled(theta, tau, group, y, counts[i:i + 10]).sum(dim=1)
+                             for i in range(0, len(counts), 10)]
+                    ends.append(torch.cat(parts))
+                out[n] = float(torch.std(ends[1] - ends[0])) if step > 0 else 0.0
+        return out
 
     def _verdict(self, emulator: LandingEmulator) -> diagnostics.Verdict:
         """The convergence verdict of :mod:`ipe.inference.diagnostics` (as ``ipe fit``'s), with the free
@@ -614,6 +780,17 @@ class LandingFit(ParamsMixin):
                             f"the emulator's grid ({e['value']:g}): the data want values the emulator does not "
                             "cover; widen the grid (--grid-max, or LandingEmulator(grid=...))")
         verdict.edges = edges
+        worst = max(self.mc_sd_.items(), key=lambda kv: kv[1], default=None)
+        if worst is not None and worst[1] > MAX_MC_SD:
+            need = int(math.ceil(emulator.n_samples * (worst[1] / MAX_MC_SD) ** 2 / 10.0) * 10)
+            verdict.problems.append({
+                "check": "emulator_mc", "parameter": worst[0], "value": worst[1], "threshold": MAX_MC_SD,
+                "message": f"emulator Monte Carlo error: another set of {emulator.n_samples} rollouts per grid point "
+                           f"would tilt the log-likelihood across the posterior of {worst[0]} by ±{worst[1]:.1f} "
+                           f"nats (more than {MAX_MC_SD:g}): its interval is not to be trusted"})
+            verdict.advice.append(f"give the emulator more rollouts per grid point (--emulator-samples {need} "
+                                  "or more)")
+            verdict.converged = False
         return verdict
 
     def _run(self, model, deadline: float | None):
@@ -684,11 +861,13 @@ class LandingFit(ParamsMixin):
                                      "likelihood": f"landing_x {self.likelihood}",
                                      "_meta": {"interval": INTERVAL, "converged": verdict["converged"],
                                                "stopped_early": bool(self.stopped_early_),
+                                               "emulator_mc_sd": dict(self.mc_sd_),
                                                "draws_per_chain": int(self.diverging_.shape[1]),
                                                "chains": int(self.diverging_.shape[0]),
                                                "convergence": verdict}})
         return paths
 
 
-__all__ = ["DEFAULT_N", "LandingEmulator", "LandingFit", "default_free", "kde_bandwidth", "stimulus_means",
-           "synthesize_landings", "variance_corrected"]
+__all__ = ["DEFAULT_N", "MAX_MC_SD", "LandingEmulator", "LandingFit", "default_free", "kde_bandwidth",
+           "landing_emulator_path", "landing_fit_or_load", "stimulus_means", "synthesize_landings",
+           "variance_corrected"]

@@ -190,7 +190,8 @@ def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
             "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "10", "--draws", "10", "--chains", "1",
             "--no-progress"]
     assert main(argv) == 0
-    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json"}
+    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json",
+                                               "emulator.npz"}
     assert main(argv[:-1] + ["--free", "launch_position,bogus"]) == 2
     assert main(["fit-landing", str(tmp_path / "none.csv"), "--stimuli", str(sp), "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -229,3 +230,59 @@ def torch_tensor(x):
     import torch
 
     return torch.as_tensor(np.asarray(x, dtype=float))
+
+
+# --------------------------------------------------------------------------- the emulator kept, and its Monte Carlo error
+
+
+def test_landing_emulator_saves_and_loads(small_fit_inputs, tmp_path):
+    stimuli, _, _, emu = small_fit_inputs
+    path = emu.save(tmp_path / "landing.npz")
+    back = LandingEmulator.load(path, stimuli)
+    np.testing.assert_array_equal(back.samples_, emu.samples_)
+    np.testing.assert_array_equal(back.centre_, emu.centre_)
+    assert back.names_ == emu.names_ and back.get_params()["n_samples"] == 6
+    theta = np.array([[0.1, 0.3]])
+    for a, b in zip(back.predict(theta), emu.predict(theta)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    with pytest.raises(InputError, match="built for other stimuli"):
+        LandingEmulator.load(path, stimuli.subset([stimuli.ids[0]]))
+    (tmp_path / "junk.npz").write_text("not an archive")
+    with pytest.raises(InputError, match="not a landing emulator written by ipe"):
+        LandingEmulator.load(tmp_path / "junk.npz", stimuli)
+
+
+def test_landing_emulator_is_stored_when_built_and_reused(small_fit_inputs, tmp_path, monkeypatch):
+    from ipe.inference import landing
+
+    stimuli = small_fit_inputs[0]
+    grid = {"launch_position": [0.0, 0.4], "collision_angle": [0.0, 0.4]}
+    first, path, reused = landing.landing_fit_or_load(LandingEmulator(grid=grid, n_samples=3, seed=5), stimuli,
+                                                      tmp_path)
+    assert path.is_file() and not reused and path.parent.parent.parent == tmp_path
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr("ipe.montecarlo.simulate", no_simulation)
+    again, path2, reused = landing.landing_fit_or_load(LandingEmulator(grid=grid, n_samples=3, seed=5), stimuli,
+                                                       tmp_path)
+    assert reused and path2 == path
+    np.testing.assert_array_equal(again.samples_, first.samples_)
+    # another seed is another emulator
+    assert landing.landing_emulator_path(LandingEmulator(grid=grid, n_samples=3, seed=6), stimuli, tmp_path) != path
+
+
+def test_the_fit_measures_the_emulators_monte_carlo_error(small_fit_inputs):
+    """Six rollouts per grid point cannot place the posterior: the verdict says so and how many would."""
+    _, _, clicks, emu = small_fit_inputs
+    fit = LandingFit(num_warmup=20, num_samples=20, num_chains=1, seed=0).fit(clicks, emu)
+    assert set(fit.mc_sd_) == {"launch_position", "collision_angle"}
+    assert all(v > 0 for v in fit.mc_sd_.values())
+    again = LandingFit(num_warmup=20, num_samples=20, num_chains=1, seed=0).fit(clicks, emu)
+    assert again.mc_sd_ == fit.mc_sd_
+    assert max(fit.mc_sd_.values()) > 1.0
+    assert [p["check"] for p in fit.verdict_.problems].count("emulator_mc") == 1
+    assert not fit.verdict_.converged and any("--emulator-samples" in a for a in fit.verdict_.advice)
+    gauss = LandingFit(num_warmup=5, num_samples=5, num_chains=1, seed=0, likelihood="gaussian").fit(clicks, emu)
+    assert gauss.mc_sd_ == {}

@@ -121,7 +121,8 @@ def test_cli_says_whether_it_converged_and_saves_the_verdict(files, tmp_path, ca
     assert main([*files, "--out", str(out), "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "NOT CONVERGED" in captured.err and "90% equal-tailed" in captured.out
-    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json"}
+    assert {p.name for p in out.iterdir()} == {"summary.csv", "params.json", "draws.csv", "convergence.json",
+                                               "emulator.npz"}
     assert json.loads((out / "params.json").read_text())["_meta"]["converged"] is False
     assert len(pd.read_csv(out / "draws.csv")) == 20
 
@@ -138,4 +139,7 @@ def test_cli_max_time_stops_cleanly_saves_and_says_so(files, tmp_path, monkeypat
     again = tmp_path / "again"
     assert main([*files, "--out", str(again), "--no-progress", "--max-time", "1"]) == 1
     assert "stopped by --max-time 1 after the emulator, before sampling" in capsys.readouterr().err
-    assert not again.exists() or not any(again.iterdir())
+    # the emulator is kept (in --out, and in the store, which the rerun reuses); no fit file is written
+    assert {p.name for p in again.iterdir()} == {"emulator.npz"}
+    assert main([*files, "--out", str(again), "--no-progress"]) == 0
+    assert "emulator: reused" in capsys.readouterr().err
