@@ -25,6 +25,12 @@ world with the ball in each of its three holes:
    of clicks per mean set to a quarter, half, the default
    (:data:`ipe.inference.landing.DEFAULT_N`), and twice the true n: how
    much the speed parameters and the click noise τ move.
+4. **The emulator's Monte Carlo error** (``--profile-sets K``): the clicks'
+   log-likelihood along ``collision_speed_sd`` (loss and click noise at the
+   truth) from K disjoint sets of the emulator's rollouts per grid point,
+   and from all of them: where each set puts the peak. ``--profile-only``
+   skips the fits (the emulator comes from the store when it was built
+   before).
 
 Usage::
 
@@ -32,7 +38,9 @@ Usage::
     python experiments/plinko.py --tiny     # seconds, for the tests
 
 Writes ``results/plinko/``: ``compare.csv`` (part 1, one row per
-stimulus), ``recovery.csv`` (part 2), ``n_sensitivity.csv`` (part 3),
+stimulus), ``recovery.csv`` (part 2, with ``mc_sd``: the emulator's Monte Carlo
+error across each posterior, :attr:`LandingFit.mc_sd_`), ``n_sensitivity.csv`` (part 3),
+``profile.csv`` (part 4),
 ``results.csv``/``results.md``/``summary.json`` (the claims), and
 ``landings.png`` (ipe's and the rebuild's landings on six stimuli).
 """
@@ -187,8 +195,11 @@ def compare_engines(stimuli: StimulusSet, n: int, seed: int, workers: int) -> pd
 # --------------------------------------------------------------------------- recovery
 
 
-def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Parts 2 and 3: fit the collision-speed noise to synthetic clicks and means; vary the assumed n."""
+def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int, fits: bool = True):
+    """Parts 2 and 3: fit the collision-speed noise to synthetic clicks and means; vary the assumed n.
+
+    Returns ``(recovery, n_sensitivity, timing, clicks, emulator)``; ``fits=False`` only makes the clicks and
+    the emulator (for part 4)."""
     truth = NoiseParams(**TRUTH)
     clicks = synthesize_landings(stimuli, cfg["n_participants"], truth, motor_sd=MOTOR_SD, seed=seed + 1,
                                  workers=workers, progress=progress())
@@ -219,7 +230,7 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
         return f, round(time.time() - t, 1)
 
     rows = []
-    for kind, data, is_means in (("trials", clicks, False), ("means", means, True)):
+    for kind, data, is_means in (("trials", clicks, False), ("means", means, True)) if fits else ():
         f, secs = fit(data, is_means)
         for r in f.summary_.itertuples():
             rows.append({"data": kind, "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean,
@@ -235,7 +246,46 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int) -> tuple[p
                          "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean, "q05": r.q05,
                          "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95), "r_hat": r.r_hat})
     timing["n_trials"] = len(clicks)
-    return pd.DataFrame(rows), pd.DataFrame(sens), timing
+    return pd.DataFrame(rows), pd.DataFrame(sens), timing, clicks, emu
+
+
+PROFILE_SD = tuple(np.round(np.arange(0.0, 0.4001, 0.025), 4))
+"""Where part 4 reads the likelihood along ``collision_speed_sd``."""
+
+
+def likelihood_profile(clicks: pd.DataFrame, emu: LandingEmulator, sets: int, seed: int) -> pd.DataFrame:
+    """Part 4: the clicks' KDE log-likelihood along ``collision_speed_sd`` (loss and click noise at the truth),
+    read from ``sets`` disjoint sets of the emulator's rollouts per grid point and from all of them together.
+
+    It shows how much the Monte Carlo of ``S / sets`` rollouts per point moves the likelihood, against the
+    clicks' own evidence. One row per (rollout set, sd): the log-likelihood and its drop from the set's peak.
+    """
+    import torch
+    from types import SimpleNamespace
+
+    from ipe.inference.landing import _Mixture
+
+    n_s = emu.samples_.shape[2]
+    per = n_s // sets
+    index = {sid: i for i, sid in enumerate(emu.stimulus_ids_)}
+    stim = [index[s] for s in clicks["stimulus_id"]]
+    y = torch.tensor(clicks["response"].to_numpy(float), dtype=torch.float64)
+    group = torch.tensor(stim, dtype=torch.long)
+    rows = []
+    for k in range(sets + 1):
+        lo, hi = (k * per, (k + 1) * per) if k < sets else (0, n_s)
+        part = SimpleNamespace(samples_=emu.samples_[:, :, lo:hi], stimulus_ids_=emu.stimulus_ids_,
+                               grid_values_=emu.grid_values_)
+        mix = _Mixture(part, [(i, 1) for i in range(len(emu.stimulus_ids_))], 1, seed)
+        ll = []
+        for t in PROFILE_SD:
+            theta = {"collision_speed_loss": torch.tensor(TRUTH["collision_speed_loss"], dtype=torch.float64),
+                     "collision_speed_sd": torch.tensor(t, dtype=torch.float64)}
+            ll.append(float(mix.loglik(theta, torch.tensor(MOTOR_SD, dtype=torch.float64), group, y).sum()))
+        top = max(ll)
+        rows += [{"rollouts": f"{lo}-{hi - 1}", "n_rollouts": hi - lo, "collision_speed_sd": t, "loglik": v,
+                  "below_peak": top - v, "peak": PROFILE_SD[int(np.argmax(ll))]} for t, v in zip(PROFILE_SD, ll)]
+    return pd.DataFrame(rows)
 
 
 def figure(compare: pd.DataFrame, path: Path) -> None:
@@ -271,6 +321,10 @@ def main(argv=None) -> int:
     ap.add_argument("--emulator-samples", type=int, default=None, help="rollouts per stimulus and grid point")
     ap.add_argument("--skip-compare", action="store_true", help="leave out part 1 (the engine check)")
     ap.add_argument("--skip-n", action="store_true", help="leave out part 3 (unknown n)")
+    ap.add_argument("--profile-sets", type=int, default=0,
+                    help="part 4: the clicks' likelihood along collision_speed_sd from this many disjoint sets of "
+                         "the emulator's rollouts per point (0: leave it out)")
+    ap.add_argument("--profile-only", action="store_true", help="part 4 without the fits of parts 2 and 3")
     a = ap.parse_args(argv)
     cfg = dict(TINY if a.tiny else FULL)
     if a.emulator_samples is not None:
@@ -289,7 +343,15 @@ def main(argv=None) -> int:
         write_csv(out / "compare.csv", compare.drop(columns=["ipe", "rebuild"]))
         figure(compare, out / "landings.png")
     t_compare = round(time.time() - t0, 1)
-    recovery, sens, timing = recover(stimuli, cfg, a.seed, a.workers)
+    recovery, sens, timing, clicks, emu = recover(stimuli, cfg, a.seed, a.workers, fits=not a.profile_only)
+    if a.profile_sets:
+        profile = likelihood_profile(clicks, emu, a.profile_sets, a.seed)
+        write_csv(out / "profile.csv", profile)
+        peaks = profile.groupby("rollouts", sort=False)[["n_rollouts", "peak"]].first()
+        print("part 4: peak of the clicks' likelihood along collision_speed_sd (truth 0.25), per rollout set:\n"
+              + peaks.to_string())
+    if a.profile_only:
+        return 0
     write_csv(out / "recovery.csv", recovery)
     write_csv(out / "n_sensitivity.csv", sens)
     speed = recovery[recovery["parameter"].isin(FREE)]
