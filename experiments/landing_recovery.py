@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ipe.fileio import write_csv, write_json
-from ipe.inference.landing import LandingEmulator, LandingFit, stimulus_means, synthesize_landings
+from ipe.inference.landing import (LandingEmulator, LandingFit, landing_fit_or_load, stimulus_means,
+                                   synthesize_landings)
 from ipe.noise import NoiseParams
 from ipe.stimuli.plinko import generate_plinko
 
@@ -47,7 +48,8 @@ def run(n_stimuli: int, n_participants: int, emulator_samples: int, grid_points:
                                     workers=workers)
     grid = {n: list(np.round(np.linspace(0.0, 0.6, grid_points), 6)) for n in ("launch_position", "collision_angle")}
     t0 = time.time()
-    emu = LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed + 2, workers=workers).fit(stimuli)
+    emu, _, _ = landing_fit_or_load(LandingEmulator(grid=grid, n_samples=emulator_samples, seed=seed + 2,
+                                                    workers=workers), stimuli)
     t_emu = time.time() - t0
     rows = []
     true = {"launch_position": true_launch, "collision_angle": true_collision, "motor_sd": motor_sd}
@@ -59,6 +61,7 @@ def run(n_stimuli: int, n_participants: int, emulator_samples: int, grid_points:
             rows.append({"data": kind, "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean,
                          "q05": r.q05, "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95),
                          "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": fit.n_divergent_,
+                         "mc_sd": fit.mc_sd_.get(r.parameter, float("nan")),
                          "fit_s": round(time.time() - t0, 1), "emulator_s": round(t_emu, 1),
                          "n_stimuli": n_stimuli, "n_participants": n_participants, "n_trials": len(responses)})
     return pd.DataFrame(rows)
@@ -86,7 +89,7 @@ def main(argv=None) -> int:
     records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
                for r in table.to_dict(orient="records")]
     write_json(a.out / "recovery.json", {"sizes": sizes, "seed": a.seed, "rows": records})
-    cols = ["data", "parameter", "true", "mean", "q05", "q95", "inside_90", "r_hat", "divergences"]
+    cols = ["data", "parameter", "true", "mean", "q05", "q95", "inside_90", "r_hat", "divergences", "mc_sd"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"emulator {table['emulator_s'].iloc[0]} s; wrote {a.out}", file=sys.stderr)
     return 0
