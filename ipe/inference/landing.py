@@ -45,6 +45,15 @@ responses' range). NUTS (Pyro) samples the posterior; the summary gives
 each parameter's mean, sd and equal-tailed 90 % interval (``q05``,
 ``q95``), R-hat and effective sample size.
 
+The emulator's Monte Carlo error is part of the verdict: after sampling,
+:meth:`LandingFit._mc_check` measures how far another set of rollouts per
+grid point would tilt the log-likelihood across each posterior (bootstrap
+over the rollouts, in nats, ``mc_sd_``); above :data:`MAX_MC_SD` the fit is
+not trusted and the advice names the ``--emulator-samples`` that would do.
+A landing emulator is kept: :meth:`LandingEmulator.save` / ``load``, and
+:func:`landing_fit_or_load` stores it content-addressed the moment it is
+built (as ``ipe fit`` does its emulator).
+
 Every rollout gives a landing: a ball that never reaches the target answers
 its position at the end of the rollout (:func:`ipe.queries.landing`), so no
 rollout is silently dropped.
