@@ -26,7 +26,8 @@ def fit_landing(
     responses: Annotated[Path, typer.Argument(help="Clicked landing positions (.csv): participant, stimulus_id, "
                                                    "response; with --means: stimulus_id, mean and, when known, n.")],
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file (landing queries).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for summary.csv and params.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for summary.csv, params.json, draws.csv, convergence.json "
+                                                   "and emulator.npz.")],
     free: Annotated[Optional[str], typer.Option("--free", help="Free noise parameters, comma-separated; default "
                                                 "drop_angle,collision_angle for balls released at rest, "
                                                 "launch_angle,collision_angle for balls that start moving.")] = None,
