@@ -236,7 +236,8 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
                                   f"up to {emulator_samples}", run_opts, settings["method"], chains, warmup, draws, sc)
     result = _run_fit(
         emulator, responses, stim, free_list, sc, fixed={"mu": fixed_mu} if "mu" not in free_list else None,
-        emulator=emu, emulator_samples=emulator_samples, emulator_se=emulator_se, emulator_store=cache_dir if cache_dir is not None else True,
+        emulator=emu, emulator_samples=emulator_samples, emulator_se=emulator_se,
+        emulator_store=cache_dir if cache_dir is not None else True,
         seed=seed, progress=progress if progress is not None else True,  # a bar in a terminal, plain lines elsewhere
         out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}", on_emulator=on_emulator,
         report=note, num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,

@@ -188,14 +188,15 @@ class Emulator(ParamsMixin):
     Notes
     -----
     Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
-    means on the grid), ``coef_`` (n_stimuli × n_basis_total) and
-    ``residual_sd_``.
+    means on the grid), ``grid_n_`` (the rollouts behind each mean:
+    ``n_samples``, or fewer with ``target_se``), ``coef_`` (n_stimuli ×
+    n_basis_total) and ``residual_sd_``.
     """
 
     def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
                  fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
-                 target_se: float | None = None, query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-4,
-                 workers: int = 1, progress: bool | None = None, early_stop: bool = True,
+                 target_se: float | None = None, query: str | None = None, n_basis: int | None = None,
+                 smoothing: float = 1e-4, workers: int = 1, progress: bool | None = None, early_stop: bool = True,
                  backend: str | None = None, scheduler=None, cache=None):
         self.grid = grid
         self.free = free
@@ -430,7 +431,8 @@ class Emulator(ParamsMixin):
         except (KeyError, TypeError):
             raise InputError(f"{path}: not an emulator file written by ipe (its metadata is incomplete)") from None
         emu = cls(grid=meta["grid"], fixed=meta["fixed"], n_samples=meta["n_samples"], seed=meta["seed"],
-                  target_se=meta.get("target_se"), query=meta["query"], n_basis=meta["n_basis"], smoothing=meta["smoothing"])
+                  target_se=meta.get("target_se"), query=meta["query"], n_basis=meta["n_basis"],
+                  smoothing=meta["smoothing"])
         emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in meta["grid"].items()}
         emu.stimulus_ids_ = list(meta["stimulus_ids"])
         emu.queries_ = list(meta["queries"])

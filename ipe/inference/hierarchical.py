@@ -92,7 +92,8 @@ METHODS = ("nuts", "svi")
 #: (and by :func:`~ipe.inference.pipeline.fit_responses` before it builds the emulator).
 OPTION_RULES = {
     "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
-    "init_candidates": POSITIVE_INT, "workers": POSITIVE_INT, "svi_steps": POSITIVE_INT, "max_tree_depth": POSITIVE_INT,
+    "init_candidates": POSITIVE_INT, "workers": POSITIVE_INT, "svi_steps": POSITIVE_INT,
+    "max_tree_depth": POSITIVE_INT,
     "target_accept": Number(0.0, 1.0, closed="neither"),
     "method": OneOf(*METHODS, description="one of " + ", ".join(METHODS)),
     "init": OneOf("svi", "random", description="'svi' or 'random'"),
