@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..validation import check
+from ..validation import POSITIVE_NUMBER, check
 from .app import app
 from .backend import BackendOption, CacheDirOption, CacheOption, SchedulerOption, cache_note, run_options
 from .common import NoEarlyStopOption, ProgressOption, WorkersOption, note, output_dir
@@ -172,12 +172,17 @@ def fit(
                         "grid's range).")] = None,
     fixed_mu: Annotated[float, typer.Option("--mu", help="μ when it is not free.")] = 0.0,
     emulator_samples: Annotated[int, typer.Option("--emulator-samples", min=1,
-                                                  help="Rollouts per stimulus and grid point.")] = 40,
+                                                  help="Rollouts per stimulus and grid point (with --emulator-se: "
+                                                       "at most).")] = 40,
+    emulator_se: Annotated[Optional[float], typer.Option(
+        "--emulator-se", help="Adaptive emulator: each stimulus and grid point runs rollouts in rounds until the "
+                              "standard error of its mean is at most this (in the query's units), "
+                              "--emulator-samples at most.")] = None,
     emulator: Annotated[Optional[Path], typer.Option(
         "--emulator", help="Reuse an emulator.npz written by an earlier fit on the same stimuli.")] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up steps per chain.")] = 300,
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
-    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (run one after another).")] = 2,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (up to --workers at once).")] = 2,
     no_bias: Annotated[bool, typer.Option("--no-bias", help="No per-participant response bias.")] = False,
     sims: Annotated[str, typer.Option(
         "--sims", help="Simulations a judgment rests on: 'fit' (estimate κ), a number ≥ 1, or 'none' (no "
@@ -207,7 +212,8 @@ def fit(
         _fit(**args)
 
 
-def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator, warmup, draws,
+def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_samples, emulator_se, emulator,
+         warmup, draws,
          chains, no_bias, sims, no_emulator_error, link, method, hierarchy, max_time, jspsych, seed, workers,
          no_early_stop, progress, backend, scheduler, cache, cache_dir) -> None:
     from ..humans import ResponseScale, scale_for_stimuli
@@ -220,14 +226,18 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
                     method=parse_method(method), hierarchy=parse_hierarchy(hierarchy),
                     max_time=parse_max_time(max_time))
     fixed_mu = check("--mu", fixed_mu, NOISE_RULE)
+    if emulator_se is not None:
+        check("--emulator-se", emulator_se, POSITIVE_NUMBER)
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     check_link(link, sc)
     emu = None if emulator is None else Emulator.load(emulator)
-    on_emulator = _emulator_notes(emulator, emulator_samples, run_opts, settings["method"], chains, warmup, draws, sc)
+    on_emulator = _emulator_notes(emulator, emulator_samples if emulator_se is None else
+                                  f"up to {emulator_samples}", run_opts, settings["method"], chains, warmup, draws, sc)
     result = _run_fit(
         emulator, responses, stim, free_list, sc, fixed={"mu": fixed_mu} if "mu" not in free_list else None,
-        emulator=emu, emulator_samples=emulator_samples, emulator_store=cache_dir if cache_dir is not None else True,
+        emulator=emu, emulator_samples=emulator_samples, emulator_se=emulator_se,
+        emulator_store=cache_dir if cache_dir is not None else True,
         seed=seed, progress=progress if progress is not None else True,  # a bar in a terminal, plain lines elsewhere
         out=out, jspsych=jspsych, where=str(responses), stimuli_label=f"--stimuli {stimuli}", on_emulator=on_emulator,
         report=note, num_warmup=warmup, num_samples=draws, num_chains=chains, response_bias=not no_bias,
@@ -236,7 +246,7 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     print(f"\nwrote params.json, posterior.nc, diagnostics.csv, convergence.json and the rest to {out}")
 
 
-def _emulator_notes(emulator, emulator_samples: int, run_opts: dict, method: str, chains: int, warmup: int,
+def _emulator_notes(emulator, emulator_samples: int | str, run_opts: dict, method: str, chains: int, warmup: int,
                     draws: int, scale):
     """The ``on_emulator`` callback of :func:`ipe.inference.fit_responses`: what was built or reused, and what
     is sampled next, on stderr."""

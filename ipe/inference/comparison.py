@@ -148,7 +148,9 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
     ``responses``; its emulator supplies the IPE's predictions
     (``early_stop=False``: the no-noise model's rollouts run to the horizon). ``progress``
     shows each baseline fit's sampling (:mod:`ipe.progress`); ``report`` is
-    called with a status line before each long step.
+    called with a status line before each long step. ``workers`` runs the
+    no-noise baseline's rollouts and each baseline fit's NUTS chains that
+    many at once (the table does not depend on it).
     """
     fit._check_fitted()
     emulator = fit.emulator_
@@ -186,7 +188,7 @@ def compare_models(responses: pd.DataFrame, stimuli, fit, scale, k: int = 5, see
         est = HierarchicalFit(free=(), scale=fit.scale, num_warmup=num_warmup, num_samples=num_samples,
                               num_chains=num_chains, seed=seed, response_bias=fit.response_bias, progress=progress,
                               sims=None, link=getattr(fit, "link", "linear"),
-                              svi_steps=min(500, 2 * (num_warmup + num_samples)))
+                              svi_steps=min(500, 2 * (num_warmup + num_samples)), workers=workers)
         with warnings.catch_warnings():  # one warning for all baselines below, not one per fit
             warnings.simplefilter("ignore")
             est.fit(responses, wrapped)

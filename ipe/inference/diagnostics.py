@@ -116,8 +116,13 @@ def _worst(table: pd.DataFrame, column: str, largest: bool) -> tuple[str, float]
 def check_convergence(summary: pd.DataFrame, n_chains: int, n_draws: int, diverging: np.ndarray,
                       tree_depth: np.ndarray | None = None, max_tree_depth: int | None = None,
                       hierarchical: bool = True, free: tuple[str, ...] = (), stopped_early: bool = False,
-                      method: str = "nuts") -> Verdict:
-    """The :class:`Verdict` from a diagnostics table (``parameter``, ``r_hat``, ``ess_bulk``, ``ess_tail``)."""
+                      method: str = "nuts", quick: str | None = "--method svi") -> Verdict:
+    """The :class:`Verdict` from a diagnostics table (``parameter``, ``r_hat``, ``ess_bulk``, ``ess_tail``).
+
+    ``quick``: the calling command's option for a quick approximate answer,
+    suggested last when a check fails (``None``: the command has none, e.g.
+    ``ipe fit-landing``).
+    """
     if method != "nuts":
         return _unchecked(method, stopped_early)
     v = Verdict(converged=True, method=method, n_divergent=int(np.sum(diverging)), stopped_early=stopped_early,
@@ -160,7 +165,7 @@ def check_convergence(summary: pd.DataFrame, n_chains: int, n_draws: int, diverg
                              "message": f"{share:.0%} of the draws hit the maximum tree depth {max_tree_depth}"})
     v.converged = not problems
     if problems:
-        v.advice.extend(_advice({p["check"] for p in problems}, free, hierarchical))
+        v.advice.extend(_advice({p["check"] for p in problems}, free, hierarchical, quick))
     return v
 
 
@@ -174,7 +179,8 @@ def _unchecked(method: str, stopped_early: bool) -> Verdict:
     return v
 
 
-def _advice(checks: set[str], free: tuple[str, ...], hierarchical: bool) -> list[str]:
+def _advice(checks: set[str], free: tuple[str, ...], hierarchical: bool, quick: str | None = "--method svi"
+            ) -> list[str]:
     """What to try when the ``checks`` failed."""
     advice = []
     if checks & {"r_hat", "ess_bulk", "ess_tail", "stopped"}:
@@ -186,7 +192,8 @@ def _advice(checks: set[str], free: tuple[str, ...], hierarchical: bool) -> list
         advice.append(f"fewer free parameters (e.g. --free {free[0]})")
     if hierarchical:
         advice.append("a non-hierarchical, group-level fit (--hierarchy off)")
-    advice.append("or --method svi for a quick approximate answer")
+    if quick:
+        advice.append(f"or {quick} for a quick approximate answer")
     return advice
 
 

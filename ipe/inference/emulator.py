@@ -40,7 +40,7 @@ from ..fileio import atomic_write
 from ..montecarlo import simulate, summarize
 from ..noise import INTERVENTION_FIELDS, MOTION_FIELDS, PROPERTY_FIELDS, NoiseParams
 from ..scenefile import as_stimulus_set
-from ..validation import POSITIVE_INT, SEED, check
+from ..validation import POSITIVE_INT, POSITIVE_NUMBER, SEED, check
 
 PARAM_NAMES = ("sigma", "phi", "mu") + PROPERTY_FIELDS + INTERVENTION_FIELDS + MOTION_FIELDS
 DEFAULT_GRID = {
@@ -152,7 +152,21 @@ class Emulator(ParamsMixin):
     fixed:
         Values of the other noise parameters (``NoiseParams`` fields).
     n_samples:
-        Rollouts per stimulus and grid point.
+        Rollouts per stimulus and grid point (with ``target_se``: at most).
+    target_se:
+        ``None`` (default): every stimulus gets ``n_samples`` rollouts at
+        every grid point. A number: adaptive counts (:mod:`ipe.adaptive`):
+        each (stimulus, grid point) runs in rounds until the standard error
+        of its mean is at most ``target_se`` (in the query's units: bricks
+        for a count, probability for ``fall``), ``n_samples`` at most. A
+        pair that stops at ``k`` rollouts holds exactly the first ``k`` of
+        the fixed run (same seeds, common random numbers), so the pairs
+        that need all ``n_samples`` are unchanged and the others are at
+        most ``target_se`` away from them; stimuli that hardly vary (a tower
+        nothing rests on, a clear answer) stop after the first round. The
+        model's emulator-error term (``HierarchicalFit(emulator_error=True)``)
+        keeps using ``n_samples``: for an adaptive pair it understates that
+        pair's error, which is at most ``target_se``.
     seed:
         The Monte Carlo seed (common random numbers across the grid).
     query:
@@ -174,19 +188,21 @@ class Emulator(ParamsMixin):
     Notes
     -----
     Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
-    means on the grid), ``coef_`` (n_stimuli × n_basis_total) and
-    ``residual_sd_``.
+    means on the grid), ``grid_n_`` (the rollouts behind each mean:
+    ``n_samples``, or fewer with ``target_se``), ``coef_`` (n_stimuli ×
+    n_basis_total) and ``residual_sd_``.
     """
 
     def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
                  fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
-                 query: str | None = None, n_basis: int | None = None, smoothing: float = 1e-4,
-                 workers: int = 1, progress: bool | None = None, early_stop: bool = True,
+                 target_se: float | None = None, query: str | None = None, n_basis: int | None = None,
+                 smoothing: float = 1e-4, workers: int = 1, progress: bool | None = None, early_stop: bool = True,
                  backend: str | None = None, scheduler=None, cache=None):
         self.grid = grid
         self.free = free
         self.fixed = fixed
         self.n_samples = n_samples
+        self.target_se = target_se
         self.seed = seed
         self.query = query
         self.n_basis = n_basis
@@ -236,6 +252,8 @@ class Emulator(ParamsMixin):
         """Simulate the grid (or use given ``rollouts``) and fit the surfaces. Returns self."""
         check("n_samples", self.n_samples, POSITIVE_INT)
         check("seed", self.seed, SEED)
+        if self.target_se is not None:
+            check("target_se", self.target_se, POSITIVE_NUMBER)
         stimuli = as_stimulus_set(stimuli)
         self.grid_values_ = self._grid()
         points = self._points()
@@ -243,7 +261,7 @@ class Emulator(ParamsMixin):
             rollouts = simulate(stimuli, points, n_samples=self.n_samples, seed=self.seed, queries=self.query,
                                 workers=self.workers, progress=self.progress, early_stop=self.early_stop,
                                 common_random_numbers=True, backend=self.backend, scheduler=self.scheduler,
-                                cache=self.cache)
+                                cache=self.cache, target_se=self.target_se)
         summ = summarize(rollouts)
         self.stimulus_ids_ = [s.id for s in stimuli]
         queries = summ.groupby("stimulus_id", sort=False)["query"].first()
@@ -252,6 +270,7 @@ class Emulator(ParamsMixin):
         means = np.empty((n_pts, len(stimuli)))
         ses = np.empty_like(means)
         sds = np.full_like(means, np.nan)
+        counts = np.zeros_like(means)
         index = {sid: i for i, sid in enumerate(self.stimulus_ids_)}
         keys = list(self.grid_values_)
         pos = {tuple(float(getattr(p, k)) for k in keys): j for j, p in enumerate(points)}
@@ -261,10 +280,12 @@ class Emulator(ParamsMixin):
             means[j, index[row.stimulus_id]] = row.mean
             ses[j, index[row.stimulus_id]] = row.se
             sds[j, index[row.stimulus_id]] = row.sd
+            counts[j, index[row.stimulus_id]] = row.n_samples
         means = np.where(np.isnan(means), 0.0, means)
         self.grid_means_ = means
         self.grid_se_ = ses
         self.grid_sd_ = np.where(np.isnan(sds), 0.0, sds)  # spread across rollouts (continuous responses)
+        self.grid_n_ = counts  # rollouts per grid point and stimulus (n_samples, or fewer with target_se)
         self.grid_points_ = np.array([[getattr(p, k) for k in keys] for p in points], dtype=float)
         self._fit_surfaces()
         return self
@@ -372,13 +393,16 @@ class Emulator(ParamsMixin):
         meta = {
             "version": 1, "names": list(self.names_), "stimulus_ids": self.stimulus_ids_, "queries": self.queries_,
             "grid": {k: v.tolist() for k, v in self.grid_values_.items()}, "fixed": dict(self.fixed or {}),
-            "n_samples": self.n_samples, "seed": self.seed, "query": self.query, "n_basis": self.n_basis,
+            "n_samples": self.n_samples, "target_se": self.target_se, "seed": self.seed, "query": self.query,
+            "n_basis": self.n_basis,
             "smoothing": self.smoothing,
         }
         import io
 
         buf = io.BytesIO()
         extra = {} if getattr(self, "grid_sd_", None) is None else {"grid_sd": self.grid_sd_}
+        if getattr(self, "grid_n_", None) is not None:
+            extra["grid_n"] = self.grid_n_
         np.savez(buf, meta=np.array(json.dumps(meta)), grid_means=self.grid_means_, grid_se=self.grid_se_,
                  grid_points=self.grid_points_, **extra)
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
@@ -392,6 +416,7 @@ class Emulator(ParamsMixin):
                 meta = json.loads(str(z["meta"]))
                 means, ses, pts = z["grid_means"], z["grid_se"], z["grid_points"]
                 sds = z["grid_sd"] if "grid_sd" in z.files else None
+                counts = z["grid_n"] if "grid_n" in z.files else None
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except IsADirectoryError:
@@ -406,12 +431,14 @@ class Emulator(ParamsMixin):
         except (KeyError, TypeError):
             raise InputError(f"{path}: not an emulator file written by ipe (its metadata is incomplete)") from None
         emu = cls(grid=meta["grid"], fixed=meta["fixed"], n_samples=meta["n_samples"], seed=meta["seed"],
-                  query=meta["query"], n_basis=meta["n_basis"], smoothing=meta["smoothing"])
+                  target_se=meta.get("target_se"), query=meta["query"], n_basis=meta["n_basis"],
+                  smoothing=meta["smoothing"])
         emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in meta["grid"].items()}
         emu.stimulus_ids_ = list(meta["stimulus_ids"])
         emu.queries_ = list(meta["queries"])
         emu.grid_means_, emu.grid_se_, emu.grid_points_ = means, ses, pts
         emu.grid_sd_ = sds
+        emu.grid_n_ = counts
         emu._fit_surfaces()
         return emu
 
@@ -500,7 +527,8 @@ def emulator_key(emulator: Emulator, stimuli) -> str:
     Like a simulation-cache key (:mod:`ipe.cache`), it covers everything that
     decides the grid's Monte Carlo means: every stimulus as canonical JSON (in
     order), the grid, the fixed parameters, the rollouts per point, the seed,
-    the query, early stopping and the physics version; and the surface
+    the query, early stopping and the physics version, the adaptive target
+    (only when set, so the keys of fixed-count emulators are unchanged); and the surface
     settings (``n_basis``, ``smoothing``). Workers, backend and progress do
     not change the result and are not in it.
     """
@@ -510,6 +538,7 @@ def emulator_key(emulator: Emulator, stimuli) -> str:
 
     grid = {k: [repr(float(x)) for x in v] for k, v in emulator._grid().items()}
     material = {
+        **({} if emulator.target_se is None else {"target_se": repr(float(emulator.target_se))}),
         "format": EMULATOR_STORE_FORMAT, "physics": physics_version(),
         "stimuli": [SimulationCache.stimulus_text(s) for s in as_stimulus_set(stimuli)],
         "grid": grid, "fixed": {k: repr(float(v)) for k, v in sorted((emulator.fixed or {}).items())},

@@ -5,9 +5,10 @@ scale) is :class:`~ipe.inference.hierarchical_model.HierarchicalModel`; what
 the draws say (ArviZ posterior, summaries, the posterior-predictive check) is
 :mod:`ipe.inference.posterior`; the files a fit writes and reads are
 :mod:`ipe.inference.fitfiles`. This module drives the samplers
-(:mod:`ipe.inference.sampling`): NUTS runs ``num_chains`` chains one after
-another, each seeded from the user seed through named streams
-(:mod:`ipe.seeding`), so results do not depend on the machine's process pool;
+(:mod:`ipe.inference.sampling`): NUTS runs ``num_chains`` chains, up to
+``workers`` at once in forked processes, each seeded from the user seed
+through named streams (:mod:`ipe.seeding`), so results do not depend on the
+number of workers or the machine's process pool;
 after sampling, the convergence verdict (:mod:`ipe.inference.diagnostics`)
 warns loudly when a fit has not converged.
 """
@@ -36,7 +37,7 @@ from .emulator import Emulator
 from .fitfiles import write_fit
 from .hierarchical_model import LINKS, HierarchicalModel, prepare_trials, prior_ranges
 from .posterior import summarize_draws
-from .sampling import one_torch_thread, run_nuts_chain, run_svi, seed_pyro
+from .sampling import one_torch_thread, run_chains, run_nuts_chain, run_svi, seed_pyro
 
 
 def _best_start(model, candidates: int) -> dict[str, torch.Tensor] | None:
@@ -91,7 +92,8 @@ METHODS = ("nuts", "svi")
 #: (and by :func:`~ipe.inference.pipeline.fit_responses` before it builds the emulator).
 OPTION_RULES = {
     "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
-    "init_candidates": POSITIVE_INT, "svi_steps": POSITIVE_INT, "max_tree_depth": POSITIVE_INT,
+    "init_candidates": POSITIVE_INT, "workers": POSITIVE_INT, "svi_steps": POSITIVE_INT,
+    "max_tree_depth": POSITIVE_INT,
     "target_accept": Number(0.0, 1.0, closed="neither"),
     "method": OneOf(*METHODS, description="one of " + ", ".join(METHODS)),
     "init": OneOf("svi", "random", description="'svi' or 'random'"),
@@ -138,8 +140,14 @@ class HierarchicalFit(ParamsMixin):
         The response scale: a :class:`ipe.humans.ResponseScale` or its text, e.g. ``"rating:1-7"``
         (required; ``ipe.humans.scale_for_stimuli(stimuli)`` gives a stimulus set's default).
     num_warmup, num_samples, num_chains:
-        NUTS settings; chains run one after another. With ``method="svi"``,
-        ``num_samples × num_chains`` draws come from the fitted guide.
+        NUTS settings. With ``method="svi"``, ``num_samples × num_chains``
+        draws come from the fitted guide.
+    workers:
+        NUTS chains run up to this many at once, each in its own forked
+        process with one torch thread (:func:`~ipe.inference.sampling.run_chains`;
+        one after another where ``fork`` is not available). Each chain is
+        seeded from its own stream, so the draws are the same for any
+        ``workers``.
     seed:
         Seeds every chain and the posterior-predictive draws.
     response_bias:
@@ -218,8 +226,9 @@ class HierarchicalFit(ParamsMixin):
                  jit: bool = True, progress: bool | None = None, sims: float | str | None = "fit",
                  emulator_error: bool = True, init_candidates: int = 20, link: str = "linear",
                  method: str = "nuts", hierarchy="auto", init: str = "svi", svi_steps: int = 500,
-                 max_time: float | None = None, dense_mass: bool = True):
+                 max_time: float | None = None, dense_mass: bool = True, workers: int = 1):
         self.free = free
+        self.workers = workers
         self.dense_mass = dense_mass
         self.ranges = ranges
         self.scale = scale
@@ -342,28 +351,29 @@ class HierarchicalFit(ParamsMixin):
         return starts
 
     def _sample_nuts(self, model: HierarchicalModel, bar, deadline: float | None):
-        """The NUTS chains, one after another, each seeded from its own stream; stops at the deadline."""
+        """The NUTS chains, each seeded from its own stream, up to ``workers`` at once; stops at the deadline."""
         starts = self._svi_starts(model, bar, deadline)
-        chains, diverging, depths = [], [], []
-        for c in range(self.num_chains):
-            seed_pyro(stream_int(self.seed, "fit.nuts_chain", c), clear=True)
-            if self.init == "random":
-                best = _best_start(model.model, self.init_candidates)
-                starts[c] = _constrained(model.model, best) if best is not None else None
-            bar.set_description(f"NUTS chain {c + 1}/{self.num_chains}")
-            res = run_nuts_chain(model.model, starts[c], self.num_warmup, self.num_samples,
-                                 target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
-                                 jit=self.jit and self.num_warmup + self.num_samples >= JIT_MIN_STEPS,
-                                 bar=bar, deadline=deadline, label=f"chain {c + 1}/{self.num_chains}",
-                                 full_mass=[model.global_sites()] if self.dense_mass else False,
-                                 init_scales=self._svi_scales)
-            if res.n_draws:
-                chains.append(res.samples)
-                diverging.append(res.diverging)
-                depths.append(res.tree_depth)
-            if res.stopped:
-                return chains, diverging, depths, True
-        return chains, diverging, depths, False
+        jit = self.jit and self.num_warmup + self.num_samples >= JIT_MIN_STEPS
+        full_mass = [model.global_sites()] if self.dense_mass else False
+
+        def chain(c: int):
+            def job(chain_bar):
+                seed_pyro(stream_int(self.seed, "fit.nuts_chain", c), clear=True)
+                start = starts[c]
+                if self.init == "random":
+                    best = _best_start(model.model, self.init_candidates)
+                    start = _constrained(model.model, best) if best is not None else None
+                return run_nuts_chain(model.model, start, self.num_warmup, self.num_samples,
+                                      target_accept=self.target_accept, max_tree_depth=self.max_tree_depth,
+                                      jit=jit, bar=chain_bar, deadline=deadline,
+                                      label=f"chain {c + 1}/{self.num_chains}", full_mass=full_mass,
+                                      init_scales=self._svi_scales)
+            return job
+
+        results = run_chains([chain(c) for c in range(self.num_chains)], self.workers, bar)
+        kept = [r for r in results if r.n_draws]
+        stopped = any(r.stopped for r in results) or len(results) < self.num_chains
+        return ([r.samples for r in kept], [r.diverging for r in kept], [r.tree_depth for r in kept], stopped)
 
     def _keep(self, post) -> None:
         """Keep the posterior's outputs as the fitted attributes (:class:`~ipe.inference.posterior.PosteriorSummary`)."""

@@ -37,7 +37,7 @@ from ..humans import ResponseScale, load_jspsych, load_responses, scale_for_stim
 from ..montecarlo import predict_population, simulate, summarize
 from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set, load_stimuli
-from ..validation import BOOL, SECONDS, Optional, validate_params
+from ..validation import BOOL, POSITIVE_NUMBER, SECONDS, Optional, validate_params
 from .emulator import DEFAULT_GRID, Emulator, fit_or_load
 from .hierarchical import FitStopped, HierarchicalFit
 from .hierarchical_model import prior_ranges
@@ -141,26 +141,29 @@ def _checked_data(responses, stimuli, scale, jspsych: bool, where: str | None, s
 
 def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, emulator_store, seed: int,
                   workers: int, backend, scheduler, cache, progress, report,
-                  early_stop: bool = True) -> tuple[Emulator, Path | None, bool]:
+                  early_stop: bool = True, emulator_se: float | None = None) -> tuple[Emulator, Path | None, bool]:
     """``(emulator, path, reused)``: the emulator of ``subset`` on ``grid``, built or the identical stored one."""
     g = {k: list(v) for k, v in grid.items()} if grid else {k: list(DEFAULT_GRID[k]) for k in free}
-    emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, seed=seed, workers=workers,
+    emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, target_se=emulator_se, seed=seed,
+                        workers=workers,
                         progress=progress, backend=backend, scheduler=scheduler, cache=cache, early_stop=early_stop)
     if report is not None:
         n_pts = 1
         for v in g.values():
             n_pts *= len(set(v))
-        report(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {emulator_samples} rollouts "
-               "(or the identical stored one)")
+        per = (f"{emulator_samples} rollouts" if emulator_se is None else
+               f"up to {emulator_samples} rollouts (until se <= {emulator_se:g})")
+        report(f"emulator: {len(subset)} stimuli × {n_pts} grid points × {per} (or the identical stored one)")
     return fit_or_load(emulator, subset, emulator_store)
 
 
 # Over 60 lines only by its docstring, which documents every option; the body is ~40 lines of named steps.
-@validate_params(max_time=Optional(SECONDS), early_stop=BOOL)
+@validate_params(max_time=Optional(SECONDS), early_stop=BOOL, emulator_se=Optional(POSITIVE_NUMBER))
 def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None, *,
                   grid: Mapping[str, Sequence[float]] | None = None, ranges=None,
                   fixed: Mapping[str, float] | None = None, emulator: Emulator | None = None,
-                  emulator_samples: int = 40, emulator_store=True, seed: int = 0, workers: int = 1,
+                  emulator_samples: int = 40, emulator_se: float | None = None, emulator_store=True, seed: int = 0,
+                  workers: int = 1,
                   backend: str | None = None, scheduler=None, cache=None, progress: bool | None = None,
                   max_time: float | None = None, early_stop: bool = True, out=None, figures: bool = True, jspsych: bool = False,
                   where: str | None = None, stimuli_label: str | None = None, on_emulator=None, report=None,
@@ -182,13 +185,18 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         parameters.
     emulator:
         A fitted emulator built for these stimuli, to reuse.
-    emulator_samples, emulator_store:
-        Rollouts per stimulus and grid point; where the built emulator is
+    emulator_samples, emulator_se, emulator_store:
+        Rollouts per stimulus and grid point (with ``emulator_se``: at most,
+        each pair stopping once the standard error of its mean is at most
+        ``emulator_se``, see :class:`~ipe.inference.emulator.Emulator`'s
+        ``target_se``); where the built emulator is
         stored and looked up (``True``: the simulation cache directory;
         a directory; ``False``: nowhere), see
         :func:`~ipe.inference.emulator.fit_or_load`.
     seed, workers, backend, scheduler, cache, progress:
-        As for :func:`ipe.simulate` (``cache``: the simulation cache).
+        As for :func:`ipe.simulate` (``cache``: the simulation cache);
+        ``workers`` also runs the NUTS chains that many at once (the draws do
+        not depend on it).
     early_stop:
         As for :func:`ipe.simulate`: ``False`` simulates every emulator rollout
         to its horizon, even once every body rests (``ipe fit --no-early-stop``).
@@ -216,7 +224,8 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     started = time.monotonic()
     deadline = started + max_time if max_time is not None else None
     free = list(free)
-    est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, **fit_options)
+    est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, workers=workers,
+                          **fit_options)
     est.check_options()  # before any file is read or emulator built
     stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
     est.set_params(scale=scale)
@@ -231,7 +240,8 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     else:
         t0 = time.monotonic()
         emulator, path, reused = _emulator_for(subset, free, grid, fixed, emulator_samples, emulator_store, seed,
-                                               workers, backend, scheduler, cache, progress, report, early_stop)
+                                               workers, backend, scheduler, cache, progress, report, early_stop,
+                                               emulator_se)
         timings["emulator_s"] = time.monotonic() - t0
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -239,6 +242,93 @@ def run_svi(model, steps: int = 500, lr: float = 0.03, bar=None, deadline: float
                 bar.set_postfix_str(f"{label}, loss {loss:.4g}", refresh=False)
                 bar.update(1)
     return SVIResult(guide=guide, losses=np.asarray(losses, dtype=float), stopped=stopped)
+
+
+class _BarProxy:
+    """A tqdm-shaped counter in a chain's process: sends each step to the parent's bar through a queue."""
+
+    def __init__(self, queue, index: int):
+        self.queue, self.index = queue, index
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.text = text
+
+    def update(self, n: int = 1) -> None:
+        self.queue.put(("step", self.index, n, getattr(self, "text", "")))
+
+
+def _chain_process(job: Callable, index: int, queue) -> None:
+    """The body of a chain's process: run ``job(bar)``, send back its result (or the error)."""
+    try:
+        torch.set_num_threads(1)
+        result = job(_BarProxy(queue, index))
+        queue.put(("done", index, result, None))
+    except BaseException:  # noqa: BLE001 - handed to the parent, which raises it
+        queue.put(("done", index, None, traceback.format_exc()))
+
+
+def fork_available() -> bool:
+    """Whether chains can run in forked processes (Linux; elsewhere they run one after another)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Sequence[str] | None = None) -> list:
+    """Run chain ``jobs`` (each ``job(bar) -> ChainResult``), up to ``workers`` at once; the results in job order.
+
+    Each job seeds its own random state (its chain's stream), so a chain's
+    draws do not depend on which process runs it or on what ran before in
+    that process: the results are the same for any ``workers`` (a test
+    checks it bit for bit). With ``workers > 1`` and the ``fork`` start
+    method, jobs run in forked child processes (the model, the emulator and
+    the data are inherited, nothing is pickled but the draws), each with one
+    torch thread, and report every step to ``bar`` through a queue; the
+    bar's text names the chain that stepped. Without ``fork``, or with one
+    worker, they run here, one after another. A job whose result has
+    ``stopped`` set (the deadline passed) keeps the jobs not yet started
+    from starting.
+    """
+    labels = list(labels or [f"chain {i + 1}/{len(jobs)}" for i in range(len(jobs))])
+    if workers <= 1 or len(jobs) <= 1 or not fork_available():
+        results = []
+        for job, label in zip(jobs, labels):
+            if bar is not None:
+                bar.set_description(f"NUTS {label}")
+            results.append(job(bar))
+            if getattr(results[-1], "stopped", False):
+                break
+        return results
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    results: dict[int, object] = {}
+    running: dict[int, object] = {}
+    next_job, stop = 0, False
+    if bar is not None:
+        bar.set_description(f"NUTS {len(jobs)} chains, {min(workers, len(jobs))} at once")
+    try:
+        while running or (next_job < len(jobs) and not stop):
+            while not stop and next_job < len(jobs) and len(running) < workers:
+                proc = ctx.Process(target=_chain_process, args=(jobs[next_job], next_job, queue), daemon=True)
+                proc.start()
+                running[next_job] = proc
+                next_job += 1
+            msg = queue.get()
+            if msg[0] == "step":
+                _, index, n, text = msg
+                if bar is not None:
+                    bar.set_postfix_str(f"{labels[index]}: {text}" if text else labels[index], refresh=False)
+                    bar.update(n)
+                continue
+            _, index, result, error = msg
+            running.pop(index).join()
+            if error is not None:
+                raise RuntimeError(f"NUTS {labels[index]} failed in its process:\n{error}")
+            results[index] = result
+            stop = stop or bool(getattr(result, "stopped", False))
+    finally:
+        for proc in running.values():
+            proc.kill()
+            proc.join()
+    return [results[i] for i in sorted(results)]
 
 
 def seed_pyro(seed: int, clear: bool = False) -> None:

@@ -23,6 +23,16 @@ def test_verdict_checks_each_threshold():
     assert not one_chain.converged and "2 chains" in one_chain.problems[0]["message"]
 
 
+def test_the_quick_answer_advised_is_the_calling_commands_own():
+    """``quick``: ``ipe fit`` suggests ``--method svi``; a command without one (fit-landing) passes None."""
+    table = pd.DataFrame({"parameter": ["a"], "r_hat": [1.2], "ess_bulk": [50], "ess_tail": [50]})
+    fit = check_convergence(table, 2, 100, np.zeros(4, bool))
+    assert fit.advice[-1] == "or --method svi for a quick approximate answer"
+    landing = check_convergence(table, 2, 100, np.zeros(4, bool), hierarchical=False, quick=None)
+    assert landing.advice and not any("--method" in a for a in landing.advice)
+    assert landing.advice[0].startswith("more draws")
+
+
 def test_a_posterior_piled_at_the_grid_edge_is_flagged_but_not_at_zero():
     near_top = np.full(100, 0.39)
     found = edge_problems({"phi": near_top, "sigma": np.full(100, 0.001)}, {"phi": (0.0, 0.4), "sigma": (0.0, 0.4)})

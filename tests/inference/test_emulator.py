@@ -187,3 +187,34 @@ def test_model_potential_is_the_same_with_the_piecewise_basis(emulator, monkeypa
         assert torch.isfinite(e_new) and abs(float(e_new - e_old)) <= 1e-9 * max(1.0, abs(float(e_old)))
         for a, b in zip(g_new, g_old):
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_adaptive_emulator_keeps_the_first_rollouts_of_the_fixed_one(four, tmp_path):
+    """``target_se``: each (stimulus, grid point) stops once its se is small enough, on the fixed run's seeds."""
+    from ipe.inference.emulator import emulator_key
+
+    grid = {"sigma": [0.0, 0.3]}
+    two = four[:2]
+    from ipe.noise import NoiseParams
+
+    rollouts = ipe.simulate(two, [NoiseParams(sigma=v) for v in grid["sigma"]], n_samples=20, seed=3,
+                            common_random_numbers=True)
+    fixed = Emulator(grid=grid, n_samples=20, seed=3).fit(two, rollouts=rollouts)
+    adaptive = Emulator(grid=grid, n_samples=20, seed=3, target_se=0.12).fit(two)
+    assert fixed.grid_n_.min() == fixed.grid_n_.max() == 20
+    n = adaptive.grid_n_
+    assert n.min() < 20 and n.max() <= 20, n
+    full = n == 20
+    # a pair that ran every rollout is the fixed pair; one that stopped early met the target (or all agreed)
+    assert np.array_equal(adaptive.grid_means_[full], fixed.grid_means_[full])
+    assert np.all(adaptive.grid_se_[~full] <= 0.12 + 1e-12)
+    for pt, sid in np.argwhere(~full):
+        rows = rollouts[(rollouts["stimulus_id"] == adaptive.stimulus_ids_[sid])
+                        & (rollouts["sigma"] == adaptive.grid_points_[pt, 0])].sort_values("sample")
+        assert adaptive.grid_means_[pt, sid] == pytest.approx(rows["value"].to_numpy()[:int(n[pt, sid])].mean())
+    back = Emulator.load(adaptive.save(tmp_path / "a.npz"))
+    assert back.target_se == 0.12 and np.array_equal(back.grid_n_, n)
+    # the store tells them apart; a fixed emulator's key does not mention target_se (older keys still hold)
+    assert emulator_key(adaptive, four) != emulator_key(fixed, four)
+    with pytest.raises(InputError, match="target_se"):
+        Emulator(grid=grid, n_samples=4, target_se=-1.0).fit(four)

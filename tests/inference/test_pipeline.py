@@ -26,6 +26,8 @@ def towers(tmp_path_factory):
     ("--method", "mcmc", "--method 'mcmc': expected one of nuts, svi"),
     ("--hierarchy", "maybe", "--hierarchy 'maybe': expected auto, on or off"),
     ("--range", "sigma=0:2", "beyond the emulator's grid"),
+    ("--emulator-se", "0", "--emulator-se must be a finite number > 0, got 0"),
+    ("--emulator-se", "inf", "--emulator-se must be a finite number > 0, got inf"),
 ])
 def test_bad_new_fit_options_are_one_line_and_exit_2(towers, option, value, fragment, capsys):
     d = towers
@@ -92,10 +94,27 @@ def test_fit_responses_without_early_stop_builds_a_full_horizon_emulator(towers)
     assert emulator_key(early, stimuli) != emulator_key(full, stimuli)
 
 
+def test_fit_responses_passes_the_adaptive_emulator_target_and_the_workers_on(towers):
+    """``emulator_se`` (``ipe fit --emulator-se``) makes an adaptive emulator; ``workers`` also runs the chains."""
+    import ipe
+
+    d = towers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = ipe.fit_responses(d / "people.csv", d / "t.json", free=("sigma",), scale="rating:1-7",
+                                   grid={"sigma": [0.0, 0.4]}, emulator_samples=20, emulator_se=0.2,
+                                   emulator_store=False, method="svi", svi_steps=20, num_samples=10, num_chains=1,
+                                   workers=2, progress=False)
+    assert result.emulator.target_se == 0.2 and result.estimator.workers == 2
+    assert result.emulator.grid_n_.max() <= 20 and result.emulator.grid_n_.min() >= 1
+
+
 @pytest.mark.parametrize("options,message", [
     ({"max_time": 0}, "max_time must be a positive number of seconds or None, got 0"),
     ({"early_stop": 1}, "early_stop must be True or False, got 1"),
     ({"num_samples": 0}, "num_samples must be a positive integer, got 0"),
+    ({"emulator_se": -0.1}, "emulator_se must be a finite number > 0 or None, got -0.1"),
+    ({"workers": 0}, "workers must be a positive integer, got 0"),
 ])
 def test_fit_responses_checks_its_options_before_reading_any_file(tmp_path, options, message):
     import ipe

@@ -65,3 +65,43 @@ def test_svi_scales_start_the_mass_matrix_and_shorten_warm_up():
     metric = kernel._adapter.mass_matrix_adapter.inverse_mass_matrix
     assert torch.allclose(metric[("wide",)], torch.tensor([[1e4]], dtype=torch.float64))  # a dense block: diag
     assert torch.allclose(metric[("narrow",)], torch.full((3,), 1e-4, dtype=torch.float64))
+
+
+def test_chains_in_parallel_processes_give_the_same_draws_as_one_after_another():
+    """``workers=2`` runs the two NUTS chains in forked processes: bit-identical draws, the same verdict."""
+    import numpy as np
+    import pytest
+
+    from ipe.inference.sampling import fork_available
+
+    if not fork_available():
+        pytest.skip("no fork start method: chains always run one after another")
+    emu = LineEmulator(4)
+    df = synth(emu, "rating", 1, 7, sigma=0.3, n_part=4, reps=1)
+    fits = {}
+    for workers in (1, 2):
+        fits[workers] = quiet_fit(free=("sigma",), scale=RATING, num_warmup=10, num_samples=10, num_chains=2,
+                                  svi_steps=20, seed=3, workers=workers, jit=False, max_tree_depth=3).fit(df, emu)
+    post1, post2 = fits[1].idata_.posterior, fits[2].idata_.posterior
+    assert set(post1.data_vars) == set(post2.data_vars)
+    for name in post1.data_vars:
+        assert np.array_equal(post1[name].values, post2[name].values), name
+    assert fits[1].verdict_.converged == fits[2].verdict_.converged
+
+
+def test_a_failing_chain_process_raises_in_the_parent():
+    import pytest
+
+    from ipe.inference.sampling import fork_available, run_chains
+
+    if not fork_available():
+        pytest.skip("no fork start method")
+
+    def bad(bar):
+        raise ValueError("boom in the chain")
+
+    class Done:
+        stopped = False
+
+    with pytest.raises(RuntimeError, match="boom in the chain"):
+        run_chains([lambda bar: Done(), bad], workers=2)
