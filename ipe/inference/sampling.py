@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import queue as queue_module
 import time
 import traceback
 import warnings
@@ -301,6 +302,7 @@ def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Seq
     queue = ctx.Queue()
     results: dict[int, object] = {}
     running: dict[int, object] = {}
+    silent: set[int] = set()
     next_job, stop = 0, False
     if bar is not None:
         bar.set_description(f"NUTS {len(jobs)} chains, {min(workers, len(jobs))} at once")
@@ -311,7 +313,17 @@ def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Seq
                 proc.start()
                 running[next_job] = proc
                 next_job += 1
-            msg = queue.get()
+            try:
+                msg = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                # a chain's process that died without a word (killed, out of memory) must not hang the fit
+                for index, proc in running.items():
+                    if proc.exitcode is not None and (proc.exitcode != 0 or index in silent):
+                        raise RuntimeError(f"NUTS {labels[index]}: its process ended (exit status "
+                                           f"{proc.exitcode}) without returning its draws")
+                    if proc.exitcode is not None:
+                        silent.add(index)  # one more second for its last message to arrive
+                continue
             if msg[0] == "step":
                 _, index, n, text = msg
                 if bar is not None:

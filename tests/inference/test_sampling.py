@@ -105,3 +105,25 @@ def test_a_failing_chain_process_raises_in_the_parent():
 
     with pytest.raises(RuntimeError, match="boom in the chain"):
         run_chains([lambda bar: Done(), bad], workers=2)
+
+
+def test_a_chain_process_that_dies_without_a_word_raises_instead_of_hanging():
+    """A chain's process killed from outside (out of memory, a signal) sends nothing: the parent must not wait forever."""
+    import os
+    import signal
+
+    import pytest
+
+    from ipe.inference.sampling import fork_available, run_chains
+
+    if not fork_available():
+        pytest.skip("no fork start method")
+
+    def killed(bar):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    class Done:
+        stopped = False
+
+    with pytest.raises(RuntimeError, match="without returning its draws"):
+        run_chains([lambda bar: Done(), killed], workers=2)
