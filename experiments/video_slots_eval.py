@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--train-phi", type=float, default=None)
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--hidden", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None, help="Message rounds.")
     ap.add_argument("--noise-pos", type=float, default=None)
     ap.add_argument("--noise-vel", type=float, default=None)
     ap.add_argument("--save", type=Path, help="Save the weights trained here.")
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
         how = f"loaded {args.slots}"
     else:
         given = {"n_train": args.n_train, "samples": args.train_samples, "sigma": args.train_sigma,
-                 "phi": args.train_phi, "epochs": args.epochs, "hidden": args.hidden, "noise_pos": args.noise_pos,
+                 "phi": args.train_phi, "epochs": args.epochs, "hidden": args.hidden, "rounds": args.rounds, "noise_pos": args.noise_pos,
                  "noise_vel": args.noise_vel}
         cfg = replace(SlotConfig(seed=args.seed, train_seed=args.train_seed),
                       **{k: v for k, v in given.items() if v is not None})

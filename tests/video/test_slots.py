@@ -226,3 +226,17 @@ def test_judge_continuations_reads_the_poses(trained, towers):
     count = ((poses[:, 0, :, 1] - poses[:, -1, :, 1]) > fall_threshold(few[1].scene)).sum(1)
     assert j[j["stimulus_id"] == few[1].id]["count_fallen"].tolist() == count.tolist()
     assert (j["falls"] == (j["count_fallen"] > 0)).all()
+
+
+def test_a_resting_block_wakes_only_at_the_start_or_beside_a_moving_block():
+    from ipe.video.slots import WAKE_STEPS, can_move
+
+    vel = torch.zeros(2, 4, 2)
+    spin = torch.zeros(2, 4)
+    vel[:, 0, 1] = -0.2                                   # block 0 falls
+    nbr = torch.tensor([[1], [0], [3], [2]]).expand(2, -1, -1)  # 1 is beside 0; 2 and 3 only beside each other
+    early, late = can_move(vel, spin, nbr, torch.tensor([0, WAKE_STEPS]))
+    assert early.tolist() == [True, True, True, True]     # a tower that is not stable starts to tip at once
+    assert late.tolist() == [True, True, False, False]    # later, only a moving block and its neighbours
+    spin[1, 3] = 0.01
+    assert can_move(vel, spin, nbr, torch.tensor([WAKE_STEPS, WAKE_STEPS]))[1].tolist() == [True, True, True, True]
