@@ -107,8 +107,8 @@ def main(argv=None) -> int:
         how = f"loaded {args.slots}"
     else:
         given = {"n_train": args.n_train, "samples": args.train_samples, "sigma": args.train_sigma,
-                 "phi": args.train_phi, "epochs": args.epochs, "hidden": args.hidden, "rounds": args.rounds, "noise_pos": args.noise_pos,
-                 "noise_vel": args.noise_vel}
+                 "phi": args.train_phi, "epochs": args.epochs, "hidden": args.hidden, "rounds": args.rounds,
+                 "noise_pos": args.noise_pos, "noise_vel": args.noise_vel}
         cfg = replace(SlotConfig(seed=args.seed, train_seed=args.train_seed),
                       **{k: v for k, v in given.items() if v is not None})
         model, log = train_slot_model(cfg, threads=args.threads, progress=False)
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
         "majority_accuracy": float(((p >= 0.5) == falls).mean()),
         "auc_no_noise": _auc(p, falls),
         "p_falls_stable": float(p[~falls].mean()), "p_falls_falling": float(p[falls].mean()),
-        "count_mean": float(towers["slots_count"].mean()), "no_noise_count_mean": float(towers["no_noise_count"].mean()),
+        "count_mean": float(towers["slots_count"].mean()),
+        "no_noise_count_mean": float(towers["no_noise_count"].mean()),
         "count_mean_falling": float(towers.loc[falls, "slots_count"].mean()),
         "no_noise_count_mean_falling": float(fallen_truth.mean()),
         "r_count_no_noise": _r(towers["slots_count"], towers["no_noise_count"]),
