@@ -32,7 +32,8 @@ on two CPU cores:
       rests until it has moved 1 mm, then follows its trajectory at every
       frame until its final rest — so a moving block keeps moving (labels
       that let slowly tipping blocks jump and stop taught the first version
-      to stop 70 % of its falling blocks in mid-air at every step);
+      to stop its falling blocks dead in mid-air: it gave a moving block a
+      chance of 0.15–0.35 per step to keep moving);
     * its training inputs are perturbed as its own rollouts perturb them
       (:func:`add_input_noise`, Sanchez-Gonzalez et al. 2020), with targets
       that pull a block back onto its trajectory;
