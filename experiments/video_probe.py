@@ -12,6 +12,7 @@ with ``--slots/--video/--cnn WEIGHTS``. Writes ``probe.csv`` (one row per
 model) and prints it.
 
     python experiments/video_probe.py --out runs/probe
+    python experiments/video_probe.py --slots slots.pt --kinds slots --out runs/probe   # one model only
     python experiments/video_probe.py --tiny --out /tmp/probe     # a smoke test (seconds)
 """
 
@@ -43,9 +44,15 @@ def main(argv=None) -> int:
     ap.add_argument("--video-epochs", type=int, default=3)
     ap.add_argument("--cnn-train", type=int, default=1000)
     ap.add_argument("--cnn-epochs", type=int, default=6)
+    ap.add_argument("--kinds", default="slots,video,cnn",
+                    help="Which models to probe, comma-separated (default all three).")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tiny", action="store_true", help="Tiny models and probe sets (a smoke test).")
     args = ap.parse_args(argv)
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    bad = sorted(set(kinds) - {"slots", "video", "cnn"})
+    if bad or not kinds:
+        ap.error(f"--kinds {args.kinds}: expected some of slots, video, cnn")
     if args.tiny:
         args.probe_train, args.probe_test = 8, 8
         args.slots_train, args.slots_epochs, args.video_train, args.video_epochs = 2, 1, 2, 1
@@ -103,9 +110,9 @@ def main(argv=None) -> int:
         m, _ = train_cnn(cfg, threads=args.threads, progress=False)
         return m, None, f"cnn: {cfg.n_train} towers, {cfg.epochs} epochs"
 
-    run("slots", args.slots, slots)
-    run("video", args.video, video)
-    run("cnn", args.cnn, cnn)
+    for kind, weights, train in (("slots", args.slots, slots), ("video", args.video, video), ("cnn", args.cnn, cnn)):
+        if kind in kinds:
+            run(kind, weights, train)
     table = pd.DataFrame(rows)[["kind", "model", "n_features", "n_train", "n_test", "train_accuracy", "test_accuracy",
                                 "test_auc", "majority_baseline", "train_seconds", "probe_seconds"]]
     args.out.mkdir(parents=True, exist_ok=True)

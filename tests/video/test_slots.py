@@ -13,7 +13,7 @@ from ipe.video.frames import Camera, hex_to_rgb, STATIC_COLOUR
 from ipe.video.models import load_model, save_model
 from ipe.video.slots import (NEIGHBOURS, SlotConfig, SlotPredictor, features, generate_slot_videos, model_config,
                              read_slots, render_continuation, rollout_states, sample_rollouts, train_slot_model,
-                             training_steps, REST, deadband)
+                             training_steps, REST, add_input_noise, deadband, judge_continuations)
 
 
 def short(stim, horizon: float = 0.5):
@@ -165,3 +165,78 @@ def test_rollout_states_without_early_stop(towers, monkeypatch):
     stopped, _ = rollout_states(s, 30.0, NoiseParams(), 0, 0)
     assert seen == [False, True] and full.shape == stopped.shape == (61, 10, 3) and vis.all()
     assert np.allclose(full[0], stopped[0])
+
+
+def test_deadband_keeps_a_block_moving_from_its_start_to_its_final_rest():
+    poses = np.zeros((8, 1, 3))
+    # starts to tip slowly (0.4 mm per frame, under REST × scale), speeds up, then lands and shivers within 1 mm
+    poses[:, 0, 0] = [0.0, 0.0004, 0.0008, 0.0012, 0.0020, 0.0040, 0.0070, 0.0070]
+    poses[7, 0, 1] = 0.0003
+    out = deadband(poses, 0.1)
+    assert out[:3, 0, 0].tolist() == [0.0, 0.0, 0.0]          # at rest until it has moved 1 mm
+    assert np.array_equal(out[3:7, 0], poses[3:7, 0])        # then it moves at every frame, however slowly
+    assert np.array_equal(out[7, 0], poses[6, 0])             # and keeps its final rest exactly
+
+
+def test_falling_blocks_of_ipes_rollouts_move_without_pausing(towers):
+    from ipe.noise import NoiseParams
+
+    falling = next(s for s in towers if not s.metadata["stable"])
+    sl = read_slots(falling)
+    poses = deadband(rollout_states(falling, 30.0, NoiseParams(), 0, 0)[0], sl.scale)
+    moves = np.abs(np.diff(poses, axis=0)).max(-1) > 0          # (F - 1, n)
+    assert moves.any()
+    for i in np.nonzero(moves.any(0))[0]:
+        steps = np.nonzero(moves[:, i])[0]
+        assert steps[-1] - steps[0] + 1 == len(steps), f"block {i} stops and starts again: {steps}"
+
+
+def test_input_noise_moves_only_moving_blocks_and_keeps_the_next_pose():
+    from dataclasses import replace
+
+    rng = np.random.default_rng(0)
+    T, n = 5, 3
+    data = {"pos": torch.tensor(rng.random((T, n, 2)), dtype=torch.float32),
+            "ang": torch.zeros(T, n), "vel": torch.zeros(T, n, 2), "spin": torch.zeros(T, n),
+            "target": torch.zeros(T, n, 3), "moves": torch.zeros(T, n, dtype=torch.bool),
+            "mask": torch.ones(T, n, dtype=torch.bool)}
+    data["vel"][:, 0] = 0.3                              # block 0 falls; block 1 starts to move; block 2 rests
+    data["target"][:, 0, 1] = -0.1
+    data["moves"][:, :2] = True
+    cfg = SlotConfig(noise_pos=0.05, noise_vel=0.02, seed=1)
+    out = add_input_noise(data, cfg)
+    assert torch.equal(out["pos"][:, 2], data["pos"][:, 2]) and torch.equal(out["vel"][:, 2], data["vel"][:, 2])
+    assert not torch.equal(out["pos"][:, :2], data["pos"][:, :2])
+    nxt = lambda d: torch.cat([d["pos"] + d["vel"] + d["target"][..., :2],  # noqa: E731
+                               (d["ang"] + d["spin"] + d["target"][..., 2])[..., None]], -1)
+    assert torch.allclose(nxt(out), nxt(data), atol=1e-6)  # the target still lands on the true next pose
+    again = add_input_noise(data, cfg)
+    assert all(torch.equal(out[k], again[k]) for k in out)
+    assert add_input_noise(data, replace(cfg, noise_pos=0.0, noise_vel=0.0)) is data
+
+
+def test_judge_continuations_reads_the_poses(trained, towers):
+    from ipe.queries import fall_threshold
+
+    model, _, _ = trained
+    few = [short(s) for s in towers[:2]]
+    j = judge_continuations(model, few, samples=3, seed=2)
+    assert list(j.columns) == ["stimulus_id", "sample", "count_fallen", "falls"] and len(j) == 6
+    poses = sample_rollouts(model, few[1], 16, 3, seed=2)
+    count = ((poses[:, 0, :, 1] - poses[:, -1, :, 1]) > fall_threshold(few[1].scene)).sum(1)
+    assert j[j["stimulus_id"] == few[1].id]["count_fallen"].tolist() == count.tolist()
+    assert (j["falls"] == (j["count_fallen"] > 0)).all()
+
+
+def test_a_resting_block_wakes_only_at_the_start_or_beside_a_moving_block():
+    from ipe.video.slots import WAKE_STEPS, can_move
+
+    vel = torch.zeros(2, 4, 2)
+    spin = torch.zeros(2, 4)
+    vel[:, 0, 1] = -0.2                                   # block 0 falls
+    nbr = torch.tensor([[1], [0], [3], [2]]).expand(2, -1, -1)  # 1 is beside 0; 2 and 3 only beside each other
+    early, late = can_move(vel, spin, nbr, torch.tensor([0, WAKE_STEPS]))
+    assert early.tolist() == [True, True, True, True]     # a tower that is not stable starts to tip at once
+    assert late.tolist() == [True, True, False, False]    # later, only a moving block and its neighbours
+    spin[1, 3] = 0.01
+    assert can_move(vel, spin, nbr, torch.tensor([WAKE_STEPS, WAKE_STEPS]))[1].tolist() == [True, True, True, True]
