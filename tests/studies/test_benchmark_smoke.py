@@ -187,3 +187,15 @@ def test_sweep_fidelity_benchmark_quick_checks_sampled_points_against_the_refere
         w = res[key]
         assert w["pairs"] == 12 and 0 < w["chi2_p"] <= 1 and isinstance(w["within_mc_error"], bool)
     assert "Monte Carlo error" in proc.stdout
+
+
+def test_sweep_best_row0_sharing_quick_tables_identical(tmp_path):
+    """``bench_sweep_best.py --quick --row0-sharing``: with and without sharing across rounds, the same table."""
+    out = tmp_path / "row0.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_best.py"), "--quick", "--row0-sharing",
+                           "--repeats", "1", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["tables_identical"] is True
+    shared, per_round = res["runs"]["shared"][0], res["runs"]["per_round"][0]
+    assert shared["rows"] == per_round["rows"] and shared["rollouts_simulated"] <= per_round["rollouts_simulated"]
