@@ -117,16 +117,18 @@ def choose_points(table, params: list[str], vary: list[str], draw: int, seed: in
         hit = [pt for pt in points if all(pt[p] == want[p] for p in vary)]
         if hit and hit[0] not in corners:
             corners.append(hit[0])
+    named = []
     for want in include:
         hit = [pt for pt in points if all(math.isclose(pt[p], want[p], rel_tol=1e-9, abs_tol=1e-12) for p in vary)]
         if not hit:
             raise _bad(f"--include {', '.join(f'{k}={v:g}' for k, v in want.items())}: no such point in the sweep")
-        if hit[0] not in corners:
-            corners.append(hit[0])
-    rest = [pt for pt in points if pt not in corners]
+        if hit[0] not in named:
+            named.append(hit[0])
+    corners = [pt for pt in corners if pt not in named]
+    rest = [pt for pt in points if pt not in corners and pt not in named]
     k = min(draw, len(rest))
     idx = sorted(stream_rng(seed, "bench.sweep_fidelity:points").choice(len(rest), size=k, replace=False).tolist())
-    return corners + [rest[i] for i in idx]
+    return named + corners + [rest[i] for i in idx]  # the named points first: an interrupted run has them
 
 
 def noise_point(values: dict):
@@ -186,6 +188,18 @@ def point_stats(ids, sweep_rows, ref: dict, default: dict) -> dict:
                         "rollouts_differing": int(np.sum(~((va == vb) | (np.isnan(va) & np.isnan(vb))))),
                         "rollouts": int(va.size)}
     return out
+
+
+def _whole_sets(res: dict, pool: dict) -> None:
+    """The whole-set tests over every point done: sweep, sweep without the no-noise point, default at 48."""
+    res["whole_set"] = whole_set_test(pool["sweep"], pool["ref"])
+    res["whole_set_default48"] = whole_set_test(pool["default"], pool["ref"])
+    res["reproduces_sweep"] = all(p["default48"]["reproduces_sweep"] == p["stimuli"] for p in res["points"])
+    noisy = _noisy_rows(res["points"])
+    res.pop("whole_set_with_noise", None)
+    if 0 < len(noisy) < len(pool["sweep"]):  # without the no-noise point: no Monte Carlo error there at all
+        res["whole_set_with_noise"] = whole_set_test([pool["sweep"][j] for j in noisy], [pool["ref"][j] for j in noisy])
+    res["points_done"] = len(res["points"])
 
 
 def _noisy_rows(points: list[dict]) -> list[int]:
@@ -295,24 +309,22 @@ def main(argv=None) -> int:
         pool["sweep"] += swept
         pool["ref"] += refs
         pool["default"] += [default[i]["values"] for i in ids]
+        wd = whole_set_test([default[i]["values"] for i in ids], refs)
+        st["default48"]["p_sum_z2"], st["default48"]["sum_z2_null_mean"] = wd["chi2_p"], wd["chi2_expected"]
         st.update({"point": {p: float(values[p]) for p in vary}, "ref_cpu_s": ref_cpu, "default_cpu_s": def_cpu})
         res["points"].append(st)
         label = ", ".join(f"{p} {values[p]:g}" for p in vary)
         d48 = st["default48"]
         extra = (f"; default at {args.samples}: reproduces the sweep on {d48['reproduces_sweep']}/{len(ids)}, "
-                 f"r {d48['r']:.4f}, |z| > 2 on {d48['count_abs_z_over_2']}, "
+                 f"r {d48['r']:.4f}, |z| > 2 on {d48['count_abs_z_over_2']}, Σz² {d48['sum_z2']:.1f} "
+                 f"(alone {d48['sum_z2_null_mean']:.1f}, p {d48['p_sum_z2']:.3f}), "
                  f"{d48['rollouts_differing']}/{d48['rollouts']} rollouts differ")
         print(f"  {label}: r {st['r']:.4f}, mean |Δ| {st['mean_abs_diff']:.4f}, max |z| {st['max_abs_z']:.2f}, "
               f"|z| > 2 on {st['count_abs_z_over_2']}/{len(ids)}, Σz² {st['sum_z2']:.1f} (alone {st['sum_z2_null_mean']:.1f}, "
               f"p {st['p_sum_z2']:.3f}), mean sweep samples "
               f"{st['mean_sweep_samples']:.1f}; reference {ref_cpu:.1f} CPU-s{extra}", flush=True)
+        _whole_sets(res, pool)  # over the points done so far: an interrupted run keeps its verdict
         _write(args.out, res)
-    res["whole_set"] = whole_set_test(pool["sweep"], pool["ref"])
-    res["whole_set_default48"] = whole_set_test(pool["default"], pool["ref"])
-    res["reproduces_sweep"] = all(p["default48"]["reproduces_sweep"] == p["stimuli"] for p in res["points"])
-    noisy = _noisy_rows(res["points"])
-    if 0 < len(noisy) < len(pool["sweep"]):  # without the no-noise point: no Monte Carlo error there at all
-        res["whole_set_with_noise"] = whole_set_test([pool["sweep"][j] for j in noisy], [pool["ref"][j] for j in noisy])
     res["complete"] = True
     res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     res["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
