@@ -35,7 +35,9 @@ setting it reports
   number of rollouts (same seeds) whose answer differs from the reference's.
 
 ``--settings 4x30,8x20`` runs only the named settings (and the default)
-against the reference, for a check of one setting without the whole grid.
+against the reference, for a check of one setting without the whole grid;
+``--reference 32x60`` takes another reference (is 16 × 60 itself
+converged?) and ``--point sigma=0,phi=0.3`` another noise point.
 
 Sets:
 
@@ -366,6 +368,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSON out (default benchmarks/results/fidelity_<set>.json)")
     ap.add_argument("--settings", default=None, metavar="SxI[@SLOP],...",
                     help="only these settings (and the default), e.g. 4x30,8x20 or 4x30@0.25 (slop × the default)")
+    ap.add_argument("--reference", default=None, metavar="SxI",
+                    help="another reference solver, e.g. 32x60 (to ask whether 16 × 60 itself is converged)")
+    ap.add_argument("--point", default=None, metavar="NAME=V,...",
+                    help="another noise point for the set, e.g. sigma=0,phi=0.3 (default: the set's own)")
     args = ap.parse_args(argv)
     os.environ.setdefault("IPE_NO_PROGRESS", "1")
 
@@ -377,6 +383,14 @@ def main(argv=None) -> int:
         print(f"{name}: the Mental Jenga dataset is not here (../shared/datasets/mental_jenga); skipped")
         return 0
     stimuli, point = got
+    if args.point is not None:
+        from ipe.noise import NoiseParams
+
+        try:
+            point = NoiseParams(**{k.strip(): float(v) for k, v in (p.split("=") for p in args.point.split(","))})
+        except (ValueError, TypeError) as exc:
+            print(f"--point {args.point!r}: expected NAME=VALUE,... of noise parameters ({exc})", file=sys.stderr)
+            raise SystemExit(2) from None
     default, settings = _grid(name, args.quick)
     if args.settings is not None:
         settings = parse_settings(args.settings, default)
@@ -389,6 +403,8 @@ def main(argv=None) -> int:
     ref_cfg = dict(REFERENCE)
     if args.quick:
         ref_cfg = {"substeps": 8, "iterations": 30, "slop": 1.0}
+    if args.reference is not None:
+        ref_cfg = parse_settings(args.reference, default)[-1]
     ref = run_setting(stimuli, point, ref_cfg, samples, args.seed)
     res["reference"] = ref
     print(f"  reference {ref['label']}: {ref['cpu_ms_per_rollout']:.2f} CPU-ms/rollout", flush=True)

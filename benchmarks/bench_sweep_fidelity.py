@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import os
 import sys
@@ -61,6 +62,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
+from ipe.noise import ForceNoise  # noqa: E402
 from bench_fidelity import REFERENCE, _machine, _write, pooled_z, whole_set_test, with_solver  # noqa: E402
 
 DEFAULT_SWEEP = Path("/tmp/sweep/sweep_adaptive.csv")
@@ -199,14 +201,48 @@ def _whole_sets(res: dict, pool: dict) -> None:
     res.pop("whole_set_with_noise", None)
     if 0 < len(noisy) < len(pool["sweep"]):  # without the no-noise point: no Monte Carlo error there at all
         res["whole_set_with_noise"] = whole_set_test([pool["sweep"][j] for j in noisy], [pool["ref"][j] for j in noisy])
+    cont = _noisy_rows(res["points"], lambda p: not p.get("push_only", False))
+    res.pop("whole_set_continuous_noise", None)
+    if 0 < len(cont) < len(pool["sweep"]):  # points whose every rollout draws its own noise (σ > 0)
+        res["whole_set_continuous_noise"] = whole_set_test([pool["sweep"][j] for j in cont],
+                                                           [pool["ref"][j] for j in cont])
+        res["whole_set_default48_continuous_noise"] = whole_set_test([pool["default"][j] for j in cont],
+                                                                     [pool["ref"][j] for j in cont])
     res["points_done"] = len(res["points"])
 
 
-def _noisy_rows(points: list[dict]) -> list[int]:
-    """Indices (into the pooled per-stimulus lists) of the stimuli at points with some noise."""
+def markdown(res: dict) -> str:
+    """The results as a Markdown table (one row per point, then the whole-set rows), for the README."""
+    lines = ["| σ, φ | mean sweep samples | r | mean \\|Δ\\| | \\|z\\| > 2 | Σz² (alone: mean) | p | "
+             "default at 48: r | rollouts answering differently | Σz² (alone) | p |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in res["points"]:
+        d = p["default48"]
+        lines.append(f"| {', '.join(f'{v:g}' for v in p['point'].values())} | {p['mean_sweep_samples']:.1f} | "
+                     f"{p['r']:.4f} | {p['mean_abs_diff']:.3f} | {p['count_abs_z_over_2']}/{p['stimuli']} | "
+                     f"{p['sum_z2']:.1f} ({p['sum_z2_null_mean']:.1f}) | {_p(p['p_sum_z2'])} | {d['r']:.4f} | "
+                     f"{d['rollouts_differing']}/{d['rollouts']} | {d['sum_z2']:.1f} ({d['sum_z2_null_mean']:.1f}) | "
+                     f"{_p(d['p_sum_z2'])} |")
+    for key, dkey, what in (("whole_set", "whole_set_default48", "**all points**"),
+                            ("whole_set_with_noise", None, "**all but σ = φ = 0**"),
+                            ("whole_set_continuous_noise", "whole_set_default48_continuous_noise", "**points with σ > 0**")):
+        if key in res:
+            w, d = res[key], res.get(dkey or "", None)
+            tail = f" {d['chi2']:.1f} ({d['chi2_expected']:.1f}) | {_p(d['chi2_p'])} |" if d else " | |"
+            lines.append(f"| {what} | | | | {w['count_over_2']}/{w['pairs']} (alone: ≤ {w['count_over_2_null_95']:.0f} "
+                         f"at 95 %) | {w['chi2']:.1f} ({w['chi2_expected']:.1f}) | {_p(w['chi2_p'])} | | |" + tail)
+    return "\n".join(lines)
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _noisy_rows(points: list[dict], keep=lambda p: any(p["point"].values())) -> list[int]:
+    """Indices (into the pooled per-stimulus lists) of the stimuli at points ``keep`` takes (default: some noise)."""
     out, j = [], 0
     for p in points:
-        if any(p["point"].values()):
+        if keep(p):
             out += list(range(j, j + p["stimuli"]))
         j += p["stimuli"]
     return out
@@ -251,9 +287,14 @@ def main(argv=None) -> int:
     ap.add_argument("--draw-seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="make a tiny sweep and check it (smoke test; seconds)")
+    ap.add_argument("--table", type=Path, default=None, metavar="JSON",
+                    help="print the Markdown table of a results file (of a finished or interrupted run) and exit")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "sweep_fidelity.json")
     args = ap.parse_args(argv)
     os.environ.setdefault("IPE_NO_PROGRESS", "1")
+    if args.table is not None:
+        print(markdown(json.loads(args.table.read_text(encoding="utf-8"))))
+        return 0
 
     from ipe.scenefile import load_stimuli
 
@@ -311,7 +352,9 @@ def main(argv=None) -> int:
         pool["default"] += [default[i]["values"] for i in ids]
         wd = whole_set_test([default[i]["values"] for i in ids], refs)
         st["default48"]["p_sum_z2"], st["default48"]["sum_z2_null_mean"] = wd["chi2_p"], wd["chi2_expected"]
-        st.update({"point": {p: float(values[p]) for p in vary}, "ref_cpu_s": ref_cpu, "default_cpu_s": def_cpu})
+        st.update({"point": {p: float(values[p]) for p in vary}, "ref_cpu_s": ref_cpu, "default_cpu_s": def_cpu,
+                   # the push alone (or nothing): at most two distinct rollouts per tower, next to no Monte Carlo error
+                   "push_only": all(isinstance(src, ForceNoise) for src in point.sources())})
         res["points"].append(st)
         label = ", ".join(f"{p} {values[p]:g}" for p in vary)
         d48 = st["default48"]
