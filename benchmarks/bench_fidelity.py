@@ -26,7 +26,18 @@ setting it reports
   between the settings' and the reference's judgments;
 * whether the setting **passes**: ``|Δ| ≤ 2 se`` on every stimulus and
   ``r ≥ 0.995``; and whether it is on the **frontier** (no other setting is
-  both cheaper and closer, by the mean ``|Δ|``).
+  both cheaper and closer, by the mean ``|Δ|``);
+* a **whole-set test** that respects the number of stimuli compared
+  (:func:`whole_set_test`): each stimulus's pooled two-sample ``z``, and
+  ``Σ z²`` and the count of ``|z| > 2`` against their distribution under
+  Monte Carlo error alone (a seeded two-sample bootstrap); the setting is
+  **within Monte Carlo error** when ``Σ z²``'s p-value is ≥ 0.05. Also the
+  number of rollouts (same seeds) whose answer differs from the reference's.
+
+``--settings 4x30,8x20`` runs only the named settings (and the default)
+against the reference, for a check of one setting without the whole grid;
+``--reference 32x60`` takes another reference (is 16 × 60 itself
+converged?) and ``--point sigma=0,phi=0.3`` another noise point.
 
 Sets:
 
@@ -144,6 +155,26 @@ def with_solver(stimuli, substeps: int, iterations: int, slop: float):
     return StimulusSet(tuple(out), name=stimuli.name, metadata=stimuli.metadata)
 
 
+def parse_settings(text: str, default: dict) -> list[dict]:
+    """``"4x30,8x20@0.25"`` as setting dicts, the default first (added when not named)."""
+    out = [dict(default)]
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            solver, _, slop = part.partition("@")
+            sub, its = solver.lower().split("x")
+            cfg = {"substeps": int(sub), "iterations": int(its), "slop": float(slop) if slop else 1.0}
+        except ValueError:
+            print(f"--settings: {part!r} is not SUBSTEPSxITERATIONS[@SLOP], e.g. 8x20", file=sys.stderr)
+            raise SystemExit(2) from None
+        if cfg["substeps"] < 1 or cfg["iterations"] < 1 or not cfg["slop"] > 0:
+            print(f"--settings: {part!r}: substeps and iterations must be ≥ 1, slop > 0", file=sys.stderr)
+            raise SystemExit(2)
+        if cfg not in out:
+            out.append(cfg)
+    return out
+
+
 def _label(cfg: dict) -> str:
     return f"{cfg['substeps']}×{cfg['iterations']}, slop ×{cfg['slop']:g}"
 
@@ -158,13 +189,119 @@ def run_setting(stimuli, point, cfg: dict, samples: int, seed: int) -> dict:
     summ = summarize(roll)
     n_roll = len(stim) * samples
     steps = roll.groupby(["stimulus_id", "sample"], sort=False)["steps"].first().to_numpy()
+    values = roll["value"].to_numpy(dtype=float)
     return {**cfg, "label": _label(cfg), "rollouts": n_roll, "cpu_s": cpu, "wall_s": wall,
             "cpu_ms_per_rollout": 1000 * cpu / n_roll, "steps_per_rollout": float(steps.mean()),
-            "mean": summ["mean"].tolist(), "se": summ["se"].tolist(), "stimulus_id": summ["stimulus_id"].tolist()}
+            "mean": summ["mean"].tolist(), "se": summ["se"].tolist(), "stimulus_id": summ["stimulus_id"].tolist(),
+            "values": [None if math.isnan(v) else v for v in values.tolist()]}
+
+
+def pooled_z(m1, s1, n1, m2, s2, n2) -> np.ndarray:
+    """Two-sample z of ``m1 − m2``, as if the two were independent Monte Carlo estimates of one mean.
+
+    ``s`` is each estimate's sample sd (ddof 1) and ``n`` its count of
+    values. The variance is that of the two samples pooled (their spread
+    and the gap between their means: for 0/1 answers the classic pooled
+    two-proportion test), so a pair where one side has ``se = 0`` is still
+    tested. Where both samples hold one and the same value, ``z = 0``.
+    """
+    m1, s1, n1, m2, s2, n2 = (np.asarray(x, float) for x in (m1, s1, n1, m2, s2, n2))
+    d = m1 - m2
+    ss = (np.maximum(n1 - 1, 0) * np.nan_to_num(s1) ** 2 + np.maximum(n2 - 1, 0) * np.nan_to_num(s2) ** 2
+          + n1 * n2 / (n1 + n2) * d ** 2)
+    sp2 = ss / np.maximum(n1 + n2 - 1, 1)
+    se = np.sqrt(sp2 * (1 / n1 + 1 / n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(se > 1e-12, d / np.where(se > 1e-12, se, 1.0), 0.0)
+
+
+NULL_DRAWS = 2000  # bootstrap draws of the whole-set statistics under "Monte Carlo error alone"
+
+
+def _stats(v: np.ndarray) -> tuple[float, float, int]:
+    v = v[~np.isnan(v)]
+    return (float(v.mean()) if v.size else math.nan, float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size))
+
+
+def whole_set_test(a_values, b_values, seed: int = 0, draws: int = NULL_DRAWS) -> dict:
+    """Are the differences between two sets of judgments, taken together, more than Monte Carlo error gives?
+
+    ``a_values[i]`` and ``b_values[i]`` are the rollout values of judgment
+    ``i`` on the two sides (NaN = undefined, left out). Each pair gets
+    :func:`pooled_z`. Two whole-set statistics respect the number of
+    comparisons: ``count`` of pairs with ``|z| > 2`` and ``chi2 = Σ z²``.
+    Their distribution under Monte Carlo error alone — the two sides
+    independent samples of one distribution — comes from the two-sample
+    bootstrap: each pair's two samples are redrawn (with replacement, same
+    sizes) from their pooled values and the statistics recomputed, so
+    discrete answers, small counts and answers near 0 or 1 are handled as
+    they are. The **primary** test is ``chi2`` (one-sided):
+    ``within_mc_error`` when its p-value is ≥ 0.05. ``chi2_p_asymptotic`` is
+    the χ² tail on the pairs that can differ, for comparison. Draws come
+    from the named stream ``bench.fidelity:whole_set_null``.
+
+    Same seeds on both sides make the two samples of a pair positively
+    correlated, so the differences observed are smaller than two independent
+    runs' would be even with no solver effect: the test asks whether the
+    solver moves judgments by more than rerunning with other seeds would.
+    """
+    from scipy import stats
+
+    from ipe.seeding import stream_rng
+
+    rng = stream_rng(seed, "bench.fidelity:whole_set_null")
+    z = np.zeros(len(a_values))
+    null_count = np.zeros(draws)
+    null_chi2 = np.zeros(draws)
+    k = 0
+    for i, (a, b) in enumerate(zip(a_values, b_values)):
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        if not (a.size and b.size):
+            continue
+        z[i] = float(pooled_z(*_stats(a), *_stats(b)))
+        pool = np.concatenate([a, b])
+        if np.all(pool == pool[0]):
+            continue  # one value on both sides: no Monte Carlo error, z = 0 in every draw
+        k += 1
+        draw = rng.choice(pool, size=(draws, pool.size), replace=True)
+        da, db = draw[:, :a.size], draw[:, a.size:]
+        sa = da.std(axis=1, ddof=1) if a.size > 1 else np.zeros(draws)
+        sb = db.std(axis=1, ddof=1) if b.size > 1 else np.zeros(draws)
+        zn = pooled_z(da.mean(axis=1), sa, a.size, db.mean(axis=1), sb, b.size)
+        null_count += np.abs(zn) > 2
+        null_chi2 += zn ** 2
+    count, chi2 = int(np.sum(np.abs(z) > 2)), float(np.sum(z ** 2))
+    p_chi2 = float((1 + np.sum(null_chi2 >= chi2 - 1e-9)) / (1 + draws))
+    return {"pairs": int(len(z)), "pairs_that_can_differ": k, "count_over_2": count,
+            "count_over_2_expected": float(null_count.mean()),
+            "count_over_2_null_95": float(np.quantile(null_count, 0.95)),
+            "count_p": float((1 + np.sum(null_count >= count)) / (1 + draws)),
+            "chi2": chi2, "chi2_expected": float(null_chi2.mean()), "chi2_null_95": float(np.quantile(null_chi2, 0.95)),
+            "chi2_p": p_chi2, "chi2_p_asymptotic": float(stats.chi2.sf(chi2, k)) if k else 1.0,
+            "max_abs_z": float(np.max(np.abs(z))) if len(z) else 0.0, "draws": int(draws),
+            "within_mc_error": p_chi2 >= 0.05}
+
+
+def per_stimulus_values(row: dict) -> list[np.ndarray]:
+    """A setting's rollout values split by stimulus (rows hold them stimulus by stimulus, ``samples`` each)."""
+    v = np.asarray(row["values"], float)
+    n = len(row["stimulus_id"])
+    return list(v.reshape(n, -1))
 
 
 def compare(row: dict, ref: dict) -> dict:
     """Agreement of one setting's judgments with the reference's (see the module docstring)."""
+    out = _compare(row, ref)
+    if "values" in row and "values" in ref:  # rows of this version of the script
+        out["whole_set"] = whole_set_test(per_stimulus_values(row), per_stimulus_values(ref))
+        va, vb = np.asarray(row["values"], float), np.asarray(ref["values"], float)
+        out["rollouts_differing"] = int(np.sum(~((va == vb) | (np.isnan(va) & np.isnan(vb)))))
+        out["rollouts_compared"] = int(va.size)
+    return out
+
+
+def _compare(row: dict, ref: dict) -> dict:
     a, b = np.asarray(row["mean"], float), np.asarray(ref["mean"], float)
     sa, sb = np.asarray(row["se"], float), np.asarray(ref["se"], float)
     ok = ~(np.isnan(a) | np.isnan(b))
@@ -190,17 +327,19 @@ def frontier(rows: list[dict]) -> None:
 
 def table(res: dict) -> str:
     lines = ["| substeps × iterations, slop | CPU-ms/rollout | × default cost | steps/rollout | r | mean abs. Δ |"
-             " max |Δ|/se | |Δ| ≤ 2 se | passes | frontier |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             " max |Δ|/se | |Δ| ≤ 2 se | passes | frontier | Σz² (null 95 %) | p | within MC error |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|"]
     for r in sorted(res["settings"], key=lambda r: r["cpu_ms_per_rollout"]):
         mark = " (default)" if r["is_default"] else ""
         lines.append(f"| {r['label']}{mark} | {r['cpu_ms_per_rollout']:.2f} | {r['cost_vs_default']:.2f} | "
                      f"{r['steps_per_rollout']:.0f} | {r['r']:.4f} | {r['mean_abs_diff']:.4f} | "
                      f"{r['worst_diff_over_se']:.2f} | {r['within_2se']}/{r['n_stimuli']} | "
-                     f"{'yes' if r['passes'] else 'no'} | {'yes' if r['on_frontier'] else ''} |")
+                     f"{'yes' if r['passes'] else 'no'} | {'yes' if r['on_frontier'] else ''} | "
+                     + (f"{w['chi2']:.1f} ({w['chi2_null_95']:.1f}) | {w['chi2_p']:.3f} | "
+                        f"{'yes' if w['within_mc_error'] else 'no'} |" if (w := r.get("whole_set")) else "— | — | — |"))
     ref = res["reference"]
     lines.append(f"| reference {ref['label']} | {ref['cpu_ms_per_rollout']:.2f} | {ref['cost_vs_default']:.2f} | "
-                 f"{ref['steps_per_rollout']:.0f} | 1 | 0 | 0 | all | — | — |")
+                 f"{ref['steps_per_rollout']:.0f} | 1 | 0 | 0 | all | — | — | — | — | — |")
     return "\n".join(lines)
 
 
@@ -227,6 +366,12 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=None, help="samples per stimulus (default 48)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="JSON out (default benchmarks/results/fidelity_<set>.json)")
+    ap.add_argument("--settings", default=None, metavar="SxI[@SLOP],...",
+                    help="only these settings (and the default), e.g. 4x30,8x20 or 4x30@0.25 (slop × the default)")
+    ap.add_argument("--reference", default=None, metavar="SxI",
+                    help="another reference solver, e.g. 32x60 (to ask whether 16 × 60 itself is converged)")
+    ap.add_argument("--point", default=None, metavar="NAME=V,...",
+                    help="another noise point for the set, e.g. sigma=0,phi=0.3 (default: the set's own)")
     args = ap.parse_args(argv)
     os.environ.setdefault("IPE_NO_PROGRESS", "1")
 
@@ -238,7 +383,17 @@ def main(argv=None) -> int:
         print(f"{name}: the Mental Jenga dataset is not here (../shared/datasets/mental_jenga); skipped")
         return 0
     stimuli, point = got
+    if args.point is not None:
+        from ipe.noise import NoiseParams
+
+        try:
+            point = NoiseParams(**{k.strip(): float(v) for k, v in (p.split("=") for p in args.point.split(","))})
+        except (ValueError, TypeError) as exc:
+            print(f"--point {args.point!r}: expected NAME=VALUE,... of noise parameters ({exc})", file=sys.stderr)
+            raise SystemExit(2) from None
     default, settings = _grid(name, args.quick)
+    if args.settings is not None:
+        settings = parse_settings(args.settings, default)
     out = args.out or ROOT / "results" / f"fidelity_{name}.json"
     res = {"set": name, "stimuli": len(stimuli), "samples": samples, "seed": args.seed,
            "noise": {k: v for k, v in point.as_dict().items() if v}, "machine": _machine(),
@@ -248,6 +403,8 @@ def main(argv=None) -> int:
     ref_cfg = dict(REFERENCE)
     if args.quick:
         ref_cfg = {"substeps": 8, "iterations": 30, "slop": 1.0}
+    if args.reference is not None:
+        ref_cfg = parse_settings(args.reference, default)[-1]
     ref = run_setting(stimuli, point, ref_cfg, samples, args.seed)
     res["reference"] = ref
     print(f"  reference {ref['label']}: {ref['cpu_ms_per_rollout']:.2f} CPU-ms/rollout", flush=True)
@@ -255,8 +412,13 @@ def main(argv=None) -> int:
         row = run_setting(stimuli, point, cfg, samples, args.seed)
         row.update(compare(row, ref), is_default=cfg == default)
         res["settings"].append(row)
+        w = row["whole_set"]
         print(f"  {row['label']}: {row['cpu_ms_per_rollout']:.2f} CPU-ms/rollout, r {row['r']:.4f}, "
-              f"mean |Δ| {row['mean_abs_diff']:.4f}, {row['within_2se']}/{row['n_stimuli']} within 2 se", flush=True)
+              f"mean |Δ| {row['mean_abs_diff']:.4f}, {row['within_2se']}/{row['n_stimuli']} within 2 se; "
+              f"whole set: Σz² {w['chi2']:.1f} (null mean {w['chi2_expected']:.1f}, p {w['chi2_p']:.3f}), "
+              f"|z| > 2 on {w['count_over_2']} (null mean {w['count_over_2_expected']:.1f}, p {w['count_p']:.3f}), "
+              f"{row.get('rollouts_differing', '?')}/{row.get('rollouts_compared', '?')} rollouts answer differently",
+              flush=True)
         _write(out, res)
     base = next(r for r in res["settings"] if r["is_default"])
     for r in res["settings"] + [ref]:

@@ -24,6 +24,14 @@ worker count and batch size, and a pair that stops at ``n`` samples holds
 exactly the first ``n`` rows of a fixed ``n_samples`` run with the same seed.
 The cache, when given, stores every round of every pair as its own entry
 (its sample range is part of the key), so a rerun is read back round by round.
+
+Rollouts that run the same physics (:func:`ipe.runner.same_physics_key`: at
+points where the force push is the only noise, e.g. the σ = 0 row of a
+sweep, a sample's only draw is the push's direction) are simulated once per
+pair across all its rounds (:class:`SharedAcrossRounds`), not once per round:
+a later round copies the values and steps of an earlier sample with the same
+key. The rollout is a deterministic function of that key, so the table is
+the same bytes as if each had been simulated.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from .cache import as_cache
-from .noise import NoiseParams
-from .runner import RUN_RULES, RunSpec, prepare_run, progress_bar, resolve_queries
+from .noise import ForceNoise, NoiseParams
+from .runner import (RUN_RULES, Batch, RunSpec, prepare_run, prepare_sample, progress_bar, resolve_queries,
+                     same_physics_key)
 from .validation import POSITIVE_INT, POSITIVE_NUMBER, validate_params
 
 DEFAULT_MIN_SAMPLES = 16
@@ -70,6 +79,96 @@ def next_count(values: np.ndarray, target: float, min_samples: int, max_samples:
     return int(min(max_samples, 4 * n, max(want, n + max(1, n // 4))))
 
 
+class SharedAcrossRounds:
+    """Later rounds' rollouts that run the same physics as an earlier one of their pair: copied, not simulated.
+
+    Within one batch the runner already simulates each distinct
+    :func:`~ipe.runner.same_physics_key` once. A pair's later rounds would
+    run its (at most two, at σ = 0) distinct rollouts again; :meth:`plan`
+    keeps from each round's ranges only the samples whose key the pair has
+    not met (the first sample of each new key), fills the others from the
+    earlier sample with that key, and returns a ``collect`` that also fills
+    the samples waiting on a key first met in this round. Keys are computed
+    here, with the worker's own :func:`~ipe.runner.prepare_sample`, only for
+    pairs at points whose every noise source is the force push and only from
+    their second round on. Which rollouts run depends on the seeds alone, so
+    the table stays independent of backend, worker count and batch size.
+    """
+
+    def __init__(self, run: RunSpec, results: dict):
+        self.run, self.results = run, results
+        self.point_ok = [all(isinstance(src, ForceNoise) for src in p.sources()) for p in run.points]
+        self.point_key = [0 if run.crn else p.key() for p in run.points]
+        self.keys: dict[tuple[int, int], list] = {}  # a pair's sample keys, computed as far as needed
+        self.known: dict[tuple[int, int], dict] = {}  # a pair's key -> (values row, steps) of an earlier sample
+        self.learned: dict[tuple[int, int], int] = {}  # samples [0, n) of a pair are in ``known``
+        self.copied = 0  # samples filled without a rollout (for benchmarks)
+
+    def key(self, pair: tuple[int, int], k: int):
+        keys = self.keys.setdefault(pair, [])
+        p, s = pair
+        stim, params, qs = self.run.stimuli[s], self.run.points[p], self.run.queries[s]
+        while len(keys) <= k:
+            scene, schedule = prepare_sample(stim, params, self.run.seed, len(keys), qs, self.point_key[p],
+                                             self.run.early_stop)
+            keys.append(same_physics_key(stim, params, scene, schedule))
+        return keys[k]
+
+    def _learn(self, pair: tuple[int, int], upto: int) -> None:
+        known = self.known.setdefault(pair, {})
+        vals, steps = self.results[pair]
+        for k in range(self.learned.get(pair, 0), upto):
+            key = self.key(pair, k)
+            if key is not None and key not in known:
+                known[key] = (vals[k].copy(), int(steps[k]))
+        self.learned[pair] = max(upto, self.learned.get(pair, 0))
+
+    def plan(self, ranges: list[Batch], collect, bar) -> tuple[list[Batch], Any]:
+        """``(the batches still to simulate, a collect callback)`` for one round's ``ranges``."""
+        todo: list[Batch] = []
+        first: dict = {}  # (pair, key) -> the sample of this round that simulates it
+        waiting: dict = {}  # (pair, key) -> samples of this round that copy it
+        for r in ranges:
+            pair = (r.point, r.stimulus)
+            if r.start == 0 or not self.point_ok[r.point]:
+                todo.append(r)
+                continue
+            self._learn(pair, r.start)
+            known = self.known[pair]
+            run_from = None
+            for k in range(r.start, r.stop + 1):
+                key = self.key(pair, k) if k < r.stop else None
+                run_it = k < r.stop and (key is None or key not in known and (pair, key) not in first)
+                if run_it and key is not None:
+                    first[(pair, key)] = k
+                if run_it and run_from is None:
+                    run_from = k
+                elif not run_it and run_from is not None:
+                    todo.append(Batch(r.point, r.stimulus, run_from, k))
+                    run_from = None
+                if k == r.stop or run_it:
+                    continue
+                if key in known:
+                    vals, steps = known[key]
+                    collect(Batch(r.point, r.stimulus, k, k + 1), vals[None, :], np.array([steps], np.int64))
+                    bar.update(1)
+                else:
+                    waiting.setdefault((pair, key), []).append(k)
+                self.copied += 1
+
+        def collect_and_copy(b: Batch, vals: np.ndarray, steps: np.ndarray) -> None:
+            collect(b, vals, steps)
+            pair = (b.point, b.stimulus)
+            if not waiting or pair not in self.keys:
+                return
+            for j, k in enumerate(range(b.start, b.stop)):
+                for w in waiting.pop((pair, self.keys[pair][k]), ()):
+                    collect(Batch(b.point, b.stimulus, w, w + 1), vals[j:j + 1], steps[j:j + 1])
+                    bar.update(1)
+
+        return todo, collect_and_copy
+
+
 @validate_params(target_se=POSITIVE_NUMBER, max_samples=POSITIVE_INT, min_samples=POSITIVE_INT, **RUN_RULES)
 def simulate_adaptive(stimuli, params: NoiseParams | Sequence[NoiseParams] = NoiseParams(), target_se: float = 0.05,
                       max_samples: int = 100, min_samples: int = DEFAULT_MIN_SAMPLES, seed: int = 0, queries=None,
@@ -98,6 +197,7 @@ def run_adaptive(run: RunSpec, target: float, max_samples: int, min_samples: int
     have = {pair: 0 for pair in pairs}
     goal = {pair: min_samples for pair in pairs}
     fill = run.cached_fill(results, info={"target_se": target})
+    shared = SharedAcrossRounds(run, results)
     bar = progress_bar(0, run.progress)
     try:
         with run.runner as runner:
@@ -108,7 +208,8 @@ def run_adaptive(run: RunSpec, target: float, max_samples: int, min_samples: int
                 ranges = fill.lookup({pair: (have[pair], goal[pair]) for pair in todo})
                 bar.total = (bar.total or 0) + sum(r.stop - r.start for r in ranges)
                 bar.refresh()
-                runner.run(ranges, fill.collect, bar)
+                ranges, collect = shared.plan(ranges, fill.collect, bar)
+                runner.run(ranges, collect, bar)
                 for pair in todo:
                     have[pair] = goal[pair]
                     goal[pair] = next_count(results[pair][0][:have[pair]], target, min_samples, max_samples)

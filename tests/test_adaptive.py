@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipe import IPE, load_demo
+from ipe import IPE, generate_towers, load_demo
 from ipe.adaptive import next_count, simulate_adaptive
 from ipe.cli import main
 from ipe.errors import InputError
@@ -144,3 +144,62 @@ def test_adaptive_progress_off_a_terminal_prints_plain_lines(stim, monkeypatch, 
     assert len(df)
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "ETA" in ln]
     assert lines
+
+
+PUSH_ONLY = [NoiseParams(phi=0.3), NoiseParams(phi=0.1)]
+
+
+def _count_rollouts(monkeypatch, **kw):
+    import ipe.runner as runner
+
+    every = tuple(generate_towers(5, seed=2013))
+    towers = StimulusSet((every[1], every[2], every[4]), name="push-sensitive")  # each has a pair with 2 rounds
+    calls = []
+    real = runner.rollout
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "rollout", counting)
+    table = simulate(towers, PUSH_ONLY, n_samples=24, seed=5, target_se=0.02, progress=False, **kw)
+    monkeypatch.undo()
+    return towers, table, len(calls)
+
+
+def test_push_only_rollouts_are_simulated_once_across_rounds(monkeypatch):
+    """At points where the push is the only noise, a pair's later rounds copy its earlier rollouts of the same
+    physics (same_physics_key) instead of simulating them again; the table is the fixed run's first n rows."""
+    from ipe.runner import prepare_sample, same_physics_key
+
+    towers, table, calls = _count_rollouts(monkeypatch)  # serial: the first round is one batch per pair
+    counts = summarize(table).set_index(["phi", "stimulus_id"])["n_samples"]
+    assert counts.max() > 16, "the test needs a pair with a second round"
+    distinct = 0
+    for (phi, sid), n in counts.items():
+        stim = next(s for s in towers if s.id == sid)
+        p = NoiseParams(phi=phi)
+        distinct += len({same_physics_key(stim, p, *prepare_sample(stim, p, 5, k, [stim.query]))
+                         for k in range(n)})
+    assert calls == distinct  # one rollout per distinct physics of each pair, over all its rounds
+    fixed = simulate(towers, PUSH_ONLY, n_samples=24, seed=5, progress=False)
+    merged = table.merge(fixed, on=KEY, how="left", suffixes=("", "_fixed"), validate="one_to_one")
+    np.testing.assert_array_equal(merged["value"].to_numpy(), merged["value_fixed"].to_numpy())
+    np.testing.assert_array_equal(merged["steps"].to_numpy(), merged["steps_fixed"].to_numpy())
+    _, pooled, _ = _count_rollouts(monkeypatch, workers=2, batch_size=3)
+    pd.testing.assert_frame_equal(table, pooled)
+
+
+def test_copied_rollouts_complete_their_rounds_in_the_cache(tmp_path):
+    """A round whose samples are copied from an earlier round is still stored whole: a rerun reads every round."""
+    from ipe.cache import SimulationCache
+
+    one = StimulusSet((tuple(generate_towers(3, seed=2013))[2],), name="one")
+    kw = dict(n_samples=24, seed=5, target_se=0.02, progress=False)
+    first = simulate(one, PUSH_ONLY[0], cache=tmp_path / "c", **kw)
+    assert first["sample"].max() == 23, "the test needs a second round"
+    store = SimulationCache(tmp_path / "c")
+    again = simulate(one, PUSH_ONLY[0], cache=store, **kw)
+    pd.testing.assert_frame_equal(first, again)
+    assert store.stats.misses == 0 and store.stats.hits >= 2 and store.stats.rollouts_read == 24
+    pd.testing.assert_frame_equal(first, simulate(one, PUSH_ONLY[0], **kw))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +94,8 @@ def test_fidelity_benchmark_quick_compares_settings_with_the_reference(tmp_path)
     for r in rows:
         assert r["cpu_ms_per_rollout"] > 0 and 0 <= r["within_2se"] <= r["n_stimuli"] == 3
         assert r["passes"] == (r["within_2se"] == 3 and r["r"] >= 0.995)
+        assert r["whole_set"]["pairs"] == 3 and 0 < r["whole_set"]["chi2_p"] <= 1
+        assert 0 <= r["rollouts_differing"] <= r["rollouts_compared"] == 3 * 4
     assert any(r["on_frontier"] for r in rows)
     assert "| reference" in proc.stdout
 
@@ -136,3 +139,63 @@ def test_sweep_best_benchmark_quick_projects_fixed_and_adaptive(tmp_path):
     assert res["diagonal_fixed"]["rollouts_simulated"] == res["diagonal_fixed"]["rows"]
     for kind in ("fixed", "adaptive"):
         assert res[f"projected_sweep_{kind}"]["cpu_s"] > 0
+
+
+def _bench_fidelity():
+    import importlib
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module("bench_fidelity")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+def test_whole_set_test_tells_monte_carlo_error_from_a_shift():
+    """Two samples of one distribution pass the whole-set test; a shift of 0.15 on every judgment does not."""
+    fid = _bench_fidelity()
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.2, 0.8, size=40)
+    a = [rng.binomial(1, q, size=24).astype(float) for q in p]
+    b = [rng.binomial(1, q, size=48).astype(float) for q in p]
+    same = fid.whole_set_test(a, b, draws=400)
+    assert same["within_mc_error"] and same["chi2_p"] >= 0.05 and same["pairs_that_can_differ"] == 40
+    assert 0.5 * 40 < same["chi2_expected"] < 1.5 * 40  # Σz² under Monte Carlo error alone ≈ the number of pairs
+    shifted = [rng.binomial(1, np.clip(q + 0.15, 0, 1), size=48).astype(float) for q in p]
+    moved = fid.whole_set_test(a, shifted, draws=400)
+    assert not moved["within_mc_error"] and moved["chi2_p"] < 0.01 and moved["count_over_2"] > moved["count_over_2_expected"]
+    # one value on both sides: no Monte Carlo error, no test (z = 0); the same value unequal on the two sides: z > 0
+    flat = fid.whole_set_test([np.ones(16)], [np.ones(48)], draws=50)
+    assert flat["chi2"] == 0 and flat["pairs_that_can_differ"] == 0
+    assert fid.whole_set_test([np.zeros(16)], [np.ones(48)], draws=50)["max_abs_z"] > 4
+
+
+def test_sweep_fidelity_benchmark_quick_checks_sampled_points_against_the_reference(tmp_path):
+    """``bench_sweep_fidelity.py --quick``: corners + a drawn point, the rerun reproduces the sweep, whole-set tests."""
+    out = tmp_path / "sf.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_fidelity.py"), "--quick", "--out",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["complete"] and res["reproduces_sweep"] is True
+    points = [(p["point"]["sigma"], p["point"]["phi"]) for p in res["points"]]
+    assert {(0.0, 0.0), (0.0, 0.2), (0.3, 0.0), (0.3, 0.2)} <= set(points) and len(points) == 4
+    for p in res["points"]:
+        assert p["stimuli"] == 3 and len(p["z"]) == 3 and p["default48"]["reproduces_sweep"] == 3
+        assert p["default48"]["rollouts"] == 3 * 8
+    for key in ("whole_set", "whole_set_default48"):
+        w = res[key]
+        assert w["pairs"] == 12 and 0 < w["chi2_p"] <= 1 and isinstance(w["within_mc_error"], bool)
+    assert "Monte Carlo error" in proc.stdout
+
+
+def test_sweep_best_row0_sharing_quick_tables_identical(tmp_path):
+    """``bench_sweep_best.py --quick --row0-sharing``: with and without sharing across rounds, the same table."""
+    out = tmp_path / "row0.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_best.py"), "--quick", "--row0-sharing",
+                           "--repeats", "1", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["tables_identical"] is True
+    shared, per_round = res["runs"]["shared"][0], res["runs"]["per_round"][0]
+    assert shared["rows"] == per_round["rows"] and shared["rollouts_simulated"] <= per_round["rollouts_simulated"]
