@@ -26,11 +26,16 @@ without mistaking any of these for physics:
    near where its last step carries it after.
 3. **Registration** to the static scene (:func:`register`). Per frame a
    similarity (scale about the frame centre, translation) maps the first
-   frame onto it. The ground's top edge fixes the vertical part; bodies that
-   have not moved, the horizontal part and the scale, chosen by consensus
-   (bodies that fell are outliers), with the scale of rigid bodies' areas as
-   a check. Every position is mapped back into the first frame's pixels and
-   from there into the world by the camera of ``colours.json``.
+   frame onto it. The ground's top edge fixes the vertical part (where the
+   camera, predicted at its velocity, puts it inside the picture); bodies
+   that have not moved, the horizontal part and the scale, chosen by
+   consensus (bodies that fell are outliers), with the scale of rigid
+   bodies' areas as a check; blocks that fell and came to rest join the
+   static scene at their new place (a drifting camera takes the standing
+   ones out of the picture). A frame without two bodies (or one and the
+   ground) in agreement is not registered, and a body read there makes the
+   video unreadable. Every position is mapped back into the first frame's
+   pixels and from there into the world by the camera of ``colours.json``.
 4. **Time scale** (:func:`time_scale`), from the motion: the steepest
    downward acceleration seen on any body (free fall, over windows of 0.3 s
    of simulated time) against the scene's gravity gives frames per
@@ -46,7 +51,10 @@ without mistaking any of these for physics:
    appear (unexplained regions the size of a body), bodies the camera, not
    physics, took out of the picture. A body whose end cannot be seen is not
    guessed: unless it had already dropped past the fall threshold, the
-   video is unreadable.
+   video is unreadable — except a body the camera took out of the picture
+   while at rest, with nothing leaving the picture moving: it is read where
+   it rested. A fallen body whose end is not seen has no final x
+   (``x_known``): queries of x are not answered from where it was last seen.
 
 ``quality`` is the share of (frame, body) pairs read, times the first-frame
 agreement, lowered by large registration residuals and by flags; the
