@@ -432,8 +432,10 @@ FAR = 1e3  # m: "anywhere" for a final x that was not seen
 def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str]) -> list[float]:
     """Each query's answer from the track's initial and final positions. Where a body's final x was not seen
     (it left the picture moving, or vanished after falling: ``tr.x_known``), a query is answered only if its
-    answer is the same wherever that x is (far left, far right, or where the body was last seen): a count
-    of fallen bodies is; a direction or distance that takes in such a body is NaN, said in the note."""
+    answer is the same wherever that x can be (``tr.x_range``: beyond the side of the picture it left by, or
+    anywhere; probed at both ends of that range, far when unbounded, and where the body was last seen): a
+    count of fallen bodies is; ``falls_left`` is when every such body left by the side the others went; a
+    direction or distance that takes in such a body is NaN, said in the note."""
     bodies = stim.scene.bodies
     ids = tuple(b.id for b in bodies)
 
@@ -447,9 +449,11 @@ def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str])
         v = answer(q, tr.final)
         if unknown.any():
             alt = []
-            for shift in (-FAR, FAR):
+            rng = tr.x_range if tr.x_range is not None else np.tile([-np.inf, np.inf], (len(bodies), 1))
+            for end in (0, 1):
                 f2 = tr.final.copy()
-                f2[unknown, 0] += shift
+                x = rng[unknown, end]
+                f2[unknown, 0] = np.where(np.isfinite(x), x, tr.final[unknown, 0] + (FAR if end else -FAR))
                 alt.append(answer(q, f2))
             if not all(a == v or (math.isnan(a) and math.isnan(v)) for a in alt):
                 v = math.nan

@@ -640,6 +640,8 @@ class RobustTrack:
     first: FirstFrame | None = None
     x_known: np.ndarray | None = None  # (n,) False where a body's final x was not seen (it left the picture or
     #                                    vanished after falling): its final x is only where it was last seen
+    x_range: np.ndarray | None = None  # (n, 2) where its final x can be (lo, hi; ±inf: unbounded); final x twice
+    #                                    where it was seen
 
 
 def _region_stats(lab: np.ndarray, k: int, need: float, near: np.ndarray | None = None, reach: float = math.inf):
@@ -1076,9 +1078,24 @@ def _rest_place(xy: np.ndarray, ok: np.ndarray, lw: int, base: "_TimeBase", thr:
     return med
 
 
+def _exit_bounds(c: np.ndarray, W: int, H: int, T_end: np.ndarray, registered_end: bool, centre: np.ndarray,
+                 cam0: Camera, long_side: float) -> tuple[float, float]:
+    """Where in x a body that left the picture can have ended, from the side it left by (``c``, its last centre
+    in that frame's pixels): beyond the same side of the picture at the frame read (to get back it would have
+    crossed the picture, where it would be seen: a body is found whenever a fifth of it is in view), give or
+    take half its length. Through the top or the bottom, or when the frame read is not registered: anywhere."""
+    side = int(np.argmin([c[0], W - c[0], H - c[1], c[1]]))  # left, right, bottom, top
+    if side >= 2 or not registered_end:
+        return -math.inf, math.inf
+    s, tx, ty = T_end
+    col0 = ((0.0 if side == 0 else float(W)) - centre[0] - tx) / s + centre[0]
+    edge = float(cam0.to_world(np.array([col0, H / 2.0]))[0])
+    return (-math.inf, edge + long_side / 2) if side == 0 else (edge - long_side / 2, math.inf)
+
+
 def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarray, final: np.ndarray,
                P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, registered: np.ndarray,
-               x_known: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
+               x_range: np.ndarray, T: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     """Step 5 for bodies read by colour: their last whole position, and flags for bodies that vanish or leave
     the picture. Returns which (frame, body) left the picture, and whether the video is unreadable.
 
@@ -1086,8 +1103,9 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
     when it was at rest there (:func:`_at_rest_when_last_seen`) and nothing else left the picture moving
     (out of sight, nothing can then disturb it: a scene at rest stays at rest, the rule by which the
     simulator itself stops a rollout); else the video is unreadable. A body whose end is not seen but which
-    had fallen counts as fallen, and its final x is not known (``x_known`` cleared): the queries of x are
-    not answered from a last-seen x."""
+    had fallen counts as fallen, and its final x is not known: ``x_range`` ``(n, 2)`` gets the bounds that the
+    side it left by gives (:func:`_exit_bounds`; unbounded when it vanished), and the queries of x are not
+    answered from a last-seen x."""
     bodies, (F, n), H, W = stim.scene.bodies, reg.found.shape, cam0.height, cam0.width
     exited = np.zeros((F, n), dtype=bool)
     unreadable = False
@@ -1127,13 +1145,15 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
                     at_rest_exits.append(i)
                 elif out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
-                    x_known[i] = False
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
+                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
                     notes.append(f"{bodies[i].id} left the picture through its edge (out of the scene; where it "
                                  "landed is not seen)")
                     if p[1] <= H - 2:
                         moving_exits.append(i)
                 elif drop > base.thr:
-                    x_known[i] = False
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
+                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
                     moving_exits.append(i)
                     notes.append(f"{bodies[i].id} left the picture with the camera after falling (where it "
                                  "landed is not seen)")
@@ -1141,7 +1161,7 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
                     notes.append(f"{bodies[i].id} left the picture with the camera before it could be read")
                     unreadable = True
             elif drop > base.thr:
-                x_known[i] = False
+                x_range[i] = (-math.inf, math.inf)
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]} after falling")
             else:
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]}")
@@ -1300,8 +1320,8 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         groups.solo = [i for i in groups.solo if reg.found[0, i]]
         groups.shared = groups.shared + [[i] for i in lost]
         groups.group_label.update({i: 2 + i for i in lost})
-    x_known = np.ones(n, dtype=bool)
-    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, registered, x_known,
+    x_range = np.full((n, 2), np.nan)  # NaN: the final x was seen
+    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, registered, x_range, T,
                                     notes)
     unreadable |= _horizon_uncertain(stim, groups, reg, Wd, initial, base, notes)
     if f_end == len(use) - 1 and f_end in reg.labs:
@@ -1324,4 +1344,5 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     method = "colour" if not groups.shared else ("motion" if not groups.solo else "mixed")
     full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
     full_T[use] = T
-    return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff, x_known)
+    return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff,
+                       np.isnan(x_range[:, 0]), np.where(np.isnan(x_range), final[:, :1], x_range))

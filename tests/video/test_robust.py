@@ -151,18 +151,24 @@ def test_pan_and_zoom_that_take_the_ground_out_keep_the_registration(towers34):
 
 def test_a_block_that_leaves_the_picture_leaves_direction_unanswered(towers):
     """Tower 3's top block falls out of the picture (off the scene): it counts as fallen, but where it ended in
-    x is not seen, so the direction is not answered (before: read at its last-seen x, 10 cm off on average)."""
+    x is not seen, so the direction is not answered (before: read at its last-seen x, 10 cm off on average);
+    that it ended beyond the side it left by still answers which way the tower fell."""
     from ipe.queries import Query
 
     s = towers[3]
     d = degraded_video(s, "clean", size=96, fps=FPS)
-    j = judge_frames(d.frames, s, d.camera, [Query("count_fallen"), Query("direction"), Query("fall")], d.colours,
-                     fps=FPS)
+    j = judge_frames(d.frames, s, d.camera, [Query("count_fallen"), Query("direction"), Query("fall"),
+                                             Query("falls_left")], d.colours, fps=FPS)
     assert not j.unreadable, j.notes
     assert j.values[0] == _count(s, d.states[0], d.states[-1])
     assert np.isnan(j.values[1])
     assert j.values[2] == pytest.approx(j.values[0] / len(s.scene.bodies))
     assert any("not answered" in n and "direction" in n for n in j.notes), j.notes
+    # it left by the right side of the picture, so it ended right of it: the side the tower fell to is known
+    thr = fall_threshold(s.scene)
+    fell = (d.states[0, :, 1] - d.states[-1, :, 1]) > thr
+    true_dx = float(np.mean(d.states[-1, fell, 0] - d.states[0, fell, 0]))
+    assert j.values[3] == (1.0 if true_dx < 0 else 0.0)
 
 
 @pytest.mark.slow
