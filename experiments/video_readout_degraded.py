@@ -53,7 +53,10 @@ def run(n: int = 60, size: int = 256, seed: int = 2026, fps: float = 30.0, condi
             rows.append({"condition": cond, "stimulus_id": s.id, "true_count": true_count,
                          "read_count": np.nan if tr.unreadable else got, "unreadable": tr.unreadable,
                          "quality": tr.quality, "true_dx": float(np.mean(d.states[-1, :, 0] - d.states[0, :, 0])),
-                         "read_dx": np.nan if tr.unreadable else float(np.mean(tr.final[:, 0] - tr.initial[:, 0])),
+                         # the mean x displacement where every final x was seen (NaN where one left the
+                         # picture moving: its x is not read from where it was last seen)
+                         "read_dx": np.nan if tr.unreadable or (tr.x_known is not None and not tr.x_known.all())
+                         else float(np.mean(tr.final[:, 0] - tr.initial[:, 0])),
                          "notes": "; ".join(tr.notes), "seconds": time.perf_counter() - t0,
                          "cpu_seconds": time.process_time() - c0})
             t0, c0 = time.perf_counter(), time.process_time()
@@ -89,6 +92,8 @@ def _table(per: pd.DataFrame) -> pd.DataFrame:
                                         / len(g)),
                       "count_exact_all": float((g["read_count"] == g["true_count"]).mean()),
                       "direction_r": pearson(ok["read_dx"].to_numpy(), ok["true_dx"].to_numpy()),
+                      # videos read whose mean x displacement is not answered (a body's final x not seen)
+                      "direction_unread": int(ok["read_dx"].isna().sum()),
                       "flagged": float(g["unreadable"].mean()), "quality": float(g["quality"].mean()),
                       "seconds_per_video": float(g["seconds"].mean()),
                       "cpu_seconds_per_video": float(g["cpu_seconds"].mean())})

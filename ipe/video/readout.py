@@ -421,11 +421,48 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
         if iv.type == "remove":
             for bid in iv.bodies:
                 removed[[b.id for b in bodies].index(bid)] = True
-    res = RolloutResult(body_ids=tuple(b.id for b in bodies), initial=tr.initial, final=tr.final, removed=removed,
-                        steps=0, n_steps=0)
-    values = [math.nan if tr.unreadable else float(evaluate(q, res, stim)) for q in queries]
-    return VideoJudgment(values, tr.quality, tr.method, len(frames), tr.initial, tr.final, tr.unreadable,
-                         list(tr.notes))
+    notes = list(tr.notes)
+    values = [math.nan] * len(queries) if tr.unreadable else _answers(queries, stim, tr, removed, notes)
+    return VideoJudgment(values, tr.quality, tr.method, len(frames), tr.initial, tr.final, tr.unreadable, notes)
+
+
+FAR = 1e3  # m: "anywhere" for a final x that was not seen
+
+
+def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str]) -> list[float]:
+    """Each query's answer from the track's initial and final positions. Where a body's final x was not seen
+    (it left the picture moving, or vanished after falling: ``tr.x_known``), a query is answered only if its
+    answer is the same wherever that x can be (``tr.x_range``: beyond the side of the picture it left by, or
+    anywhere; probed at both ends of that range, far when unbounded, and where the body was last seen): a
+    count of fallen bodies is; ``falls_left`` is when every such body left by the side the others went; a
+    direction or distance that takes in such a body is NaN, said in the note."""
+    bodies = stim.scene.bodies
+    ids = tuple(b.id for b in bodies)
+
+    def answer(q, final):
+        res = RolloutResult(body_ids=ids, initial=tr.initial, final=final, removed=removed, steps=0, n_steps=0)
+        return float(evaluate(q, res, stim))
+
+    unknown = np.zeros(len(bodies), dtype=bool) if tr.x_known is None else ~tr.x_known
+    out, unanswered = [], []
+    for q in queries:
+        v = answer(q, tr.final)
+        if unknown.any():
+            alt = []
+            rng = tr.x_range if tr.x_range is not None else np.tile([-np.inf, np.inf], (len(bodies), 1))
+            for end in (0, 1):
+                f2 = tr.final.copy()
+                x = rng[unknown, end]
+                f2[unknown, 0] = np.where(np.isfinite(x), x, tr.final[unknown, 0] + (FAR if end else -FAR))
+                alt.append(answer(q, f2))
+            if not all(a == v or (math.isnan(a) and math.isnan(v)) for a in alt):
+                v = math.nan
+                unanswered.append(q.key)
+        out.append(v)
+    if unanswered:
+        who = ", ".join(b.id for b, u in zip(bodies, unknown) if u)
+        notes.append(f"{', '.join(unanswered)} not answered: where {who} ended in x is not seen")
+    return out
 
 
 # --------------------------------------------------------------------------- many videos

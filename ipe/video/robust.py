@@ -26,11 +26,16 @@ without mistaking any of these for physics:
    near where its last step carries it after.
 3. **Registration** to the static scene (:func:`register`). Per frame a
    similarity (scale about the frame centre, translation) maps the first
-   frame onto it. The ground's top edge fixes the vertical part; bodies that
-   have not moved, the horizontal part and the scale, chosen by consensus
-   (bodies that fell are outliers), with the scale of rigid bodies' areas as
-   a check. Every position is mapped back into the first frame's pixels and
-   from there into the world by the camera of ``colours.json``.
+   frame onto it. The ground's top edge fixes the vertical part (where the
+   camera, predicted at its velocity, puts it inside the picture); bodies
+   that have not moved, the horizontal part and the scale, chosen by
+   consensus (bodies that fell are outliers), with the scale of rigid
+   bodies' areas as a check; blocks that fell and came to rest join the
+   static scene at their new place (a drifting camera takes the standing
+   ones out of the picture). A frame without two bodies (or one and the
+   ground) in agreement is not registered, and a body read there makes the
+   video unreadable. Every position is mapped back into the first frame's
+   pixels and from there into the world by the camera of ``colours.json``.
 4. **Time scale** (:func:`time_scale`), from the motion: the steepest
    downward acceleration seen on any body (free fall, over windows of 0.3 s
    of simulated time) against the scene's gravity gives frames per
@@ -46,7 +51,10 @@ without mistaking any of these for physics:
    appear (unexplained regions the size of a body), bodies the camera, not
    physics, took out of the picture. A body whose end cannot be seen is not
    guessed: unless it had already dropped past the fall threshold, the
-   video is unreadable.
+   video is unreadable — except a body the camera took out of the picture
+   while at rest, with nothing leaving the picture moving: it is read where
+   it rested. A fallen body whose end is not seen has no final x
+   (``x_known``): queries of x are not answered from where it was last seen.
 
 ``quality`` is the share of (frame, body) pairs read, times the first-frame
 agreement, lowered by large registration residuals and by flags; the
@@ -432,18 +440,22 @@ class _Pairs:
     def has_ground(self) -> bool:
         return math.isfinite(self.g0) and math.isfinite(self.gt)
 
-    def fit(self, bodies_, scale=None, prior=None) -> tuple[float, float, float]:
-        """Least-squares ``(s, tx, ty)`` on ``bodies_`` and the ground; ``scale`` held fixed, or kept near ``prior``."""
+    def fit(self, bodies_, scale=None, prior=None, ground: bool = True) -> tuple[float, float, float]:
+        """Least-squares ``(s, tx, ty)`` on ``bodies_`` and (with ``ground``) the ground; ``scale`` held fixed, or
+        kept near ``prior``."""
         c0, ct, centre, area_ratio = self.c0, self.ct, self.centre, self.area_ratio
         rows, rhs = [], []
         if prior is not None:  # the scale changes little per frame: (s - prev) / 2 % weighs like a body at 0.25 px
-            rows.append([0.25 / 0.02, 0.0, 0.0])
-            rhs.append(0.25 / 0.02 * prior)
+            # (one body fixes no scale: then (s - prev) / 0.2 % weighs like a body at 0.25 px)
+            wp = 0.25 / (0.02 if len(bodies_) >= 2 else 0.002)
+            rows.append([wp, 0.0, 0.0])
+            rhs.append(wp * prior)
             if area_ratio is not None and len(bodies_):
                 ar = area_ratio[list(bodies_)]
                 ar = ar[np.isfinite(ar)]
                 if len(ar):  # rigid bodies at rest change area only with the zoom: s = sqrt(area ratio)
-                    w = 0.25 / 0.005 * math.sqrt(len(ar))
+                    # (one body's area is noisy at small sizes: a 5 × 15 px block's edges move it by 5 %)
+                    w = 0.25 / (0.005 if len(ar) >= 2 else 0.02) * math.sqrt(len(ar))
                     rows.append([w, 0.0, 0.0])
                     rhs.append(w * float(np.sqrt(np.median(ar))))
         for i in bodies_:
@@ -451,7 +463,7 @@ class _Pairs:
             rhs.append(ct[i, 0] - centre[0])
             rows.append([c0[i, 1] - centre[1], 0.0, 1.0])
             rhs.append(ct[i, 1] - centre[1])
-        if self.has_ground:
+        if ground and self.has_ground:
             for _ in range(2):
                 rows.append([self.g0 - centre[1], 0.0, 1.0])
                 rhs.append(self.gt - centre[1])
@@ -463,12 +475,15 @@ class _Pairs:
         return float(sol[0]), float(sol[1]), float(sol[2])
 
     def hypotheses(self, idx: np.ndarray, prev: tuple[float, float, float]) -> list[tuple[float, float, float]]:
-        """Candidate transforms: the previous one, single bodies (scale kept or from their area), pairs."""
+        """Candidate transforms: the predicted one, single bodies (scale kept or from their area; alone, and with
+        the ground's edge when it is seen), pairs."""
         hyps = [prev, (prev[0], 0.0, 0.0)]
+        grounds = (False, True) if self.has_ground else (False,)
         for i in idx:
-            hyps.append(self.fit([i], prev[0]))
-            if self.area_ratio is not None and math.isfinite(self.area_ratio[i]) and self.area_ratio[i] > 0:
-                hyps.append(self.fit([i], float(np.sqrt(self.area_ratio[i]))))
+            for g in grounds:  # a body alone fixes the pan; with the ground, also its vertical part from the edge
+                hyps.append(self.fit([i], prev[0], ground=g))
+                if self.area_ratio is not None and math.isfinite(self.area_ratio[i]) and self.area_ratio[i] > 0:
+                    hyps.append(self.fit([i], float(np.sqrt(self.area_ratio[i])), ground=g))
         for a in range(len(idx)):
             for b in range(a + 1, len(idx)):
                 i, j = idx[a], idx[b]
@@ -477,8 +492,9 @@ class _Pairs:
                 hyps.append(self.fit([i, j]))
         return hyps
 
-    def score(self, h, idx: np.ndarray, prev: tuple[float, float, float], tol: float):
-        """``((ground agrees, inliers less the cost of moving from prev), inliers)`` of hypothesis ``h``."""
+    def score(self, h, idx: np.ndarray, prev: tuple[float, float, float], tol: float, lost: int = 0):
+        """``((ground agrees, inliers less the cost of moving from prev), inliers)`` of hypothesis ``h``; after
+        ``lost`` frames without registration the prediction is less sure, and moving away from it costs less."""
         s, tx, ty = h
         centre = self.centre
         pred = _apply(self.c0[idx], s, np.array([tx, ty]), centre)
@@ -487,15 +503,15 @@ class _Pairs:
         g_ok = not self.has_ground or abs(s * (self.g0 - centre[1]) + centre[1] + ty - self.gt) < tol
         # moving away from the predicted camera costs half an inlier per tolerance of change
         dist = abs(s - prev[0]) * 2 * centre[0] + abs(tx - prev[1]) + abs(ty - prev[2])
-        return (g_ok, int(inl.sum()) - 0.5 * dist / tol - 0.1 * float(res[inl].sum()) / tol), inl
+        return (g_ok, int(inl.sum()) - 0.5 * dist / tol / (1 + lost) ** 2 - 0.1 * float(res[inl].sum()) / tol), inl
 
     def residuals(self, use: np.ndarray, s: float, tx: float, ty: float) -> np.ndarray:
         return np.sqrt(((_apply(self.c0[use], s, np.array([tx, ty]), self.centre) - self.ct[use]) ** 2).sum(-1))
 
 
 def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: float, centre: np.ndarray, tol: float,
-             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None
-             ) -> tuple[float, float, float, np.ndarray, float]:
+             prev: tuple[float, float, float] = (1.0, 0.0, 0.0), area_ratio: np.ndarray | None = None,
+             reach: float = 0.02) -> tuple[float, float, float, np.ndarray, float]:
     """Similarity ``(s, tx, ty)`` mapping first-frame pixels onto frame t, by consensus of bodies and the ground.
 
     ``c0``, ``ct`` ``(n, 2)`` body centres (col, row) in the first frame and in
@@ -505,26 +521,31 @@ def register(c0: np.ndarray, ct: np.ndarray, ok: np.ndarray, g0: float, gt: floa
     (scale kept), pairs of bodies and the ground; the one with the ground
     in agreement and the most bodies within ``tol`` pixels wins, less half a
     body for every ``tol`` it moves away from ``prev`` (a camera moves
-    smoothly; at most 2 % of the frame per frame), and is refined by least
-    squares on its inliers. Returns ``s, tx, ty``, the inliers and their rms residual.
+    smoothly: at most ``reach`` (2 %) of the frame per frame away from the
+    prediction), and is refined by least squares on its inliers. When no body
+    agrees with any hypothesis, the prediction is kept (its vertical part from
+    the ground's edge when that is seen): a frame is never registered on the
+    ground alone, which fixes no pan. Returns ``s, tx, ty``, the inliers and
+    their rms residual.
     """
     pairs = _Pairs(c0, ct, g0, gt, centre, area_ratio)
     idx = np.nonzero(ok)[0]
     hyps = pairs.hypotheses(idx, prev)
-    # the camera moves smoothly: at most 2 % of the frame (and 2 % zoom) per frame away from the prediction
-    near = [h for h in hyps if abs(h[0] - prev[0]) <= 0.02 and abs(h[1] - prev[1]) <= 0.02 * 2 * centre[0]
-            and abs(h[2] - prev[2]) <= 0.02 * 2 * centre[1]]
-    best = max(near or [prev], key=lambda h: pairs.score(h, idx, prev, tol)[0])
+    # the camera moves smoothly: at most `reach` of the frame (and as much zoom) per frame away from the prediction
+    near = [h for h in hyps if abs(h[0] - prev[0]) <= reach and abs(h[1] - prev[1]) <= reach * 2 * centre[0]
+            and abs(h[2] - prev[2]) <= reach * 2 * centre[1]]
+    lost = int(round(reach / 0.02)) - 1
+    best = max(near or [prev], key=lambda h: pairs.score(h, idx, prev, tol, lost)[0])
     use = idx[pairs.score(best, idx, prev, tol)[1]]
     s, tx, ty = best
+    if not len(use):
+        s, tx, ty = prev
+        if pairs.has_ground:  # the edge fixes the vertical part only
+            ty = pairs.gt - centre[1] - s * (pairs.g0 - centre[1])
     for _ in range(2):  # refine on the inliers (the scale held near the previous frame's)
-        if len(use) >= 1:
-            s, tx, ty = pairs.fit(use, prior=prev[0])
-        elif pairs.has_ground:
-            s, tx, ty = pairs.fit(use, best[0])
-            tx = best[1]
         if not len(use):
             break
+        s, tx, ty = pairs.fit(use, prior=prev[0])
         res = pairs.residuals(use, s, tx, ty)
         if res.max() < tol / 2 or len(use) == 1:
             break
@@ -617,6 +638,10 @@ class RobustTrack:
     n_frames: int
     transforms: np.ndarray       # (F, 3) s, tx, ty per frame
     first: FirstFrame | None = None
+    x_known: np.ndarray | None = None  # (n,) False where a body's final x was not seen (it left the picture or
+    #                                    vanished after falling): its final x is only where it was last seen
+    x_range: np.ndarray | None = None  # (n, 2) where its final x can be (lo, hi; ±inf: unbounded); final x twice
+    #                                    where it was seen
 
 
 def _region_stats(lab: np.ndarray, k: int, need: float, near: np.ndarray | None = None, reach: float = math.inf):
@@ -859,25 +884,77 @@ def _camera_is_still(reg: _Regions, W: int, H: int) -> bool:
     return True
 
 
-def _register_frames(reg: _Regions, centre: np.ndarray, tol: float, still: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Step 3: ``(s, tx, ty)`` of every processed frame against the first (identity for a still camera), and
-    the registration residuals."""
-    F = len(reg.ground)
+REF_FRAMES = 6  # a body that moved is a static reference again when its place held over this many registered frames
+
+
+def _register_frames(reg: _Regions, centre: np.ndarray, tol: float, still: bool
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3: ``(s, tx, ty)`` of every processed frame against the first (identity for a still camera), the
+    registration residuals, and which frames were registered on the scene (``registered``).
+
+    The static scene a frame is registered to is the ground's edge (where the prediction puts it inside the
+    picture) and the bodies: each at its first-frame place (the consensus tells those that moved), or, for a
+    body that moved away from it and came to rest (its place *in the scene*, its centre mapped back into the
+    first frame, held still over the last :data:`REF_FRAMES` registered frames), at its new place: a camera
+    that drifts on takes the standing bodies out of the picture, and blocks that fell and came to rest carry
+    the registration on. The camera is predicted at the velocity of the last two registered frames. A frame
+    is registered when two bodies agree, or one body and the ground's edge; else it keeps its best guess and
+    is not ``registered``: a body read there makes the video unreadable."""
+    F, n = reg.found.shape
     T = np.tile([1.0, 0.0, 0.0], (F, 1))
     rms = np.zeros(F)
-    prev = (1.0, 0.0, 0.0)
-    whole0 = reg.found[0] & ~reg.border[0]
+    registered = np.ones(F, dtype=bool)
+    if still:
+        return T, rms, registered
     whole = reg.found & ~reg.border
-    for f in range(1, F if not still else 1):
-        # the static scene: the ground, and bodies that have not moved since the first frame
-        ok = whole0 & whole[f]
+    mapped = np.full((F, n, 2), np.nan)  # body centres mapped back into the first frame by each frame's camera
+    mapped[0][whole[0]] = reg.C[0][whole[0]]
+    H = 2 * centre[1]
+    good = [0]   # frames registered on the scene
+    for f in range(1, F):
+        a = good[-1]
+        pred = T[a].copy()
+        if len(good) >= 2:  # the camera moves smoothly: its velocity over the last two registered frames
+            b = good[-2]
+            pred = T[a] + (T[a] - T[b]) * min(f - a, 3) / (a - b)
+            pred[0] = T[a, 0] + 0.5 * (pred[0] - T[a, 0])  # the zoom's velocity, damped: scale is the noisiest
+        lost = f - a - 1  # frames since the last one registered: look further
+        # the ground's edge is used where the prediction puts it, inside the picture: a zoom that takes the
+        # ground out of the bottom leaves some other grey row as its "edge", which would drag the vertical pan
+        gt = reg.ground[f]
+        g_pred = pred[0] * (reg.ground[0] - centre[1]) + centre[1] + pred[2]
+        if not (abs(gt - g_pred) <= max(2 * tol, 0.02 * H) * (1 + lost) and g_pred < H - 1):
+            gt = math.nan
+        # static references: every body whole in the first frame and this one, at its first-frame place (the
+        # consensus tells those that moved); a body that moved away from that place and came to rest (its
+        # place in the scene held still over the last REF_FRAMES registered frames) at its new place instead:
+        # a camera that drifts on takes the standing bodies out of the picture, and what is left at rest
+        # carries the registration on
+        ref = np.full((n, 2), np.nan)
+        cand = whole[0] & whole[f]
+        ref[cand] = reg.C[0][cand]
+        if len(good) >= REF_FRAMES:
+            recent = mapped[good[-REF_FRAMES:]]                                # (k, n, 2)
+            for i in np.nonzero(whole[f] & np.isfinite(recent[..., 0]).all(0))[0]:
+                pts = recent[:, i]
+                here = pts.mean(0)
+                if float(np.abs(pts - here).max()) < tol and not (
+                        whole[0, i] and float(np.abs(here - reg.C[0, i]).max()) < 2 * tol):
+                    ref[i] = here
+        ok = np.isfinite(ref[:, 0])
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = reg.area[f] / reg.area[0]
-        s, tx, ty, _, r = register(reg.C[0], reg.C[f], ok, reg.ground[0], reg.ground[f], centre, tol, prev, ratio)
+        s, tx, ty, inl, r = register(np.nan_to_num(ref), reg.C[f], ok, reg.ground[0], gt, centre, tol,
+                                     tuple(pred), ratio, reach=0.02 * (1 + lost))
         T[f] = (s, tx, ty)
         rms[f] = r
-        prev = (s, tx, ty)
-    return T, rms
+        ground_ok = math.isfinite(gt) and abs(s * (reg.ground[0] - centre[1]) + centre[1] + ty - gt) < tol
+        if inl.sum() >= 2 or (inl.sum() >= 1 and ground_ok):
+            good.append(f)
+            mapped[f][whole[f]] = (reg.C[f][whole[f]] - centre - T[f, 1:]) / T[f, 0] + centre
+        else:
+            registered[f] = False
+    return T, rms, registered
 
 
 SCALE_UNCERTAINTY = 0.15  # a measured time scale is trusted to ±15 % (the estimate's worst error on 30 towers: 13 %)
@@ -979,16 +1056,64 @@ def _still_moving(xy: np.ndarray, found: np.ndarray, base: "_TimeBase") -> bool:
     return speed > MOVING_SPEED and speed > 3.0 * float(np.hypot(*se))
 
 
+def _rest_place(xy: np.ndarray, ok: np.ndarray, lw: int, base: "_TimeBase", thr: float, px: float
+                ) -> np.ndarray | None:
+    """Where a body rested over the :data:`FALL_SECONDS` (simulated) before processed frame ``lw``, its last
+    whole sighting (the median of its places there), or ``None`` if it was not at rest: seen (whole, in
+    registered frames) at four or more of those frames spanning at least two thirds of them, the medians of
+    the first and the second half of them less than a fall threshold apart (or one pixel, ``px`` metres,
+    where that is more: registration is good to about half a pixel), and no place more than two pixels from
+    the median. A body sliding or tipping at 5 cm/s moves 1.5 cm over those 0.3 s."""
+    w = max(4, int(round(FALL_SECONDS * base.fps / base.step)))
+    lo = max(0, lw - w + 1)
+    idx = np.nonzero(ok[lo:lw + 1])[0]
+    if len(idx) < 4 or idx[-1] - idx[0] < (2 * (lw - lo)) // 3:
+        return None
+    p = xy[lo:lw + 1][idx]
+    h = len(p) // 2
+    med = np.median(p, axis=0)
+    if float(np.hypot(*(np.median(p[h:], 0) - np.median(p[:h], 0)))) > max(thr, px) or float(
+            np.abs(p - med).max()) > 2 * px:
+        return None
+    return med
+
+
+def _exit_bounds(c: np.ndarray, W: int, H: int, T_end: np.ndarray, registered_end: bool, centre: np.ndarray,
+                 cam0: Camera, long_side: float) -> tuple[float, float]:
+    """Where in x a body that left the picture can have ended, from the side it left by (``c``, its last centre
+    in that frame's pixels): beyond the same side of the picture at the frame read (to get back it would have
+    crossed the picture, where it would be seen: a body is found whenever a fifth of it is in view), give or
+    take half its length. Through the top or the bottom, or when the frame read is not registered: anywhere."""
+    side = int(np.argmin([c[0], W - c[0], H - c[1], c[1]]))  # left, right, bottom, top
+    if side >= 2 or not registered_end:
+        return -math.inf, math.inf
+    s, tx, ty = T_end
+    col0 = ((0.0 if side == 0 else float(W)) - centre[0] - tx) / s + centre[0]
+    edge = float(cam0.to_world(np.array([col0, H / 2.0]))[0])
+    return (-math.inf, edge + long_side / 2) if side == 0 else (edge - long_side / 2, math.inf)
+
+
 def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarray, final: np.ndarray,
-               P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, notes: list[str]) -> tuple[np.ndarray,
-                                                                                                        bool]:
+               P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, registered: np.ndarray,
+               x_range: np.ndarray, T: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     """Step 5 for bodies read by colour: their last whole position, and flags for bodies that vanish or leave
-    the picture. Returns which (frame, body) left the picture, and whether the video is unreadable."""
+    the picture. Returns which (frame, body) left the picture, and whether the video is unreadable.
+
+    A body the camera took out of the picture before it could have fallen is read where it was last seen
+    when it was at rest there (:func:`_at_rest_when_last_seen`) and nothing else left the picture moving
+    (out of sight, nothing can then disturb it: a scene at rest stays at rest, the rule by which the
+    simulator itself stops a rollout); else the video is unreadable. A body whose end is not seen but which
+    had fallen counts as fallen, and its final x is not known: ``x_range`` ``(n, 2)`` gets the bounds that the
+    side it left by gives (:func:`_exit_bounds`; unbounded when it vanished), and the queries of x are not
+    answered from a last-seen x."""
     bodies, (F, n), H, W = stim.scene.bodies, reg.found.shape, cam0.height, cam0.width
     exited = np.zeros((F, n), dtype=bool)
     unreadable = False
     moving_at_end: list[str] = []
+    at_rest_exits: list[int] = []
+    moving_exits: list[int] = []
     f_end, found, border = base.f_end, reg.found, reg.border
+    whole_reg = found & ~border & registered[:, None]
     still = bool(np.allclose(P, reg.C, equal_nan=True))  # no camera motion was registered
     for i in groups.solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
@@ -996,6 +1121,11 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
         whole = np.nonzero(found[:f_end + 1, i] & ~border[:f_end + 1, i])[0]
         lw = int(whole[-1]) if len(whole) else last
         final[i, :2] = Wd[lw, i]
+        if not registered[lw]:
+            notes.append(f"{bodies[i].id} last seen whole at frame {base.use[lw]}, where the camera could not be "
+                         "registered to the scene (too little of it at rest in view)")
+            unreadable = True
+            continue
         if last < f_end:
             drop = initial[i, 1] - final[i, 1]
             if border[last, i]:
@@ -1008,23 +1138,47 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
                     moved = float(np.hypot(*(p - P[0, i]))) > 0.5 * reach if reg.found[0, i] else True
                     out_side = moved and (p[0] < reach or p[0] > W - reach or p[1] > H - reach)
                 exited[last + 1:, i] = True
-                if out_side:
+                rest = None if out_side else _rest_place(Wd[:, i], whole_reg[:, i], lw, base, base.thr,
+                                                       cam0.metres_per_pixel)
+                if rest is not None:  # at rest where the camera took it out of the picture: read there
+                    final[i, :2] = rest
+                    at_rest_exits.append(i)
+                elif out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
-                    notes.append(f"{bodies[i].id} left the picture through its edge (out of the scene)")
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
+                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
+                    notes.append(f"{bodies[i].id} left the picture through its edge (out of the scene; where it "
+                                 "landed is not seen)")
+                    if p[1] <= H - 2:
+                        moving_exits.append(i)
                 elif drop > base.thr:
-                    notes.append(f"{bodies[i].id} left the picture with the camera after falling")
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
+                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
+                    moving_exits.append(i)
+                    notes.append(f"{bodies[i].id} left the picture with the camera after falling (where it "
+                                 "landed is not seen)")
                 else:
                     notes.append(f"{bodies[i].id} left the picture with the camera before it could be read")
                     unreadable = True
             elif drop > base.thr:
+                x_range[i] = (-math.inf, math.inf)
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]} after falling")
             else:
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]}")
                 unreadable = True
-        elif (base.truncated > 0 or not base.timed) and _still_moving(Wd[:last + 1, i], found[:last + 1, i], base):
+        elif (base.truncated > 0 or not base.timed) and _still_moving(Wd[:lw + 1, i], whole_reg[:lw + 1, i], base):
             # the video ends before the horizon, or its time scale is unknown: the frame read is the
             # horizon's only if nothing is still moving there
             moving_at_end.append(bodies[i].id)
+    if at_rest_exits:
+        ids = ", ".join(bodies[i].id for i in at_rest_exits[:4]) + (" …" if len(at_rest_exits) > 4 else "")
+        if moving_exits:
+            notes.append(f"{ids} left the picture with the camera at rest, but "
+                         f"{', '.join(bodies[j].id for j in moving_exits[:3])} left it moving: what happened out "
+                         "of the picture is not shown")
+            unreadable = True
+        else:
+            notes.append(f"{ids} left the picture with the camera while at rest; read where last seen")
     if moving_at_end:
         ids = ", ".join(moving_at_end[:4]) + (" …" if len(moving_at_end) > 4 else "")
         if base.truncated > 0:
@@ -1147,7 +1301,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     size_px = np.array([b.long_side for b in bodies]) / cam0.metres_per_pixel
     reg = _segment_frames(frames, use, groups, refs, tols, need, start, size_px)
     tol = max(0.5, 0.005 * W)
-    T, rms = _register_frames(reg, centre, tol, _camera_is_still(reg, W, H))
+    T, rms, registered = _register_frames(reg, centre, tol, _camera_is_still(reg, W, H))
     if np.abs(T[:, 0] - 1).max() > 0.003 or np.abs(T[:, 1:]).max() > 0.3:
         notes.append(f"camera moves (up to {100 * np.abs(T[:, 1:] / [W, H]).max():.0f}% pan, "
                      f"{100 * np.abs(np.log(T[:, 0])).max():.0f}% zoom); registered to the static scene")
@@ -1166,7 +1320,9 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         groups.solo = [i for i in groups.solo if reg.found[0, i]]
         groups.shared = groups.shared + [[i] for i in lost]
         groups.group_label.update({i: 2 + i for i in lost})
-    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, notes)
+    x_range = np.full((n, 2), np.nan)  # NaN: the final x was seen
+    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, registered, x_range, T,
+                                    notes)
     unreadable |= _horizon_uncertain(stim, groups, reg, Wd, initial, base, notes)
     if f_end == len(use) - 1 and f_end in reg.labs:
         # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
@@ -1174,7 +1330,11 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
             if reg.found[f_end, i] and not reg.border[f_end, i] and not exited[f_end, i]:
                 p = (_centre_at(frames, use, reg, f_end, i, refs, need[i]) - centre - T[f_end, 1:]) / T[f_end, 0]
                 final[i, :2] = cam0.to_world(p + centre)
-    if groups.shared:
+    if groups.shared and not registered[f_end]:
+        notes.append(f"the camera could not be registered to the scene at frame {use[f_end]}, the frame read (too "
+                     "little of it at rest in view)")
+        unreadable = True
+    elif groups.shared:
         lab_end = reg.labs.get(f_end)
         if lab_end is None:
             lab_end = _label(frames[use[f_end]], refs, tols, groups)
@@ -1184,4 +1344,5 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     method = "colour" if not groups.shared else ("motion" if not groups.solo else "mixed")
     full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
     full_T[use] = T
-    return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff)
+    return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff,
+                       np.isnan(x_range[:, 0]), np.where(np.isnan(x_range), final[:, :1], x_range))
