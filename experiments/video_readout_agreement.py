@@ -74,10 +74,10 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--out", default="runs/readout")
     ap.add_argument("--reuse", action="store_true", help="read renders already in --out instead of rendering again")
-    ap.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 4 towers at 32 px")
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long smoke run: 4 towers at 64 px")
     args = ap.parse_args()
     if args.tiny:
-        args.n, args.sizes = 4, [32]
+        args.n, args.sizes = 4, [64]
     table, _ = run(args.n, args.sizes, args.seed, args.fps, args.out, reuse=args.reuse)
     with pd.option_context("display.width", 200):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
