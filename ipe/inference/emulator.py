@@ -581,10 +581,17 @@ def fit_or_load(emulator: Emulator, stimuli, store=True) -> tuple[Emulator, Path
             loaded.set_params(workers=emulator.workers, progress=emulator.progress, backend=emulator.backend,
                               scheduler=emulator.scheduler, cache=emulator.cache, early_stop=emulator.early_stop)
             return loaded, path, True
+    return fit_and_store(emulator, stimuli, path)
+
+
+def fit_and_store(emulator, stimuli, path: Path):
+    """Fit ``emulator`` (an :class:`Emulator` or a landing emulator) on ``stimuli`` and save it at ``path`` the
+    moment it is built: ``(emulator, path, False)``, or ``(emulator, None, False)`` where the store cannot be
+    written (a read-only cache must not cost the fit)."""
     emulator.fit(stimuli)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         emulator.save(path)
-    except OSError:  # a read-only cache must not cost the fit
+    except OSError:
         return emulator, None, False
     return emulator, path, False

@@ -82,7 +82,7 @@ from ..progress import progress_bar
 from ..validation import (NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SECONDS, SEED, OneOf, Optional,
                           validate_params)
 from . import diagnostics
-from .emulator import Emulator
+from .emulator import Emulator, fit_and_store
 from .hierarchical import FitStopped
 from .posterior import INTERVAL
 from .sampling import one_torch_thread, run_nuts_chain, seed_pyro
@@ -306,13 +306,7 @@ def landing_fit_or_load(emulator: LandingEmulator, stimuli, store=True):
         if loaded is not None:
             loaded.set_params(workers=emulator.workers, progress=emulator.progress)
             return loaded, path, True
-    emulator.fit(stimuli)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        emulator.save(path)
-    except OSError:  # a read-only cache must not cost the fit
-        return emulator, None, False
-    return emulator, path, False
+    return fit_and_store(emulator, stimuli, path)
 
 
 @validate_params(n_participants=POSITIVE_INT, motor_sd=NONNEG_NUMBER, samples_per_judgment=POSITIVE_INT,
