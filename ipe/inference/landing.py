@@ -85,7 +85,7 @@ from . import diagnostics
 from .emulator import Emulator, fit_and_store
 from .hierarchical import FitStopped
 from .posterior import INTERVAL
-from .sampling import one_torch_thread, run_nuts_chain, seed_pyro
+from .sampling import one_torch_thread, run_chains, run_nuts_chain, seed_pyro
 
 LANDING_RESPONSE_COLUMNS = ("participant", "stimulus_id", "response")
 #: Bump when what a saved landing emulator holds changes.
@@ -801,21 +801,21 @@ class LandingFit(ParamsMixin):
         deadline. ``(chains that made draws, stopped)``."""
         steps = self.num_chains * (self.num_warmup + self.num_samples)
         bar = progress_bar(steps, self.progress, desc="landing fit", unit="step")
-        chains, stopped = [], False
-        try:
-            for c in range(self.num_chains):
+
+        def chain(c: int):
+            def job(chain_bar):
                 seed_pyro(stream_int(self.seed, "landing.nuts_chain", c), clear=True)
-                bar.set_description(f"landing fit: NUTS chain {c + 1}/{self.num_chains}")
-                res = run_nuts_chain(model, None, self.num_warmup, self.num_samples, target_accept=TARGET_ACCEPT,
-                                     max_tree_depth=self.max_tree_depth, jit=False, bar=bar, deadline=deadline,
-                                     label=f"chain {c + 1}/{self.num_chains}")
-                if res.n_draws:
-                    chains.append(res)
-                if res.stopped:
-                    stopped = True
-                    break
+                return run_nuts_chain(model, None, self.num_warmup, self.num_samples, target_accept=TARGET_ACCEPT,
+                                      max_tree_depth=self.max_tree_depth, jit=False, bar=chain_bar,
+                                      deadline=deadline, label=f"chain {c + 1}/{self.num_chains}")
+            return job
+
+        try:
+            results = run_chains([chain(c) for c in range(self.num_chains)], 1, bar, desc="landing fit: NUTS")
         finally:
             bar.close()
+        chains = [r for r in results if r.n_draws]
+        stopped = any(r.stopped for r in results)
         return chains, stopped
 
     def _summary(self) -> pd.DataFrame:

@@ -273,7 +273,8 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Sequence[str] | None = None) -> list:
+def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Sequence[str] | None = None,
+               desc: str = "NUTS") -> list:
     """Run chain ``jobs`` (each ``job(bar) -> ChainResult``), up to ``workers`` at once; the results in job order.
 
     Each job seeds its own random state (its chain's stream), so a chain's
@@ -286,14 +287,14 @@ def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Seq
     bar's text names the chain that stepped. Without ``fork``, or with one
     worker, they run here, one after another. A job whose result has
     ``stopped`` set (the deadline passed) keeps the jobs not yet started
-    from starting.
+    from starting. ``desc`` starts the bar's description (``"NUTS chain 1/2"``).
     """
     labels = list(labels or [f"chain {i + 1}/{len(jobs)}" for i in range(len(jobs))])
     if workers <= 1 or len(jobs) <= 1 or not fork_available():
         results = []
         for job, label in zip(jobs, labels):
             if bar is not None:
-                bar.set_description(f"NUTS {label}")
+                bar.set_description(f"{desc} {label}")
             results.append(job(bar))
             if getattr(results[-1], "stopped", False):
                 break
@@ -305,7 +306,7 @@ def run_chains(jobs: Sequence[Callable], workers: int = 1, bar=None, labels: Seq
     silent: set[int] = set()
     next_job, stop = 0, False
     if bar is not None:
-        bar.set_description(f"NUTS {len(jobs)} chains, {min(workers, len(jobs))} at once")
+        bar.set_description(f"{desc} {len(jobs)} chains, {min(workers, len(jobs))} at once")
     try:
         while running or (next_job < len(jobs) and not stop):
             while not stop and next_job < len(jobs) and len(running) < workers:
