@@ -19,6 +19,7 @@ from ipe.errors import InputError
 from ipe.montecarlo import simulate, summarize
 from ipe.noise import NoiseParams
 from ipe.checks import StimulusSet
+from spies import counting_rollouts
 
 POINTS = [NoiseParams(sigma=0.2, phi=0.1), NoiseParams(sigma=0.05)]
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo_towers.json"
@@ -150,20 +151,10 @@ PUSH_ONLY = [NoiseParams(phi=0.3), NoiseParams(phi=0.1)]
 
 
 def _count_rollouts(monkeypatch, **kw):
-    import ipe.runner as runner
-
     every = tuple(generate_towers(5, seed=2013))
     towers = StimulusSet((every[1], every[2], every[4]), name="push-sensitive")  # each has a pair with 2 rounds
-    calls = []
-    real = runner.rollout
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(runner, "rollout", counting)
-    table = simulate(towers, PUSH_ONLY, n_samples=24, seed=5, target_se=0.02, progress=False, **kw)
-    monkeypatch.undo()
+    with counting_rollouts(monkeypatch) as calls:
+        table = simulate(towers, PUSH_ONLY, n_samples=24, seed=5, target_se=0.02, progress=False, **kw)
     return towers, table, len(calls)
 
 

@@ -2,22 +2,15 @@
 import ipe
 import ipe.runner as runner
 from ipe.noise import NoiseParams
+from spies import counting_rollouts
 
 
 def _simulate(points, monkeypatch, share=True):
-    calls = []
-    real = runner.rollout
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(runner, "rollout", counting)
-    if not share:
-        monkeypatch.setattr(runner, "same_physics_key", lambda *a: None)
-    towers = ipe.generate_towers(3, seed=2013)
-    table = ipe.simulate(towers, points, n_samples=10, seed=4, progress=False)
-    monkeypatch.undo()
+    with counting_rollouts(monkeypatch) as calls:
+        if not share:
+            monkeypatch.setattr(runner, "same_physics_key", lambda *a: None)
+        towers = ipe.generate_towers(3, seed=2013)
+        table = ipe.simulate(towers, points, n_samples=10, seed=4, progress=False)
     return table, len(calls)
 
 
