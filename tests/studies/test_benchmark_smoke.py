@@ -23,15 +23,19 @@ TOP_KEYS = {
 SCALING_KEYS = {"rollouts", "workers1_s", "workers2_s", "speedup", "identical"}
 
 
-@pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "r.json"
-    env = dict(os.environ, IPE_NO_PROGRESS="1")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+def run_quick(script: str, out: Path, *args: str, env=None) -> tuple[dict, str]:
+    """Run ``benchmarks/SCRIPT --quick ARGS --out OUT`` (it must exit 0): its JSON result and its stdout."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", *args, "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.is_file()
     return json.loads(out.read_text(encoding="utf-8")), proc.stdout
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "r.json"
+    return run_quick(SCRIPT.name, out, env=dict(os.environ, IPE_NO_PROGRESS="1"))
 
 
 def test_quick_benchmark_writes_expected_keys(result):
@@ -67,10 +71,7 @@ def test_quick_benchmark_does_not_touch_the_committed_results(result):
 def test_ceiling_benchmark_quick_bounds_are_ordered(tmp_path):
     """``benchmarks/bench_ceiling.py --quick``: stepping-only bounds lie above ipe's rate, the oracle's above both."""
     out = tmp_path / "ceiling.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_ceiling.py"), "--quick", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, _ = run_quick("bench_ceiling.py", out)
     rates = res["rollouts_per_cpu_s"]
     assert res["rollouts"] == 3 * 3 * 2
     assert 0 < rates["ipe"] < rates["stepping_only"] <= rates["stepping_only_oracle_stop"]
@@ -81,10 +82,7 @@ def test_ceiling_benchmark_quick_bounds_are_ordered(tmp_path):
 def test_fidelity_benchmark_quick_compares_settings_with_the_reference(tmp_path):
     """``benchmarks/bench_fidelity.py --quick``: every setting gets a cost, r, |Δ| against 2 se, and a frontier mark."""
     out = tmp_path / "fidelity.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_fidelity.py"), "--quick", "--set", "towers",
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, stdout = run_quick("bench_fidelity.py", out, "--set", "towers")
     assert res["complete"] is True and res["stimuli"] == 3 and res["samples"] == 4
     rows = res["settings"]
     assert [r["is_default"] for r in rows].count(True) == 1
@@ -97,16 +95,13 @@ def test_fidelity_benchmark_quick_compares_settings_with_the_reference(tmp_path)
         assert r["whole_set"]["pairs"] == 3 and 0 < r["whole_set"]["chi2_p"] <= 1
         assert 0 <= r["rollouts_differing"] <= r["rollouts_compared"] == 3 * 4
     assert any(r["on_frontier"] for r in rows)
-    assert "| reference" in proc.stdout
+    assert "| reference" in stdout
 
 
 def test_savings_benchmark_quick_reads_adaptive_counts_off_the_fixed_run(tmp_path):
     """``benchmarks/bench_savings.py --quick``: the read-off adaptive counts equal a real adaptive run's."""
     out = tmp_path / "savings.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_savings.py"), "--quick", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, _ = run_quick("bench_savings.py", out)
     assert res["adaptive_run"]["counts_match_read_off"] is True
     for r in res["adaptive"]:
         assert 0 <= r["rollouts_saved"] < 1 and r["pairs_meeting_target_or_cap"] == r["pairs"]
@@ -116,10 +111,7 @@ def test_savings_benchmark_quick_reads_adaptive_counts_off_the_fixed_run(tmp_pat
 def test_bht_rollout_benchmark_quick_compares_every_stop_rollout_by_rollout(tmp_path):
     """``bench_rollouts.py --bht --quick``: plain loop with the push, full horizon, rest and answer-aware stops agree."""
     out = tmp_path / "bht.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--bht", "--quick", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, _ = run_quick(SCRIPT.name, out, "--bht")
     assert res["rollouts"] == 3 * 2
     assert res["judgments_identical_rollout_by_rollout"] is True
     assert set(res["ratio_vs_plain"]) == {"plain", "full", "rest", "answer"}
@@ -129,10 +121,7 @@ def test_bht_rollout_benchmark_quick_compares_every_stop_rollout_by_rollout(tmp_
 def test_sweep_best_benchmark_quick_projects_fixed_and_adaptive(tmp_path):
     """``bench_sweep_best.py --quick``: the σ = 0 row shares its rollouts; both projections are written."""
     out = tmp_path / "best.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_best.py"), "--quick", "--out",
-                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, _ = run_quick("bench_sweep_best.py", out)
     row0 = res["row0_fixed"]
     assert row0["rows"] == 3 * 3 * 8
     assert row0["rollouts_simulated"] <= 3 * (1 + 2 + 2)  # φ = 0: one per tower; φ > 0: one per push direction
@@ -173,10 +162,7 @@ def test_whole_set_test_tells_monte_carlo_error_from_a_shift():
 def test_sweep_fidelity_benchmark_quick_checks_sampled_points_against_the_reference(tmp_path):
     """``bench_sweep_fidelity.py --quick``: corners + a drawn point, the rerun reproduces the sweep, whole-set tests."""
     out = tmp_path / "sf.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_fidelity.py"), "--quick", "--out",
-                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, stdout = run_quick("bench_sweep_fidelity.py", out)
     assert res["complete"] and res["reproduces_sweep"] is True
     points = [(p["point"]["sigma"], p["point"]["phi"]) for p in res["points"]]
     assert {(0.0, 0.0), (0.0, 0.2), (0.3, 0.0), (0.3, 0.2)} <= set(points) and len(points) == 4
@@ -186,16 +172,13 @@ def test_sweep_fidelity_benchmark_quick_checks_sampled_points_against_the_refere
     for key in ("whole_set", "whole_set_default48"):
         w = res[key]
         assert w["pairs"] == 12 and 0 < w["chi2_p"] <= 1 and isinstance(w["within_mc_error"], bool)
-    assert "Monte Carlo error" in proc.stdout
+    assert "Monte Carlo error" in stdout
 
 
 def test_sweep_best_row0_sharing_quick_tables_identical(tmp_path):
     """``bench_sweep_best.py --quick --row0-sharing``: with and without sharing across rounds, the same table."""
     out = tmp_path / "row0.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sweep_best.py"), "--quick", "--row0-sharing",
-                           "--repeats", "1", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    res = json.loads(out.read_text(encoding="utf-8"))
+    res, _ = run_quick("bench_sweep_best.py", out, "--row0-sharing", "--repeats", "1")
     assert res["tables_identical"] is True
     shared, per_round = res["runs"]["shared"][0], res["runs"]["per_round"][0]
     assert shared["rows"] == per_round["rows"] and shared["rollouts_simulated"] <= per_round["rollouts_simulated"]
