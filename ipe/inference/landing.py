@@ -773,9 +773,8 @@ class LandingFit(ParamsMixin):
         n_chains, n_draws = self.diverging_.shape
         verdict = diagnostics.check_convergence(
             self.summary_, n_chains, n_draws, self.diverging_.ravel(), self.tree_depth_.ravel(),
-            self.max_tree_depth, hierarchical=False, free=tuple(self.free_), stopped_early=self.stopped_early_)
-        # what to try, in this fit's own terms: it has no --method svi (and no hierarchy to turn off)
-        verdict.advice = [a for a in verdict.advice if "--method" not in a]
+            self.max_tree_depth, hierarchical=False, free=tuple(self.free_), stopped_early=self.stopped_early_,
+            quick=None)  # fit-landing has no quick approximate method (and no hierarchy to turn off)
         grid = {k: (float(np.min(v)), float(np.max(v))) for k, v in emulator.grid_values_.items()}
         edges = diagnostics.edge_problems({k: self.posterior_[k] for k in self.free_}, grid)
         for e in edges:
