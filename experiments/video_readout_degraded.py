@@ -9,11 +9,14 @@ and a camera that drifts 1 % per frame throughout), reads each with
 :func:`ipe.video.robust.track_robust`, and compares with the simulation the
 frames show:
 
-* ``fell``: any block fell (the yes/no judgment), agreement over readable videos;
-* ``count_exact``: the number of fallen blocks, exact;
+* ``fell``: any block fell (the yes/no judgment), agreement over the videos where it is answered
+  (``readable``);
+* ``count_exact``: the number of fallen blocks, exact, over the videos where it is answered
+  (``count_read``: a block whose end is not shown and that had not fallen for good leaves it open,
+  :meth:`ipe.video.robust.RobustTrack.fallen_bounds`);
 * ``direction_r``: Pearson r of the mean x displacement of the blocks;
 * ``fell_all``, ``count_exact_all``: the same over every video, a flagged one counting as a miss;
-* ``flagged``: share of videos the readout declared unreadable (not guessed);
+* ``flagged``: share of videos where the readout answers neither (not guessed);
 * ``quality``: mean quality score (0 for an unreadable video).
 
     python experiments/video_readout_degraded.py --n 60 --size 256 --out runs/degraded
@@ -49,13 +52,17 @@ def run(n: int = 60, size: int = 256, seed: int = 2026, fps: float = 30.0, condi
             thr = fall_threshold(s.scene)
             true_count = int(((d.states[0, :, 1] - d.states[-1, :, 1]) > thr).sum())
             tr = track_robust(d.frames, s, d.camera, d.colours, fps=fps)
-            got = int(((tr.initial[:, 1] - tr.final[:, 1]) > thr).sum())
+            lo, hi = tr.fallen_bounds(thr)  # equal where the count is answered
+            fell = np.nan if tr.unreadable or not (lo >= 1 or hi == 0) else float(lo >= 1)
             rows.append({"condition": cond, "stimulus_id": s.id, "true_count": true_count,
-                         "read_count": np.nan if tr.unreadable else got, "unreadable": tr.unreadable,
+                         "read_count": np.nan if tr.unreadable or lo != hi else lo, "read_fell": fell,
+                         # flagged: the readout answers neither the yes/no judgment nor the count
+                         "unreadable": bool(np.isnan(fell)),
                          "quality": tr.quality, "true_dx": float(np.mean(d.states[-1, :, 0] - d.states[0, :, 0])),
                          # the mean x displacement where every final x was seen (NaN where one left the
                          # picture moving: its x is not read from where it was last seen)
-                         "read_dx": np.nan if tr.unreadable or (tr.x_known is not None and not tr.x_known.all())
+                         "read_dx": np.nan if tr.unreadable or lo != hi
+                         or (tr.x_known is not None and not tr.x_known.all())
                          else float(np.mean(tr.final[:, 0] - tr.initial[:, 0])),
                          "notes": "; ".join(tr.notes), "seconds": time.perf_counter() - t0,
                          "cpu_seconds": time.process_time() - c0})
@@ -83,13 +90,19 @@ def _table(per: pd.DataFrame) -> pd.DataFrame:
     table = []
     for cond, g in per.groupby("condition", sort=False):
         ok = g[~g["unreadable"]]
+        counted = g[g["read_count"].notna()]
+        if "read_fell" not in g:  # a table written before the yes/no judgment had its own column
+            g = g.assign(read_fell=(g["read_count"] > 0).where(g["read_count"].notna()))
+            ok = g[~g["unreadable"]]
+        fell_ok = (ok["read_fell"] > 0) == (ok["true_count"] > 0)
         table.append({"condition": cond, "n": len(g), "readable": len(ok),
-                      "fell_agreement": float(((ok["read_count"] > 0) == (ok["true_count"] > 0)).mean())
-                      if len(ok) else np.nan,
-                      "count_exact": float((ok["read_count"] == ok["true_count"]).mean()) if len(ok) else np.nan,
+                      # videos whose count is answered (a block whose fall is not shown leaves it open)
+                      "count_read": len(counted),
+                      "fell_agreement": float(fell_ok.mean()) if len(ok) else np.nan,
+                      "count_exact": float((counted["read_count"] == counted["true_count"]).mean())
+                      if len(counted) else np.nan,
                       # over every video, a flagged one counting as a miss
-                      "fell_all": float(((g["read_count"] > 0) == (g["true_count"] > 0))[~g["unreadable"]].sum()
-                                        / len(g)),
+                      "fell_all": float(fell_ok.sum() / len(g)),
                       "count_exact_all": float((g["read_count"] == g["true_count"]).mean()),
                       "direction_r": pearson(ok["read_dx"].to_numpy(), ok["true_dx"].to_numpy()),
                       # videos read whose mean x displacement is not answered (a body's final x not seen)

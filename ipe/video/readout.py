@@ -430,38 +430,49 @@ FAR = 1e3  # m: "anywhere" for a final x that was not seen
 
 
 def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str]) -> list[float]:
-    """Each query's answer from the track's initial and final positions. Where a body's final x was not seen
-    (it left the picture moving, or vanished after falling: ``tr.x_known``), a query is answered only if its
-    answer is the same wherever that x can be (``tr.x_range``: beyond the side of the picture it left by, or
-    anywhere; probed at both ends of that range, far when unbounded, and where the body was last seen): a
-    count of fallen bodies is; ``falls_left`` is when every such body left by the side the others went; a
-    direction or distance that takes in such a body is NaN, said in the note."""
+    """Each query's answer from the track's initial and final positions. Where a body's final x or height was
+    not seen (it left the picture moving, or vanished after falling: ``tr.x_known``, ``tr.y_known``), a query
+    is answered only if its answer is the same wherever that body can be (``tr.x_range``: beyond the side of
+    the picture it left by, or anywhere; ``tr.y_range``: between the floor under it and the height it cannot
+    climb back above; probed at the corners of those bounds, far where unbounded, and where the body was last
+    seen): a count of fallen bodies is, where each such body has fallen for good or cannot fall;
+    ``falls_left`` is when every such body left by the side the others went; a direction or distance that
+    takes in such a body is NaN, said in the note."""
     bodies = stim.scene.bodies
     ids = tuple(b.id for b in bodies)
+    n = len(bodies)
 
     def answer(q, final):
         res = RolloutResult(body_ids=ids, initial=tr.initial, final=final, removed=removed, steps=0, n_steps=0)
         return float(evaluate(q, res, stim))
 
-    unknown = np.zeros(len(bodies), dtype=bool) if tr.x_known is None else ~tr.x_known
+    def bounds(known, rng):
+        unknown = np.zeros(n, dtype=bool) if known is None else ~known
+        return unknown, (rng if rng is not None else np.tile([-np.inf, np.inf], (n, 1)))
+
+    x_unknown, x_rng = bounds(tr.x_known, tr.x_range)
+    y_unknown, y_rng = bounds(getattr(tr, "y_known", None), getattr(tr, "y_range", None))
+    probes = []
+    for xe in ((0, 1) if x_unknown.any() else (None,)):
+        for ye in ((0, 1) if y_unknown.any() else (None,)):
+            f2 = tr.final.copy()
+            for col, unknown, rng, end in ((0, x_unknown, x_rng, xe), (1, y_unknown, y_rng, ye)):
+                if end is not None:
+                    v = rng[unknown, end]
+                    f2[unknown, col] = np.where(np.isfinite(v), v, tr.final[unknown, col] + (FAR if end else -FAR))
+            probes.append(f2)
     out, unanswered = [], []
     for q in queries:
         v = answer(q, tr.final)
-        if unknown.any():
-            alt = []
-            rng = tr.x_range if tr.x_range is not None else np.tile([-np.inf, np.inf], (len(bodies), 1))
-            for end in (0, 1):
-                f2 = tr.final.copy()
-                x = rng[unknown, end]
-                f2[unknown, 0] = np.where(np.isfinite(x), x, tr.final[unknown, 0] + (FAR if end else -FAR))
-                alt.append(answer(q, f2))
+        if len(probes) > 1 or x_unknown.any() or y_unknown.any():
+            alt = [answer(q, f2) for f2 in probes]
             if not all(a == v or (math.isnan(a) and math.isnan(v)) for a in alt):
                 v = math.nan
                 unanswered.append(q.key)
         out.append(v)
     if unanswered:
-        who = ", ".join(b.id for b, u in zip(bodies, unknown) if u)
-        notes.append(f"{', '.join(unanswered)} not answered: where {who} ended in x is not seen")
+        who = ", ".join(b.id for b, u in zip(bodies, x_unknown | y_unknown) if u)
+        notes.append(f"{', '.join(unanswered)} not answered: where {who} ended is not seen")
     return out
 
 

@@ -50,11 +50,16 @@ without mistaking any of these for physics:
 5. **Flags**: bodies that vanish (not through a picture edge), objects that
    appear (unexplained regions the size of a body), bodies the camera, not
    physics, took out of the picture. A body whose end cannot be seen is not
-   guessed: unless it had already dropped past the fall threshold, the
-   video is unreadable — except a body the camera took out of the picture
-   while at rest, with nothing leaving the picture moving: it is read where
-   it rested. A fallen body whose end is not seen has no final x
-   (``x_known``): queries of x are not answered from where it was last seen.
+   guessed. A body the camera took out of the picture while at rest, with
+   nothing leaving the picture moving, is read where it rested. Any other
+   gets bounds (``x_range``, ``y_range``) from what is already final: the
+   side it left by, the floor under it, and that nothing in an inelastic
+   scene lifts a body back by its own thickness, so a body seen more than
+   the fall threshold plus its thickness below its start has **fallen for
+   good**. Queries are answered only where their answer is the same across
+   those bounds (a tower whose top blocks fell out of the picture *fell*;
+   how many fell is open while a block out of sight might have been
+   knocked down: :meth:`RobustTrack.fallen_bounds`).
 
 ``quality`` is the share of (frame, body) pairs read, times the first-frame
 agreement, lowered by large registration residuals and by flags; the
@@ -642,6 +647,20 @@ class RobustTrack:
     #                                    vanished after falling): its final x is only where it was last seen
     x_range: np.ndarray | None = None  # (n, 2) where its final x can be (lo, hi; ±inf: unbounded); final x twice
     #                                    where it was seen
+    y_known: np.ndarray | None = None  # (n,) False where a body's final height was not seen (:func:`_unseen_end`)
+    y_range: np.ndarray | None = None  # (n, 2) where its final y can be (lo, hi); final y twice where it was seen
+
+    def fallen_bounds(self, threshold: float) -> tuple[int, int]:
+        """The fewest and the most bodies that can have fallen (dropped more than ``threshold``), over the
+        bounds of the final heights not seen: equal where the count is answered; the yes/no judgment is
+        answered where the fewest is at least one or the most is zero."""
+        drop = self.initial[:, 1] - self.final[:, 1]
+        if self.y_range is None:
+            k = int((drop > threshold).sum())
+            return k, k
+        lo = int((self.initial[:, 1] - self.y_range[:, 1] > threshold).sum())
+        hi = int((self.initial[:, 1] - self.y_range[:, 0] > threshold).sum())
+        return lo, hi
 
 
 def _region_stats(lab: np.ndarray, k: int, need: float, near: np.ndarray | None = None, reach: float = math.inf):
@@ -1093,38 +1112,91 @@ def _exit_bounds(c: np.ndarray, W: int, H: int, T_end: np.ndarray, registered_en
     return (-math.inf, edge + long_side / 2) if side == 0 else (edge - long_side / 2, math.inf)
 
 
+FLOOR_REACH = 1.0  # m: a static surface is a floor under a body when it spans this far to either side of it
+
+
+def _floor(stim: Stimulus, i: int, x: float, y: float) -> float:
+    """The lowest height body ``i``'s centre can reach from ``(x, y)``: the top of the static surface under it
+    (spanning :data:`FLOOR_REACH` to either side, so that being pushed off its end is out of reach) plus half
+    the body's short side; ``-inf`` where none is."""
+    from ..scene import top_surface, x_extent
+
+    tops = [top_surface(s) for s in stim.scene.statics
+            if top_surface(s) <= y and x_extent(s)[0] <= x - FLOOR_REACH and x_extent(s)[1] >= x + FLOOR_REACH]
+    return max(tops) + stim.scene.bodies[i].short_side / 2 if tops else -math.inf
+
+
+def _unseen_end(stim: Stimulus, i: int, initial: np.ndarray, Wd: np.ndarray, seen_whole: np.ndarray,
+                y_range: np.ndarray) -> bool:
+    """Bounds on the final height of body ``i``, whose end is not seen, from what is final already
+    (``y_range[i]``; ``seen_whole`` its whole sightings in registered frames). Returns whether it has
+    fallen for good.
+
+    * Down: no lower than the static surface under it (:func:`_floor`). A body that lies on the floor
+      already (its start within the fall threshold of its lowest height: a base block lying flat) cannot
+      fall, whatever moves out of the picture.
+    * Up: no higher than its lowest whole sighting plus its own short side. Nothing in a scene of
+      inelastic bodies lifts a body back by its own thickness once it has dropped (undoing a fall takes
+      the energy of another body falling further, delivered upwards); with elastic bodies (elasticity
+      above 0.2) a bounce might, and there is no such bound. A body whose lowest sighting is more than
+      the fall threshold plus its short side below its start has therefore **fallen for good**: the
+      yes/no judgment and the count are answerable though where it ends is not shown."""
+    body = stim.scene.bodies[i]
+    y0 = initial[i, 1]
+    ys = Wd[seen_whole, i, 1]
+    low = float(ys.min()) if len(ys) else y0
+    xs = Wd[seen_whole, i, 0]
+    x = float(xs[np.argmin(ys)]) if len(ys) else initial[i, 0]
+    elastic = max([b.elasticity for b in stim.scene.bodies] + [getattr(s, "elasticity", 0.0)
+                                                                 for s in stim.scene.statics])
+    hi = low + body.short_side if elastic <= 0.2 else math.inf
+    y_range[i] = (_floor(stim, i, x, low), hi)
+    return y_range[i, 1] < y0 - fall_threshold(stim.scene)
+
+
 def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarray, final: np.ndarray,
                P: np.ndarray, Wd: np.ndarray, base: "_TimeBase", cam0: Camera, registered: np.ndarray,
-               x_range: np.ndarray, T: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
+               x_range: np.ndarray, y_range: np.ndarray, T: np.ndarray, notes: list[str]) -> tuple[np.ndarray, bool]:
     """Step 5 for bodies read by colour: their last whole position, and flags for bodies that vanish or leave
     the picture. Returns which (frame, body) left the picture, and whether the video is unreadable.
 
-    A body the camera took out of the picture before it could have fallen is read where it was last seen
-    when it was at rest there (:func:`_at_rest_when_last_seen`) and nothing else left the picture moving
-    (out of sight, nothing can then disturb it: a scene at rest stays at rest, the rule by which the
-    simulator itself stops a rollout); else the video is unreadable. A body whose end is not seen but which
-    had fallen counts as fallen, and its final x is not known: ``x_range`` ``(n, 2)`` gets the bounds that the
-    side it left by gives (:func:`_exit_bounds`; unbounded when it vanished), and the queries of x are not
-    answered from a last-seen x."""
+    A body the camera took out of the picture is read where it was last seen when it was at rest there
+    (:func:`_rest_place`) and nothing else left the picture moving (out of sight, nothing can then disturb
+    it: a scene at rest stays at rest, the rule by which the simulator itself stops a rollout). Every other
+    body whose end is not seen (it left the picture moving, or something that did could disturb it; it was
+    last seen whole where the camera could not be registered) is not guessed: its final height gets the
+    bounds of what is final already (``y_range``, :func:`_unseen_end`: it has fallen for good, it cannot
+    fall, or either), and its final x those that the side it left by gives (``x_range``,
+    :func:`_exit_bounds`; unbounded when it vanished or was last seen in an unregistered frame). Queries are
+    answered only where their answer is the same across those bounds (:func:`ipe.video.readout.judge_frames`).
+    A body that vanishes inside the picture before it fell makes the video unreadable."""
     bodies, (F, n), H, W = stim.scene.bodies, reg.found.shape, cam0.height, cam0.width
     exited = np.zeros((F, n), dtype=bool)
     unreadable = False
     moving_at_end: list[str] = []
     at_rest_exits: list[int] = []
     moving_exits: list[int] = []
+    unseen: dict[int, str] = {}  # bodies whose end is not seen: why
+    exit_bounds: dict[int, tuple[float, float]] = {}  # bodies that left at rest: the x bounds of their side
     f_end, found, border = base.f_end, reg.found, reg.border
     whole_reg = found & ~border & registered[:, None]
     still = bool(np.allclose(P, reg.C, equal_nan=True))  # no camera motion was registered
+    centre = np.array([W / 2.0, H / 2.0])
     for i in groups.solo:
         seen = np.nonzero(found[:f_end + 1, i])[0]
         last = int(seen[-1])
         whole = np.nonzero(found[:f_end + 1, i] & ~border[:f_end + 1, i])[0]
         lw = int(whole[-1]) if len(whole) else last
         final[i, :2] = Wd[lw, i]
-        if not registered[lw]:
-            notes.append(f"{bodies[i].id} last seen whole at frame {base.use[lw]}, where the camera could not be "
-                         "registered to the scene (too little of it at rest in view)")
-            unreadable = True
+        if not registered[lw]:  # seen where the camera is not known: where it is in the scene is not
+            wr = np.nonzero(whole_reg[:f_end + 1, i])[0]
+            if len(wr):
+                final[i, :2] = Wd[int(wr[-1]), i]
+            x_range[i] = (-math.inf, math.inf)
+            unseen[i] = (f"last seen whole at frame {base.use[lw]}, where the camera could not be registered to "
+                         "the scene (too little of it at rest in view)")
+            if last < f_end:
+                exited[last + 1:, i] = True
             continue
         if last < f_end:
             drop = initial[i, 1] - final[i, 1]
@@ -1143,23 +1215,22 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
                 if rest is not None:  # at rest where the camera took it out of the picture: read there
                     final[i, :2] = rest
                     at_rest_exits.append(i)
+                    exit_bounds[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]), centre,
+                                                  cam0, bodies[i].long_side)
                 elif out_side:
                     final[i, 1] = cam0.y0 - bodies[i].long_side
-                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
-                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]), centre,
+                                              cam0, bodies[i].long_side)
                     notes.append(f"{bodies[i].id} left the picture through its edge (out of the scene; where it "
                                  "landed is not seen)")
                     if p[1] <= H - 2:
                         moving_exits.append(i)
-                elif drop > base.thr:
-                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]),
-                                              np.array([W / 2.0, H / 2.0]), cam0, bodies[i].long_side)
-                    moving_exits.append(i)
-                    notes.append(f"{bodies[i].id} left the picture with the camera after falling (where it "
-                                 "landed is not seen)")
                 else:
-                    notes.append(f"{bodies[i].id} left the picture with the camera before it could be read")
-                    unreadable = True
+                    x_range[i] = _exit_bounds(reg.C[last, i], W, H, T[f_end], bool(registered[f_end]), centre,
+                                              cam0, bodies[i].long_side)
+                    moving_exits.append(i)
+                    unseen[i] = ("left the picture with the camera after falling" if drop > base.thr else
+                                 "left the picture with the camera while moving")
             elif drop > base.thr:
                 x_range[i] = (-math.inf, math.inf)
                 notes.append(f"{bodies[i].id} vanished at frame {base.use[last + 1]} after falling")
@@ -1172,13 +1243,32 @@ def _read_solo(stim: Stimulus, groups: _Groups, reg: _Regions, initial: np.ndarr
             moving_at_end.append(bodies[i].id)
     if at_rest_exits:
         ids = ", ".join(bodies[i].id for i in at_rest_exits[:4]) + (" …" if len(at_rest_exits) > 4 else "")
-        if moving_exits:
+        if moving_exits or unseen:
+            movers = list(dict.fromkeys(j for j in moving_exits + list(unseen) if j not in at_rest_exits))
             notes.append(f"{ids} left the picture with the camera at rest, but "
-                         f"{', '.join(bodies[j].id for j in moving_exits[:3])} left it moving: what happened out "
-                         "of the picture is not shown")
-            unreadable = True
+                         f"{', '.join(bodies[j].id for j in movers[:3])} left it moving or unseen: what happened "
+                         "out of the picture is not shown")
+            for i in at_rest_exits:
+                unseen[i] = "left the picture at rest, where something moving out of sight could disturb it"
+                x_range[i] = exit_bounds[i]
         else:
             notes.append(f"{ids} left the picture with the camera while at rest; read where last seen")
+    gone, undecided = [], []
+    for i, why in unseen.items():
+        fell_for_good = _unseen_end(stim, i, initial, Wd, whole_reg[:f_end + 1, i].nonzero()[0], y_range)
+        if fell_for_good:
+            gone.append(bodies[i].id)
+        elif y_range[i, 0] < initial[i, 1] - base.thr:
+            undecided.append(bodies[i].id)
+        notes.append(f"{bodies[i].id} {why} (where it ended is not seen"
+                     + ("; it had fallen for good)" if fell_for_good else "; it cannot fall)"
+                        if y_range[i, 0] >= initial[i, 1] - base.thr else "; whether it fell is not known)"))
+    if gone:
+        notes.append(f"{', '.join(gone[:4])}{' …' if len(gone) > 4 else ''} dropped by more than the fall threshold "
+                     "and their own thickness while in view: fallen, though not seen to land")
+    if undecided:
+        notes.append(f"whether {', '.join(undecided[:4])}{' …' if len(undecided) > 4 else ''} fell is not shown: "
+                     "judgments that depend on it are not answered")
     if moving_at_end:
         ids = ", ".join(moving_at_end[:4]) + (" …" if len(moving_at_end) > 4 else "")
         if base.truncated > 0:
@@ -1321,8 +1411,9 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
         groups.shared = groups.shared + [[i] for i in lost]
         groups.group_label.update({i: 2 + i for i in lost})
     x_range = np.full((n, 2), np.nan)  # NaN: the final x was seen
-    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, registered, x_range, T,
-                                    notes)
+    y_range = np.full((n, 2), np.nan)  # NaN: the final y was seen (or is final: out of the scene)
+    exited, unreadable = _read_solo(stim, groups, reg, initial, final, P, Wd, base, cam0, registered, x_range,
+                                    y_range, T, notes)
     unreadable |= _horizon_uncertain(stim, groups, reg, Wd, initial, base, notes)
     if f_end == len(use) - 1 and f_end in reg.labs:
         # sub-pixel centres at the last frame for bodies read there (no camera motion only: exact registration)
@@ -1345,4 +1436,5 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
     full_T[use] = T
     return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff,
-                       np.isnan(x_range[:, 0]), np.where(np.isnan(x_range), final[:, :1], x_range))
+                       np.isnan(x_range[:, 0]), np.where(np.isnan(x_range), final[:, :1], x_range),
+                       np.isnan(y_range[:, 0]), np.where(np.isnan(y_range), final[:, 1:2], y_range))
