@@ -885,10 +885,13 @@ def _find_body(reg: _Regions, f: int, i: int, frame: np.ndarray, pix: np.ndarray
 
 
 def _camera_is_still(reg: _Regions, W: int, H: int) -> bool:
-    """A fixed camera: the ground's edge stays put and the bodies that did not drop did not move sideways."""
+    """A fixed camera: the ground's edge stays put (in every frame where it is seen: a zoom or a vertical pan
+    that takes it out of the picture moved it first) and the bodies that did not drop did not move
+    sideways."""
     if min(W, H) < 96:
         return True  # too coarse to tell a camera's motion from pixel noise: the camera is taken as fixed
-    if np.isfinite(reg.ground).all() and not float(np.abs(reg.ground - reg.ground[0]).max()) < 0.35:
+    seen = np.isfinite(reg.ground)
+    if seen[0] and seen.sum() >= 3 and not float(np.abs(reg.ground[seen] - reg.ground[0]).max()) < 0.35:
         return False
     whole0 = reg.found[0] & ~reg.border[0]
     whole = reg.found & ~reg.border

@@ -370,3 +370,37 @@ def test_a_body_creeping_by_a_fraction_of_a_millimetre_is_not_a_free_fall():
     y[20:23, 0] -= 0.03  # a transient jump: the block counts as one that moved
     est, n = time_scale(y, np.array([True, False]), 9.81)
     assert np.isnan(est) and n == 0, est
+
+
+def test_a_camera_whose_ground_edge_moves_then_leaves_the_picture_is_not_still():
+    """Under pan and zoom at 256 px the zoom takes the ground out of the picture from frame 11; the old test
+    needed its edge in every frame, took the camera for fixed, and read the pan as slow motion (15 standing
+    towers of 60 flagged). The edge moved by 18 px while it was seen: the camera moves. A fixed camera's
+    edge stays put while blocks fall: still."""
+    from ipe.video.robust import _Regions, _camera_is_still
+
+    F, n = 20, 3
+    reg = _Regions.empty(F, n)
+    reg.found[:] = True
+    reg.C[:] = [[100.0, 150.0], [130.0, 150.0], [115.0, 120.0]]
+    reg.C[:, 2, 1] += np.linspace(0, 40, F)  # the top block falls (rows grow downwards)
+    reg.ground[:] = 200.0
+    assert _camera_is_still(reg, 256, 256)
+    reg.ground[:11] = 200.0 + np.linspace(0, 18, 11)
+    reg.ground[11:] = np.nan
+    assert not _camera_is_still(reg, 256, 256)
+
+
+@pytest.mark.slow
+def test_standing_tower_under_pan_and_zoom_at_256_px_is_read():
+    """Tower 1 stands; under pan and zoom at 256 px it was flagged ('motion runs at 0.2× the expected speed',
+    the pan read as slow motion). Slow motion with a fixed camera is still read as slow motion."""
+    s = generate_towers(2, seed=2026)[1]
+    d = degraded_video(s, "pan_zoom", size=256, fps=30.0, seed=2026)
+    tr = track_robust(d.frames, s, d.camera, d.colours, fps=30.0)
+    assert not tr.unreadable, tr.notes
+    assert _count(s, tr.initial, tr.final) == 0
+    assert any("camera moves" in n for n in tr.notes) and not any("expected speed" in n for n in tr.notes)
+    slow = degraded_video(s, "half_speed", size=256, fps=30.0, seed=2026)
+    tr = track_robust(slow.frames, s, slow.camera, slow.colours, fps=30.0)
+    assert not any("camera moves" in n for n in tr.notes), tr.notes
