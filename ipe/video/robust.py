@@ -94,6 +94,25 @@ def fit_camera(camera: Camera, width: int, height: int) -> Camera:
                   int(width), int(height))
 
 
+WORK_SIZE = 200  # px: a video at least twice this on its short side is read averaged down towards it
+
+
+def working_resolution(frames: np.ndarray, camera: Camera) -> tuple[np.ndarray, Camera, int]:
+    """``(frames, camera, k)``: the frames averaged over ``k × k`` blocks where their short side is at least
+    ``2 × WORK_SIZE`` (the last rows and columns that do not fill a block dropped), and the camera of what is
+    left; else the frames as they are, ``camera`` fitted to them and ``k = 1``."""
+    F, H, W = frames.shape[:3]
+    cam = fit_camera(camera, W, H)
+    k = min(H, W) // WORK_SIZE
+    if k < 2:
+        return frames, cam, 1
+    Hc, Wc = H // k * k, W // k * k
+    mx, my = (cam.x1 - cam.x0) / W, (cam.y1 - cam.y0) / H
+    small = Camera(cam.x0, cam.x0 + Wc * mx, cam.y1 - Hc * my, cam.y1, Wc // k, Hc // k)
+    total = frames[:, :Hc, :Wc].reshape(F, Hc // k, k, Wc // k, k, -1).sum((2, 4), dtype=np.uint32)
+    return ((total + (k * k) // 2) // (k * k)).astype(np.uint8), small, k
+
+
 def label_image(stim: Stimulus, camera: Camera, states: np.ndarray | None = None, supersample: int = 4) -> np.ndarray:
     """``(H, W)`` labels of the scene drawn from the stimulus: 0 background, 1 static, 2 + i body i, -1 mixed pixels."""
     from PIL import Image, ImageDraw
@@ -1371,9 +1390,14 @@ def _quality(ff: FirstFrame, groups: _Groups, reg: _Regions, exited: np.ndarray,
 
 def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: dict[str, str],
                  fps: float | None = None, max_frames: int = 160) -> RobustTrack:
-    """Read one video of ``stim`` into initial and final body positions, with flags (see the module)."""
+    """Read one video of ``stim`` into initial and final body positions, with flags (see the module).
+
+    A video larger than twice :data:`WORK_SIZE` on its short side is read at a working resolution: averaged
+    over ``k × k`` pixel blocks (``k = short side // WORK_SIZE``), which keeps its anti-aliasing, as a render at
+    that size would have it, and costs a ``k²``-th (8 → 2 CPU s a video at 400 px). Smaller videos are read as
+    they are. ``transforms`` are in the video's own pixels either way."""
+    frames, cam0, k = working_resolution(frames, camera)
     F_all, H, W = frames.shape[:3]
-    cam0 = fit_camera(camera, W, H)
     bodies = stim.scene.bodies
     n = len(bodies)
     nominal = float(fps) if fps else 30.0
@@ -1438,6 +1462,7 @@ def track_robust(frames: np.ndarray, stim: Stimulus, camera: Camera, colours: di
     method = "colour" if not groups.shared else ("motion" if not groups.solo else "mixed")
     full_T = np.tile([1.0, 0.0, 0.0], (F_all, 1))
     full_T[use] = T
+    full_T[:, 1:] *= k  # in the video's own pixels
     return RobustTrack(initial, final, float(q), method, unreadable, notes, fps_eff, F_all, full_T, ff,
                        np.isnan(x_range[:, 0]), np.where(np.isnan(x_range), final[:, :1], x_range),
                        np.isnan(y_range[:, 0]), np.where(np.isnan(y_range), final[:, 1:2], y_range))
