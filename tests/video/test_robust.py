@@ -404,3 +404,34 @@ def test_standing_tower_under_pan_and_zoom_at_256_px_is_read():
     slow = degraded_video(s, "half_speed", size=256, fps=30.0, seed=2026)
     tr = track_robust(slow.frames, s, slow.camera, slow.colours, fps=30.0)
     assert not any("camera moves" in n for n in tr.notes), tr.notes
+
+
+def test_bounds_on_a_body_whose_end_is_not_seen(towers):
+    """What is final about a body that left the picture: a base block lying flat cannot fall (the floor is
+    within the fall threshold of it); a block seen more than the threshold plus its thickness below its start
+    has fallen for good; one seen 5 cm lower may still be anything; in an elastic scene a bounce could undo a
+    drop, and nothing is final."""
+    from dataclasses import replace
+
+    from ipe.video.robust import _unseen_end
+
+    s = towers[1]
+    bodies = s.scene.bodies
+    initial = np.array([[b.position[0], b.position[1], b.angle] for b in bodies])
+    base = int(np.argmin(initial[:, 1]))
+    top = int(np.argmax(initial[:, 1]))
+    assert bodies[base].height < bodies[base].width  # lying flat on the ground
+    seen = np.arange(3)
+    Wd = np.repeat(initial[None, :, :2], 3, axis=0)
+    y_range = np.full((len(bodies), 2), np.nan)
+    assert not _unseen_end(s, base, initial, Wd, seen, y_range)
+    assert y_range[base, 0] >= initial[base, 1] - fall_threshold(s.scene)  # cannot fall
+    Wd[2, top, 1] -= 0.2
+    assert _unseen_end(s, top, initial, Wd, seen, y_range)
+    assert y_range[top, 1] < initial[top, 1] - fall_threshold(s.scene)
+    Wd[2, top, 1] += 0.15  # 5 cm below its start: fallen, but a block lying across a gap might tip back
+    assert not _unseen_end(s, top, initial, Wd, seen, y_range)
+    assert y_range[top, 0] < initial[top, 1] - fall_threshold(s.scene) < y_range[top, 1]
+    bouncy = replace(s, scene=replace(s.scene, bodies=tuple(replace(b, elasticity=0.8) for b in bodies)))
+    Wd[2, top, 1] -= 0.15
+    assert not _unseen_end(bouncy, top, initial, Wd, seen, y_range)
