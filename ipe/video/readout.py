@@ -451,7 +451,7 @@ def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str])
         return unknown, (rng if rng is not None else np.tile([-np.inf, np.inf], (n, 1)))
 
     x_unknown, x_rng = bounds(tr.x_known, tr.x_range)
-    y_unknown, y_rng = bounds(getattr(tr, "y_known", None), getattr(tr, "y_range", None))
+    y_unknown, y_rng = bounds(tr.y_known, tr.y_range)
     probes = []
     for xe in ((0, 1) if x_unknown.any() else (None,)):
         for ye in ((0, 1) if y_unknown.any() else (None,)):
@@ -464,7 +464,7 @@ def _answers(queries, stim: Stimulus, tr, removed: np.ndarray, notes: list[str])
     out, unanswered = [], []
     for q in queries:
         v = answer(q, tr.final)
-        if len(probes) > 1 or x_unknown.any() or y_unknown.any():
+        if x_unknown.any() or y_unknown.any():
             alt = [answer(q, f2) for f2 in probes]
             if not all(a == v or (math.isnan(a) and math.isnan(v)) for a in alt):
                 v = math.nan
