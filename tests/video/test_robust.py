@@ -435,3 +435,26 @@ def test_bounds_on_a_body_whose_end_is_not_seen(towers):
     bouncy = replace(s, scene=replace(s.scene, bodies=tuple(replace(b, elasticity=0.8) for b in bodies)))
     Wd[2, top, 1] -= 0.15
     assert not _unseen_end(bouncy, top, initial, Wd, seen, y_range)
+
+
+def test_large_videos_are_read_at_a_working_resolution(towers):
+    """A 400 px video is averaged over 2 × 2 blocks (a render at 200 px, anti-aliased), its camera maps the
+    world to the same place; a 16:9 one keeps its aspect; under 400 px nothing changes."""
+    from ipe.video.robust import working_resolution
+
+    s = towers[1]
+    cam = Camera.for_stimulus(s, 400)
+    frames = np.zeros((2, 400, 400, 3), dtype=np.uint8)
+    frames[:, 10, 20] = 255
+    small, cam2, k = working_resolution(frames, cam)
+    assert k == 2 and small.shape == (2, 200, 200, 3) and (cam2.width, cam2.height) == (200, 200)
+    assert small[0, 5, 10, 0] == 64  # one white pixel of four
+    p = np.array([[0.3, 0.4], [-0.5, 1.2]])
+    assert np.allclose(cam2.to_pixels(p) * 2, cam.to_pixels(p))
+    wide = np.zeros((1, 400, 712, 3), dtype=np.uint8)
+    small, cam3, k = working_resolution(wide, cam)
+    assert k == 2 and small.shape == (1, 200, 356, 3)
+    assert np.allclose(cam3.to_pixels(p) * 2, fit_camera(cam, 712, 400).to_pixels(p))
+    frames = np.zeros((1, 256, 256, 3), dtype=np.uint8)
+    same, cam4, k = working_resolution(frames, Camera.for_stimulus(s, 256))
+    assert k == 1 and same is frames
