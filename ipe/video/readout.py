@@ -406,9 +406,11 @@ def judge_frames(frames: np.ndarray, stim: Stimulus, camera: Camera, queries, co
     The first frame is checked against the stimulus, colours are learned
     there, every frame is registered to the static scene, the time scale is
     read from the motion. A video that cannot be read (a body not where the
-    stimulus puts it, one whose end cannot be seen) gets NaN values,
+    stimulus puts it, one that vanished before it fell) gets NaN values,
     ``unreadable`` set and quality 0; ``notes`` say why, and what else was
-    flagged.
+    flagged. Where only some bodies' ends are not seen, each query is
+    answered where its answer is the same across their bounds, else NaN
+    (:func:`_answers`).
     ``tolerance``, ``motion_tolerance`` and ``min_area`` are kept for
     compatibility; colour tolerances are now learned from the first frame.
     """
