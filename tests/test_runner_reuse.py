@@ -54,3 +54,11 @@ def test_an_empty_kick_with_a_continuous_source_is_never_shared():
     p = NoiseParams(removal_impulse=2.0, sigma=0.05)
     scene, schedule = runner.prepare_sample(stim, p, 5, 0, [stim.query])
     assert runner.same_physics_key(stim, p, scene, schedule, empty_kick=True) is None
+
+
+def test_shared_rollouts_give_the_same_table_on_two_workers():
+    """Each worker learns and shares on its own: the table is the serial one, whatever ran where."""
+    stimuli = [_stimulus("top", "b1"), _stimulus("bottom", "b0")]
+    serial = ipe.simulate(stimuli, POINTS, n_samples=8, seed=5, progress=False)
+    pooled = ipe.simulate(stimuli, POINTS, n_samples=8, seed=5, progress=False, workers=2, batch_size=3)
+    assert pooled.equals(serial)
