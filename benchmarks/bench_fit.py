@@ -16,7 +16,7 @@ Each run is the command a page documents, on the inputs that page makes:
 * ``first-experiment`` — docs/tutorials/first-experiment.md steps 1–3 (8 towers, 6 participants, a 3 × 3
   emulator of 4 rollouts, NUTS 2 × (40 + 40)) as one Python process;
 * ``mental-jenga`` — benchmarks/README.md "Mental Jenga experiment 2": ``ipe datasets import mental-jenga``,
-  ``ipe fit --free removal_impulse --emulator-samples 100 --emulator-se 0.15 --workers 2`` and ``ipe predict
+  ``ipe fit --free removal_impulse --emulator-samples 100 --emulator-se 0.2 --workers 2`` and ``ipe predict
   --population --samples 200 --workers 2``, timed together (needs ``../shared/datasets/mental_jenga``; not in
   the default runs: its emulator is up to 33 600 rollouts).
 
@@ -154,7 +154,7 @@ def time_tree(root: Path, runs: list[str], repeat: bool, mental_jenga: Path) -> 
                 timed("mental-jenga", None, d, steps=[
                     ipe + ["datasets", "import", "mental-jenga", str(mental_jenga), "--experiment", "2", "--out", "mj2"],
                     ipe + ["fit", "mj2/responses.csv", "--stimuli", "mj2/stimuli.json", "--free", "removal_impulse",
-                           "--emulator-samples", "100", "--emulator-se", "0.15", "--out", "mj2/fit", "--workers", "2"],
+                           "--emulator-samples", "100", "--emulator-se", "0.2", "--out", "mj2/fit", "--workers", "2"],
                     ipe + ["predict", "mj2/stimuli.json", "--params", "mj2/fit/params.json", "--population",
                            "--samples", "200", "--workers", "2", "--out", "mj2/predictions.csv"]])
     return results, work / "log.txt"

@@ -493,9 +493,11 @@ class _RemovalKick:
         s = scene.short_scale
         self.probe = REMOVAL_PROBE * s
         self.speed = REMOVAL_SPEED * math.sqrt(g * s)
+        self.kicked: int | None = None  # how many bodies the kick found (None: not called yet)
 
     def __call__(self, world, indices: list[int]) -> None:
         targets = world.resting_on(indices, self.probe, self.up)
+        self.kicked = len(targets)
         # one direction for every kicked body, θ ~ U(45°, 135°) from the horizontal, then one Γ(L) size each
         theta = self.rng.uniform(math.pi / 4, 3 * math.pi / 4)
         ux, uy = self.up

@@ -19,7 +19,7 @@ import logging
 import math
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,7 +27,7 @@ import pandas as pd
 
 from .cache import physics_version
 from .errors import InputError
-from .noise import ForceNoise, NoiseParams, apply_noise
+from .noise import ForceNoise, NoiseParams, RemovalNoise, apply_noise
 from .progress import progress_bar as _bar
 from .queries import check_query, evaluate, final_condition, needs_tracking, parse_query, stop_condition
 from .rollout import rollout
@@ -80,21 +80,40 @@ def prepare_sample(stim: Stimulus, params: NoiseParams, seed: int, sample: int, 
     return scene, schedule
 
 
-def same_physics_key(stim: Stimulus, params: NoiseParams, scene, schedule):
-    """A key that two rollouts of ``stim`` at ``params`` share exactly when they run the same physics, or ``None``.
+def same_physics_key(stim: Stimulus, params: NoiseParams, scene, schedule, empty_kick: bool = False):
+    """A key that two rollouts of ``stim`` share exactly when they run the same physics, or ``None``.
 
     A rollout is a deterministic function of its scene and schedule (a fresh
     world each time). When the only active noise source is the force push
     (or none is), the scene is the stimulus's own and the schedule differs
     only in the push (its direction is ±1), so samples repeat: at σ = 0 a
     whole point of the BHT sweep runs two distinct rollouts per tower, at
-    no noise one. Any other source draws continuous values (or acts during
+    no noise one. The key holds the push, so it is valid across parameter
+    points too. Any other source draws continuous values (or acts during
     the rollout), so its rollouts are never shared: ``None``.
+
+    The removal kick (:class:`~ipe.noise.RemovalNoise`) is the exception that
+    ``empty_kick`` names: with only the push and the kick active, the world up
+    to the removal is the stimulus's own in every sample (the push starts at
+    the removal), so whether the kick finds anything resting on the removed
+    body is a fact of the stimulus; where it finds nothing (``empty_kick``,
+    learnt from one rollout: :func:`kick_was_empty`) it changes nothing, and
+    the rollout is the one without it.
     """
-    if scene is not stim.scene or schedule.hooks or schedule.on_remove or \
-            not all(isinstance(s, ForceNoise) for s in params.sources()):
+    allowed = (ForceNoise, RemovalNoise) if empty_kick else (ForceNoise,)
+    if scene is not stim.scene or schedule.hooks or (schedule.on_remove and not empty_kick) or \
+            not all(isinstance(s, allowed) for s in params.sources()):
         return None
     return (schedule.gravity_from, schedule.gravity_until)
+
+
+def kick_was_empty(schedule) -> bool | None:
+    """After a rollout: ``True`` when every removal kick of ``schedule`` found nothing to kick, ``False`` when
+    one found something, ``None`` when the schedule has no kick (or it never ran)."""
+    found = [getattr(h, "kicked", None) for h in schedule.on_remove]
+    if not found or any(f is None for f in found):
+        return None
+    return not any(found)
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,10 @@ class RunContext:
     early_stop: bool
     crn: bool
     physics: str = ""
+    #: What this process has learnt while running batches of this context: the rollouts that provably run the same
+    #: physics, ``(stimulus, same_physics_key) → (values, steps)``, and ``("empty_kick", stimulus) → bool``. Each
+    #: worker keeps its own copy; entries are exact, so results do not depend on which worker ran what.
+    shared: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 # State each pool worker process holds (sent once, not with every batch).
@@ -129,18 +152,30 @@ def _run_batch(batch: Batch, ctx: RunContext | None = None) -> tuple[Batch, np.n
     n = batch.stop - batch.start
     values = np.empty((n, len(qs)), dtype=float)
     steps = np.empty(n, dtype=np.int64)
-    done: dict = {}  # rollouts that run the same physics are simulated once (same_physics_key)
+    shared = ctx.shared  # rollouts that run the same physics are simulated once (same_physics_key)
+    i = batch.stimulus
     for k, sample in enumerate(range(batch.start, batch.stop)):
         scene, schedule = prepare_sample(stim, params, ctx.seed, sample, qs, point_key, ctx.early_stop)
-        key = same_physics_key(stim, params, scene, schedule)
-        if key is not None and key in done:
-            values[k], steps[k] = done[key]
+        empty = shared.get(("empty_kick", i))
+        key = same_physics_key(stim, params, scene, schedule, bool(empty))
+        if key is not None and (i, key) in shared:
+            values[k], steps[k] = shared[(i, key)]
             continue
+        # a kick whose emptiness is not known yet: this rollout tells (the world before the removal is the
+        # stimulus's own in every sample where the key with an empty kick exists)
+        learn = empty is None and key is None and schedule.on_remove and \
+            same_physics_key(stim, params, scene, schedule, True) is not None
         res = rollout(scene, schedule, early_stop=ctx.early_stop)
         values[k] = [evaluate(q, res, stim) for q in qs]
         steps[k] = res.steps
+        if learn:
+            empty = kick_was_empty(schedule)
+            if empty is not None:
+                shared[("empty_kick", i)] = empty
+                if empty:
+                    key = same_physics_key(stim, params, scene, schedule, True)
         if key is not None:
-            done[key] = (values[k].copy(), res.steps)
+            shared[(i, key)] = (values[k].copy(), res.steps)
     return batch, values, steps
 
 

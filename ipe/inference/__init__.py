@@ -12,15 +12,40 @@ The chain of calls (each returns a plain value)::
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import importlib
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..scenefile import as_stimulus_set
-from .diagnostics import ConvergenceWarning, EdgeWarning, Verdict
-from .emulator import DEFAULT_GRID, Emulator
-from .fitfiles import load_params, load_population
-from .hierarchical import HierarchicalFit, load_fit
-from .hierarchical_model import HierarchicalModel
-from .pipeline import FitResult, fit_responses
+
+if TYPE_CHECKING:  # the names below load on first use (__getattr__): reading a params.json needs no torch
+    from .diagnostics import ConvergenceWarning, EdgeWarning, Verdict
+    from .emulator import DEFAULT_GRID, Emulator
+    from .fitfiles import load_params, load_population
+    from .hierarchical import HierarchicalFit, load_fit
+    from .hierarchical_model import HierarchicalModel
+    from .pipeline import FitResult, fit_responses
+
+#: Where each public name lives; imported on first use, so ``ipe predict --params`` (which reads a fit's
+#: params.json through :mod:`ipe.inference.fitfiles`) does not import torch and Pyro.
+_LAZY = {
+    "ConvergenceWarning": "diagnostics", "EdgeWarning": "diagnostics", "Verdict": "diagnostics",
+    "DEFAULT_GRID": "emulator", "Emulator": "emulator", "load_params": "fitfiles", "load_population": "fitfiles",
+    "HierarchicalFit": "hierarchical", "load_fit": "hierarchical", "HierarchicalModel": "hierarchical_model",
+    "FitResult": "pipeline", "fit_responses": "pipeline",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = ["ConvergenceWarning", "DEFAULT_GRID", "EdgeWarning", "Emulator", "FitResult", "HierarchicalFit",
            "HierarchicalModel", "Verdict", "fit_ipe", "fit_responses", "load_fit", "load_params", "load_population"]
@@ -40,6 +65,8 @@ def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=No
     if emulator is not None and not emulator.matches(
             [s for s in stimuli if s.id in set(getattr(responses, "stimulus_id", []))] or stimuli):
         emulator = None
+    from .pipeline import fit_responses
+
     return fit_responses(responses, stimuli, free=free, scale=scale, grid=grid, fixed=fixed, emulator=emulator,
                          emulator_samples=emulator_samples, seed=seed, workers=workers, progress=progress,
                          **fit_options).estimator

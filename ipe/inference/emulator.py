@@ -165,8 +165,7 @@ class Emulator(ParamsMixin):
         most ``target_se`` away from them; stimuli that hardly vary (a tower
         nothing rests on, a clear answer) stop after the first round. The
         model's emulator-error term (``HierarchicalFit(emulator_error=True)``)
-        keeps using ``n_samples``: for an adaptive pair it understates that
-        pair's error, which is at most ``target_se``.
+        then uses each pair's own count (:meth:`predict_mc_se`).
     seed:
         The Monte Carlo seed (common random numbers across the grid).
     query:
@@ -323,6 +322,7 @@ class Emulator(ParamsMixin):
         self.residual_sd_ = float(np.sqrt(np.mean((fitted - self.grid_means_) ** 2)))
         self._torch_cache: dict = {}
         self._sd_twin = None
+        self._se_twin = None
 
     # ------------------------------------------------------------------ prediction
 
@@ -363,12 +363,51 @@ class Emulator(ParamsMixin):
             basis = b if basis is None else (basis.unsqueeze(-1) * b.unsqueeze(-2)).flatten(-2)
         return basis, coef
 
-    def predict_with_sd(self, theta) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`predict` and :meth:`predict_sd` together, the spline basis computed once."""
+    def predict_with_sd(self, theta, mc_se: bool = False):
+        """:meth:`predict` and :meth:`predict_sd` together, the spline basis computed once.
+
+        With ``mc_se=True`` also the emulated Monte Carlo standard error of the
+        grid means, ``sd / √n`` with each pair's own rollout count ``n``
+        (:attr:`grid_n_`), as a third tensor (:meth:`predict_mc_se`).
+        """
         sd_twin = self._sd_surface()
         basis, coef = self._basis(theta)
         _, sd_coef, _, _ = sd_twin._tensors(basis.dtype)
-        return basis @ coef.T, (basis @ sd_coef.T).clamp_min(sd_twin._floor)
+        out = (basis @ coef.T, (basis @ sd_coef.T).clamp_min(sd_twin._floor))
+        if not mc_se:
+            return out
+        _, se_coef, _, _ = self._mc_se_surface()._tensors(basis.dtype)
+        return out + ((basis @ se_coef.T).clamp_min(0.0),)
+
+    def predict_mc_se(self, theta) -> torch.Tensor:
+        """The Monte Carlo standard error of the emulated mean at ``theta``: ``(..., n_free)`` → ``(..., n_stimuli)``.
+
+        The surface through ``sd / √n`` of every (grid point, stimulus) pair,
+        ``n`` its own rollout count: with ``target_se`` pairs that stopped
+        early have fewer rollouts and a larger error than ``n_samples``
+        would say. Clamped at 0.
+        """
+        return self._mc_se_surface().predict(theta).clamp_min(0.0)
+
+    def counts_vary(self) -> bool:
+        """True when some pair has fewer rollouts than ``n_samples`` (an adaptive emulator that stopped early)."""
+        counts = getattr(self, "grid_n_", None)
+        return counts is not None and bool(np.any(np.asarray(counts) < self.n_samples))
+
+    def _mc_se_surface(self) -> "Emulator":
+        """A twin emulator whose surfaces are ``grid_sd_ / √grid_n_`` (built on first use)."""
+        self._check_fitted()
+        twin = getattr(self, "_se_twin", None)
+        if twin is None:
+            if getattr(self, "grid_sd_", None) is None or getattr(self, "grid_n_", None) is None:
+                raise InputError("this emulator has no spreads or rollout counts (saved by an older ipe); rebuild it")
+            import copy
+
+            twin = copy.copy(self)
+            twin.grid_means_ = self.grid_sd_ / np.sqrt(np.maximum(self.grid_n_, 1.0))
+            twin._fit_surfaces()
+            self._se_twin = twin
+        return twin
 
     def predict_frame(self, **params: float) -> pd.DataFrame:
         """Predictions at one parameter point as a table (stimulus_id, query, mean)."""

@@ -22,8 +22,6 @@ from ..errors import InputError
 from ..fileio import read_csv, read_json, write_csv, write_json
 from ..noise import NoiseParams
 from ..validation import FINITE_NUMBER
-from .emulator import Emulator
-from .posterior import INTERVAL
 
 #: The noise parameters a ``params.json`` may name.
 NOISE_FIELDS = tuple(f.name for f in dataclasses.fields(NoiseParams))
@@ -36,6 +34,8 @@ def _finite_or_none(v) -> float | None:
 
 def fit_meta(fit) -> dict:
     """The ``_meta`` entry of ``params.json``: the settings, the data's size and the verdict of a fitted estimator."""
+    from .posterior import INTERVAL  # here, not at the top: reading params.json (ipe predict) needs no torch
+
     model, data = fit.model_, fit.model_.data
     verdict = fit.verdict_.as_dict() if getattr(fit, "verdict_", None) is not None else {}
     return {"free": list(model.free), "ranges": {k: list(v) for k, v in model.ranges.items()},
@@ -63,6 +63,8 @@ def write_fit(fit, out_dir: str | Path, figures: bool = True) -> dict[str, Path]
     verdict = fit.verdict_.as_dict() if getattr(fit, "verdict_", None) is not None else {}
     paths = {"params": write_json(out / "params.json", {**fit.params_, "_meta": fit_meta(fit)})}
     paths["convergence"] = write_json(out / "convergence.json", verdict)
+    from .emulator import Emulator
+
     if isinstance(fit.emulator_, Emulator):
         paths["emulator"] = fit.emulator_.save(out / "emulator.npz")
 

@@ -32,7 +32,10 @@ point with common random numbers, so its error for stimulus i is nearly the
 same offset at every parameter value and for every participant. With
 ``emulator_error=True`` (the default, when ``sims`` is set) the model
 carries it: ``q_ij ← q_ij + e_i · sd_ij / √n``, ``e_i ~ N(0, 1)`` per
-stimulus. Treating the emulator as exact makes the posterior too narrow: the
+stimulus. An adaptive emulator (``target_se``) gives each (grid point,
+stimulus) pair its own n; the term then reads ``sd / √n`` from the
+emulator's surface through every pair's own value
+(:meth:`Emulator.predict_mc_se`). Treating the emulator as exact makes the posterior too narrow: the
 same offsets shift every fit the same way.
 
 ``rating`` (e.g. 1–7), ordinal probit whose noise grows with the sampling
@@ -188,6 +191,10 @@ class HierarchicalModel:
         self.emulator_error = bool(emulator_error and self.sims is not None and data.kind != "position"
                                    and isinstance(n_emu, (int, np.integer)) and n_emu > 0)
         self._emu_scale = 1.0 / math.sqrt(n_emu) if self.emulator_error else 0.0
+        # An adaptive emulator (target_se) stopped some pairs early: their error is sd/√n with their own n, read
+        # from the emulator's surface through sd/√n instead of scaling the spread by the cap's 1/√n.
+        counts_vary = getattr(emulator, "counts_vary", None)
+        self._pair_se = bool(self.emulator_error and counts_vary is not None and counts_vary())
         self.n_participants = len(data.participants)
         self.n_levels = int(round(data.high - data.low)) + 1
         # emulator columns in the emulator's own order; non-free ones held at their grid minimum
@@ -213,7 +220,9 @@ class HierarchicalModel:
         theta = torch.stack(cols, dim=-1) if cols else torch.zeros(shape + (0,), dtype=torch.float64)
         need_sd = self.data.kind == "position" or self.sims is not None
         joint = getattr(self.emulator, "predict_with_sd", None) if need_sd else None
-        if joint is not None:
+        if joint is not None and self._pair_se:
+            pred, sd, self._mc_se = joint(theta, mc_se=True)
+        elif joint is not None:
             pred, sd = joint(theta)
         else:
             pred = self.emulator.predict(theta)
@@ -228,10 +237,14 @@ class HierarchicalModel:
         return pred.clamp(0.0, 1.0)
 
     def _with_emulator_error(self, q: torch.Tensor, s: dict[str, torch.Tensor]) -> torch.Tensor:
-        """q plus the emulator's Monte Carlo error of each stimulus, ``e_i · sd_ij / √n``, ``e_i ~ N(0, 1)``."""
+        """q plus the emulator's Monte Carlo error of each stimulus, ``e_i · sd_ij / √n``, ``e_i ~ N(0, 1)``
+        (``n`` each pair's own rollout count when an adaptive emulator stopped some early)."""
         if not self.emulator_error:
             return q
         d = self.data
+        if self._pair_se:
+            se = self._mc_se / (d.high - d.low) if d.kind == "count" else self._mc_se  # on the scale of q
+            return q + s["e_emu"][d.stimulus] * se[d.participant, d.stimulus]
         return q + s["e_emu"][d.stimulus] * self._spread[d.participant, d.stimulus] * self._emu_scale
 
     def _sampling_var(self, s: dict[str, torch.Tensor], gain: torch.Tensor) -> torch.Tensor | float:

@@ -197,18 +197,19 @@ def test_removal_noise_kicks_the_bricks_the_authors_code_kicks(monkeypatch):
 
 @pytest.mark.slow
 def test_fitted_ipe_predicts_the_human_means_of_experiment_2(tmp_path):
-    """The issue's acceptance run, as docs/mental-jenga.md gives it (adaptive emulator, ``--emulator-se 0.15``).
+    """The issue's acceptance run, as docs/mental-jenga.md gives it (adaptive emulator, ``--emulator-se 0.2``).
 
-    Measured 2026-12-07 (benchmarks/bench_fit.py --runs mental-jenga, the same commands): removal_impulse
-    3.31 [2.54, 4.21] with R-hat 1.01, r = 0.859 over the fitted participants; the no-noise model 0.65. The
-    participant effects mix slowly (worst R-hat 1.20 at 300 + 300 draws), so the check is on the group value.
+    Measured 2026-12-07, session 15 (benchmarks/bench_fit.py --runs mental-jenga, the same commands):
+    removal_impulse 3.22 [2.38, 4.21] with R-hat 1.03, r = 0.854 over the fitted participants; the no-noise
+    model 0.65. The participant effects mix slowly (worst R-hat 1.13 at 300 + 300 draws), so the check is on the
+    group value.
     """
     import numpy as np
 
     d = tmp_path / "mj2"
     assert main(["datasets", "import", "mental-jenga", str(ROOT), "--experiment", "2", "--out", str(d)]) == 0
     assert main(["fit", str(d / "responses.csv"), "--stimuli", str(d / "stimuli.json"), "--free", "removal_impulse",
-                 "--emulator-samples", "100", "--emulator-se", "0.15", "--out", str(d / "fit"), "--workers", "2",
+                 "--emulator-samples", "100", "--emulator-se", "0.2", "--out", str(d / "fit"), "--workers", "2",
                  "--no-progress"]) == 0
     diag = pd.read_csv(d / "fit" / "diagnostics.csv").set_index("parameter")
     assert diag.loc["removal_impulse", "r_hat"] <= 1.05, diag.loc["removal_impulse"]

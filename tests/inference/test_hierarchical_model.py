@@ -116,3 +116,39 @@ def test_emulator_error_is_a_per_stimulus_offset_of_sd_over_root_n(tmp_path):
     assert fit.idata_.posterior["e_emu"].shape == (1, 20, 4)
     fit.save(tmp_path, figures=False)
     assert json.loads((tmp_path / "params.json").read_text())["_meta"]["emulator_error"] is True
+
+
+def test_an_adaptive_emulators_error_uses_each_pairs_own_rollout_count(demo):
+    """A pair that stopped early (``target_se``) has sd/√n with its own n: larger than the cap's sd/√n_samples."""
+    import ipe
+    from ipe.inference import Emulator
+    from ipe.noise import NoiseParams
+
+    two = list(demo)[:2]
+    grid = {"sigma": [0.0, 0.3]}
+    rollouts = ipe.simulate(two, [NoiseParams(sigma=v) for v in grid["sigma"]], n_samples=20, seed=3,
+                            common_random_numbers=True, progress=False)
+    fixed = Emulator(grid=grid, n_samples=20, seed=3).fit(two, rollouts=rollouts)
+    # the same rollouts, but the pair (σ = 0.3, first tower) stopped after 5 of its 20
+    early = (rollouts["sigma"] == 0.3) & (rollouts["stimulus_id"] == two[0].id) & (rollouts["sample"] >= 5)
+    stopped = Emulator(grid=grid, n_samples=20, seed=3, target_se=0.2).fit(two, rollouts=rollouts[~early])
+    assert not fixed.counts_vary() and stopped.counts_vary() and stopped.grid_n_[1, 0] == 5
+    sd = stopped.grid_sd_[1, 0]
+    assert sd > 0
+    at = torch.tensor([[0.3]], dtype=torch.float64)
+    assert float(stopped.predict_mc_se(at)[0, 0]) == pytest.approx(sd / np.sqrt(5), rel=0.02)
+    assert float(stopped.predict_mc_se(at)[0, 1]) == pytest.approx(stopped.grid_sd_[1, 1] / np.sqrt(20), rel=0.02)
+    df = pd.DataFrame({"participant": ["a", "a", "b", "b"], "stimulus_id": [two[0].id, two[1].id] * 2,
+                       "response": [3.0, 5.0, 4.0, 6.0]})
+    scale = SimpleNamespace(kind="rating", low=1, high=7)
+    values = {"sigma": torch.tensor([0.3, 0.3], dtype=torch.float64)}
+    e = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    for emu, n_first in ((fixed, 20), (stopped, 5)):
+        data = prepare_trials(df, emu, scale)
+        m = HierarchicalModel(data, emu, ("sigma",), {"sigma": (0.0, 0.3)})
+        q = m.expected(values)[data.participant, data.stimulus]
+        offset = m._with_emulator_error(q, {"e_emu": e}) - q
+        first = data.stimulus == 0
+        # the first tower's offset is e · sd/√n with that pair's own n (the fixed emulator's: the cap, 20)
+        want = m._spread[data.participant, data.stimulus][first] / np.sqrt(n_first)
+        assert torch.allclose(offset[first], want, rtol=0.03), (emu.grid_n_, offset, want)
