@@ -50,6 +50,11 @@ The emulator's Monte Carlo error is part of the verdict: after sampling,
 grid point would tilt the log-likelihood across each posterior (bootstrap
 over the rollouts, in nats, ``mc_sd_``); above :data:`MAX_MC_SD` the fit is
 not trusted and the advice names the ``--emulator-samples`` that would do.
+Or the error is carried into the posterior (``emulator_bootstrap=B``): B
+fits, each on a bootstrap replicate of the emulator's rollouts (the same
+rows at every grid point), pooled with equal weight; the pooled interval
+adds the spread of where other rollouts would put the posterior
+(:meth:`LandingFit._pool_check`).
 A landing emulator is kept: :meth:`LandingEmulator.save` / ``load``, and
 :func:`landing_fit_or_load` stores it content-addressed the moment it is
 built (as ``ipe fit`` does its emulator).

@@ -310,9 +310,7 @@ def test_a_pooled_fit_carries_the_emulators_error_into_its_intervals(small_fit_i
     assert "emulator_mc" not in checks and "emulator_mc" in [p["check"] for p in one.verdict_.problems]
     assert "emulator_pool" in checks and any("--emulator-bootstrap" in a for a in pooled.verdict_.advice)
     assert not pooled.verdict_.converged
-    # seeded: the same pooled draws again; replicate b's chains do not depend on B
-    again = LandingFit(**opts, emulator_bootstrap=4).fit(clicks, emu)
-    np.testing.assert_array_equal(again.posterior_["motor_sd"], pooled.posterior_["motor_sd"])
+    # seeded: replicate b's resample and chains are the same for any B (so the same B gives the same draws)
     fewer = LandingFit(**opts, emulator_bootstrap=2).fit(clicks, emu)
     np.testing.assert_array_equal(fewer.posterior_["motor_sd"], pooled.posterior_["motor_sd"][:2])
     with pytest.raises(InputError, match="emulator_bootstrap needs likelihood='kde'"):
