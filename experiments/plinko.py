@@ -20,7 +20,11 @@ world with the ball in each of its three holes:
    covers a grid over the two speed parameters; :class:`LandingFit` with the
    KDE likelihood (the whole landing distribution) fits the trial-level
    clicks and the per-stimulus means. Reported: posterior mean, 90 %
-   interval, whether it holds the truth, R-hat.
+   interval, whether it holds the truth, R-hat. ``--emulator-bootstrap B``
+   pools each fit over B bootstrap replicates of the emulator
+   (``LandingFit(emulator_bootstrap=B)``), so that its intervals carry the
+   emulator's Monte Carlo error (``between_share``: the emulator's part of
+   each interval's variance).
 3. **Unknown n.** The per-stimulus means are fitted again with the number
    of clicks per mean set to a quarter, half, the default
    (:data:`ipe.inference.landing.DEFAULT_N`), and twice the true n: how
@@ -218,7 +222,7 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int, fits: bool
     def fit(data, is_means, n_assumed=None):
         t = time.time()
         f = LandingFit(free=FREE, num_warmup=cfg["warmup"], num_samples=cfg["draws"], num_chains=cfg["chains"],
-                       seed=seed + 3)
+                       seed=seed + 3, emulator_bootstrap=cfg.get("emulator_bootstrap", 0))
         if n_assumed is not None:
             f.default_n = n_assumed
             data = data.drop(columns="n")
@@ -236,7 +240,10 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int, fits: bool
             rows.append({"data": kind, "parameter": r.parameter, "true": true[r.parameter], "mean": r.mean,
                          "q05": r.q05, "q95": r.q95, "inside_90": bool(r.q05 <= true[r.parameter] <= r.q95),
                          "r_hat": r.r_hat, "ess_bulk": r.ess_bulk, "divergences": f.n_divergent_,
-                         "mc_sd": f.mc_sd_.get(r.parameter, math.nan), "fit_s": secs})
+                         "mc_sd": f.mc_sd_.get(r.parameter, math.nan),
+                         "between_share": f.mc_between_.get(r.parameter, math.nan),
+                         "pool_se": f.pool_se_.get(r.parameter, math.nan), "converged": f.verdict_.converged,
+                         "fit_s": secs})
     sens = []
     for factor in cfg["n_factors"]:
         n_assumed = DEFAULT_N if factor is None else max(1, int(round(factor * n_true)))
@@ -319,6 +326,9 @@ def main(argv=None) -> int:
     ap = parser(__doc__, "plinko")
     ap.set_defaults(seed=21)
     ap.add_argument("--emulator-samples", type=int, default=None, help="rollouts per stimulus and grid point")
+    ap.add_argument("--emulator-bootstrap", type=int, default=0,
+                    help="parts 2 and 3: pool each fit over this many bootstrap replicates of the emulator, so its "
+                         "intervals carry the emulator's Monte Carlo error (LandingFit(emulator_bootstrap=); 0: off)")
     ap.add_argument("--skip-compare", action="store_true", help="leave out part 1 (the engine check)")
     ap.add_argument("--skip-n", action="store_true", help="leave out part 3 (unknown n)")
     ap.add_argument("--profile-sets", type=int, default=0,
@@ -331,6 +341,9 @@ def main(argv=None) -> int:
         cfg["emulator_samples"] = a.emulator_samples
     if a.skip_n:
         cfg["n_factors"] = ()
+    if a.emulator_bootstrap < 0:
+        ap.error("--emulator-bootstrap must be a non-negative integer")
+    cfg["emulator_bootstrap"] = a.emulator_bootstrap
     out: Path = a.out
     out.mkdir(parents=True, exist_ok=True)
     stimuli = all_holes(generate_plinko(cfg["n_worlds"], seed=a.seed))

@@ -20,7 +20,7 @@ from .fit import MaxTimeOption, parse_max_time, report_verdict
 LIKELIHOODS = OneOf("kde", "gaussian", description="kde or gaussian")
 
 
-# Over 60 lines only because typer reads the command's 19 options from its signature (the body is 30 lines).
+# Over 60 lines only because typer reads the command's 20 options from its signature (the body is 30 lines).
 @app.command("fit-landing")
 def fit_landing(
     responses: Annotated[Path, typer.Argument(help="Clicked landing positions (.csv): participant, stimulus_id, "
@@ -47,6 +47,10 @@ def fit_landing(
     warmup: Annotated[int, typer.Option("--warmup", min=1, help="NUTS warm-up steps per chain.")] = 300,
     draws: Annotated[int, typer.Option("--draws", min=1, help="NUTS draws per chain.")] = 300,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains (one after another).")] = 2,
+    emulator_bootstrap: Annotated[int, typer.Option("--emulator-bootstrap", min=0, help="Carry the emulator's "
+                                                    "Monte Carlo error into the intervals: pool the fits on this many "
+                                                    "bootstrap replicates of its rollouts (costs that many fits; "
+                                                    "0: one fit, its error only measured).")] = 0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (simulations and NUTS).")] = 0,
     max_time: MaxTimeOption = None,
     workers: WorkersOption = 1,
@@ -60,6 +64,8 @@ def fit_landing(
     check_out_dir(out)
     limit = parse_max_time(max_time)
     check("--likelihood", likelihood, LIKELIHOODS)
+    if emulator_bootstrap and likelihood != "kde":
+        raise InputError("--emulator-bootstrap needs --likelihood kde (it resamples the simulated landings)")
     names = _free_names(free)
     check("--grid-max", grid_max, POSITIVE_NUMBER)
     stim = load_stimuli(stimuli)
@@ -86,10 +92,13 @@ def fit_landing(
         note(f"stopped by --max-time {max_time} after the emulator, before sampling: only the emulator is saved "
              f"({out / 'emulator.npz'}; a rerun reuses the stored copy)")
         raise typer.Exit(1)
-    note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws)")
+    note(f"NUTS: {chains} chain(s) × ({warmup} warm-up + {draws} draws)"
+         + (f" on each of {emulator_bootstrap} bootstrap replicates of the emulator, pooled" if emulator_bootstrap
+            else ""))
     est = _fit(table, emu, means, dict(free=names, samples_per_judgment=samples_per_judgment, num_warmup=warmup,
                                        num_samples=draws, num_chains=chains, seed=seed, progress=progress,
-                                       likelihood=likelihood, default_n=n_default, max_time=left))
+                                       likelihood=likelihood, default_n=n_default, max_time=left,
+                                       emulator_bootstrap=emulator_bootstrap))
     paths = est.save(out)
     _print_fit(est, max_time)
     note(f"divergences: {est.n_divergent_}; wrote {', '.join(p.name for p in paths.values())} to {out}")
@@ -119,7 +128,11 @@ def _print_fit(est, max_time: str | None) -> None:
     print(f"(q05, q95: the {INTERVAL})")
     if est.mc_sd_:
         note("emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
-             f"{MAX_MC_SD:g}): " + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
+             f"{MAX_MC_SD:g}" + (" without --emulator-bootstrap" if est.mc_between_ else "") + "): "
+             + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
+    if est.mc_between_:
+        note("emulator's share of each pooled posterior's variance (between the bootstrap replicates): "
+             + ", ".join(f"{k} {v:.0%}" for k, v in est.mc_between_.items()))
     if est.stopped_early_:
         note(f"stopped by --max-time {max_time} after {est.diverging_.shape[1]} draws per chain; "
              "what was drawn is saved")

@@ -50,6 +50,11 @@ The emulator's Monte Carlo error is part of the verdict: after sampling,
 grid point would tilt the log-likelihood across each posterior (bootstrap
 over the rollouts, in nats, ``mc_sd_``); above :data:`MAX_MC_SD` the fit is
 not trusted and the advice names the ``--emulator-samples`` that would do.
+Or the error is carried into the posterior (``emulator_bootstrap=B``): B
+fits, each on a bootstrap replicate of the emulator's rollouts (the same
+rows at every grid point), pooled with equal weight; the pooled interval
+adds the spread of where other rollouts would put the posterior
+(:meth:`LandingFit._pool_check`).
 A landing emulator is kept: :meth:`LandingEmulator.save` / ``load``, and
 :func:`landing_fit_or_load` stores it content-addressed the moment it is
 built (as ``ipe fit`` does its emulator).
@@ -79,7 +84,7 @@ from ..noise import NoiseParams
 from ..scenefile import as_stimulus_set
 from ..seeding import stream_int, stream_rng
 from ..progress import progress_bar
-from ..validation import (NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SECONDS, SEED, OneOf, Optional,
+from ..validation import (NONNEG_INT, NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SECONDS, SEED, OneOf, Optional,
                           validate_params)
 from . import diagnostics
 from .emulator import Emulator, fit_and_store
@@ -530,12 +535,16 @@ OPTION_RULES = {
     "likelihood": OneOf(*LIKELIHOODS, description="one of " + ", ".join(LIKELIHOODS)),
     "default_n": POSITIVE_INT, "num_warmup": POSITIVE_INT, "num_samples": POSITIVE_INT, "num_chains": POSITIVE_INT,
     "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
-    "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS),
+    "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS), "emulator_bootstrap": NONNEG_INT,
 }
 #: Bootstrap resamples of the emulator's rollouts behind :attr:`LandingFit.mc_sd_`.
 MC_CHECK_BOOTSTRAP = 100
 #: Nats: the largest Monte Carlo sd of the log-likelihood ratio across a posterior's width that a fit accepts.
 MAX_MC_SD = 1.0
+#: With ``emulator_bootstrap``: the largest Monte Carlo se of the pooled posterior mean, from the spread of the
+#: replicates' means over their number, as a fraction of the pooled posterior sd, that a fit accepts (a quarter:
+#: at least 16 "effective" replicates' worth of the between-replicate spread).
+MAX_POOL_SE = 0.25
 #: NUTS's target acceptance probability in every landing fit (Pyro's MCMC default is 0.8; these posteriors have
 #: kinks at the grid values, where a smaller step helps).
 TARGET_ACCEPT = 0.9
@@ -571,6 +580,18 @@ class LandingFit(ParamsMixin):
         divergences so far, ETA); ``True``: also a plain line every few
         seconds when stderr is not a terminal; ``False``: nothing
         (:mod:`ipe.progress`).
+    emulator_bootstrap:
+        ``B > 0``: carry the emulator's Monte Carlo error into the posterior.
+        The fit is run on B bootstrap replicates of the emulator (its rollouts
+        drawn with replacement, the same ones at every grid point, so the
+        common random numbers are kept; KDE likelihood only), ``num_chains``
+        chains each, and the B posteriors are pooled (equal weight): the
+        pooled interval is the posterior's width plus the spread of where
+        other sets of rollouts would put it. ``mc_between_`` says how much of
+        each interval is the emulator's; the verdict asks for more replicates
+        when the pooled mean is not known to :data:`MAX_POOL_SE` posterior
+        sds. Costs B fits. ``0`` (default): one fit on the emulator as it is,
+        whose Monte Carlo error is only measured (``mc_sd_``).
     max_time:
         Seconds of sampling after which the chains stop and the draws so far
         are kept (``stopped_early_``; the verdict says so; chains are cut to
@@ -592,7 +613,9 @@ class LandingFit(ParamsMixin):
     :class:`~ipe.inference.diagnostics.ConvergenceWarning`), ``problems_``
     (the failed checks' messages), ``mc_sd_`` (``{parameter: nats}``, the
     emulator's Monte Carlo error across each posterior, see
-    :meth:`_mc_check`; KDE likelihood only).
+    :meth:`_mc_check`; KDE likelihood only), and with ``emulator_bootstrap``
+    ``replicate_`` (the replicate of each chain), ``mc_between_`` and
+    ``pool_se_`` (:meth:`_pool_check`).
     """
 
     option_rules = OPTION_RULES
@@ -601,7 +624,9 @@ class LandingFit(ParamsMixin):
                  ranges: Mapping[str, tuple[float, float]] | None = None, samples_per_judgment: int = 1,
                  motor_scale: float | None = None, num_warmup: int = 300, num_samples: int = 300,
                  num_chains: int = 2, seed: int = 0, progress: bool | None = None, likelihood: str = "kde",
-                 default_n: int = DEFAULT_N, max_tree_depth: int = 8, max_time: float | None = None):
+                 default_n: int = DEFAULT_N, max_tree_depth: int = 8, max_time: float | None = None,
+                 emulator_bootstrap: int = 0):
+        self.emulator_bootstrap = emulator_bootstrap
         self.max_tree_depth = max_tree_depth
         self.max_time = max_time
         self.free = free
@@ -632,19 +657,25 @@ class LandingFit(ParamsMixin):
         y = torch.tensor(pd.to_numeric(data["mean" if means else "response"]).to_numpy(float), dtype=torch.float64)
         n_col = (np.rint(pd.to_numeric(data["n"]).to_numpy(float)).astype(int) if means
                  else np.ones(len(y), dtype=int))
+        if self.emulator_bootstrap and self.likelihood != "kde":
+            raise InputError("emulator_bootstrap needs likelihood='kde' (it resamples the simulated landings)")
         loglik = self._likelihood(emulator, stim_idx, n_col, y)
         span = float(y.max() - y.min()) if len(y) > 1 else 1.0
         motor_scale = self.motor_scale if self.motor_scale is not None else max(0.1 * span, 1e-6)
-        model = _landing_model(self.free_, ranges, motor_scale, loglik)
+        if self.emulator_bootstrap:
+            models = [_landing_model(self.free_, ranges, motor_scale, ll) for ll in self._replicates()]
+        else:
+            models = [_landing_model(self.free_, ranges, motor_scale, loglik)]
         # Small tensors: one thread is faster than several fighting over a shared machine (10x here).
         with one_torch_thread():
-            chains, stopped = self._run(model, deadline)
+            chains, replicate, stopped = self._run(models, deadline)
         self.stopped_early_ = stopped
         self.elapsed_ = time.monotonic() - started
         if not chains:
             raise FitStopped(f"landing fit: stopped by max_time={self.max_time:g} s before the first draw "
                              f"(after {self.elapsed_:.0f} s): nothing to save")
         n = min(ch.n_draws for ch in chains)  # a stopped chain is cut to the shortest
+        self.replicate_ = np.asarray(replicate) if self.emulator_bootstrap else None
         self.posterior_ = {kk: np.stack([ch.samples[kk][:n] for ch in chains]) for kk in chains[0].samples}
         self.diverging_ = np.stack([ch.diverging[:n] for ch in chains])
         self.tree_depth_ = np.stack([ch.tree_depth[:n] for ch in chains])
@@ -657,6 +688,7 @@ class LandingFit(ParamsMixin):
         self.params_ = {r.parameter: float(r.mean) for r in self.summary_.itertuples()}
         with one_torch_thread():
             self.mc_sd_ = self._mc_check(emulator)
+        self.mc_between_, self.pool_se_ = {}, {}
         self.verdict_ = self._verdict(emulator)
         self.problems_ = [p["message"] for p in self.verdict_.problems] + [e["message"] for e in self.verdict_.edges]
         diagnostics.warn(self.verdict_)
@@ -771,6 +803,8 @@ class LandingFit(ParamsMixin):
         """The convergence verdict of :mod:`ipe.inference.diagnostics` (as ``ipe fit``'s), with the free
         parameters whose posterior piles up at the upper edge of the emulator's grid."""
         n_chains, n_draws = self.diverging_.shape
+        if self.replicate_ is not None:  # R-hat is each replicate's own: the chains per replicate count
+            n_chains = int(np.bincount(self.replicate_).min())
         verdict = diagnostics.check_convergence(
             self.summary_, n_chains, n_draws, self.diverging_.ravel(), self.tree_depth_.ravel(),
             self.max_tree_depth, hierarchical=False, free=tuple(self.free_), stopped_early=self.stopped_early_,
@@ -783,7 +817,9 @@ class LandingFit(ParamsMixin):
                             "cover; widen the grid (--grid-max, or LandingEmulator(grid=...))")
         verdict.edges = edges
         worst = max(self.mc_sd_.items(), key=lambda kv: kv[1], default=None)
-        if worst is not None and worst[1] > MAX_MC_SD:
+        if self.replicate_ is not None:
+            self._pool_check(verdict)
+        elif worst is not None and worst[1] > MAX_MC_SD:
             need = int(math.ceil(emulator.n_samples * (worst[1] / MAX_MC_SD) ** 2 / 10.0) * 10)
             verdict.problems.append({
                 "check": "emulator_mc", "parameter": worst[0], "value": worst[1], "threshold": MAX_MC_SD,
@@ -791,43 +827,102 @@ class LandingFit(ParamsMixin):
                            f"would tilt the log-likelihood across the posterior of {worst[0]} by ±{worst[1]:.1f} "
                            f"nats (more than {MAX_MC_SD:g}): its interval is not to be trusted"})
             verdict.advice.append(f"give the emulator more rollouts per grid point (--emulator-samples {need} "
-                                  "or more)")
+                                  "or more), or carry its error into the intervals (--emulator-bootstrap 10)")
             verdict.converged = False
         return verdict
 
-    def _run(self, model, deadline: float | None):
-        """The NUTS chains, one after another, each seeded from its own stream, with progress; stops at the
-        deadline. ``(chains that made draws, stopped)``."""
-        steps = self.num_chains * (self.num_warmup + self.num_samples)
-        bar = progress_bar(steps, self.progress, desc="landing fit", unit="step")
+    def _pool_check(self, verdict: diagnostics.Verdict) -> None:
+        """With ``emulator_bootstrap``: the intervals carry the emulator's Monte Carlo error when the pooled
+        posterior is known well enough from its B replicates. Sets ``mc_between_`` (per free parameter, the
+        share of the pooled variance that lies between the replicates' means: the emulator's part of the
+        interval) and ``pool_se_`` (the Monte Carlo se of the pooled mean, ``sd(replicate means) / sqrt(B)``, as
+        a fraction of the pooled sd); above :data:`MAX_POOL_SE` the fit asks for more replicates."""
+        reps = np.unique(self.replicate_)
+        self.mc_between_, self.pool_se_ = {}, {}
+        for n in self.free_:
+            draws = self.posterior_[n]
+            total = float(np.var(draws))
+            means = np.array([draws[self.replicate_ == b].mean() for b in reps])
+            between = float(np.var(means))
+            self.mc_between_[n] = between / total if total > 0 else 0.0
+            self.pool_se_[n] = (math.sqrt(between / len(reps)) / math.sqrt(total)) if total > 0 else 0.0
+        worst = max(self.pool_se_.items(), key=lambda kv: kv[1], default=None)
+        if worst is not None and worst[1] > MAX_POOL_SE:
+            need = int(math.ceil(len(reps) * (worst[1] / MAX_POOL_SE) ** 2))
+            verdict.problems.append({
+                "check": "emulator_pool", "parameter": worst[0], "value": worst[1], "threshold": MAX_POOL_SE,
+                "message": f"emulator bootstrap: the pooled mean of {worst[0]} is known only to ±{worst[1]:.2f} "
+                           f"posterior sds from {len(reps)} replicates (more than {MAX_POOL_SE:g})"})
+            verdict.advice.append(f"pool more bootstrap replicates (--emulator-bootstrap {need} or more)")
+            verdict.converged = False
 
-        def chain(c: int):
+    def _run(self, models: list, deadline: float | None):
+        """The NUTS chains (``num_chains`` per model: one model, or one per bootstrap replicate), one after
+        another, each seeded from its own stream, with progress; stops at the deadline. ``(chains that made
+        draws, the replicate of each, stopped)``."""
+        steps = len(models) * self.num_chains * (self.num_warmup + self.num_samples)
+        bar = progress_bar(steps, self.progress, desc="landing fit", unit="step")
+        pooled = len(models) > 1 or bool(self.emulator_bootstrap)
+
+        def chain(model, b: int, c: int):
             def job(chain_bar):
-                seed_pyro(stream_int(self.seed, "landing.nuts_chain", c), clear=True)
+                # one model: the stream every earlier fit used; replicates: their own (same draws for any B)
+                key = ("landing.pool_chain", b, c) if pooled else ("landing.nuts_chain", c)
+                seed_pyro(stream_int(self.seed, *key), clear=True)
                 return run_nuts_chain(model, None, self.num_warmup, self.num_samples, target_accept=TARGET_ACCEPT,
                                       max_tree_depth=self.max_tree_depth, jit=False, bar=chain_bar,
-                                      deadline=deadline, label=f"chain {c + 1}/{self.num_chains}")
+                                      deadline=deadline, label=labels[b * self.num_chains + c])
             return job
 
+        labels = [(f"replicate {b + 1}/{len(models)} " if pooled else "") + f"chain {c + 1}/{self.num_chains}"
+                  for b in range(len(models)) for c in range(self.num_chains)]
+        jobs = [chain(m, b, c) for b, m in enumerate(models) for c in range(self.num_chains)]
         try:
-            results = run_chains([chain(c) for c in range(self.num_chains)], 1, bar, desc="landing fit: NUTS")
+            results = run_chains(jobs, 1, bar, labels=labels, desc="landing fit: NUTS")
         finally:
             bar.close()
-        chains = [r for r in results if r.n_draws]
+        kept = [i for i, r in enumerate(results) if r.n_draws]
         stopped = any(r.stopped for r in results)
-        return chains, stopped
+        return [results[i] for i in kept], [i // self.num_chains for i in kept], stopped
+
+    def _replicates(self) -> list:
+        """One log-likelihood per bootstrap replicate of the emulator: the KDE mixture with its rows (rollouts,
+        the same ones at every grid point) drawn with replacement (stream ``landing.emulator_bootstrap``)."""
+        mix, group, y, fixed = self._mc_parts
+        rows = mix.centres.shape[2]
+        rng = stream_rng(self.seed, "landing.emulator_bootstrap")
+        counts = torch.as_tensor(rng.multinomial(rows, np.full(rows, 1.0 / rows), size=self.emulator_bootstrap),
+                                 dtype=torch.float64)
+        f64 = dict(dtype=torch.float64)
+        names = list(mix.names)
+
+        def one(b: int):
+            def loglik(s):
+                theta = {n: (s[n] if n in s else torch.tensor(fixed[n], **f64)) for n in names}
+                return mix.loglik_resampled(theta, s["motor_sd"], group, y, counts[b:b + 1])[0]
+            return loglik
+        return [one(b) for b in range(self.emulator_bootstrap)]
 
     def _summary(self) -> pd.DataFrame:
         import arviz as az
 
         rows = []
-        for name, draws in self.posterior_.items():
-            flat = draws.reshape(-1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # arviz warns about few draws; the verdict says so
-                rhat = float(az.rhat(draws)) if draws.shape[0] > 1 else math.nan
-                ess = float(az.ess(draws, method="bulk")) if draws.shape[1] > 3 else math.nan
-                ess_tail = float(az.ess(draws, method="tail")) if draws.shape[1] > 3 else math.nan
+        # pooled over bootstrap replicates: each replicate's chains target their own posterior, so R-hat is each
+        # replicate's own (the worst one) and ESS the replicates' sum (they are independent)
+        parts = ([np.flatnonzero(self.replicate_ == b) for b in np.unique(self.replicate_)]
+                 if self.replicate_ is not None else [np.arange(next(iter(self.posterior_.values())).shape[0])])
+        for name, all_draws in self.posterior_.items():
+            flat = all_draws.reshape(-1)
+            rhats, esss, tails = [], [], []
+            for part in parts:
+                draws = all_draws[part]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # arviz warns about few draws; the verdict says so
+                    rhats.append(float(az.rhat(draws)) if draws.shape[0] > 1 else math.nan)
+                    esss.append(float(az.ess(draws, method="bulk")) if draws.shape[1] > 3 else math.nan)
+                    tails.append(float(az.ess(draws, method="tail")) if draws.shape[1] > 3 else math.nan)
+            rhat = float(np.nanmax(rhats)) if np.isfinite(rhats).any() else math.nan
+            ess, ess_tail = sum(esss), sum(tails)
             rows.append({"parameter": name, "mean": float(flat.mean()),
                          "sd": float(flat.std(ddof=1)) if len(flat) > 1 else math.nan,
                          "q05": float(np.quantile(flat, 0.05)), "q50": float(np.quantile(flat, 0.5)),
@@ -840,7 +935,8 @@ class LandingFit(ParamsMixin):
         """Every posterior draw: ``chain, draw`` and one column per parameter."""
         first = next(iter(self.posterior_.values()))
         chain, draw = np.meshgrid(np.arange(first.shape[0]), np.arange(first.shape[1]), indexing="ij")
-        return pd.DataFrame({"chain": chain.ravel(), "draw": draw.ravel(),
+        extra = {} if self.replicate_ is None else {"replicate": self.replicate_[chain.ravel()]}
+        return pd.DataFrame({"chain": chain.ravel(), "draw": draw.ravel(), **extra,
                              **{k: v.reshape(-1) for k, v in self.posterior_.items()}})
 
     def save(self, out_dir) -> dict:
@@ -864,6 +960,8 @@ class LandingFit(ParamsMixin):
                                      "_meta": {"interval": INTERVAL, "converged": verdict["converged"],
                                                "stopped_early": bool(self.stopped_early_),
                                                "emulator_mc_sd": dict(self.mc_sd_),
+                                               "emulator_bootstrap": int(self.emulator_bootstrap),
+                                               "emulator_between_share": dict(self.mc_between_),
                                                "draws_per_chain": int(self.diverging_.shape[1]),
                                                "chains": int(self.diverging_.shape[0]),
                                                "convergence": verdict}})

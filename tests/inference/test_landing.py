@@ -101,6 +101,7 @@ def test_variance_corrected_centres_keep_mean_and_variance():
     ("num_warmup", 0, "num_warmup must be a positive integer, got 0"),
     ("likelihood", "normal", "likelihood must be one of kde, gaussian, got 'normal'"),
     ("motor_scale", -1.0, "motor_scale must be a finite number > 0 or None, got -1.0"),
+    ("emulator_bootstrap", -1, "emulator_bootstrap must be a non-negative integer, got -1"),
 ])
 def test_fit_options_break_their_rule_with_one_message(option, value, message):
     with pytest.raises(InputError) as err:
@@ -286,3 +287,50 @@ def test_the_fit_measures_the_emulators_monte_carlo_error(small_fit_inputs):
     assert not fit.verdict_.converged and any("--emulator-samples" in a for a in fit.verdict_.advice)
     gauss = LandingFit(num_warmup=5, num_samples=5, num_chains=1, seed=0, likelihood="gaussian").fit(clicks, emu)
     assert gauss.mc_sd_ == {}
+
+
+def test_a_pooled_fit_carries_the_emulators_error_into_its_intervals(small_fit_inputs):
+    """emulator_bootstrap=B: B fits on bootstrap replicates of the emulator's rollouts, pooled. The emulator's
+    Monte Carlo error (six rollouts per point: far too few, see the test above) widens the intervals instead of
+    failing the verdict; the verdict asks for more replicates while the pooled mean is not pinned down."""
+    _, _, clicks, emu = small_fit_inputs
+    opts = dict(num_warmup=20, num_samples=20, num_chains=1, seed=0)
+    one = LandingFit(**opts).fit(clicks, emu)
+    pooled = LandingFit(**opts, emulator_bootstrap=4).fit(clicks, emu)
+    assert pooled.posterior_["motor_sd"].shape == (4, 20) and pooled.replicate_.tolist() == [0, 1, 2, 3]
+    draws = pooled.draws()
+    assert sorted(set(draws["replicate"])) == [0, 1, 2, 3] and len(draws) == 80
+    sd = pooled.summary_.set_index("parameter")["sd"]
+    sd_one = one.summary_.set_index("parameter")["sd"]
+    assert (sd[["launch_position", "collision_angle"]] > sd_one[["launch_position", "collision_angle"]]).all()
+    # the replicates disagree: that spread is the emulator's part of the interval
+    assert set(pooled.mc_between_) == {"launch_position", "collision_angle"}
+    assert all(0.2 < v < 1.0 for v in pooled.mc_between_.values())
+    checks = [p["check"] for p in pooled.verdict_.problems]
+    assert "emulator_mc" not in checks and "emulator_mc" in [p["check"] for p in one.verdict_.problems]
+    assert "emulator_pool" in checks and any("--emulator-bootstrap" in a for a in pooled.verdict_.advice)
+    assert not pooled.verdict_.converged
+    # seeded: replicate b's resample and chains are the same for any B (so the same B gives the same draws)
+    fewer = LandingFit(**opts, emulator_bootstrap=2).fit(clicks, emu)
+    np.testing.assert_array_equal(fewer.posterior_["motor_sd"], pooled.posterior_["motor_sd"][:2])
+    with pytest.raises(InputError, match="emulator_bootstrap needs likelihood='kde'"):
+        LandingFit(**opts, emulator_bootstrap=2, likelihood="gaussian").fit(clicks, emu)
+
+
+def test_cli_fit_landing_pools_bootstrap_replicates(small_fit_inputs, tmp_path, capsys):
+    stimuli, _, clicks, _ = small_fit_inputs
+    sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
+    save_stimuli(stimuli, sp)
+    clicks.to_csv(cp, index=False)
+    out = tmp_path / "fit"
+    argv = ["fit-landing", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid-points", "3",
+            "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "5", "--draws", "5", "--chains", "1",
+            "--no-progress", "--emulator-bootstrap", "2"]
+    assert main(argv) == 0
+    meta = json.loads((out / "params.json").read_text())["_meta"]
+    assert meta["emulator_bootstrap"] == 2 and set(meta["emulator_between_share"]) == {"drop_angle",
+                                                                                        "collision_angle"}
+    assert sorted(set(pd.read_csv(out / "draws.csv")["replicate"])) == [0, 1]
+    assert "bootstrap replicates" in capsys.readouterr().err
+    assert main(argv + ["--likelihood", "gaussian"]) == 2
+    assert "--emulator-bootstrap needs --likelihood kde" in capsys.readouterr().err
