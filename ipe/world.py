@@ -44,7 +44,7 @@ import numpy as np
 import pymunk
 import pymunk.batch
 
-from ._fast_step import fast_steps, scale_linear_velocities
+from ._fast_step import BodyBatch, VelocityScaler, fast_steps
 from .scene import Block, Scene, StaticBox, StaticSegment
 
 DEFAULT_ITERATIONS = 30
@@ -186,7 +186,8 @@ class World:
         self._sorted_ids = ids[self._order]
         self._last = self.read_state()
         self._buffer = pymunk.batch.Buffer()
-        self._velocity_buffer = pymunk.batch.Buffer()
+        self._poses = BodyBatch(self.space, _POSE_FIELDS)
+        self._scale = VelocityScaler(self.space, self.linear_factor) if self.linear_factor != 1.0 else None
         self._raw_dynamic: np.ndarray | None = None  # where the dynamic bodies are in raw_poses()
         self._contact_listeners: dict[str, list[Callable]] | None = None
 
@@ -300,7 +301,7 @@ class World:
             pymunk.batch.get_space_bodies(self.space, pymunk.batch.BodyFields.BODY_ID, buf)
             raw_ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
             self._raw_dynamic = np.nonzero(np.isin(raw_ids, self._sorted_ids))[0]
-        ys = self.raw_poses()[1::3][self._raw_dynamic]
+        ys = self._poses.read()[1::3][self._raw_dynamic]
         if not len(ys) or ys.min() >= level:
             return False
         below = np.nonzero((self.state()[:, 1] < level) & ~self.removed & ~self.culled)[0]
@@ -411,10 +412,7 @@ class World:
         bodies are added or removed, so two raw poses taken with no
         intervention in between can be compared element by element.
         """
-        buf = self._buffer
-        buf.clear()
-        pymunk.batch.get_space_bodies(self.space, _POSE_FIELDS, buf)
-        return np.frombuffer(buf.float_buf(), dtype=np.float64).copy()
+        return self._poses.read().copy()
 
     def max_speed(self, indices: Sequence[int] | None = None) -> float:
         """The largest speed ``max(|v|, |ω| · r)`` of the bodies ``indices`` (default all; scene order), in
@@ -437,14 +435,14 @@ class World:
 
     def step(self, n: int = 1) -> None:
         dt = self.settings.dt
-        step = self.space.step
+        step, scale = self.space.step, self._scale
         for _ in range(n):
             step(dt)
-            if self.linear_factor != 1.0:
-                scale_linear_velocities(self.space, self.linear_factor, self._velocity_buffer)
+            if scale is not None:
+                scale()
         self.step_index += n
 
     def advance(self, n: int) -> None:
         """Step ``n`` times as fast as possible (:func:`fast_steps`), with the scene's linear damping."""
-        fast_steps(self.space, self.settings.dt, n, self.linear_factor, self._velocity_buffer)
+        fast_steps(self.space, self.settings.dt, n, self._scale)
         self.step_index += max(n, 0)
