@@ -181,11 +181,17 @@ def test_landing_fit_bad_input(small_fit_inputs):
         LandingFit(num_warmup=2, num_samples=2, num_chains=1).fit(stimulus_means(clicks).assign(n=0), emu, means=True)
 
 
-def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
+def _written_inputs(small_fit_inputs, tmp_path):
+    """The small fit's stimuli and clicks written as fit-landing reads them: ``(stimuli.json, clicks.csv)``."""
     stimuli, _, clicks, _ = small_fit_inputs
     sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
     save_stimuli(stimuli, sp)
     clicks.to_csv(cp, index=False)
+    return sp, cp
+
+
+def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
+    sp, cp = _written_inputs(small_fit_inputs, tmp_path)
     out = tmp_path / "fit"
     argv = ["fit-landing", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid-points", "3",
             "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "10", "--draws", "10", "--chains", "1",
@@ -318,10 +324,7 @@ def test_a_pooled_fit_carries_the_emulators_error_into_its_intervals(small_fit_i
 
 
 def test_cli_fit_landing_pools_bootstrap_replicates(small_fit_inputs, tmp_path, capsys):
-    stimuli, _, clicks, _ = small_fit_inputs
-    sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
-    save_stimuli(stimuli, sp)
-    clicks.to_csv(cp, index=False)
+    sp, cp = _written_inputs(small_fit_inputs, tmp_path)
     out = tmp_path / "fit"
     argv = ["fit-landing", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid-points", "3",
             "--grid-max", "0.4", "--emulator-samples", "4", "--warmup", "5", "--draws", "5", "--chains", "1",
