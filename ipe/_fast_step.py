@@ -54,6 +54,8 @@ def fast_steps(space: pymunk.Space, dt: float, n: int, scale: "VelocityScaler | 
 
 
 _VELOCITY = pymunk.batch.BodyFields.VELOCITY
+_GET_FN = _ffi.addressof(_cp, "pmSpaceBodyGetIteratorFuncBatched")  # pymunk.batch's own iterators
+_SET_FN = _ffi.addressof(_cp, "pmSpaceBodySetIteratorFuncBatched")
 
 
 class BodyBatch:
@@ -78,28 +80,39 @@ class BodyBatch:
         self._data.fields = fields.value
         self._data.floatArray = self._buffer._float_arr
         self._data.intArray = self._buffer._int_arr
-        self._get_fn = _ffi.addressof(_cp, "pmSpaceBodyGetIteratorFuncBatched")
-        self._set_fn = _ffi.addressof(_cp, "pmSpaceBodySetIteratorFuncBatched")
-        self._n = -1
+        self._iarr = self._buffer._int_arr
+        self._n = self._ni = -1
         self._view = np.empty(0)
+        self._ids = np.empty(0, dtype=np.uintp)
 
     def read(self) -> np.ndarray:
-        """The fields of every body, flat, in pymunk's internal order: a view, valid until the next read."""
-        arr = self._arr
-        arr.num = 0
-        _cp.cpSpaceEachBody(self._handle, self._get_fn, self._data)
+        """The float fields of every body, flat, in pymunk's internal order: a view, valid until the next read
+        (the body ids, where ``fields`` hold ``BODY_ID``: :attr:`ids`)."""
+        arr, iarr = self._arr, self._iarr
+        arr.num = iarr.num = 0
+        _cp.cpSpaceEachBody(self._handle, _GET_FN, self._data)
         n = arr.num
         if n != self._n:
             self._view = np.frombuffer(_ffi.buffer(arr.arr, _ffi.sizeof("cpFloat") * n), dtype=np.float64)
             self._n = n
         return self._view
 
+    @property
+    def ids(self) -> np.ndarray:
+        """The body ids of the last :meth:`read` (``BODY_ID`` in ``fields``), in its order: a view, like it."""
+        m = self._iarr.num
+        if m != self._ni:
+            self._ids = np.frombuffer(_ffi.buffer(self._iarr.arr, _ffi.sizeof("uintptr_t") * m), dtype=np.uintp)
+            self._ni = m
+        return self._ids
+
     def write(self) -> None:
         """Write the values of the last :meth:`read`'s view (changed in place) back to the bodies."""
-        arr = self._arr
-        arr.num = 0  # the set iterator reads from the start
-        _cp.cpSpaceEachBody(self._handle, self._set_fn, self._data)
-        arr.num = self._n
+        arr, iarr = self._arr, self._iarr
+        ni = iarr.num
+        arr.num = iarr.num = 0  # the set iterator reads from the start
+        _cp.cpSpaceEachBody(self._handle, _SET_FN, self._data)
+        arr.num, iarr.num = self._n, ni
 
 
 class VelocityScaler:

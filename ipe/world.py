@@ -185,8 +185,9 @@ class World:
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
         self._last = self.read_state()
-        self._buffer = pymunk.batch.Buffer()
         self._poses = BodyBatch(self.space, _POSE_FIELDS)
+        self._state_batch = BodyBatch(self.space, _BATCH_FIELDS)
+        self._motion_batch: BodyBatch | None = None  # made on the first motion()
         self._scale = VelocityScaler(self.space, self.linear_factor) if self.linear_factor != 1.0 else None
         self._raw_dynamic: np.ndarray | None = None  # where the dynamic bodies are in raw_poses()
         self._contact_listeners: dict[str, list[Callable]] | None = None
@@ -235,19 +236,9 @@ class World:
         """``(n_bodies, 3)`` array of x, y, angle, in scene order.
 
         Removed bodies keep the state they had when removed. Reads all bodies
-        in one call through :mod:`pymunk.batch`.
+        in one call (:class:`~ipe._fast_step.BodyBatch`).
         """
-        buf = self._buffer
-        buf.clear()
-        pymunk.batch.get_space_bodies(self.space, _BATCH_FIELDS, buf)
-        ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
-        vals = np.frombuffer(buf.float_buf(), dtype=np.float64).reshape(-1, 3)
-        out = self._last.copy()
-        if len(ids) and len(self._sorted_ids):
-            # The batch also lists the space's static body; keep only ours.
-            pos = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
-            ok = self._sorted_ids[pos] == ids
-            out[self._order[pos[ok]]] = vals[ok]
+        out = self._in_scene_order(self._state_batch, self._last.copy())
         self._last = out
         return out
 
@@ -257,13 +248,17 @@ class World:
         Bodies no longer in the world (removed or culled) keep the pose they
         had when they left and a velocity of 0.
         """
-        buf = self._buffer
-        buf.clear()
-        pymunk.batch.get_space_bodies(self.space, _MOTION_FIELDS, buf)
-        ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
-        vals = np.frombuffer(buf.float_buf(), dtype=np.float64).reshape(-1, 6)
         out = np.zeros((len(self.bodies), 6))
         out[:, :3] = self._last
+        if self._motion_batch is None:
+            self._motion_batch = BodyBatch(self.space, _MOTION_FIELDS)
+        return self._in_scene_order(self._motion_batch, out)
+
+    def _in_scene_order(self, batch: BodyBatch, out: np.ndarray) -> np.ndarray:
+        """``out`` with the rows of our bodies still in the space replaced by ``batch``'s read of them (the
+        batch also lists the space's static body: only ours are kept)."""
+        vals = batch.read().reshape(-1, out.shape[1])
+        ids = batch.ids
         if len(ids) and len(self._sorted_ids):
             pos = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
             ok = self._sorted_ids[pos] == ids
@@ -296,11 +291,8 @@ class World:
         whether any body was taken out. Costs one batch read when none is.
         """
         if self._raw_dynamic is None:
-            buf = self._buffer
-            buf.clear()
-            pymunk.batch.get_space_bodies(self.space, pymunk.batch.BodyFields.BODY_ID, buf)
-            raw_ids = np.frombuffer(buf.int_buf(), dtype=np.uintp)
-            self._raw_dynamic = np.nonzero(np.isin(raw_ids, self._sorted_ids))[0]
+            self._state_batch.read()  # the same body order as the pose reads
+            self._raw_dynamic = np.nonzero(np.isin(self._state_batch.ids, self._sorted_ids))[0]
         ys = self._poses.read()[1::3][self._raw_dynamic]
         if not len(ys) or ys.min() >= level:
             return False

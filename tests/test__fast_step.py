@@ -55,3 +55,21 @@ def test_velocity_scaler_steps_bit_identically_to_pymunks_batch_functions_throug
         scale()
         assert np.array_equal([bd.velocity for bd in a.bodies], [bd.velocity for bd in b.bodies]), step
         assert np.array_equal([bd.position for bd in a.bodies], [bd.position for bd in b.bodies]), step
+
+
+def test_body_batch_reads_what_pymunks_batch_functions_read_ids_included(demo):
+    """Floats and body ids as pymunk.batch.get_space_bodies gives them, also after a body leaves the space."""
+    from ipe._fast_step import BodyBatch
+
+    world = World(demo[1].scene)
+    fields = pymunk.batch.BodyFields.BODY_ID | pymunk.batch.BodyFields.POSITION | pymunk.batch.BodyFields.ANGLE
+    batch = BodyBatch(world.space, fields)
+    for leave in (False, True):
+        if leave:
+            world.space.remove(world.bodies[0], world.shapes[0])
+        world.space.step(world.settings.dt)
+        ref = pymunk.batch.Buffer()
+        pymunk.batch.get_space_bodies(world.space, fields, ref)
+        assert np.array_equal(batch.read(), np.frombuffer(ref.float_buf(), dtype=np.float64))
+        assert np.array_equal(batch.ids, np.frombuffer(ref.int_buf(), dtype=np.uintp))
+        assert np.array_equal(world.state(), world.read_state())
