@@ -862,7 +862,7 @@ class LandingFit(ParamsMixin):
         draws, the replicate of each, stopped)``."""
         steps = len(models) * self.num_chains * (self.num_warmup + self.num_samples)
         bar = progress_bar(steps, self.progress, desc="landing fit", unit="step")
-        pooled = len(models) > 1 or bool(self.emulator_bootstrap)
+        pooled = bool(self.emulator_bootstrap)  # one model per replicate
 
         def chain(model, b: int, c: int):
             def job(chain_bar):
