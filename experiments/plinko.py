@@ -61,7 +61,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import parser, progress, write_results  # noqa: E402
+from _common import parser, progress, sizes, write_results  # noqa: E402
 
 from ipe.fileio import write_csv  # noqa: E402
 from ipe.inference.landing import (DEFAULT_N, LandingEmulator, LandingFit, landing_fit_or_load,  # noqa: E402
@@ -335,10 +335,11 @@ def main(argv=None) -> int:
                     help="part 4: the clicks' likelihood along collision_speed_sd from this many disjoint sets of "
                          "the emulator's rollouts per point (0: leave it out)")
     ap.add_argument("--profile-only", action="store_true", help="part 4 without the fits of parts 2 and 3")
+    ap.add_argument("--warmup", type=int, default=None, help="parts 2 and 3: NUTS warm-up steps per chain")
+    ap.add_argument("--draws", type=int, default=None, help="parts 2 and 3: NUTS draws per chain")
+    ap.add_argument("--chains", type=int, default=None, help="parts 2 and 3: NUTS chains (per replicate)")
     a = ap.parse_args(argv)
-    cfg = dict(TINY if a.tiny else FULL)
-    if a.emulator_samples is not None:
-        cfg["emulator_samples"] = a.emulator_samples
+    cfg = sizes(a, TINY, FULL, ("emulator_samples", "warmup", "draws", "chains"))
     if a.skip_n:
         cfg["n_factors"] = ()
     if a.emulator_bootstrap < 0:
