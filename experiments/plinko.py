@@ -270,7 +270,7 @@ def likelihood_profile(clicks: pd.DataFrame, emu: LandingEmulator, sets: int, se
     import torch
     from types import SimpleNamespace
 
-    from ipe.inference.landing import _Mixture
+    from ipe.inference.landing_density import LandingDensity
 
     n_s = emu.samples_.shape[2]
     per = n_s // sets
@@ -283,7 +283,7 @@ def likelihood_profile(clicks: pd.DataFrame, emu: LandingEmulator, sets: int, se
         lo, hi = (k * per, (k + 1) * per) if k < sets else (0, n_s)
         part = SimpleNamespace(samples_=emu.samples_[:, :, lo:hi], stimulus_ids_=emu.stimulus_ids_,
                                grid_values_=emu.grid_values_)
-        mix = _Mixture(part, [(i, 1) for i in range(len(emu.stimulus_ids_))], 1, seed)
+        mix = LandingDensity(part, [(i, 1) for i in range(len(emu.stimulus_ids_))], 1, seed)
         ll = []
         for t in PROFILE_SD:
             theta = {"collision_speed_loss": torch.tensor(TRUTH["collision_speed_loss"], dtype=torch.float64),

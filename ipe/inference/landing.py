@@ -89,6 +89,8 @@ from ..validation import (NONNEG_INT, NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMB
 from . import diagnostics
 from .emulator import Emulator, fit_and_store
 from .hierarchical import FitStopped
+from .landing_density import (MAX_MC_SD, MC_CHECK_BOOTSTRAP, LandingDensity, bootstrap_counts,  # noqa: F401
+                              emulator_mc_problem, emulator_mc_sd, kde_bandwidth, variance_corrected)
 from .posterior import INTERVAL
 from .sampling import one_torch_thread, run_chains, run_nuts_chain, seed_pyro
 
@@ -376,8 +378,6 @@ DEFAULT_N = 20
 """Clicks behind each per-stimulus mean when the table gives no ``n`` (see the module docstring)."""
 
 LIKELIHOODS = ("kde", "gaussian")
-BOOTSTRAP_MEANS = 200
-"""Bootstrap means of n landings per stimulus and grid point behind the likelihood of a mean of n clicks."""
 
 
 def default_free(stimuli, query: str | None = None) -> tuple[str, ...]:
@@ -392,127 +392,6 @@ def default_free(stimuli, query: str | None = None) -> tuple[str, ...]:
         if isinstance(body, Ball) and tuple(body.velocity) != (0.0, 0.0):
             moving = True
     return ("launch_angle", "collision_angle") if moving else ("drop_angle", "collision_angle")
-
-
-def kde_bandwidth(x: np.ndarray, floor: float) -> float:
-    """A kernel bandwidth for the landings ``x`` by leave-one-out likelihood (robust to several modes).
-
-    Candidates run from ``floor`` to Silverman's rule of thumb (log-spaced);
-    the one that maximises the leave-one-out log density of the landings is
-    taken. Ties at identical landings go to the smallest; fewer than three
-    landings or no spread give ``floor``.
-    """
-    x = x[np.isfinite(x)]
-    if len(x) < 3 or float(np.ptp(x)) <= floor:
-        return floor
-    sd = float(np.std(x, ddof=1))
-    top = max(1.06 * sd * len(x) ** (-0.2), floor * 1.0001)
-    hs = np.geomspace(floor, top, 24)
-    d2 = (x[:, None] - x[None, :]) ** 2
-    np.fill_diagonal(d2, np.inf)
-    best, best_h = -np.inf, floor
-    for h in hs:
-        dens = np.exp(-0.5 * d2 / h**2).sum(axis=1) / ((len(x) - 1) * h * math.sqrt(2 * math.pi))
-        score = float(np.sum(np.log(np.maximum(dens, 1e-300))))
-        if score > best + 1e-9:
-            best, best_h = score, float(h)
-    return best_h
-
-
-def variance_corrected(x: np.ndarray, h: float) -> np.ndarray:
-    """Kernel centres whose Gaussian KDE of bandwidth ``h`` has the variance of ``x`` itself (Jones 1991).
-
-    A kernel density adds ``h²`` to the variance of its sample; left in, a
-    fit reads that extra spread as less noise. The centres are pulled
-    towards their mean by ``sqrt(1 − h² / var(x))`` (all onto the mean when
-    ``h² ≥ var(x)``), which keeps the mean and the variance and barely moves
-    well-separated modes (there ``h`` is small beside the spread).
-    """
-    m = float(np.mean(x))
-    v = float(np.var(x))
-    if v <= 0:
-        return x
-    return m + (x - m) * math.sqrt(max(0.0, 1.0 - h * h / v))
-
-
-class _Mixture:
-    """Per group (stimulus, n) and grid point: kernel centres and kernel variance, for the KDE likelihood."""
-
-    def __init__(self, emulator: "LandingEmulator", groups: list[tuple[int, int]], k: int, seed: int):
-        samples = emulator.samples_
-        finite = samples[np.isfinite(samples)]
-        spread = float(np.nanmean(np.nanstd(samples, axis=2))) if finite.size else 0.0
-        span = float(np.ptp(finite)) if finite.size else 1.0
-        # the narrowest kernel: a thousandth of the landings' span (a noise-free grid point has no spread)
-        self.floor = max(1e-3 * span, 1e-3 * spread, 1e-9)
-        n_g = samples.shape[1]
-        width = max(int(np.sum(np.isfinite(samples[0, 0]))), 1)
-        self.rows = max(width, BOOTSTRAP_MEANS if any(n > 1 for _, n in groups) else width)
-        centres = np.zeros((len(groups), n_g, self.rows))
-        var = np.zeros((len(groups), n_g))
-        for gi, (stim, n) in enumerate(groups):
-            for g in range(n_g):
-                x = samples[stim, g]
-                x = x[np.isfinite(x)]
-                rng = stream_rng(seed, "landing.kde", stim, g, n)
-                if not len(x):
-                    raise InputError(f"stimulus {emulator.stimulus_ids_[stim]!r}: no landing at grid point {g}")
-                base = x if k == 1 else rng.choice(x, size=(len(x), k)).mean(axis=1)
-                h = kde_bandwidth(base, self.floor)
-                base = variance_corrected(base, h)
-                if n == 1:
-                    c = rng.choice(base, size=self.rows) if len(base) != self.rows else base
-                    centres[gi, g] = c
-                    var[gi, g] = h * h
-                else:
-                    b = rng.choice(base, size=(self.rows, n)).mean(axis=1)
-                    hb = kde_bandwidth(b, self.floor / math.sqrt(n))
-                    centres[gi, g] = variance_corrected(b, hb)
-                    var[gi, g] = hb * hb + h * h / n
-        self.centres = torch.as_tensor(centres, dtype=torch.float64)
-        self.var = torch.as_tensor(var, dtype=torch.float64)
-        self.n = torch.as_tensor([float(n) for _, n in groups], dtype=torch.float64)
-        # the grid, for the multilinear weights
-        self.names = list(emulator.grid_values_)
-        self.values = [torch.as_tensor(emulator.grid_values_[n], dtype=torch.float64) for n in self.names]
-        self.shape = [len(v) for v in self.values]
-        strides, acc = [], 1
-        for m in reversed(self.shape):
-            strides.append(acc)
-            acc *= m
-        self.strides = list(reversed(strides))
-
-    def corners(self, theta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat grid indices ``(2^d,)`` of the cell that holds ``theta`` and their multilinear weights."""
-        idx = [torch.zeros((), dtype=torch.long)]
-        w = [torch.ones((), dtype=torch.float64)]
-        for name, v, stride in zip(self.names, self.values, self.strides):
-            t = theta[name].clamp(v[0], v[-1])
-            lo = torch.clamp(torch.searchsorted(v, t.detach().reshape(1), right=True)[0] - 1, 0, len(v) - 2)
-            frac = (t - v[lo]) / (v[lo + 1] - v[lo])
-            idx = [i + lo * stride for i in idx] + [i + (lo + 1) * stride for i in idx]
-            w = [x * (1 - frac) for x in w] + [x * frac for x in w]
-        return torch.stack(idx), torch.stack(w)
-
-    def loglik(self, theta: dict[str, torch.Tensor], tau: torch.Tensor, group: torch.Tensor,
-               y: torch.Tensor) -> torch.Tensor:
-        """Log density of each observation ``y``: its group's mixture at ``theta`` with click noise ``tau``."""
-        return self.loglik_resampled(theta, tau, group, y, None)[0]
-
-    def loglik_resampled(self, theta: dict[str, torch.Tensor], tau: torch.Tensor, group: torch.Tensor,
-                         y: torch.Tensor, counts: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`loglik` with the kernel rows counted ``counts`` times (``(B, rows)``, a bootstrap of the
-        rollouts, the same rows at every grid point) → ``(B, observations)``; ``None``: each row once."""
-        idx, w = self.corners(theta)
-        c = self.centres[group][:, idx, :]  # (obs, corners, rows)
-        sd = torch.sqrt(self.var[group][:, idx] + tau**2 / self.n[group][:, None])  # (obs, corners)
-        sd = sd[..., None]
-        lp = -0.5 * ((y[:, None, None] - c) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
-        if counts is None:
-            per_corner = (torch.logsumexp(lp, dim=2) - math.log(c.shape[2]))[None]
-        else:
-            per_corner = torch.logsumexp(lp[None] + torch.log(counts)[:, None, None, :], dim=3) - math.log(c.shape[2])
-        return torch.logsumexp(per_corner + torch.log(w.clamp_min(1e-300)), dim=2)
 
 
 def _landing_model(free: Sequence[str], ranges: dict[str, tuple[float, float]], motor_scale: float, loglik):
@@ -537,10 +416,6 @@ OPTION_RULES = {
     "samples_per_judgment": POSITIVE_INT, "max_tree_depth": POSITIVE_INT, "seed": SEED,
     "motor_scale": Optional(POSITIVE_NUMBER), "max_time": Optional(SECONDS), "emulator_bootstrap": NONNEG_INT,
 }
-#: Bootstrap resamples of the emulator's rollouts behind :attr:`LandingFit.mc_sd_`.
-MC_CHECK_BOOTSTRAP = 100
-#: Nats: the largest Monte Carlo sd of the log-likelihood ratio across a posterior's width that a fit accepts.
-MAX_MC_SD = 1.0
 #: With ``emulator_bootstrap``: the largest Monte Carlo se of the pooled posterior mean, from the spread of the
 #: replicates' means over their number, as a fraction of the pooled posterior sd, that a fit accepts (a quarter:
 #: at least 16 "effective" replicates' worth of the between-replicate spread).
@@ -743,7 +618,7 @@ class LandingFit(ParamsMixin):
             keys = sorted(set(zip(stim_idx, n_col.tolist())))
             gid = {key: g for g, key in enumerate(keys)}
             group = torch.tensor([gid[(s_, int(n_))] for s_, n_ in zip(stim_idx, n_col)], dtype=torch.long)
-            mix = _Mixture(emulator, keys, k, self.seed)
+            mix = LandingDensity(emulator, keys, k, self.seed)
             self._mc_parts = (mix, group, y, {n: fixed_cols[n] for n in fixed_cols})
 
             def loglik(s):
@@ -776,28 +651,16 @@ class LandingFit(ParamsMixin):
         if self._mc_parts is None:
             return {}
         mix, group, y, fixed = self._mc_parts
-        rows = mix.centres.shape[2]
-        rng = stream_rng(self.seed, "landing.mc_check")
-        counts = torch.as_tensor(rng.multinomial(rows, np.full(rows, 1.0 / rows), size=MC_CHECK_BOOTSTRAP),
-                                 dtype=torch.float64)
+        counts = bootstrap_counts(mix.centres.shape[2], MC_CHECK_BOOTSTRAP, self.seed, "landing.mc_check")
         f64 = dict(dtype=torch.float64)
-        centre = {n: torch.tensor(self.params_[n], **f64) for n in self.free_}
-        centre.update({n: torch.tensor(v, **f64) for n, v in fixed.items()})
         tau = torch.tensor(self.params_["motor_sd"], **f64)
+
+        def total(values, chunk):
+            theta = {n: torch.tensor(v, **f64) for n, v in {**values, **fixed}.items()}
+            return mix.loglik_resampled(theta, tau, group, y, chunk).sum(dim=1)
         sd = self.summary_.set_index("parameter")["sd"]
-        out = {}
-        with torch.no_grad():
-            for n in self.free_:
-                lo, hi = self.ranges_[n]
-                step = float(sd[n]) if math.isfinite(float(sd[n])) else 0.0
-                ends = []
-                for t in (max(lo, self.params_[n] - step), min(hi, self.params_[n] + step)):
-                    theta = {**centre, n: torch.tensor(t, **f64)}
-                    parts = [mix.loglik_resampled(theta, tau, group, y, counts[i:i + 10]).sum(dim=1)
-                             for i in range(0, len(counts), 10)]
-                    ends.append(torch.cat(parts))
-                out[n] = float(torch.std(ends[1] - ends[0])) if step > 0 else 0.0
-        return out
+        return emulator_mc_sd(total, {n: self.params_[n] for n in self.free_}, {n: float(sd[n]) for n in self.free_},
+                              self.ranges_, counts)
 
     def _verdict(self, emulator: LandingEmulator) -> diagnostics.Verdict:
         """The convergence verdict of :mod:`ipe.inference.diagnostics` (as ``ipe fit``'s), with the free
@@ -816,19 +679,12 @@ class LandingFit(ParamsMixin):
                             f"the emulator's grid ({e['value']:g}): the data want values the emulator does not "
                             "cover; widen the grid (--grid-max, or LandingEmulator(grid=...))")
         verdict.edges = edges
-        worst = max(self.mc_sd_.items(), key=lambda kv: kv[1], default=None)
         if self.replicate_ is not None:
             self._pool_check(verdict)
-        elif worst is not None and worst[1] > MAX_MC_SD:
-            need = int(math.ceil(emulator.n_samples * (worst[1] / MAX_MC_SD) ** 2 / 10.0) * 10)
-            verdict.problems.append({
-                "check": "emulator_mc", "parameter": worst[0], "value": worst[1], "threshold": MAX_MC_SD,
-                "message": f"emulator Monte Carlo error: another set of {emulator.n_samples} rollouts per grid point "
-                           f"would tilt the log-likelihood across the posterior of {worst[0]} by ±{worst[1]:.1f} "
-                           f"nats (more than {MAX_MC_SD:g}): its interval is not to be trusted"})
-            verdict.advice.append(f"give the emulator more rollouts per grid point (--emulator-samples {need} "
-                                  "or more), or carry its error into the intervals (--emulator-bootstrap 10)")
-            verdict.converged = False
+        else:
+            emulator_mc_problem(verdict, self.mc_sd_, emulator.n_samples,
+                                "give the emulator more rollouts per grid point (--emulator-samples {need} or more), "
+                                "or carry its error into the intervals (--emulator-bootstrap 10)")
         return verdict
 
     def _pool_check(self, verdict: diagnostics.Verdict) -> None:
@@ -889,10 +745,8 @@ class LandingFit(ParamsMixin):
         """One log-likelihood per bootstrap replicate of the emulator: the KDE mixture with its rows (rollouts,
         the same ones at every grid point) drawn with replacement (stream ``landing.emulator_bootstrap``)."""
         mix, group, y, fixed = self._mc_parts
-        rows = mix.centres.shape[2]
-        rng = stream_rng(self.seed, "landing.emulator_bootstrap")
-        counts = torch.as_tensor(rng.multinomial(rows, np.full(rows, 1.0 / rows), size=self.emulator_bootstrap),
-                                 dtype=torch.float64)
+        counts = bootstrap_counts(mix.centres.shape[2], self.emulator_bootstrap, self.seed,
+                                  "landing.emulator_bootstrap")
         f64 = dict(dtype=torch.float64)
         names = list(mix.names)
 
