@@ -23,11 +23,13 @@ def stim(scene, sid="s", query="fall", **kw):
 
 
 
-def peak_world() -> Stimulus:
-    """A ball dropped from rest onto the apex of a triangle: it lands left (x ≈ 150) or right (x ≈ 450)."""
-    scene = Scene(bodies=(Ball("ball", (300.0, 420.0), 20.0, elasticity=0.3, friction=0.3),),
+def peak_world(offset: float = 0.0, id: str = "peak") -> Stimulus:
+    """A ball dropped from rest onto the apex of a triangle: it lands left (x ≈ 150) or right (x ≈ 450).
+
+    ``offset``: the ball starts this far right of the apex (px), which tilts the odds of the two sides."""
+    scene = Scene(bodies=(Ball("ball", (300.0 + offset, 420.0), 20.0, elasticity=0.3, friction=0.3),),
                   statics=(StaticBox("ground", (300.0, -10.0), 1200.0, 20.0, label="ground", elasticity=0.3),
                            StaticRegularPolygon("peak", 3, 60.0, (300.0, 250.0), math.pi / 2, label="obstacle",
                                                 elasticity=0.3)),
                   gravity=(0.0, -1500.0), simulation=Simulation(horizon=2.0))
-    return Stimulus("peak", scene, Query("landing_x", {"body": "ball", "target": "ground"}))
+    return Stimulus(id, scene, Query("landing_x", {"body": "ball", "target": "ground"}))

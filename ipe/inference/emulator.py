@@ -183,20 +183,29 @@ class Emulator(ParamsMixin):
     workers, progress, early_stop, backend, scheduler, cache:
         Passed to :func:`ipe.simulate` (``cache`` reuses the grid's rollouts
         across refits; none of them changes the result).
+    keep_samples:
+        Also keep every rollout's value (``samples_``), saved with the
+        emulator: what the kernel-density likelihood of a clicked position
+        reads (:class:`~ipe.inference.landing_density.LandingDensity`; ``ipe
+        fit`` builds its emulator so for a ``position`` scale).
 
     Notes
     -----
     Fitted attributes: ``stimulus_ids_``, ``grid_table_`` (the Monte Carlo
     means on the grid), ``grid_n_`` (the rollouts behind each mean:
     ``n_samples``, or fewer with ``target_se``), ``coef_`` (n_stimuli ×
-    n_basis_total) and ``residual_sd_``.
+    n_basis_total) and ``residual_sd_``; with ``keep_samples``, ``samples_``
+    (``(n_stimuli, n_grid_points, n_samples)``, grid points in C order over
+    ``grid_values_``, NaN where a pair stopped early or a value is missing),
+    else ``samples_`` is ``None``.
     """
 
     def __init__(self, grid: Mapping[str, Sequence[float]] | None = None, free: Sequence[str] = ("sigma", "phi"),
                  fixed: Mapping[str, float] | None = None, n_samples: int = 40, seed: int = 0,
                  target_se: float | None = None, query: str | None = None, n_basis: int | None = None,
                  smoothing: float = 1e-4, workers: int = 1, progress: bool | None = None, early_stop: bool = True,
-                 backend: str | None = None, scheduler=None, cache=None):
+                 backend: str | None = None, scheduler=None, cache=None, keep_samples: bool = False):
+        self.keep_samples = keep_samples
         self.grid = grid
         self.free = free
         self.fixed = fixed
@@ -286,8 +295,21 @@ class Emulator(ParamsMixin):
         self.grid_sd_ = np.where(np.isnan(sds), 0.0, sds)  # spread across rollouts (continuous responses)
         self.grid_n_ = counts  # rollouts per grid point and stimulus (n_samples, or fewer with target_se)
         self.grid_points_ = np.array([[getattr(p, k) for k in keys] for p in points], dtype=float)
+        self.samples_ = self._samples(rollouts, keys) if self.keep_samples else None
         self._fit_surfaces()
         return self
+
+    def _samples(self, rollouts: pd.DataFrame, keys: list[str]) -> np.ndarray:
+        """Every rollout's value of each stimulus's own query as ``(n_stimuli, n_grid_points, n_samples)``."""
+        own = dict(zip(self.stimulus_ids_, self.queries_))
+        r = rollouts[rollouts["query"].astype(str) == rollouts["stimulus_id"].map(own)]
+        shape = tuple(len(self.grid_values_[k]) for k in keys)
+        at = tuple(np.searchsorted(self.grid_values_[k], r[k].to_numpy(float)) for k in keys)
+        index = {sid: i for i, sid in enumerate(self.stimulus_ids_)}
+        out = np.full((len(self.stimulus_ids_), int(np.prod(shape)), int(self.n_samples)), np.nan)
+        out[r["stimulus_id"].map(index).to_numpy(int), np.ravel_multi_index(at, shape),
+            r["sample"].to_numpy(int)] = r["value"].to_numpy(float)
+        return out
 
     def _fit_surfaces(self) -> None:
         keys = list(self.grid_values_)
@@ -442,6 +464,8 @@ class Emulator(ParamsMixin):
         extra = {} if getattr(self, "grid_sd_", None) is None else {"grid_sd": self.grid_sd_}
         if getattr(self, "grid_n_", None) is not None:
             extra["grid_n"] = self.grid_n_
+        if getattr(self, "samples_", None) is not None:
+            extra["samples"] = self.samples_
         np.savez(buf, meta=np.array(json.dumps(meta)), grid_means=self.grid_means_, grid_se=self.grid_se_,
                  grid_points=self.grid_points_, **extra)
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), mode="wb")
@@ -456,6 +480,7 @@ class Emulator(ParamsMixin):
                 means, ses, pts = z["grid_means"], z["grid_se"], z["grid_points"]
                 sds = z["grid_sd"] if "grid_sd" in z.files else None
                 counts = z["grid_n"] if "grid_n" in z.files else None
+                samples = z["samples"] if "samples" in z.files else None
         except FileNotFoundError:
             raise InputError(f"{path}: no such file") from None
         except IsADirectoryError:
@@ -471,13 +496,14 @@ class Emulator(ParamsMixin):
             raise InputError(f"{path}: not an emulator file written by ipe (its metadata is incomplete)") from None
         emu = cls(grid=meta["grid"], fixed=meta["fixed"], n_samples=meta["n_samples"], seed=meta["seed"],
                   target_se=meta.get("target_se"), query=meta["query"], n_basis=meta["n_basis"],
-                  smoothing=meta["smoothing"])
+                  smoothing=meta["smoothing"], keep_samples=samples is not None)
         emu.grid_values_ = {k: np.asarray(v, dtype=float) for k, v in meta["grid"].items()}
         emu.stimulus_ids_ = list(meta["stimulus_ids"])
         emu.queries_ = list(meta["queries"])
         emu.grid_means_, emu.grid_se_, emu.grid_points_ = means, ses, pts
         emu.grid_sd_ = sds
         emu.grid_n_ = counts
+        emu.samples_ = samples
         emu._fit_surfaces()
         return emu
 
@@ -567,7 +593,7 @@ def emulator_key(emulator: Emulator, stimuli) -> str:
     decides the grid's Monte Carlo means: every stimulus as canonical JSON (in
     order), the grid, the fixed parameters, the rollouts per point, the seed,
     the query, early stopping and the physics version, the adaptive target
-    (only when set, so the keys of fixed-count emulators are unchanged); and the surface
+    and ``keep_samples`` (each only when set, so the keys of earlier emulators are unchanged); and the surface
     settings (``n_basis``, ``smoothing``). Workers, backend and progress do
     not change the result and are not in it.
     """
@@ -578,11 +604,13 @@ def emulator_key(emulator: Emulator, stimuli) -> str:
     grid = {k: [repr(float(x)) for x in v] for k, v in emulator._grid().items()}
     material = {
         **({} if emulator.target_se is None else {"target_se": repr(float(emulator.target_se))}),
+        **({"keep_samples": True} if getattr(emulator, "keep_samples", False) else {}),
         "format": EMULATOR_STORE_FORMAT, "physics": physics_version(),
         "stimuli": [SimulationCache.stimulus_text(s) for s in as_stimulus_set(stimuli)],
         "grid": grid, "fixed": {k: repr(float(v)) for k, v in sorted((emulator.fixed or {}).items())},
         "n_samples": int(emulator.n_samples), "seed": int(emulator.seed), "query": emulator.query,
-        "early_stop": bool(emulator.early_stop), "n_basis": emulator.n_basis, "smoothing": repr(float(emulator.smoothing)),
+        "early_stop": bool(emulator.early_stop), "n_basis": emulator.n_basis,
+        "smoothing": repr(float(emulator.smoothing)),
     }
     return hashlib.sha256(_canonical(material).encode()).hexdigest()
 

@@ -45,6 +45,8 @@ def fit_meta(fit) -> dict:
             "seed": fit.seed, "response_bias": model.response_bias, "n_divergent": fit.n_divergent_,
             "sims": model.sims, "k_sims": getattr(fit, "k_sims_", None),
             "emulator_error": model.emulator_error, "link": model.link,
+            "likelihood": getattr(model, "likelihood", None),
+            "emulator_mc_sd": dict(getattr(fit, "mc_sd_", {}) or {}),
             "link_gamma": getattr(fit, "link_gamma_", None),
             # R-hat needs two chains: with one it is NaN, written as null
             "max_r_hat": _finite_or_none(fit.diagnostics_table_["r_hat"].max()),

@@ -36,6 +36,7 @@ from . import diagnostics
 from .emulator import Emulator
 from .fitfiles import write_fit
 from .hierarchical_model import LINKS, HierarchicalModel, prepare_trials, prior_ranges
+from .landing_density import MC_CHECK_BOOTSTRAP, bootstrap_counts, emulator_mc_problem, emulator_mc_sd
 from .posterior import summarize_draws
 from .sampling import one_torch_thread, run_chains, run_nuts_chain, run_svi, seed_pyro
 
@@ -212,7 +213,12 @@ class HierarchicalFit(ParamsMixin):
     with ``link="power"``), ``participants_`` (posterior means of each
     participant's values), ``ppc_`` (observed vs posterior-predictive
     stimulus means), ``hierarchical_`` (whether participant effects were
-    fitted), ``stopped_early_``, ``model_`` (the :class:`HierarchicalModel`).
+    fitted), ``stopped_early_``, ``model_`` (the :class:`HierarchicalModel`),
+    ``mc_sd_`` (``position`` scale: ``{parameter: nats}``, how far another
+    set of the emulator's rollouts would tilt the log-likelihood across each
+    group value's posterior, :func:`~ipe.inference.landing_density.emulator_mc_sd`;
+    above :data:`~ipe.inference.landing_density.MAX_MC_SD` the verdict
+    fails and asks for more ``emulator_samples``; empty for other scales).
     After fitting, a failed convergence check issues a
     :class:`~ipe.inference.diagnostics.ConvergenceWarning` and a posterior
     at the grid's edge an :class:`~ipe.inference.diagnostics.EdgeWarning`.
@@ -273,7 +279,7 @@ class HierarchicalFit(ParamsMixin):
             warnings.warn(note, UserWarning, stacklevel=2)
         bias = self.response_bias and (hierarchical or not free)
         model = HierarchicalModel(data, emulator, free, ranges, bias, self.sims, self.emulator_error,
-                                  self.link, hierarchical=hierarchical)
+                                  self.link, hierarchical=hierarchical, seed=self.seed)
         self.model_ = model
         self.emulator_ = emulator
         self.hierarchical_ = hierarchical
@@ -290,6 +296,7 @@ class HierarchicalFit(ParamsMixin):
         diverging = np.stack([d[:n] for d in diverging])
         with one_torch_thread():
             self._keep(summarize_draws(model, chains, diverging, self.seed, diagnostics=self.method == "nuts"))
+            self.mc_sd_ = self._mc_check(model)
         tree = np.concatenate([t[:n] for t in depths]) if depths else None
         self.verdict_ = self._verdict(len(chains), n, diverging, tree, stopped, emulator)
         diagnostics.warn(self.verdict_)
@@ -387,6 +394,24 @@ class HierarchicalFit(ParamsMixin):
         self.participants_ = post.participants
         self.ppc_ = post.ppc
 
+    def _mc_check(self, model: HierarchicalModel) -> dict[str, float]:
+        """The emulator's Monte Carlo error across each group value's posterior (position scale; else empty):
+        every other sampled quantity at its posterior mean, :data:`MC_CHECK_BOOTSTRAP` bootstrap resamples of
+        the rollouts (stream ``fit.mc_check``)."""
+        if model.density is None or not model.free:
+            return {}
+        post = self.idata_.posterior
+        f64 = dict(dtype=torch.float64)
+        means = {k: torch.as_tensor(np.asarray(post[k].values, dtype=float).mean(axis=(0, 1)), **f64)
+                 for k in post.data_vars if not k.endswith("_participant")}
+        counts = bootstrap_counts(model.density.centres.shape[2], MC_CHECK_BOOTSTRAP, self.seed, "fit.mc_check")
+
+        def total(values, chunk):
+            return model.trial_log_lik({**means, **{n: torch.tensor(v, **f64) for n, v in values.items()}},
+                                       chunk).sum(dim=1)
+        return emulator_mc_sd(total, {n: self.params_[n]["mean"] for n in model.free},
+                              {n: self.params_[n]["sd"] for n in model.free}, model.ranges, counts)
+
     def _verdict(self, n_chains: int, n_draws: int, diverging: np.ndarray, tree: np.ndarray | None,
                  stopped: bool, emulator) -> diagnostics.Verdict:
         """The convergence verdict, with the free parameters whose posterior piles up at the grid's edge."""
@@ -396,6 +421,8 @@ class HierarchicalFit(ParamsMixin):
             hierarchical=self.hierarchical_, free=free, stopped_early=stopped, method=self.method)
         grid = {k: (float(np.min(v)), float(np.max(v))) for k, v in getattr(emulator, "grid_values_", {}).items()}
         verdict.edges = diagnostics.edge_problems({k: self.idata_.posterior[k].values for k in free}, grid)
+        emulator_mc_problem(verdict, self.mc_sd_, int(getattr(emulator, "n_samples", 0) or 0),
+                            "give the emulator more rollouts per grid point (--emulator-samples {need} or more)")
         return verdict
 
     # ------------------------------------------------------------------ fitted results

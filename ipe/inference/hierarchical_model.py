@@ -53,14 +53,22 @@ on the scale's integer levels::
     a ~ N(0, 0.5), b ~ HalfNormal(2), s₀ ~ HalfNormal(0.3), b_j = τ_b · w_j, τ_b ~ HalfNormal(0.1)
 
 ``position`` (a clicked coordinate, e.g. where a ball lands: ``landing_x``),
-Gaussian around the IPE's mean ``m_ij`` with the IPE's own spread ``s_ij``
-(the sd across rollouts, :meth:`Emulator.predict_sd`) plus click noise τ::
+the whole distribution of the IPE's simulated answers at θ_j, a kernel
+density over the emulator's rollouts convolved with click noise τ
+(:class:`~ipe.inference.landing_density.LandingDensity`: the densities at the
+corners of the grid cell that holds θ_j, mixed with multilinear weights, so
+a ball that goes either way round an obstacle stays two modes)::
 
-    y ~ Normal(m_ij + b_j, sqrt(s_ij² + τ²)),   τ ~ HalfNormal(0.1 · (high − low)),
+    y − b_j ~ Σ_c w_c(θ_j) · (1/S) Σ_r Normal(x_icr, sqrt(h_ic² + τ²)),   τ ~ HalfNormal(0.1 · (high − low)),
     b_j = τ_b · w_j, τ_b ~ HalfNormal(0.05 · (high − low))
 
-(the answer of one noisy simulation, as the synthetic participants of
-:func:`ipe.inference.landing.synthesize_landings` give). For data where only
+Each click is the answer of one noisy simulation, as the synthetic
+participants of :func:`ipe.inference.landing.synthesize_landings` give
+(``sims`` a whole number k: the mean of k simulations; ``"fit"`` and
+``None`` read as one). The emulator must keep its rollouts
+(``Emulator(keep_samples=True)``; :func:`~ipe.inference.pipeline.fit_responses`
+builds it so for a position scale); its Monte Carlo error is measured after
+the fit, not modelled (``HierarchicalFit.mc_sd_``). For data where only
 per-stimulus means are known see :class:`ipe.inference.landing.LandingFit`.
 
 The per-participant response bias b_j can be switched off
@@ -84,6 +92,7 @@ import torch
 from ..errors import InputError
 from ..humans import RANGES
 from .emulator import Emulator
+from .landing_density import LandingDensity
 
 
 def prior_ranges(free: Sequence[str], ranges: Mapping[str, tuple[float, float]] | None,
@@ -168,7 +177,7 @@ class HierarchicalModel:
 
     def __init__(self, data: TrialData, emulator: Emulator, free: Sequence[str], ranges: dict[str, tuple[float, float]],
                  response_bias: bool = True, sims: float | str | None = "fit", emulator_error: bool = True,
-                 link: str = "linear", hierarchical: bool = True):
+                 link: str = "linear", hierarchical: bool = True, seed: int = 0):
         self.hierarchical = bool(hierarchical)
         if link != "linear" and data.kind not in ("count", "probability"):
             raise InputError(f"the {link} link is for count and probability scales; a {data.kind} scale's "
@@ -199,6 +208,19 @@ class HierarchicalModel:
         self.n_levels = int(round(data.high - data.low)) + 1
         # emulator columns in the emulator's own order; non-free ones held at their grid minimum
         self._fixed_cols = {n: float(emulator.grid_values_[n][0]) for n in emulator.names_ if n not in self.free}
+        self.density = self._position_density(seed) if data.kind == "position" else None
+        self.likelihood = "kde" if self.density is not None else None
+
+    def _position_density(self, seed: int) -> LandingDensity:
+        """The kernel density of every stimulus's simulated answers (one group per stimulus, index = stimulus)."""
+        if getattr(self.emulator, "samples_", None) is None:
+            raise InputError("a position scale is fitted on the whole simulated distribution, and this emulator keeps "
+                             "no rollouts (saved by an older ipe, or built for another scale): rebuild it with "
+                             "keep_samples=True, or let ipe fit build it")
+        k = 1 if self.sims is None or self.sims == "fit" else self.sims
+        if k != int(k):
+            raise InputError(f"sims: a position click is the mean of a whole number of simulations, got {k:g}")
+        return LandingDensity(self.emulator, [(i, 1) for i in range(len(self.data.stimulus_ids))], int(k), seed)
 
     # -- parameters → participant values
     def participant_values(self, group: dict[str, torch.Tensor], tau: dict[str, torch.Tensor],
@@ -218,7 +240,7 @@ class HierarchicalModel:
         for n in self.emulator.names_:
             cols.append(values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64))
         theta = torch.stack(cols, dim=-1) if cols else torch.zeros(shape + (0,), dtype=torch.float64)
-        need_sd = self.data.kind == "position" or self.sims is not None
+        need_sd = self.data.kind != "position" and self.sims is not None
         joint = getattr(self.emulator, "predict_with_sd", None) if need_sd else None
         if joint is not None and self._pair_se:
             pred, sd, self._mc_se = joint(theta, mc_se=True)
@@ -227,8 +249,7 @@ class HierarchicalModel:
         else:
             pred = self.emulator.predict(theta)
             sd = self.emulator.predict_sd(theta) if need_sd else None
-        if self.data.kind == "position":  # raw coordinates; the spread comes from predict_sd
-            self._spread = sd
+        if self.data.kind == "position":  # raw coordinates (the likelihood reads the density, not this mean)
             return pred
         if self.sims is not None:  # one rollout's spread, on the scale of q
             self._spread = sd / (self.data.high - self.data.low) if self.data.kind == "count" else sd
@@ -282,13 +303,30 @@ class HierarchicalModel:
         bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
         return s, q, bias
 
-    def trial_log_lik(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Log likelihood of every trial given one set of sampled values → (T,)."""
+    def _position_corners(self, s: dict[str, torch.Tensor]):
+        """``(s, idx, w, bias)``: each trial's grid corners and weights at its participant's θ_j, and bias."""
         d = self.data
-        s, q, bias = self._trial_means(s)
+        s = self._complete(s)
+        values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
+                                         {n: s[f"z_{n}"] for n in self.free})
+        shape = (self.n_participants,)
+        theta = {n: values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64)
+                 for n in self.emulator.names_}
+        idx, w = self.density.corners(theta)  # (participants, 2^d)
+        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        return s, idx[d.participant], w[d.participant], bias
+
+    def trial_log_lik(self, s: dict[str, torch.Tensor], counts: torch.Tensor | None = None) -> torch.Tensor:
+        """Log likelihood of every trial given one set of sampled values → (T,).
+
+        ``counts`` (position scale only): the emulator's rollouts counted so
+        many times, ``(B, rows)`` (a bootstrap of them) → ``(B, T)``."""
+        d = self.data
         if d.kind == "position":
-            sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
-            return -0.5 * ((d.y - q - bias) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
+            s, idx, w, bias = self._position_corners(s)
+            ll = self.density.loglik_at(idx, w, s["motor_sd"], d.stimulus, d.y - bias, counts)
+            return ll if counts is not None else ll[0]
+        s, q, bias = self._trial_means(s)
         if d.kind == "rating":
             eta = s["beta"] * q + bias
             cut = self._cutpoints(s)
@@ -323,10 +361,10 @@ class HierarchicalModel:
     def sample_responses(self, s: dict[str, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
         """One posterior-predictive draw of every trial's response → (T,)."""
         d = self.data
-        s, q, bias = self._trial_means(s)
         if d.kind == "position":
-            sd = torch.sqrt(self._spread[d.participant, d.stimulus] ** 2 + s["motor_sd"] ** 2)
-            return q + bias + sd * torch.randn(q.shape, generator=gen, dtype=torch.float64)
+            s, idx, w, bias = self._position_corners(s)
+            return self.density.sample_at(idx, w, s["motor_sd"], d.stimulus, gen) + bias
+        s, q, bias = self._trial_means(s)
         if d.kind == "rating":
             eta = s["beta"] * q + bias
             cut = self._cutpoints(s)

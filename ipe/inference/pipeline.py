@@ -141,12 +141,15 @@ def _checked_data(responses, stimuli, scale, jspsych: bool, where: str | None, s
 
 def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, emulator_store, seed: int,
                   workers: int, backend, scheduler, cache, progress, report,
-                  early_stop: bool = True, emulator_se: float | None = None) -> tuple[Emulator, Path | None, bool]:
-    """``(emulator, path, reused)``: the emulator of ``subset`` on ``grid``, built or the identical stored one."""
+                  early_stop: bool = True, emulator_se: float | None = None,
+                  keep_samples: bool = False) -> tuple[Emulator, Path | None, bool]:
+    """``(emulator, path, reused)``: the emulator of ``subset`` on ``grid``, built or the identical stored one
+    (``keep_samples``: with every rollout's value, for a position scale's density)."""
     g = {k: list(v) for k, v in grid.items()} if grid else {k: list(DEFAULT_GRID[k]) for k in free}
     emulator = Emulator(grid=g, fixed=fixed, n_samples=emulator_samples, target_se=emulator_se, seed=seed,
                         workers=workers,
-                        progress=progress, backend=backend, scheduler=scheduler, cache=cache, early_stop=early_stop)
+                        progress=progress, backend=backend, scheduler=scheduler, cache=cache, early_stop=early_stop,
+                        keep_samples=keep_samples)
     if report is not None:
         n_pts = 1
         for v in g.values():
@@ -184,7 +187,10 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         prior ranges (default: the grid's range); values of the other noise
         parameters.
     emulator:
-        A fitted emulator built for these stimuli, to reuse.
+        A fitted emulator built for these stimuli, to reuse (for a
+        ``position`` scale one that keeps its rollouts,
+        ``Emulator(keep_samples=True)``: the likelihood reads the whole
+        simulated distribution; the emulator built here does).
     emulator_samples, emulator_se, emulator_store:
         Rollouts per stimulus and grid point (with ``emulator_se``: at most,
         each pair stopping once the standard error of its mean is at most
@@ -241,7 +247,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
         t0 = time.monotonic()
         emulator, path, reused = _emulator_for(subset, free, grid, fixed, emulator_samples, emulator_store, seed,
                                                workers, backend, scheduler, cache, progress, report, early_stop,
-                                               emulator_se)
+                                               emulator_se, keep_samples=scale.kind == "position")
         timings["emulator_s"] = time.monotonic() - t0
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -206,31 +206,71 @@ def test_cli_fit_landing(small_fit_inputs, tmp_path, capsys):
 
 
 def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
-    """`ipe fit` with the position scale (the default for landing_x): Gaussian likelihood with emulated spread."""
+    """`ipe fit` with the position scale (the default for landing_x): the KDE likelihood over the emulator's kept
+    rollouts; an emulator that keeps none is refused with one line."""
     from ipe.humans import scale_for_stimuli
     from ipe.inference import Emulator
 
     stimuli, _, clicks, _ = small_fit_inputs
     scale = scale_for_stimuli(stimuli)
     assert scale.kind == "position" and scale.low == -20 and scale.high == 620
-    emu = Emulator(grid={"launch_position": [0.0, 0.2, 0.4], "collision_angle": [0.0, 0.2, 0.4]}, n_samples=6,
-                   seed=2).fit(stimuli)
+    grid = {"launch_position": [0.0, 0.2, 0.4], "collision_angle": [0.0, 0.2, 0.4]}
+    emu = Emulator(grid=grid, n_samples=6, seed=2, keep_samples=True).fit(stimuli)
+    assert emu.samples_.shape == (2, 9, 6) and np.isfinite(emu.samples_).all()
+    # the kept values are the rollouts' own: their mean per grid point is the grid mean
+    np.testing.assert_allclose(emu.samples_.mean(axis=2), emu.grid_means_.T, rtol=1e-12)
     sd = emu.predict_sd(torch_tensor([[0.0, 0.0], [0.4, 0.4]]))
     assert sd.shape == (2, 2) and (sd[1] > sd[0]).all()
-    assert emu.predict_sd(torch_tensor(emu.grid_points_)).numpy() == pytest.approx(emu.grid_sd_, abs=0.35 * float(
-        emu.grid_sd_.max()))
     emu.save(tmp_path / "emu.npz")
+    np.testing.assert_array_equal(Emulator.load(tmp_path / "emu.npz").samples_, emu.samples_)
     sp, cp = tmp_path / "p.json", tmp_path / "clicks.csv"
     save_stimuli(stimuli, sp)
     clicks.to_csv(cp, index=False)
     out = tmp_path / "fit"
-    assert main(["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--free", "launch_position,collision_angle",
-                 "--emulator", str(tmp_path / "emu.npz"), "--warmup", "15", "--draws", "15", "--chains", "2",
-                 "--no-progress"]) == 0
+    argv = ["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--free", "launch_position,collision_angle",
+            "--emulator", str(tmp_path / "emu.npz"), "--warmup", "15", "--draws", "15", "--chains", "2",
+            "--no-progress"]
+    assert main(argv) == 0
     params = json.loads((out / "params.json").read_text())
-    assert params["_meta"]["scale"] == "position:-20-620"
+    assert params["_meta"]["scale"] == "position:-20-620" and params["_meta"]["likelihood"] == "kde"
+    assert set(params["_meta"]["emulator_mc_sd"]) == {"launch_position", "collision_angle"}
     assert 0.0 <= params["launch_position"]["mean"] <= 0.6
     assert "motor_sd" in pd.read_csv(out / "diagnostics.csv")["parameter"].tolist()
+    ppc = pd.read_csv(out / "ppc.csv")
+    assert ppc["predicted_mean"].between(-20, 620).all()
+    capsys.readouterr()
+    Emulator(grid=grid, n_samples=6, seed=2).fit(stimuli).save(tmp_path / "means_only.npz")
+    assert main(argv[:-9] + ["--emulator", str(tmp_path / "means_only.npz"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ipe: error: a position scale")
+    assert "keeps no rollouts" in err
+
+
+@pytest.fixture(scope="module")
+def tilted_peaks():
+    """Four peak worlds (the ball a little off the apex: different odds of each side; 2 px off, it always goes
+    right at this noise), 12 people each."""
+    from ipe.checks import StimulusSet
+
+    stim = StimulusSet(tuple(peak_world(o, f"peak_{i}") for i, o in enumerate((0.0, 1.0, -1.0, 2.0))))
+    return stim, synthesize_landings(stim, 12, NoiseParams(drop_angle=0.02), motor_sd=8.0, seed=3)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ipe_fit_reads_two_mode_landings_as_two_modes(tilted_peaks):
+    """`ipe fit` (hierarchical) on clicks at two-mode worlds: the drop noise and the 8 px click noise are
+    recovered. The mean-and-sd likelihood it used before put the drop noise at 0.011 [0.010, 0.013] (truth 0.02)
+    and the click noise at 5.6 [2.6, 8.8]."""
+    stim, clicks = tilted_peaks
+    assert sum(0 < (clicks.loc[clicks.stimulus_id == s.id, "response"] < 300).mean() < 1 for s in stim) == 3
+    result = ipe.fit_responses(clicks, stim, free=("drop_angle",), grid={"drop_angle": [0.01, 0.02, 0.04]},
+                               emulator_samples=40, emulator_store=False, num_warmup=100, num_samples=100,
+                               num_chains=2, progress=False, seed=0)
+    table = result.summary(all=True).set_index("parameter")
+    drop, tau = table.loc["drop_angle"], table.loc["motor_sd"]
+    assert drop["q5%"] <= 0.02 <= drop["q95%"], drop
+    assert tau["q5%"] <= 8.0 <= tau["q95%"] and tau["q95%"] - tau["q5%"] < 5.0, tau
+    assert result.estimator.model_.likelihood == "kde"
 
 
 def torch_tensor(x):
