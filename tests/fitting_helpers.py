@@ -59,7 +59,19 @@ def synth(emu, kind, low, high, sigma, n_part=16, seed=0, reps=2):
 
 
 class PositionEmulator(LineEmulator):
-    """Where a ball lands (0–100) moves with σ at a rate of its own; the IPE's spread is 3 everywhere."""
+    """Where a ball lands (0–100) moves with σ at a rate of its own; the IPE's spread is 3 everywhere.
+
+    Its "rollouts" (``samples_``, what a position fit's kernel density reads) are the mean plus 3 × the
+    normal quantiles at 161 grid values of σ (the same quantiles at every grid value, as common random numbers)."""
+
+    def __init__(self, n_stim: int, rollouts: int = 200):
+        from scipy.stats import norm
+
+        super().__init__(n_stim)
+        self.grid_values_ = {"sigma": np.linspace(0.0, 1.0, 161)}
+        mean = self.predict(torch.as_tensor(self.grid_values_["sigma"][:, None])).numpy().T  # (stimuli, grid)
+        z = norm.ppf((np.arange(rollouts) + 0.5) / rollouts)
+        self.samples_ = mean[..., None] + 3.0 * z
 
     def predict(self, theta):
         return 100 * super().predict(theta)

@@ -159,8 +159,10 @@ def fit(
     stimuli: Annotated[Path, typer.Option("--stimuli", "-s", help="Stimulus-set JSON file the responses refer to.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for params.json, posterior.nc, "
                                                           "diagnostics, checks and figures.")],
-    free: Annotated[str, typer.Option("--free", help="Free noise parameters, comma-separated (sigma, phi, mu, "
-                                                     "friction, removal_impulse, or motion noise).")] = "sigma,phi",
+    free: Annotated[Optional[str], typer.Option(
+        "--free", help="Free noise parameters, comma-separated (sigma, phi, mu, friction, removal_impulse, or "
+                       "motion noise). Default: sigma,phi; for clicked positions drop_angle,collision_angle "
+                       "(balls released at rest) or launch_angle,collision_angle (balls that start moving).")] = None,
     scale: Annotated[Optional[str], typer.Option(
         "--scale", help="Response scale, e.g. rating:1-7, count:0-10, probability:0-100 "
                         "(default: from the stimuli's query).")] = None,
@@ -220,10 +222,11 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     from ..inference import Emulator
     from ..scenefile import load_stimuli
 
+    from ..inference.pipeline import default_free
+
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
-    free_list = parse_free(free)
-    settings = dict(sims=parse_sims(sims), grid=parse_grid(grid, free_list), ranges=parse_ranges(ranges, free_list),
-                    method=parse_method(method), hierarchy=parse_hierarchy(hierarchy),
+    free_list = parse_free(free) if free is not None else None
+    settings = dict(sims=parse_sims(sims), method=parse_method(method), hierarchy=parse_hierarchy(hierarchy),
                     max_time=parse_max_time(max_time))
     fixed_mu = check("--mu", fixed_mu, NOISE_RULE)
     if emulator_se is not None:
@@ -231,6 +234,9 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
     stim = load_stimuli(stimuli)
     sc = ResponseScale.parse(scale) if scale else scale_for_stimuli(stim)
     check_link(link, sc)
+    if free_list is None:  # the scale's default: motion noise for clicked positions
+        free_list = list(default_free(sc, stim))
+    settings.update(grid=parse_grid(grid, free_list), ranges=parse_ranges(ranges, free_list))
     emu = None if emulator is None else Emulator.load(emulator)
     on_emulator = _emulator_notes(emulator, emulator_samples if emulator_se is None else
                                   f"up to {emulator_samples}", run_opts, settings["method"], chains, warmup, draws, sc)
@@ -305,6 +311,11 @@ def _print_fit(result, max_time: str | None) -> None:
     if getattr(est, "k_sims_", None):
         k = est.k_sims_
         print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% equal-tailed)")
+    if getattr(est, "mc_sd_", None):
+        from ..inference.landing_density import MAX_MC_SD
+
+        note(f"emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
+             f"{MAX_MC_SD:g}): " + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
     if getattr(est, "link_gamma_", None):
         g = est.link_gamma_
         print(f"power link γ = {g['mean']:.3f} [{g['q05']:.3f}, {g['q95']:.3f}] (90% equal-tailed)")

@@ -51,7 +51,7 @@ __all__ = ["ConvergenceWarning", "DEFAULT_GRID", "EdgeWarning", "Emulator", "Fit
            "HierarchicalModel", "Verdict", "fit_ipe", "fit_responses", "load_fit", "load_params", "load_population"]
 
 
-def fit_ipe(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None,
+def fit_ipe(responses, stimuli, free: Sequence[str] | None = None, scale=None,
             grid: Mapping[str, Sequence[float]] | None = None, fixed: Mapping[str, float] | None = None,
             emulator: Emulator | None = None, emulator_samples: int = 40, seed: int = 0, workers: int = 1,
             progress: bool | None = None, **fit_options) -> HierarchicalFit:

@@ -214,9 +214,9 @@ class HierarchicalModel:
     def _position_density(self, seed: int) -> LandingDensity:
         """The kernel density of every stimulus's simulated answers (one group per stimulus, index = stimulus)."""
         if getattr(self.emulator, "samples_", None) is None:
-            raise InputError("a position scale is fitted on the whole simulated distribution, and this emulator keeps "
-                             "no rollouts (saved by an older ipe, or built for another scale): rebuild it with "
-                             "keep_samples=True, or let ipe fit build it")
+            raise InputError("emulator: keeps no rollouts, and a position scale is fitted on the whole simulated "
+                             "distribution (an emulator saved by an older ipe, or built for another scale): rebuild "
+                             "it with keep_samples=True, or let ipe fit build it")
         k = 1 if self.sims is None or self.sims == "fit" else self.sims
         if k != int(k):
             raise InputError(f"sims: a position click is the mean of a whole number of simulations, got {k:g}")

@@ -76,12 +76,13 @@ class FitResult:
         return INTERVAL
 
     def summary(self, all: bool = False) -> pd.DataFrame:
-        """The free parameters and their spreads τ (``all``: every sampled quantity), with the :attr:`interval`."""
+        """The free parameters, their spreads τ, κ, γ and a position scale's click noise ``motor_sd`` when they
+        were sampled (``all``: every sampled quantity), with the :attr:`interval`."""
         table = self.estimator.diagnostics_table_ if all else self.estimator.summary_
         if all:
             return table.copy()
         free = list(self.estimator.model_.free)
-        keep = free + [f"tau_{f}" for f in free] + ["k_sims", "link_gamma"]
+        keep = free + [f"tau_{f}" for f in free] + ["k_sims", "link_gamma", "motor_sd"]
         return table[table["parameter"].isin(keep)].reset_index(drop=True)
 
     def to_arviz(self):
@@ -139,6 +140,17 @@ def _checked_data(responses, stimuli, scale, jspsych: bool, where: str | None, s
     return stim, scale, table, stim.subset(used)
 
 
+def default_free(scale, stimuli) -> tuple[str, ...]:
+    """The free noise parameters when none are given: ``sigma, phi`` for judgments; for clicked positions the
+    motion noise that suits how the balls start (:func:`ipe.inference.landing.default_free`: ``drop_angle,
+    collision_angle`` for balls released at rest, ``launch_angle, collision_angle`` for balls that start moving)."""
+    if scale.kind != "position":
+        return ("sigma", "phi")
+    from .landing import default_free as landing_free
+
+    return landing_free(stimuli)
+
+
 def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, emulator_store, seed: int,
                   workers: int, backend, scheduler, cache, progress, report,
                   early_stop: bool = True, emulator_se: float | None = None,
@@ -162,7 +174,7 @@ def _emulator_for(subset, free: list[str], grid, fixed, emulator_samples: int, e
 
 # Over 60 lines only by its docstring, which documents every option; the body is ~40 lines of named steps.
 @validate_params(max_time=Optional(SECONDS), early_stop=BOOL, emulator_se=Optional(POSITIVE_NUMBER))
-def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), scale=None, *,
+def fit_responses(responses, stimuli, free: Sequence[str] | None = None, scale=None, *,
                   grid: Mapping[str, Sequence[float]] | None = None, ranges=None,
                   fixed: Mapping[str, float] | None = None, emulator: Emulator | None = None,
                   emulator_samples: int = 40, emulator_se: float | None = None, emulator_store=True, seed: int = 0,
@@ -181,7 +193,9 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     stimuli:
         A stimulus set or the path of its JSON file.
     free, scale, grid, ranges, fixed:
-        Free noise parameters; the response scale (text such as
+        Free noise parameters (``None``: :func:`default_free` of the scale:
+        ``sigma, phi``, or for clicked positions the motion noise that suits
+        how the balls start); the response scale (text such as
         ``"rating:1-7"``, default from the stimuli's query); the emulator grid
         per free parameter (default :data:`~ipe.inference.emulator.DEFAULT_GRID`);
         prior ranges (default: the grid's range); values of the other noise
@@ -229,12 +243,12 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     """
     started = time.monotonic()
     deadline = started + max_time if max_time is not None else None
-    free = list(free)
-    est = HierarchicalFit(free=free, ranges=ranges, scale=scale, seed=seed, progress=progress, workers=workers,
-                          **fit_options)
+    est = HierarchicalFit(free=() if free is None else list(free), ranges=ranges, scale=scale, seed=seed,
+                          progress=progress, workers=workers, **fit_options)
     est.check_options()  # before any file is read or emulator built
     stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
-    est.set_params(scale=scale)
+    free = list(default_free(scale, subset) if free is None else free)
+    est.set_params(scale=scale, free=free)
     if emulator is None:  # a prior range beyond the grid is refused before the emulator is built
         g = grid or {k: DEFAULT_GRID[k] for k in free if k in DEFAULT_GRID}
         prior_ranges(free, ranges, SimpleNamespace(grid_values_={k: list(v) for k, v in g.items()}))
@@ -269,4 +283,4 @@ def fit_responses(responses, stimuli, free: Sequence[str] = ("sigma", "phi"), sc
     return result
 
 
-__all__ = ["FitResult", "fit_responses"]
+__all__ = ["FitResult", "default_free", "fit_responses"]

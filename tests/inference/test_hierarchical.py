@@ -168,7 +168,7 @@ def test_a_well_specified_fit_gives_no_warning():
     emu = PositionEmulator(8)
     df = _clicks(emu)
     fit = HierarchicalFit(free=("sigma",), scale=POSITION, num_warmup=150,
-                          num_samples=400, num_chains=2, seed=0, hierarchy=False, response_bias=False, svi_steps=100)
+                          num_samples=500, num_chains=2, seed=0, hierarchy=False, response_bias=False, svi_steps=100)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         warnings.simplefilter("error", EdgeWarning)
@@ -176,6 +176,7 @@ def test_a_well_specified_fit_gives_no_warning():
     v = fit.verdict_
     assert v.converged and v.max_r_hat <= 1.01 and v.min_ess_bulk >= 400 and v.min_ess_tail >= 400
     assert v.n_divergent == 0 and v.saturated_share <= 0.01
+    assert fit.mc_sd_["sigma"] < 1.0  # the emulator's rollouts are enough
     p = fit.params_["sigma"]
     assert p["q05"] <= 0.3 <= p["q95"]
 

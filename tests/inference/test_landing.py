@@ -236,14 +236,35 @@ def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
     assert set(params["_meta"]["emulator_mc_sd"]) == {"launch_position", "collision_angle"}
     assert 0.0 <= params["launch_position"]["mean"] <= 0.6
     assert "motor_sd" in pd.read_csv(out / "diagnostics.csv")["parameter"].tolist()
+    assert "emulator Monte Carlo error across each posterior" in capsys.readouterr().err
     ppc = pd.read_csv(out / "ppc.csv")
     assert ppc["predicted_mean"].between(-20, 620).all()
     capsys.readouterr()
     Emulator(grid=grid, n_samples=6, seed=2).fit(stimuli).save(tmp_path / "means_only.npz")
     assert main(argv[:-9] + ["--emulator", str(tmp_path / "means_only.npz"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ipe: error: a position scale")
-    assert "keeps no rollouts" in err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith(f"ipe: error: --emulator {tmp_path / 'means_only.npz'}: keeps")
+    assert "keeps no rollouts" in last
+
+
+def test_ipe_fit_frees_the_motion_noise_that_suits_the_balls(small_fit_inputs, tmp_path):
+    """Without --free, `ipe fit` on clicked positions frees drop and collision noise for balls released at rest
+    (sigma, phi for judgments)."""
+    from ipe.humans import ResponseScale
+    from ipe.inference.pipeline import default_free
+
+    stimuli, _, clicks, _ = small_fit_inputs
+    assert default_free(ResponseScale.parse("rating:1-7"), stimuli) == ("sigma", "phi")
+    sp, cp, out = tmp_path / "p.json", tmp_path / "clicks.csv", tmp_path / "fit"
+    save_stimuli(stimuli, sp)
+    clicks.to_csv(cp, index=False)
+    assert main(["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid", "drop_angle=0:0.2:3",
+                 "--grid", "collision_angle=0:0.2:3", "--emulator-samples", "4", "--warmup", "10", "--draws", "10",
+                 "--chains", "1", "--no-progress"]) == 0
+    meta = json.loads((out / "params.json").read_text())["_meta"]
+    assert meta["free"] == ["drop_angle", "collision_angle"] and meta["likelihood"] == "kde"
+    assert main(["fit", str(cp), "--stimuli", str(sp), "--out", str(out), "--grid", "sigma=0:0.2:3"]) == 2
 
 
 @pytest.fixture(scope="module")
