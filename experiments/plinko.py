@@ -35,6 +35,14 @@ world with the ball in each of its three holes:
    and from all of them: where each set puts the peak. ``--profile-only``
    skips the fits (the emulator comes from the store when it was built
    before).
+5. **With participants** (``--hierarchical``): the same clicks fitted by
+   ``ipe fit``'s hierarchical model (:class:`~ipe.inference.HierarchicalFit`
+   on the position scale: each synthetic person's own speed noise around the
+   group value, a response bias each, the same kernel-density likelihood on
+   the same emulator's rollouts). The people share one noise setting, so the
+   participant spreads should come out small and the group values hold the
+   truth; ``mc_sd`` is the fit's emulator check. ``--skip-compare
+   --skip-recovery --hierarchical`` runs it alone.
 
 Usage::
 
@@ -44,7 +52,7 @@ Usage::
 Writes ``results/plinko/``: ``compare.csv`` (part 1, one row per
 stimulus), ``recovery.csv`` (part 2, with ``mc_sd``: the emulator's Monte Carlo
 error across each posterior, :attr:`LandingFit.mc_sd_`), ``n_sensitivity.csv`` (part 3),
-``profile.csv`` (part 4),
+``profile.csv`` (part 4), ``hierarchical.csv`` (part 5),
 ``results.csv``/``results.md``/``summary.json`` (the claims), and
 ``landings.png`` (ipe's and the rebuild's landings on six stimuli).
 """
@@ -256,6 +264,37 @@ def recover(stimuli: StimulusSet, cfg: dict, seed: int, workers: int, fits: bool
     return pd.DataFrame(rows), pd.DataFrame(sens), timing, clicks, emu
 
 
+def hierarchical_fit(clicks: pd.DataFrame, emu: LandingEmulator, stimuli: StimulusSet, cfg: dict,
+                     seed: int) -> pd.DataFrame:
+    """Part 5: the clicks fitted by ``ipe fit``'s hierarchical model on the landing emulator's rollouts (the
+    position scale's kernel density at each person's own values); one row per group value, the participant
+    spreads and the click noise."""
+    import warnings
+
+    from ipe.humans import scale_for_stimuli
+    from ipe.inference import HierarchicalFit
+
+    t = time.time()
+    fit = HierarchicalFit(free=FREE, scale=scale_for_stimuli(stimuli), num_warmup=cfg["warmup"],
+                          num_samples=cfg["draws"], num_chains=cfg["chains"], seed=seed + 5, progress=progress())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # problems are reported in the table
+        fit.fit(clicks, emu)
+    secs = round(time.time() - t, 1)
+    table = fit.summary_.set_index("parameter")
+    true = {**TRUTH, "motor_sd": MOTOR_SD, **{f"tau_{n}": 0.0 for n in FREE}, "tau_bias": 0.0}
+    rows = []
+    for name in [*FREE, *(f"tau_{n}" for n in FREE), "tau_bias", "motor_sd"]:
+        if name not in table.index:
+            continue
+        r = table.loc[name]
+        rows.append({"parameter": name, "true": true[name], "mean": r["mean"], "q05": r["q5%"], "q95": r["q95%"],
+                     "inside_90": bool(r["q5%"] <= true[name] <= r["q95%"]), "r_hat": r["r_hat"],
+                     "ess_bulk": r["ess_bulk"], "divergences": fit.n_divergent_,
+                     "mc_sd": fit.mc_sd_.get(name, math.nan), "converged": fit.verdict_.converged, "fit_s": secs})
+    return pd.DataFrame(rows)
+
+
 PROFILE_SD = tuple(np.round(np.arange(0.0, 0.4001, 0.025), 4))
 """Where part 4 reads the likelihood along ``collision_speed_sd``."""
 
@@ -335,10 +374,16 @@ def main(argv=None) -> int:
                     help="part 4: the clicks' likelihood along collision_speed_sd from this many disjoint sets of "
                          "the emulator's rollouts per point (0: leave it out)")
     ap.add_argument("--profile-only", action="store_true", help="part 4 without the fits of parts 2 and 3")
+    ap.add_argument("--skip-recovery", action="store_true",
+                    help="leave out the fits of parts 2 and 3 (e.g. part 5 alone: --skip-compare --skip-recovery "
+                         "--hierarchical)")
+    ap.add_argument("--hierarchical", action="store_true",
+                    help="part 5: fit the clicks with ipe fit's hierarchical model as well")
     ap.add_argument("--warmup", type=int, default=None, help="parts 2 and 3: NUTS warm-up steps per chain")
     ap.add_argument("--draws", type=int, default=None, help="parts 2 and 3: NUTS draws per chain")
     ap.add_argument("--chains", type=int, default=None, help="parts 2 and 3: NUTS chains (per replicate)")
     a = ap.parse_args(argv)
+    skip_fits = a.profile_only or a.skip_recovery
     cfg = sizes(a, TINY, FULL, ("emulator_samples", "warmup", "draws", "chains"))
     if a.skip_n:
         cfg["n_factors"] = ()
@@ -357,14 +402,18 @@ def main(argv=None) -> int:
         write_csv(out / "compare.csv", compare.drop(columns=["ipe", "rebuild"]))
         figure(compare, out / "landings.png")
     t_compare = round(time.time() - t0, 1)
-    recovery, sens, timing, clicks, emu = recover(stimuli, cfg, a.seed, a.workers, fits=not a.profile_only)
+    recovery, sens, timing, clicks, emu = recover(stimuli, cfg, a.seed, a.workers, fits=not skip_fits)
     if a.profile_sets:
         profile = likelihood_profile(clicks, emu, a.profile_sets, a.seed)
         write_csv(out / "profile.csv", profile)
         peaks = profile.groupby("rollouts", sort=False)[["n_rollouts", "peak"]].first()
         print("part 4: peak of the clicks' likelihood along collision_speed_sd (truth 0.25), per rollout set:\n"
               + peaks.to_string())
-    if a.profile_only:
+    if a.hierarchical:
+        hier = hierarchical_fit(clicks, emu, stimuli, cfg, a.seed)
+        write_csv(out / "hierarchical.csv", hier)
+        print("part 5: ipe fit's hierarchical model on the clicks:\n" + hier.to_string(index=False))
+    if skip_fits:
         return 0
     write_csv(out / "recovery.csv", recovery)
     write_csv(out / "n_sensitivity.csv", sens)

@@ -66,8 +66,9 @@ Each click is the answer of one noisy simulation, as the synthetic
 participants of :func:`ipe.inference.landing.synthesize_landings` give
 (``sims`` a whole number k: the mean of k simulations; ``"fit"`` and
 ``None`` read as one). The emulator must keep its rollouts
-(``Emulator(keep_samples=True)``; :func:`~ipe.inference.pipeline.fit_responses`
-builds it so for a position scale); its Monte Carlo error is measured after
+(``Emulator(keep_samples=True)``, which :func:`~ipe.inference.pipeline.fit_responses`
+builds for a position scale, or a :class:`~ipe.inference.landing.LandingEmulator`);
+its Monte Carlo error is measured after
 the fit, not modelled (``HierarchicalFit.mc_sd_``). For data where only
 per-stimulus means are known see :class:`ipe.inference.landing.LandingFit`.
 

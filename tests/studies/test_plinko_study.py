@@ -1,4 +1,5 @@
-"""The Plinko study's plain-pymunk rebuild of the published engine agrees with ipe (experiments/plinko.py)."""
+"""The Plinko study (experiments/plinko.py): its plain-pymunk rebuild of the published engine agrees with ipe; its
+hierarchical part runs."""
 
 from __future__ import annotations
 
@@ -42,3 +43,16 @@ def test_rebuild_noise_spreads_and_slows():
     rng = np.random.default_rng(1)
     x = [study.rebuild_landing(s, study.TRUTH, rng) for _ in range(8)]
     assert np.isfinite(x).all() and np.std(x) > 1.0
+
+
+def test_part_5_fits_the_clicks_with_the_hierarchical_model(tmp_path, monkeypatch):
+    """``--hierarchical``: the clicks fitted by ipe fit's hierarchical model on the landing emulator's rollouts."""
+    import pandas as pd
+
+    monkeypatch.setenv("IPE_NO_PROGRESS", "1")
+    study = load_study()
+    assert study.main(["--tiny", "--skip-compare", "--skip-n", "--hierarchical", "--workers", "1",
+                       "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "hierarchical.csv")
+    assert {"collision_speed_loss", "collision_speed_sd", "motor_sd"} <= set(table["parameter"])
+    assert table.set_index("parameter").loc["collision_speed_sd", "mc_sd"] >= 0
