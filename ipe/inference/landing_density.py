@@ -99,7 +99,9 @@ class LandingDensity:
         # the narrowest kernel: a thousandth of the landings' span (a noise-free grid point has no spread)
         self.floor = max(1e-3 * span, 1e-3 * spread, 1e-9)
         n_g = samples.shape[1]
-        width = max(int(np.sum(np.isfinite(samples[0, 0]))), 1)
+        # kernel rows per grid point: the most rollouts any pair has (an adaptive emulator stops some pairs early;
+        # theirs are drawn again up to this many)
+        width = max(int(np.isfinite(samples).sum(axis=2).max()), 1) if samples.size else 1
         self.rows = max(width, BOOTSTRAP_MEANS if any(n > 1 for _, n in groups) else width)
         centres = np.zeros((len(groups), n_g, self.rows))
         var = np.zeros((len(groups), n_g))

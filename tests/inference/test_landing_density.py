@@ -93,3 +93,16 @@ def test_the_monte_carlo_check_measures_the_tilt_across_the_posterior():
     emulator_mc_problem(verdict, {"a": 2.0 * MAX_MC_SD, "b": 0.1}, 40, "more rollouts (--emulator-samples {need})")
     assert not verdict.converged and verdict.problems[0]["parameter"] == "a"
     assert verdict.advice == ["more rollouts (--emulator-samples 160)"]
+
+
+def test_pairs_stopped_early_are_drawn_up_to_the_most_rollouts():
+    """An adaptive emulator leaves NaN where a pair stopped early: every grid point still gets as many kernel
+    rows as the pair with the most rollouts, drawn from its own landings."""
+    rng = np.random.default_rng(2)
+    samples = rng.normal(0.0, 5.0, (1, 2, 30))
+    samples[0, 0, 12:] = np.nan  # stopped after 12 rollouts
+    source = SimpleNamespace(samples_=samples, stimulus_ids_=["a"], grid_values_={"s": np.array([0.0, 1.0])})
+    density = LandingDensity(source, [(0, 1)], 1, seed=0)
+    assert density.rows == 30 and torch.isfinite(density.centres).all()
+    assert len(np.unique(density.centres[0, 0].numpy())) <= 12  # drawn again from its own 12 landings
+    assert len(np.unique(density.centres[0, 1].numpy())) == 30  # every rollout once
