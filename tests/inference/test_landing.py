@@ -246,6 +246,9 @@ def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
     last = err.strip().splitlines()[-1]
     assert "Traceback" not in err and last.startswith(f"ipe: error: --emulator {tmp_path / 'means_only.npz'}: keeps")
     assert "keeps no rollouts" in last
+    assert main(argv + ["--sims", "2.5"]) == 2  # a click is the mean of a whole number of simulations
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ipe: error: sims: a position click is the mean of a whole number of simulations, got 2.5")
 
 
 def test_ipe_fit_frees_the_motion_noise_that_suits_the_balls(small_fit_inputs, tmp_path):
