@@ -38,6 +38,9 @@ BOOTSTRAP_MEANS = 200
 MC_CHECK_BOOTSTRAP = 100
 #: Nats: the largest Monte Carlo sd of the log-likelihood ratio across a posterior's width that a fit accepts.
 MAX_MC_SD = 1.0
+#: Nats: above this the Monte Carlo error is not a wobble of many rollouts but a few rollouts carrying some click
+#: alone (the message says so: the 1/√rollouts guess of the rollouts needed is then rough).
+RARE_MC_SD = 10.0
 
 
 def kde_bandwidth(x: np.ndarray, floor: float) -> float:
@@ -235,11 +238,13 @@ def emulator_mc_problem(verdict, mc_sd: Mapping[str, float], n_samples: int, mor
     if worst is None or worst[1] <= MAX_MC_SD:
         return
     need = int(math.ceil(n_samples * (worst[1] / MAX_MC_SD) ** 2 / 10.0) * 10)
+    rare = ("; an error this large means some answer is explained by only one or a few rollouts (an outcome the "
+            "emulator rarely draws), so the rollouts needed are a rough guess" if worst[1] > RARE_MC_SD else "")
     verdict.problems.append({
         "check": "emulator_mc", "parameter": worst[0], "value": worst[1], "threshold": MAX_MC_SD,
         "message": f"emulator Monte Carlo error: another set of {n_samples} rollouts per grid point "
                    f"would tilt the log-likelihood across the posterior of {worst[0]} by ±{worst[1]:.1f} "
-                   f"nats (more than {MAX_MC_SD:g}): its interval is not to be trusted"})
+                   f"nats (more than {MAX_MC_SD:g}): its interval is not to be trusted" + rare})
     verdict.advice.append(more.format(need=need))
     verdict.converged = False
 

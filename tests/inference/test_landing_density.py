@@ -93,6 +93,9 @@ def test_the_monte_carlo_check_measures_the_tilt_across_the_posterior():
     emulator_mc_problem(verdict, {"a": 2.0 * MAX_MC_SD, "b": 0.1}, 40, "more rollouts (--emulator-samples {need})")
     assert not verdict.converged and verdict.problems[0]["parameter"] == "a"
     assert verdict.advice == ["more rollouts (--emulator-samples 160)"]
+    assert "rarely draws" not in verdict.problems[0]["message"]
+    emulator_mc_problem(verdict, {"a": 40.0}, 40, "more rollouts (--emulator-samples {need})")
+    assert "rarely draws" in verdict.problems[1]["message"]
 
 
 def test_pairs_stopped_early_are_drawn_up_to_the_most_rollouts():
