@@ -220,9 +220,8 @@ def _fit(responses, stimuli, out, free, scale, grid, ranges, fixed_mu, emulator_
          no_early_stop, progress, backend, scheduler, cache, cache_dir) -> None:
     from ..humans import ResponseScale, scale_for_stimuli
     from ..inference import Emulator
-    from ..scenefile import load_stimuli
-
     from ..inference.pipeline import default_free
+    from ..scenefile import load_stimuli
 
     run_opts = run_options(workers, backend, scheduler, cache, cache_dir)
     free_list = parse_free(free) if free is not None else None

@@ -247,7 +247,7 @@ def fit_responses(responses, stimuli, free: Sequence[str] | None = None, scale=N
                           progress=progress, workers=workers, **fit_options)
     est.check_options()  # before any file is read or emulator built
     stim, scale, table, subset = _checked_data(responses, stimuli, scale, jspsych, where, stimuli_label)
-    free = list(default_free(scale, subset) if free is None else free)
+    free = list(default_free(scale, stim) if free is None else free)  # how the stimulus set's balls start
     est.set_params(scale=scale, free=free)
     if emulator is None:  # a prior range beyond the grid is refused before the emulator is built
         g = grid or {k: DEFAULT_GRID[k] for k in free if k in DEFAULT_GRID}
