@@ -20,7 +20,8 @@ never the positions: between two modes it stays two modes), each landing
 a Gaussian kernel of bandwidth ``h`` (chosen by leave-one-out likelihood on
 those landings, centres variance-corrected so that the density has the
 landings' own variance: :func:`variance_corrected`) convolved with the
-click noise τ. With ``k`` simulations
+click noise τ (the density and its Monte Carlo check live in
+:mod:`ipe.inference.landing_density`, which ``ipe fit`` reads too). With ``k`` simulations
 behind each judgment (``samples_per_judgment``) the x's are means of ``k``
 landings.
 
