@@ -221,6 +221,7 @@ class HierarchicalModel:
         k = 1 if self.sims is None or self.sims == "fit" else self.sims
         if k != int(k):
             raise InputError(f"sims: a position click is the mean of a whole number of simulations, got {k:g}")
+        self.sims = float(k)  # what the density reads ("fit" and None mean one simulation): params.json says so
         return LandingDensity(self.emulator, [(i, 1) for i in range(len(self.data.stimulus_ids))], int(k), seed)
 
     # -- parameters → participant values

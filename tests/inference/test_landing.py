@@ -233,6 +233,7 @@ def test_ipe_fit_takes_clicked_positions(small_fit_inputs, tmp_path, capsys):
     assert main(argv) == 0
     params = json.loads((out / "params.json").read_text())
     assert params["_meta"]["scale"] == "position:-20-620" and params["_meta"]["likelihood"] == "kde"
+    assert params["_meta"]["sims"] == 1.0  # one simulation per click, not "fit"
     assert set(params["_meta"]["emulator_mc_sd"]) == {"launch_position", "collision_angle"}
     assert 0.0 <= params["launch_position"]["mean"] <= 0.6
     assert "motor_sd" in pd.read_csv(out / "diagnostics.csv")["parameter"].tolist()
