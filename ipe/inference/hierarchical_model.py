@@ -235,14 +235,20 @@ class HierarchicalModel:
             out[n] = lo + (hi - lo) * torch.sigmoid(u)
         return out
 
-    def expected(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """q: the model's expected answer scaled to [0, 1], shape (participants, stimuli)."""
+    def _columns(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every emulator parameter per participant, in the emulator's order: the free ones' values, the others
+        held at their grid minimum."""
         shape = (self.n_participants,)
-        cols = []
-        for n in self.emulator.names_:
-            cols.append(values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64))
+        return {n: values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64)
+                for n in self.emulator.names_}
+
+    def expected(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """q: the model's expected answer scaled to [0, 1], shape (participants, stimuli) (not for a position
+        scale, whose likelihood reads the density of the answers, :meth:`_position_corners`)."""
+        cols = list(self._columns(values).values())
+        shape = (self.n_participants,)
         theta = torch.stack(cols, dim=-1) if cols else torch.zeros(shape + (0,), dtype=torch.float64)
-        need_sd = self.data.kind != "position" and self.sims is not None
+        need_sd = self.sims is not None
         joint = getattr(self.emulator, "predict_with_sd", None) if need_sd else None
         if joint is not None and self._pair_se:
             pred, sd, self._mc_se = joint(theta, mc_se=True)
@@ -251,8 +257,6 @@ class HierarchicalModel:
         else:
             pred = self.emulator.predict(theta)
             sd = self.emulator.predict_sd(theta) if need_sd else None
-        if self.data.kind == "position":  # raw coordinates (the likelihood reads the density, not this mean)
-            return pred
         if self.sims is not None:  # one rollout's spread, on the scale of q
             self._spread = sd / (self.data.high - self.data.low) if self.data.kind == "count" else sd
         if self.data.kind == "count":
@@ -295,27 +299,26 @@ class HierarchicalModel:
             s.setdefault(f"z_{n}", torch.zeros(self.n_participants, dtype=torch.float64))
         return s
 
-    def _trial_means(self, s: dict[str, torch.Tensor]):
-        """``(s, q, bias)``: the completed sample values, each trial's emulated answer and its participant's bias."""
-        d = self.data
+    def _participants(self, s: dict[str, torch.Tensor]):
+        """``(s, values, bias)``: the completed sample values, each participant's noise values and each trial's
+        response bias."""
         s = self._complete(s)
         values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
                                          {n: s[f"z_{n}"] for n in self.free})
-        q = self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s)
-        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
-        return s, q, bias
+        bias = (s["tau_bias"] * s["z_bias"])[self.data.participant] if self.response_bias else 0.0
+        return s, values, bias
+
+    def _trial_means(self, s: dict[str, torch.Tensor]):
+        """``(s, q, bias)``: the completed sample values, each trial's emulated answer and its participant's bias."""
+        d = self.data
+        s, values, bias = self._participants(s)
+        return s, self._with_emulator_error(self.expected(values)[d.participant, d.stimulus], s), bias
 
     def _position_corners(self, s: dict[str, torch.Tensor]):
         """``(s, idx, w, bias)``: each trial's grid corners and weights at its participant's θ_j, and bias."""
         d = self.data
-        s = self._complete(s)
-        values = self.participant_values({n: s[n] for n in self.free}, {n: s[f"tau_{n}"] for n in self.free},
-                                         {n: s[f"z_{n}"] for n in self.free})
-        shape = (self.n_participants,)
-        theta = {n: values[n] if n in values else torch.full(shape, self._fixed_cols[n], dtype=torch.float64)
-                 for n in self.emulator.names_}
-        idx, w = self.density.corners(theta)  # (participants, 2^d)
-        bias = (s["tau_bias"] * s["z_bias"])[d.participant] if self.response_bias else 0.0
+        s, values, bias = self._participants(s)
+        idx, w = self.density.corners(self._columns(values))  # (participants, 2^d)
         return s, idx[d.participant], w[d.participant], bias
 
     def trial_log_lik(self, s: dict[str, torch.Tensor], counts: torch.Tensor | None = None) -> torch.Tensor:
