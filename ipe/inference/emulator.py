@@ -295,21 +295,15 @@ class Emulator(ParamsMixin):
         self.grid_sd_ = np.where(np.isnan(sds), 0.0, sds)  # spread across rollouts (continuous responses)
         self.grid_n_ = counts  # rollouts per grid point and stimulus (n_samples, or fewer with target_se)
         self.grid_points_ = np.array([[getattr(p, k) for k in keys] for p in points], dtype=float)
-        self.samples_ = self._samples(rollouts, keys) if self.keep_samples else None
+        self.samples_ = self._samples(rollouts) if self.keep_samples else None
         self._fit_surfaces()
         return self
 
-    def _samples(self, rollouts: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    def _samples(self, rollouts: pd.DataFrame) -> np.ndarray:
         """Every rollout's value of each stimulus's own query as ``(n_stimuli, n_grid_points, n_samples)``."""
         own = dict(zip(self.stimulus_ids_, self.queries_))
         r = rollouts[rollouts["query"].astype(str) == rollouts["stimulus_id"].map(own)]
-        shape = tuple(len(self.grid_values_[k]) for k in keys)
-        at = tuple(np.searchsorted(self.grid_values_[k], r[k].to_numpy(float)) for k in keys)
-        index = {sid: i for i, sid in enumerate(self.stimulus_ids_)}
-        out = np.full((len(self.stimulus_ids_), int(np.prod(shape)), int(self.n_samples)), np.nan)
-        out[r["stimulus_id"].map(index).to_numpy(int), np.ravel_multi_index(at, shape),
-            r["sample"].to_numpy(int)] = r["value"].to_numpy(float)
-        return out
+        return rollout_values(r, self.stimulus_ids_, self.grid_values_, int(self.n_samples))
 
     def _fit_surfaces(self) -> None:
         keys = list(self.grid_values_)
@@ -536,6 +530,29 @@ class Emulator(ParamsMixin):
     def matches(self, stimuli) -> bool:
         """True when the emulator was built for exactly these stimulus ids, in order."""
         return hasattr(self, "stimulus_ids_") and [s.id for s in as_stimulus_set(stimuli)] == self.stimulus_ids_
+
+
+def rollout_values(r: pd.DataFrame, stimulus_ids: Sequence[str], grid_values: Mapping[str, np.ndarray],
+                   n_samples: int | None = None, where: str = "emulator") -> np.ndarray:
+    """The rollouts' values as ``(n_stimuli, n_grid_points, n_samples)``, grid points in C order over
+    ``grid_values`` (NaN where a value is missing; ``n_samples`` ``None``: the largest sample index + 1)."""
+    names = list(grid_values)
+    shape = tuple(len(grid_values[n]) for n in names)
+    pos = []
+    for n in names:
+        v = grid_values[n]
+        col = r[n].to_numpy(float)
+        k = np.clip(np.searchsorted(v, col), 0, len(v) - 1)
+        if not np.allclose(v[k], col, rtol=0, atol=1e-12):
+            raise InputError(f"{where}: rollouts hold {n} values off the grid")
+        pos.append(k)
+    stim = r["stimulus_id"].map({s: i for i, s in enumerate(stimulus_ids)}).to_numpy()
+    sample = r["sample"].to_numpy(int)
+    if n_samples is None:
+        n_samples = int(sample.max()) + 1 if len(sample) else 0
+    out = np.full((len(stimulus_ids), int(np.prod(shape)), n_samples), np.nan)
+    out[stim, np.ravel_multi_index(tuple(pos), shape), sample] = r["value"].to_numpy(float)
+    return out
 
 
 def _row_kron(mats: list[np.ndarray]) -> np.ndarray:

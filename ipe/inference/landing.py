@@ -88,7 +88,7 @@ from ..progress import progress_bar
 from ..validation import (NONNEG_INT, NONNEG_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, SECONDS, SEED, OneOf, Optional,
                           validate_params)
 from . import diagnostics
-from .emulator import Emulator, fit_and_store
+from .emulator import Emulator, fit_and_store, rollout_values
 from .hierarchical import FitStopped
 from .landing_density import (MAX_MC_SD, MC_CHECK_BOOTSTRAP, LandingDensity, bootstrap_counts,  # noqa: F401
                               emulator_mc_problem, emulator_mc_sd, kde_bandwidth, variance_corrected)
@@ -185,23 +185,7 @@ class LandingEmulator(ParamsMixin):
 
     def _samples(self, r: pd.DataFrame) -> np.ndarray:
         """Every rollout's landing as ``(n_stimuli, n_grid_points, n_samples)`` (NaN where a value is missing)."""
-        names = list(self.grid_values_)
-        shape = tuple(len(self.grid_values_[n]) for n in names)
-        pos = []
-        for n in names:
-            v = self.grid_values_[n]
-            col = r[n].to_numpy(float)
-            k = np.clip(np.searchsorted(v, col), 0, len(v) - 1)
-            if not np.allclose(v[k], col, rtol=0, atol=1e-12):
-                raise InputError(f"landing emulator: rollouts hold {n} values off the grid")
-            pos.append(k)
-        flat = np.ravel_multi_index(tuple(pos), shape)
-        stim = r["stimulus_id"].map({s: i for i, s in enumerate(self.stimulus_ids_)}).to_numpy()
-        sample = r["sample"].to_numpy(int)
-        n_s = int(sample.max()) + 1 if len(sample) else 0
-        out = np.full((len(self.stimulus_ids_), int(np.prod(shape)), n_s), np.nan)
-        out[stim, flat, sample] = r["value"].to_numpy(float)
-        return out
+        return rollout_values(r, self.stimulus_ids_, self.grid_values_, where="landing emulator")
 
     # ------------------------------------------------------------------ persistence
 
