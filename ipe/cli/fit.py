@@ -140,6 +140,16 @@ HierarchyOption = Annotated[str, typer.Option(
                         "said so), on or off.")]
 
 
+def report_mc_sd(mc_sd: dict, pooled: bool = False) -> None:
+    """The emulator's Monte Carlo error across each posterior, on stderr (``pooled``: the bar applies only to
+    fits not pooled over bootstrap replicates)."""
+    from ..inference.landing_density import MAX_MC_SD
+
+    note("emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
+         f"{MAX_MC_SD:g}" + (" without --emulator-bootstrap" if pooled else "") + "): "
+         + ", ".join(f"{k} {v:.2f}" for k, v in mc_sd.items()))
+
+
 def report_verdict(verdict) -> None:
     """Print the convergence verdict (loud when the fit has not converged) on stderr."""
     text = verdict.message()
@@ -311,10 +321,7 @@ def _print_fit(result, max_time: str | None) -> None:
         k = est.k_sims_
         print(f"\nsimulations per judgment κ = {k['mean']:.2f} [{k['q05']:.2f}, {k['q95']:.2f}] (90% equal-tailed)")
     if getattr(est, "mc_sd_", None):
-        from ..inference.landing_density import MAX_MC_SD
-
-        note(f"emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
-             f"{MAX_MC_SD:g}): " + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
+        report_mc_sd(est.mc_sd_)
     if getattr(est, "link_gamma_", None):
         g = est.link_gamma_
         print(f"power link γ = {g['mean']:.3f} [{g['q05']:.3f}, {g['q95']:.3f}] (90% equal-tailed)")

@@ -14,7 +14,7 @@ from ..noise import NoiseParams
 from ..validation import POSITIVE_NUMBER, OneOf, check
 from .app import app
 from .common import ProgressOption, WorkersOption, check_out_dir, note
-from .fit import MaxTimeOption, parse_max_time, report_verdict
+from .fit import MaxTimeOption, parse_max_time, report_mc_sd, report_verdict
 
 #: ``--likelihood``: the whole simulated landing distribution (by KDE), or its mean and sd.
 LIKELIHOODS = OneOf("kde", "gaussian", description="kde or gaussian")
@@ -121,15 +121,12 @@ def _fit(table, emu, means: bool, options: dict):
 
 def _print_fit(est, max_time: str | None) -> None:
     """The posterior summary, what its interval is, whether --max-time cut it short, and the verdict."""
-    from ..inference.landing import MAX_MC_SD
     from ..inference.posterior import INTERVAL
 
     print(est.summary_.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"(q05, q95: the {INTERVAL})")
     if est.mc_sd_:
-        note("emulator Monte Carlo error across each posterior (sd of the log-likelihood ratio, nats; at most "
-             f"{MAX_MC_SD:g}" + (" without --emulator-bootstrap" if est.mc_between_ else "") + "): "
-             + ", ".join(f"{k} {v:.2f}" for k, v in est.mc_sd_.items()))
+        report_mc_sd(est.mc_sd_, pooled=bool(est.mc_between_))
     if est.mc_between_:
         note("emulator's share of each pooled posterior's variance (between the bootstrap replicates): "
              + ", ".join(f"{k} {v:.0%}" for k, v in est.mc_between_.items()))
